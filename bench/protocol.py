@@ -1,0 +1,218 @@
+"""What the channel protocol costs per item, next to the primitives it is built on.
+
+Three figures, each the median time of one 1 KiB item, in microseconds:
+
+- ``core_us``: one ``Message`` of 1024 characters through ``backchannel.protocol``:
+  ``send_item`` at station A and ``receive`` at station B (item validation and encoding,
+  transcript links and hashes, the Olm layer, the outer AEAD, the rollback point that
+  keeps a failed ``receive`` from changing anything).  Snapshots are left out:
+  persisting them is the driver's cost.
+- ``core_with_ack_us``: the same plus B's delivery ack and A's ``receive_ack`` for every
+  item.  Acks are cumulative, so a driver may acknowledge a batch with one; this figure
+  is the worst case of one ack per item.
+- ``olm_us``: bare vodozemac Olm, the same one-directional pattern: one side encrypts a
+  1 KiB plaintext, the other decrypts it.
+- ``aead_us``: one bare ChaCha20-Poly1305 encryption and decryption of 1 KiB with
+  32 bytes of associated data (the outer layer's primitive).
+
+The ratios ``core / olm`` and ``core / aead`` are what matters; the target is
+``core / olm <= 3``.  The baselines are measured in the same run, with their repetitions
+interleaved with the core's, because absolute timings on a shared or throttled machine
+drift from run to run and even within a run; a ratio of figures taken side by side
+stays meaningful where a figure compared with one recorded yesterday would not.
+
+Each benchmark is warmed up first, then timed ``--repetitions`` times over ``--items``
+items with the garbage collector paused (as ``timeit`` does); the median repetition is
+reported.  The result goes to ``bench/results/protocol.json``.  The script always exits 0:
+it measures, it does not judge.
+
+Run: ``.venv/bin/python bench/protocol.py [--items N] [--repetitions R]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import vodozemac
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from backchannel.protocol import Message
+from backchannel.testing import ChannelPair
+
+ITEM_BYTES = 1024
+AD_BYTES = 32
+TARGET_CORE_TO_OLM = 3.0
+DEFAULT_ITEMS = 2000
+DEFAULT_REPETITIONS = 7
+WARMUP_ITEMS = 200
+# Per benchmark; keeps the whole run well under a minute even on a slow machine.
+TIME_BUDGET_SECONDS = 12.0
+RESULTS = Path(__file__).parent / "results" / "protocol.json"
+
+# Runs the measured operation on that many items.
+Runner = Callable[[int], None]
+
+
+def core_runner(with_ack: bool) -> Runner:
+    """Send and receive (and perhaps acknowledge) 1 KiB messages from A to B."""
+    pair = ChannelPair.create()
+    a, b, now = pair.a.channel, pair.b.channel, pair.clock()
+    message = Message(
+        text="x" * ITEM_BYTES, language="en", from_role="officer", to_role="principal"
+    )
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            b.receive(a.send_item(message, now), now)
+            if with_ack:
+                a.receive_ack(b.ack())
+        if with_ack and a.acked_seq != a.sent_seq:
+            raise RuntimeError("the acks fell behind")
+        if b.received_seq != a.sent_seq:
+            raise RuntimeError("the channel fell out of step")
+
+    return run
+
+
+def olm_runner() -> Runner:
+    """Encrypt on one Olm session, decrypt on its peer, always in the same direction."""
+    alice, bob = vodozemac.Account(), vodozemac.Account()
+    bob.generate_one_time_keys(1)
+    one_time_key = next(iter(bob.one_time_keys.values()))
+    outbound = alice.create_outbound_session(bob.curve25519_key, one_time_key)
+    first = outbound.encrypt(b"hello").to_pre_key()
+    if first is None:
+        raise RuntimeError("the first Olm message is not a pre-key message")
+    inbound, _ = bob.create_inbound_session(alice.curve25519_key, first)
+    # One reply, so that alice sends normal messages, as a confirmed channel does.
+    outbound.decrypt(inbound.encrypt(b"hello"))
+    plaintext = os.urandom(ITEM_BYTES)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            if inbound.decrypt(outbound.encrypt(plaintext)) != plaintext:
+                raise RuntimeError("Olm round trip changed the plaintext")
+
+    return run
+
+
+def aead_runner() -> Runner:
+    """Encrypt and decrypt 1 KiB with ChaCha20-Poly1305, a fresh nonce each time."""
+    cipher = ChaCha20Poly1305(ChaCha20Poly1305.generate_key())
+    plaintext, ad = os.urandom(ITEM_BYTES), os.urandom(AD_BYTES)
+    counter = 0
+
+    def run(n: int) -> None:
+        nonlocal counter
+        for _ in range(n):
+            counter += 1
+            nonce = counter.to_bytes(12, "little")
+            if cipher.decrypt(nonce, cipher.encrypt(nonce, plaintext, ad), ad) != plaintext:
+                raise RuntimeError("AEAD round trip changed the plaintext")
+
+    return run
+
+
+def time_us_per_item(run: Runner, n: int) -> float:
+    """Microseconds per item for one repetition of ``n`` items, GC paused."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        run(n)
+        elapsed = time.perf_counter() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return elapsed / n * 1e6
+
+
+def items_within_budget(warmup_us: dict[str, float], items: int, repetitions: int) -> int:
+    """``items``, lowered if the slowest benchmark would overrun its time budget."""
+    slowest_us = max(warmup_us.values())
+    affordable = int(TIME_BUDGET_SECONDS * 1e6 / (slowest_us * repetitions))
+    return max(100, min(items, affordable))
+
+
+def measure(
+    runners: dict[str, Runner], items: int, repetitions: int
+) -> tuple[int, dict[str, list[float]]]:
+    """Warm every runner up, then time them in interleaved rounds; return n and the samples."""
+    warmup_us = {name: time_us_per_item(run, WARMUP_ITEMS) for name, run in runners.items()}
+    n = items_within_budget(warmup_us, items, repetitions)
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repetitions):
+        for name, run in runners.items():
+            samples[name].append(time_us_per_item(run, n))
+    return n, samples
+
+
+def summarise(n: int, samples: dict[str, list[float]], repetitions: int) -> dict[str, object]:
+    core, olm, aead = (statistics.median(samples[k]) for k in ("core", "olm", "aead"))
+    ratio_olm = core / olm
+    return {
+        "core_us": round(core, 3),
+        "olm_us": round(olm, 3),
+        "aead_us": round(aead, 3),
+        "ratio_core_to_olm": round(ratio_olm, 3),
+        "ratio_core_to_aead": round(core / aead, 3),
+        "core_with_ack_us": round(statistics.median(samples["core_with_ack"]), 3),
+        "target_core_to_olm": TARGET_CORE_TO_OLM,
+        "target_met": ratio_olm <= TARGET_CORE_TO_OLM,
+        "item_bytes": ITEM_BYTES,
+        "n": n,
+        "repetitions": repetitions,
+        "samples_us": {k: [round(v, 3) for v in vs] for k, vs in samples.items()},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "versions": {p: version(p) for p in ("vodozemac", "cryptography", "msgspec", "pynacl")},
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def report(result: dict[str, object]) -> None:
+    print(f"per 1 KiB item, median of {result['repetitions']} x {result['n']} items")
+    print(f"  {'what':<44} {'µs/item':>9}")
+    print(f"  {'core: send_item + receive':<44} {result['core_us']:>9.1f}")
+    ack_label = "core + ack + receive_ack (one ack per item)"
+    print(f"  {ack_label:<44} {result['core_with_ack_us']:>9.1f}")
+    print(f"  {'olm:  vodozemac encrypt + decrypt':<44} {result['olm_us']:>9.1f}")
+    print(f"  {'aead: ChaCha20-Poly1305 encrypt + decrypt':<44} {result['aead_us']:>9.1f}")
+    print(f"ratio_core_to_olm  = {result['ratio_core_to_olm']:.2f}")
+    print(f"ratio_core_to_aead = {result['ratio_core_to_aead']:.2f}")
+    verdict = "met" if result["target_met"] else "NOT met"
+    print(f"target ratio_core_to_olm <= {TARGET_CORE_TO_OLM:g}: {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--items", type=int, default=DEFAULT_ITEMS, help="items per repetition")
+    parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
+    args = parser.parse_args()
+    runners = {
+        "core": core_runner(with_ack=False),
+        "core_with_ack": core_runner(with_ack=True),
+        "olm": olm_runner(),
+        "aead": aead_runner(),
+    }
+    n, samples = measure(runners, args.items, args.repetitions)
+    result = summarise(n, samples, args.repetitions)
+    report(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

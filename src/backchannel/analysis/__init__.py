@@ -1,0 +1,1 @@
+"""Pure analysis functions (canary marks, leak matching, deconfliction); later issues fill it."""

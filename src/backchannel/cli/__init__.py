@@ -1,0 +1,1 @@
+"""The ``backchannel`` command line; it arrives with the station issue."""

@@ -1,0 +1,396 @@
+"""The channel: one bilateral link, as a state machine over bytes.
+
+``send_item(item, now) -> bytes`` and ``receive(bytes, now) -> [Event]`` are the
+whole interface; the driver moves the bytes and persists :meth:`Channel.snapshot`
+before it transmits anything it got from ``send_item`` and before it returns
+:meth:`Channel.ack` to the peer.  Processing is strictly in sequence order, so
+every key is used once and the transcript is the same at both ends.  A failed
+``receive`` leaves the channel exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+import vodozemac
+
+from .encoding import decode, encode
+from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
+from .events import (
+    ChannelActive,
+    CheckpointMatched,
+    Delivered,
+    DuplicateReceived,
+    EnvelopeHeld,
+    Event,
+    ForkDetected,
+    HeldEnvelopeDiscarded,
+    ItemReceived,
+    PeerConfirmed,
+)
+from .identity import PublicIdentity, safety_number
+from .items import Checkpoint, Item, PairingConfirm, decode_item, encode_item, item_class
+from .kdf import derive_key, digest, hash_bytes
+from .outer import ChannelPolicy, OuterLayer, OuterState, PendingRenewal, check_offer
+from .sealing import seal, unseal
+from .states import PAIRING_TABLE, Pairing, PairingInput, advance
+from .transcript import Arrival, ChainState, Transcript
+from .wire import (
+    MAX_INNER_BYTES,
+    DeliveryAck,
+    Header,
+    Inner,
+    associated_data,
+    encode_ack,
+    encode_envelope,
+    envelope_hash,
+    parse_ack,
+    parse_envelope,
+)
+
+Rng = Callable[[int], bytes]
+SNAPSHOT_KIND = "channel"
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+NONCE_BYTES = 12
+
+
+class ChannelState(msgspec.Struct, array_like=True):
+    """Everything a channel needs to go on after a restart (sealed by :meth:`snapshot`)."""
+
+    channel_id: bytes
+    local: PublicIdentity
+    peer: PublicIdentity
+    peer_endpoint: str
+    pairing: Pairing
+    mac_key: bytes
+    olm_session: str
+    outer: OuterState
+    chain: ChainState
+    fork_alarm: str | None
+
+
+@dataclass(frozen=True)
+class _Opened:
+    header: Header
+    inner: Inner
+    item: Item
+    renewal: PendingRenewal | None
+    envelope_hash: bytes
+
+
+class Channel:
+    def __init__(
+        self,
+        state: ChannelState,
+        session: vodozemac.Session,
+        policy: ChannelPolicy | None = None,
+        rng: Rng = os.urandom,
+    ) -> None:
+        self._state = state
+        self._session = session
+        self.policy = policy or ChannelPolicy()
+        self._rng = rng
+        # Station ids hash every long-term key; compute them once, not per envelope.
+        self._local_id, self._peer_id = state.local.station_id, state.peer.station_id
+        context = (state.channel_id, self._local_id, self._peer_id)
+        self._outer = OuterLayer(state.outer, context, rng)
+        self._chain = Transcript(state.chain, *context)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        channel_id: bytes,
+        local: PublicIdentity,
+        peer: PublicIdentity,
+        peer_endpoint: str,
+        session: vodozemac.Session,
+        root: bytes,
+        now: float,
+        policy: ChannelPolicy | None = None,
+        rng: Rng = os.urandom,
+    ) -> Channel:
+        """A newly paired channel (see :mod:`backchannel.protocol.pairing`)."""
+        context = (channel_id, local.station_id, peer.station_id)
+        state = ChannelState(
+            channel_id=channel_id,
+            local=local,
+            peer=peer,
+            peer_endpoint=peer_endpoint,
+            pairing=Pairing.AWAITING_CONFIRMATION,
+            mac_key=derive_key(root, "mac", channel_id),
+            olm_session="",
+            outer=OuterLayer.start(root, context, now, rng).state,
+            chain=Transcript.start(*context).state,
+            fork_alarm=None,
+        )
+        return cls(state, session, policy, rng)
+
+    # -- what the driver shows -----------------------------------------------------
+
+    @property
+    def channel_id(self) -> bytes:
+        return self._state.channel_id
+
+    @property
+    def local(self) -> PublicIdentity:
+        return self._state.local
+
+    @property
+    def peer(self) -> PublicIdentity:
+        return self._state.peer
+
+    @property
+    def peer_endpoint(self) -> str:
+        return self._state.peer_endpoint
+
+    @property
+    def pairing(self) -> Pairing:
+        return self._state.pairing
+
+    @property
+    def fork_alarm(self) -> str | None:
+        return self._state.fork_alarm
+
+    @property
+    def safety_number(self) -> str:
+        return safety_number(self._state.local, self._state.peer)
+
+    @property
+    def sent_seq(self) -> int:
+        return self._chain.state.sent_seq
+
+    @property
+    def received_seq(self) -> int:
+        return self._chain.state.received_seq
+
+    @property
+    def acked_seq(self) -> int:
+        """Our envelopes up to this one are acknowledged by the peer."""
+        return self._chain.state.acked_seq
+
+    @property
+    def epochs(self) -> tuple[int, int]:
+        """Current outer-layer epochs (sending, receiving)."""
+        return self._outer.state.send_epoch, self._outer.state.recv_epoch
+
+    def _safety_digest(self) -> bytes:
+        return digest("safety-number", self.safety_number)
+
+    # -- commands --------------------------------------------------------------------
+
+    def confirm(self, now: float) -> bytes:
+        """Our admin compared the safety number: tell the peer."""
+        self._state.pairing = advance(
+            PAIRING_TABLE, self._state.pairing, PairingInput.CONFIRM, LocalProtocolError
+        )
+        return self.send_item(PairingConfirm(self._safety_digest()), now)
+
+    def send_checkpoint(self, now: float) -> bytes:
+        """Send the heads of both chains so the peer can compare transcripts."""
+        c = self._chain.state
+        heads = (c.sent_seq, c.sent_head, c.received_seq, c.received_head)
+        tag = self._chain.checkpoint_tag(self._state.mac_key, heads)
+        return self.send_item(Checkpoint(*heads, tag=tag), now)
+
+    def send_item(self, item: Item, now: float) -> bytes:
+        """Encrypt ``item`` as the next envelope. Persist the snapshot before sending it."""
+        if not item.pairing and self._state.pairing is not Pairing.ACTIVE:
+            raise LocalProtocolError("the channel carries only pairing items until both confirm")
+        item_bytes = encode_item(item)
+        c = self._chain.state
+        seq = c.sent_seq + 1
+        epoch, renewal = self._outer.next_send(self.policy, now)
+        header = Header(
+            self.channel_id, self._local_id, self._peer_id,
+            seq, item.item_type, epoch, renewal, self._rng(NONCE_BYTES),
+        )  # fmt: skip
+        ad = associated_data(header)
+        inner = Inner(
+            hash_bytes("header", ad), c.sent_head, c.received_seq, c.received_head,
+            self._outer.take_offer(), item_bytes,
+        )  # fmt: skip
+        olm_type, olm_body = self._session.encrypt(encode(inner)).to_parts()
+        body = self._outer.seal(header.nonce, bytes([olm_type]) + olm_body, ad)
+        data = encode_envelope(header, body)
+        self._chain.record_sent(seq, envelope_hash(data))
+        return data
+
+    def ack(self) -> bytes:
+        """The cumulative delivery ack to return after the snapshot is committed."""
+        c = self._chain.state
+        tag = self._chain.ack_tag(self._state.mac_key, c.received_seq, c.received_head)
+        ack = DeliveryAck(
+            self.channel_id, self._local_id, self._peer_id,
+            c.received_seq, c.received_head, tag,
+        )  # fmt: skip
+        return encode_ack(ack)
+
+    def receive_ack(self, data: bytes) -> list[Event]:
+        """Take the peer's delivery ack for our envelopes."""
+        ack = parse_ack(data)
+        self._check_addressing(ack.channel_id, ack.sender, ack.receiver)
+        if not self._chain.ack_valid(self._state.mac_key, ack.tag, ack.seq, ack.head):
+            raise AuthenticationFailed
+        previous = self.acked_seq
+        fork = self._chain.apply_ack(ack.seq, ack.head)
+        if fork is not None:
+            return self._alarm(fork)
+        return [Delivered(ack.seq)] if ack.seq > previous else []
+
+    def receive(self, data: bytes, now: float) -> list[Event]:
+        """Process one envelope from the peer; raise without any change if it is refused."""
+        header, body = parse_envelope(data)
+        self._check_addressing(header.channel_id, header.sender, header.receiver)
+        item_class(header.item_type)
+        hashed = envelope_hash(data)
+        arrival = self._chain.classify(header.seq, hashed, self.policy.max_gap)
+        if arrival is Arrival.DUPLICATE:
+            return [DuplicateReceived(header.seq)]
+        if arrival is Arrival.EARLY:
+            return self._hold(header, body, data)
+        events = self._process(header, body, hashed)
+        return events + self._drain_held()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_addressing(self, channel_id: bytes, sender: bytes, receiver: bytes) -> None:
+        if channel_id != self.channel_id:
+            raise RemoteProtocolError("this belongs to another channel")
+        if sender != self._peer_id or receiver != self._local_id:
+            raise RemoteProtocolError("sender or receiver is not this channel's pair of stations")
+
+    def _hold(self, header: Header, body: bytes, data: bytes) -> list[Event]:
+        """Keep an early envelope, but only once the outer layer vouches for it."""
+        # Only the holder of the outer key can fill the hold buffer; what cannot be
+        # checked yet (an epoch whose renewal is in the gap) waits for retransmission.
+        self._outer.open(header, body, associated_data(header))
+        if not self._chain.hold(header.seq, data, self.policy.max_held_bytes):
+            raise RemoteProtocolError("too many envelopes held back; retransmit after the gap")
+        return [EnvelopeHeld(header.seq)]
+
+    def _drain_held(self) -> list[Event]:
+        events: list[Event] = []
+        while (held := self._chain.next_held()) is not None:
+            seq, data = held
+            try:
+                header, body = parse_envelope(data)
+                events += self._process(header, body, envelope_hash(data))
+            except RemoteProtocolError as exc:
+                events.append(HeldEnvelopeDiscarded(seq, str(exc)))
+                break
+        return events
+
+    def _process(self, header: Header, body: bytes, hashed: bytes) -> list[Event]:
+        ad = associated_data(header)
+        plaintext, renewal = self._outer.open(header, body, ad)
+        rollback = self._session.pickle(_ROLLBACK_KEY)
+        try:
+            opened = self._open_inner(header, ad, plaintext, renewal, hashed)
+            fork = self._chain.fork_in_links(
+                opened.inner.prev_hash, opened.inner.peer_seq, opened.inner.peer_hash
+            )
+            if fork is not None:
+                raise _ForkError(fork)
+            events = self._apply_item(opened)
+        except _ForkError as fork:
+            self._session = vodozemac.Session.from_pickle(rollback, _ROLLBACK_KEY)
+            return self._alarm(str(fork))
+        except Exception:
+            self._session = vodozemac.Session.from_pickle(rollback, _ROLLBACK_KEY)
+            raise
+        events += self._outer.commit_receive(opened.renewal, opened.inner.offer)
+        self._chain.record_received(header.seq, opened.envelope_hash, opened.inner.peer_seq)
+        received = ItemReceived(
+            header.seq, opened.envelope_hash, opened.inner.prev_hash,
+            opened.inner.peer_seq, opened.inner.peer_hash, opened.item,
+        )  # fmt: skip
+        return [received, *events]
+
+    def _open_inner(
+        self,
+        header: Header,
+        ad: bytes,
+        plaintext: bytes,
+        renewal: PendingRenewal | None,
+        hashed: bytes,
+    ) -> _Opened:
+        try:
+            message = vodozemac.AnyOlmMessage.from_parts(plaintext[0], plaintext[1:])
+            inner_bytes = self._session.decrypt(message)
+        except (vodozemac.DecodeException, vodozemac.OlmDecryptionException, IndexError):
+            raise AuthenticationFailed from None
+        inner = decode(inner_bytes, Inner, limit=MAX_INNER_BYTES, what="inner payload")
+        if inner.header_digest != hash_bytes("header", ad):
+            raise AuthenticationFailed
+        item = decode_item(header.item_type, inner.item)
+        if inner.offer is not None:
+            check_offer(inner.offer)
+        return _Opened(header, inner, item, renewal, hashed)
+
+    def _apply_item(self, opened: _Opened) -> list[Event]:
+        """Check the item against the channel state; return events, change nothing yet."""
+        item = opened.item
+        if not item.pairing and self._state.pairing is not Pairing.ACTIVE:
+            raise RemoteProtocolError("the peer sent an item before both sides confirmed")
+        if isinstance(item, PairingConfirm):
+            return self._peer_confirmed(item)
+        if isinstance(item, Checkpoint):
+            return self._check_checkpoint(item, opened.header.seq)
+        return []
+
+    def _peer_confirmed(self, item: PairingConfirm) -> list[Event]:
+        if item.safety_digest != self._safety_digest():
+            raise RemoteProtocolError("the peer confirmed a different safety number")
+        state = advance(
+            PAIRING_TABLE, self._state.pairing, PairingInput.PEER_CONFIRM, RemoteProtocolError
+        )
+        self._state.pairing = state
+        events: list[Event] = [PeerConfirmed()]
+        return [*events, ChannelActive()] if state is Pairing.ACTIVE else events
+
+    def _check_checkpoint(self, cp: Checkpoint, seq: int) -> list[Event]:
+        heads = (cp.sent_seq, cp.sent_head, cp.received_seq, cp.received_head)
+        if not self._chain.checkpoint_valid(self._state.mac_key, cp.tag, heads):
+            raise AuthenticationFailed
+        c = self._chain.state
+        if cp.sent_seq != seq - 1 or cp.sent_head != c.received_head:
+            raise _ForkError("the peer's checkpoint of its own chain differs from ours")
+        ours = self._chain.our_hash(cp.received_seq)
+        if ours is not None and ours != cp.received_head:
+            raise _ForkError("the peer's checkpoint of our chain differs from ours")
+        return [CheckpointMatched(cp.sent_seq, cp.received_seq)]
+
+    def _alarm(self, reason: str) -> list[Event]:
+        self._state.fork_alarm = self._state.fork_alarm or reason
+        return [ForkDetected(reason)]
+
+    # -- persistence -------------------------------------------------------------------
+
+    def snapshot(self, key: bytes) -> bytes:
+        """All state, sealed with the caller's 32-byte key."""
+        self._state.olm_session = self._session.pickle(derive_key(key, "olm-pickle"))
+        return seal(key, SNAPSHOT_KIND, encode(self._state), self._rng)
+
+    @classmethod
+    def restore(
+        cls, data: bytes, key: bytes, policy: ChannelPolicy | None = None, rng: Rng = os.urandom
+    ) -> Channel:
+        plain = unseal(key, SNAPSHOT_KIND, data)
+        state = decode(
+            plain, ChannelState, limit=MAX_SNAPSHOT_BYTES, what="channel snapshot",
+            error=LocalProtocolError,
+        )  # fmt: skip
+        session = vodozemac.Session.from_pickle(state.olm_session, derive_key(key, "olm-pickle"))
+        return cls(state, session, policy, rng)
+
+
+class _ForkError(Exception):
+    """Internal: an authenticated envelope contradicts our transcript."""
+
+
+# The rollback pickle never leaves the process; its key protects nothing at rest.
+_ROLLBACK_KEY = bytes(32)

@@ -1,0 +1,140 @@
+"""Typed items and the open registry of item types.
+
+An item is what a channel carries: a message, a human acknowledgement, a
+checkpoint, a pairing confirmation; later issues register proposals, releases and
+notifications the same way.  Each type is a frozen ``msgspec.Struct`` with its
+own validation; the wire carries the type name, and the registry maps it back to
+the schema, so an unknown or mismatched type is refused before anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+
+from .encoding import decode, encode
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+
+MAX_ITEM_BYTES = 192 * 1024
+MAX_TEXT_CHARS = 64 * 1024
+HASH_BYTES = 32
+
+Role = Literal["principal", "officer", "reader", "auditor", "admin"]
+Hash = Annotated[bytes, msgspec.Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
+Deadline = Annotated[datetime, msgspec.Meta(tz=True)]
+_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}$")
+
+
+class Item(msgspec.Struct, array_like=True, frozen=True):
+    """Base of every item type. ``item_type`` is the name on the wire."""
+
+    item_type: ClassVar[str] = ""
+    # Pairing items flow before both sides confirmed; nothing else does.
+    pairing: ClassVar[bool] = False
+
+    def validate(self) -> None:
+        """Raise ValueError if the item breaks a rule its schema cannot express."""
+
+
+class Message(Item, frozen=True):
+    item_type: ClassVar[str] = "message"
+
+    text: str
+    language: str
+    from_role: Role
+    to_role: Role
+    ack_deadline: Deadline | None = None
+
+    def validate(self) -> None:
+        if not self.text.strip():
+            raise ValueError("message text is empty")
+        if len(self.text) > MAX_TEXT_CHARS:
+            raise ValueError(f"message text is longer than {MAX_TEXT_CHARS} characters")
+        if not _LANGUAGE.match(self.language):
+            raise ValueError(f"language {self.language!r} is not a BCP 47 tag such as 'en' or 'uk'")
+
+
+class Ack(Item, frozen=True):
+    """A person acknowledged an item (distinct from delivery)."""
+
+    item_type: ClassVar[str] = "ack"
+
+    item_hash: Hash
+    note: str = ""
+
+    def validate(self) -> None:
+        if len(self.note) > MAX_TEXT_CHARS:
+            raise ValueError(f"acknowledgement note is longer than {MAX_TEXT_CHARS} characters")
+
+
+class Checkpoint(Item, frozen=True):
+    """The heads of both hash chains as the sender sees them, MAC'd with the channel key."""
+
+    item_type: ClassVar[str] = "checkpoint"
+
+    sent_seq: int
+    sent_head: Hash
+    received_seq: int
+    received_head: Hash
+    tag: Hash
+
+
+class PairingConfirm(Item, frozen=True):
+    """An admin compared the safety number over an independent line."""
+
+    item_type: ClassVar[str] = "pairing-confirm"
+    pairing: ClassVar[bool] = True
+
+    safety_digest: Hash
+
+
+_REGISTRY: dict[str, type[Item]] = {}
+
+
+def register_item_type(cls: type[Item]) -> type[Item]:
+    """Add an item type to the registry (usable as a class decorator)."""
+    name = cls.item_type
+    if not name or len(name) > 40 or not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+        raise LocalProtocolError(f"bad item type name {name!r}")
+    if _REGISTRY.get(name, cls) is not cls:
+        raise LocalProtocolError(f"item type {name!r} is already registered")
+    _REGISTRY[name] = cls
+    return cls
+
+
+for _cls in (Message, Ack, Checkpoint, PairingConfirm):
+    register_item_type(_cls)
+
+
+def item_class(name: str, error: type[ProtocolError] = RemoteProtocolError) -> type[Item]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise error(f"unknown item type {name!r}") from None
+
+
+def encode_item(item: Item) -> bytes:
+    """Validate and encode an item we are about to send."""
+    if item_class(type(item).item_type, LocalProtocolError) is not type(item):
+        raise LocalProtocolError(f"{type(item).__name__} is not a registered item type")
+    try:
+        item.validate()
+    except ValueError as exc:
+        raise LocalProtocolError(str(exc)) from None
+    data = encode(item)
+    if len(data) > MAX_ITEM_BYTES:
+        raise LocalProtocolError(f"item is {len(data)} bytes, more than {MAX_ITEM_BYTES}")
+    return data
+
+
+def decode_item(name: str, data: bytes) -> Item:
+    """Decode and validate an item that came from the peer."""
+    item = decode(data, item_class(name), limit=MAX_ITEM_BYTES, what=f"{name} item")
+    try:
+        item.validate()
+    except ValueError as exc:
+        raise RemoteProtocolError(str(exc)) from None
+    return item

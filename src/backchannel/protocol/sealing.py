@@ -1,0 +1,51 @@
+"""Sealing of snapshots: the secrets the caller persists, encrypted under its key.
+
+The caller (a station) keeps one 32-byte key outside its database.  Each kind of
+snapshot is sealed with ChaCha20-Poly1305 under a subkey derived for that kind,
+with the kind and format version as associated data, so a channel snapshot can
+never be opened as an identity snapshot and a copied database decrypts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from .errors import LocalProtocolError
+from .kdf import derive_key
+
+SEAL_MAGIC = b"BCS\x01"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+def _cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
+    if len(key) != KEY_BYTES:
+        raise LocalProtocolError(f"a snapshot key must be {KEY_BYTES} bytes, not {len(key)}")
+    return ChaCha20Poly1305(derive_key(key, "seal", kind))
+
+
+def seal(
+    key: bytes, kind: str, plaintext: bytes, rng: Callable[[int], bytes] = os.urandom
+) -> bytes:
+    """Encrypt ``plaintext`` for storage; ``kind`` names what it is."""
+    nonce = rng(NONCE_BYTES)
+    sealed = _cipher(key, kind).encrypt(nonce, plaintext, SEAL_MAGIC + kind.encode())
+    return SEAL_MAGIC + nonce + sealed
+
+
+def unseal(key: bytes, kind: str, data: bytes) -> bytes:
+    """Decrypt what :func:`seal` produced; any mismatch is one clear error."""
+    cipher = _cipher(key, kind)
+    if not data.startswith(SEAL_MAGIC) or len(data) < len(SEAL_MAGIC) + NONCE_BYTES:
+        raise LocalProtocolError(f"not a sealed {kind} snapshot (unknown format)")
+    nonce = data[len(SEAL_MAGIC) : len(SEAL_MAGIC) + NONCE_BYTES]
+    try:
+        return cipher.decrypt(
+            nonce, data[len(SEAL_MAGIC) + NONCE_BYTES :], SEAL_MAGIC + kind.encode()
+        )
+    except InvalidTag:
+        raise LocalProtocolError(f"the {kind} snapshot does not open with this key") from None

@@ -1,0 +1,1 @@
+"""The station server; it arrives with the station issue."""

@@ -1,0 +1,210 @@
+"""Pairing: invitations, acceptance, the safety number and confirmation."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from backchannel.protocol import (
+    Acceptance,
+    AuthenticationFailed,
+    ChannelActive,
+    Identity,
+    LocalProtocolError,
+    Message,
+    Pairing,
+    PeerConfirmed,
+    PendingInvitation,
+    RemoteProtocolError,
+    SignedInvitation,
+    accept_invitation,
+    complete_pairing,
+    create_invitation,
+    safety_number,
+)
+from backchannel.protocol.identity import INVITATION_LABEL, RELEASE_LABEL
+from backchannel.testing import START_TIME, ChannelPair
+
+NOW = START_TIME
+KEY = bytes(range(32))
+
+
+@pytest.fixture(scope="module")
+def identities() -> tuple[Identity, Identity]:
+    return Identity.generate("Aurelia MoD", "aurelia-1"), Identity.generate("Borduria MoD", "bd-1")
+
+
+def invite(a: Identity, ttl: float = 3600) -> PendingInvitation:
+    return create_invitation(a, "https://a.example/peer", NOW, ttl_seconds=ttl)
+
+
+def test_pairing_round_trip_and_confirmation(identities: tuple[Identity, Identity]) -> None:
+    a, b = identities
+    pending = invite(a)
+    wire = SignedInvitation.decode(pending.invitation.encode())
+    chan_b, acceptance = accept_invitation(b, wire, "https://b.example/peer", NOW)
+    chan_a = complete_pairing(a, pending, Acceptance.decode(acceptance.encode()), NOW)
+    assert chan_a.safety_number == chan_b.safety_number
+    assert chan_a.safety_number == safety_number(b.public, a.public)
+    assert len(chan_a.safety_number.split()) == 12
+    assert chan_a.peer_endpoint == "https://b.example/peer"
+    assert chan_b.peer_endpoint == "https://a.example/peer"
+    assert chan_a.pairing is Pairing.AWAITING_CONFIRMATION
+
+    # Nothing but pairing traffic until both confirm.
+    msg = Message(text="hi", language="en", from_role="officer", to_role="officer")
+    with pytest.raises(LocalProtocolError, match="only pairing items"):
+        chan_a.send_item(msg, NOW)
+    confirm_a = chan_a.confirm(NOW)
+    assert Pairing(chan_a.pairing) is Pairing.LOCAL_CONFIRMED
+    with pytest.raises(LocalProtocolError, match="cannot confirm"):
+        chan_a.confirm(NOW)
+    events = chan_b.receive(confirm_a, NOW)
+    assert PeerConfirmed() in events and ChannelActive() not in events
+    assert chan_b.pairing is Pairing.PEER_CONFIRMED
+    events = chan_a.receive(chan_b.confirm(NOW), NOW)
+    assert events[1:] == [PeerConfirmed(), ChannelActive()]
+    assert [chan_a.pairing, chan_b.pairing] == [Pairing.ACTIVE, Pairing.ACTIVE]
+    chan_b.receive(chan_a.send_item(msg, NOW), NOW)
+
+
+def test_expired_invitation_is_refused(identities: tuple[Identity, Identity]) -> None:
+    a, b = identities
+    pending = invite(a, ttl=60)
+    with pytest.raises(RemoteProtocolError, match="expired"):
+        accept_invitation(b, pending.invitation, "https://b.example", NOW + 61)
+    _, acceptance = accept_invitation(b, pending.invitation, "https://b.example", NOW + 59)
+    with pytest.raises(RemoteProtocolError, match="expired"):
+        complete_pairing(a, pending, acceptance, NOW + 61)
+
+
+def test_reused_invitation_is_refused(identities: tuple[Identity, Identity]) -> None:
+    a, b = identities
+    pending = invite(a)
+    _, first = accept_invitation(b, pending.invitation, "https://b.example", NOW)
+    _, second = accept_invitation(b, pending.invitation, "https://b.example", NOW)
+    complete_pairing(a, pending, first, NOW)
+    with pytest.raises(RemoteProtocolError, match="already used"):
+        complete_pairing(a, pending, second, NOW)
+    restored = PendingInvitation.restore(pending.snapshot(KEY), KEY)
+    with pytest.raises(RemoteProtocolError, match="already used"):
+        complete_pairing(a, restored, first, NOW)
+
+
+def _resign(inv: SignedInvitation, **changes: object) -> SignedInvitation:
+    return msgspec.structs.replace(inv, body=msgspec.structs.replace(inv.body, **changes))
+
+
+def test_wrongly_signed_invitation_is_refused(identities: tuple[Identity, Identity]) -> None:
+    a, b = identities
+    inv = invite(a).invitation
+    forged = _resign(inv, endpoint="https://mallory.example")
+    with pytest.raises(RemoteProtocolError, match="signature is not valid"):
+        accept_invitation(b, forged, "https://b.example", NOW)
+    later = _resign(inv, expires_at=inv.body.expires_at + 10**6)
+    with pytest.raises(RemoteProtocolError, match="signature is not valid"):
+        accept_invitation(b, later, "https://b.example", NOW)
+    for sig in ("ed25519_sig", "mldsa65_sig"):
+        original = getattr(inv, sig)
+        broken = msgspec.structs.replace(inv, **{sig: bytes([original[0] ^ 1]) + original[1:]})
+        with pytest.raises(RemoteProtocolError, match="signature is not valid"):
+            accept_invitation(b, broken, "https://b.example", NOW)
+
+
+def test_invitation_from_self_and_bad_bytes(identities: tuple[Identity, Identity]) -> None:
+    a, _ = identities
+    inv = invite(a).invitation
+    with pytest.raises(RemoteProtocolError, match="this very station"):
+        accept_invitation(a, inv, "https://a.example", NOW)
+    for data in (b"", b"garbage", inv.encode()[:-1], b"BCI\x02" + inv.encode()[4:]):
+        with pytest.raises(RemoteProtocolError):
+            SignedInvitation.decode(data)
+    with pytest.raises(RemoteProtocolError, match="limit"):
+        SignedInvitation.decode(b"BCI\x01" + bytes(20_000))
+
+
+def test_tampered_acceptance_is_refused_and_changes_nothing(
+    identities: tuple[Identity, Identity],
+) -> None:
+    a, b = identities
+    pending = invite(a)
+    _, acceptance = accept_invitation(b, pending.invitation, "https://b.example", NOW)
+    other = Identity.generate("Mallory", "m-1")
+    tampered = [
+        msgspec.structs.replace(acceptance, endpoint="https://mallory.example"),
+        msgspec.structs.replace(acceptance, olm_prekey=acceptance.olm_prekey[:-1] + b"\x00"),
+        msgspec.structs.replace(acceptance, olm_prekey=b"junk"),
+        msgspec.structs.replace(acceptance, identity=other.public),
+    ]
+    for bad in tampered:
+        with pytest.raises(AuthenticationFailed):
+            complete_pairing(a, pending, bad, NOW)
+    wrong_invitation = msgspec.structs.replace(acceptance, invitation_digest=bytes(32))
+    with pytest.raises(RemoteProtocolError, match="different invitation"):
+        complete_pairing(a, pending, wrong_invitation, NOW)
+    # The one-time key survived every failed attempt: the genuine acceptance still pairs.
+    channel = complete_pairing(a, pending, acceptance, NOW)
+    assert channel.pairing is Pairing.AWAITING_CONFIRMATION
+
+
+def test_confirming_a_different_safety_number_is_refused() -> None:
+    pair = ChannelPair.create(confirm=False)
+    real = pair.a.channel._safety_digest
+    pair.a.channel._safety_digest = lambda: bytes(32)  # type: ignore[method-assign]
+    data = pair.a.channel.confirm(pair.clock())
+    pair.a.channel._safety_digest = real  # type: ignore[method-assign]
+    with pytest.raises(RemoteProtocolError, match="different safety number"):
+        pair.b.channel.receive(data, pair.clock())
+    assert pair.b.channel.pairing is Pairing.AWAITING_CONFIRMATION
+
+
+def test_signing_keys_sign_only_invitations_and_releases(
+    identities: tuple[Identity, Identity],
+) -> None:
+    a, _ = identities
+    for label in (INVITATION_LABEL, RELEASE_LABEL):
+        ed_sig, dsa_sig = a.sign(label, b"statement")
+        a.public.verify(label, b"statement", ed_sig, dsa_sig)
+        with pytest.raises(RemoteProtocolError):
+            a.public.verify(label, b"statement!", ed_sig, dsa_sig)
+    for label in ("message", "item", "checkpoint", ""):
+        with pytest.raises(LocalProtocolError, match="never sign"):
+            a.sign(label, b"statement")
+    ed_sig, dsa_sig = a.sign(INVITATION_LABEL, b"x")
+    with pytest.raises(RemoteProtocolError):  # domain separation between the two labels
+        a.public.verify(RELEASE_LABEL, b"x", ed_sig, dsa_sig)
+
+
+def test_identity_snapshot_round_trip_and_wrong_key(identities: tuple[Identity, Identity]) -> None:
+    a, _ = identities
+    sealed = a.snapshot(KEY)
+    restored = Identity.restore(sealed, KEY)
+    assert restored.public == a.public
+    with pytest.raises(LocalProtocolError, match="does not open"):
+        Identity.restore(sealed, bytes(32))
+    with pytest.raises(LocalProtocolError, match="32 bytes"):
+        Identity.restore(sealed, b"short")
+    with pytest.raises(LocalProtocolError, match="unknown format"):
+        Identity.restore(b"nonsense", KEY)
+
+
+def test_bad_names_and_endpoints_are_refused() -> None:
+    for party in ("", "   ", "x" * 101, "tab\there"):
+        with pytest.raises(LocalProtocolError, match="party name"):
+            Identity.generate(party, "s")
+    a = Identity.generate("A", "a")
+    for url in ("ftp://x", "https://a b", "x" * 3000, "https://" + "a" * 3000):
+        with pytest.raises(LocalProtocolError, match="endpoint"):
+            create_invitation(a, url, NOW)
+    with pytest.raises(LocalProtocolError, match="positive"):
+        create_invitation(a, "https://a.example", NOW, ttl_seconds=0)
+
+
+def test_public_identity_with_wrong_key_size_is_refused(
+    identities: tuple[Identity, Identity],
+) -> None:
+    a, b = identities
+    inv = invite(a).invitation
+    short = msgspec.structs.replace(inv.body.identity, curve25519=b"\x00" * 31)
+    with pytest.raises(RemoteProtocolError, match="curve25519 key must be 32 bytes"):
+        accept_invitation(b, _resign(inv, identity=short), "https://b.example", NOW)
