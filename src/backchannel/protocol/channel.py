@@ -4,8 +4,9 @@
 whole interface; the driver moves the bytes and persists :meth:`Channel.snapshot`
 before it transmits anything it got from ``send_item`` and before it returns
 :meth:`Channel.ack` to the peer.  Processing is strictly in sequence order, so
-every key is used once and the transcript is the same at both ends.  A failed
-``receive`` leaves the channel exactly as it was.
+every key is used once and the transcript is the same at both ends.  A refused
+envelope changes nothing, with one deliberate exception: if it opened both layers
+before being refused, its Olm plaintext is stashed (see ``OlmStash``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 NONCE_BYTES = 12
 
 
+class OlmStash(msgspec.Struct, array_like=True):
+    """An Olm message that opened but whose envelope was then refused.
+
+    The ratchet cannot step back, so the plaintext is kept until the genuine copy
+    of that Olm message arrives (an attacker holding the outer key could otherwise
+    burn a message key by re-sealing it under a changed header).
+    """
+
+    digest: bytes
+    plaintext: bytes
+
+
 class ChannelState(msgspec.Struct, array_like=True):
     """Everything a channel needs to go on after a restart (sealed by :meth:`snapshot`)."""
 
@@ -70,6 +83,7 @@ class ChannelState(msgspec.Struct, array_like=True):
     outer: OuterState
     chain: ChainState
     fork_alarm: str | None
+    olm_stash: OlmStash | None = None
 
 
 @dataclass(frozen=True)
@@ -287,9 +301,9 @@ class Channel:
     def _process(self, header: Header, body: bytes, hashed: bytes) -> list[Event]:
         ad = associated_data(header)
         plaintext, renewal = self._outer.open(header, body, ad)
-        rollback = self._session.pickle(_ROLLBACK_KEY)
+        inner_bytes = self._decrypt_olm(plaintext)
         try:
-            opened = self._open_inner(header, ad, plaintext, renewal, hashed)
+            opened = self._open_inner(header, ad, inner_bytes, renewal, hashed)
             fork = self._chain.fork_in_links(
                 opened.inner.prev_hash, opened.inner.peer_seq, opened.inner.peer_hash
             )
@@ -297,11 +311,12 @@ class Channel:
                 raise _ForkError(fork)
             events = self._apply_item(opened)
         except _ForkError as fork:
-            self._session = vodozemac.Session.from_pickle(rollback, _ROLLBACK_KEY)
+            self._stash(plaintext, inner_bytes)
             return self._alarm(str(fork))
         except Exception:
-            self._session = vodozemac.Session.from_pickle(rollback, _ROLLBACK_KEY)
+            self._stash(plaintext, inner_bytes)
             raise
+        self._state.olm_stash = None
         events += self._outer.commit_receive(opened.renewal, opened.inner.offer)
         self._chain.record_received(header.seq, opened.envelope_hash, opened.inner.peer_seq)
         received = ItemReceived(
@@ -310,19 +325,28 @@ class Channel:
         )  # fmt: skip
         return [received, *events]
 
+    def _decrypt_olm(self, plaintext: bytes) -> bytes:
+        """Open the Olm layer; a failure here changes nothing (vodozemac checks first)."""
+        stash = self._state.olm_stash
+        if stash is not None and stash.digest == hash_bytes("olm", plaintext):
+            return stash.plaintext
+        try:
+            message = vodozemac.AnyOlmMessage.from_parts(plaintext[0], plaintext[1:])
+            return self._session.decrypt(message)
+        except (vodozemac.DecodeException, vodozemac.OlmDecryptionException, IndexError):
+            raise AuthenticationFailed from None
+
+    def _stash(self, plaintext: bytes, inner_bytes: bytes) -> None:
+        self._state.olm_stash = OlmStash(hash_bytes("olm", plaintext), inner_bytes)
+
     def _open_inner(
         self,
         header: Header,
         ad: bytes,
-        plaintext: bytes,
+        inner_bytes: bytes,
         renewal: PendingRenewal | None,
         hashed: bytes,
     ) -> _Opened:
-        try:
-            message = vodozemac.AnyOlmMessage.from_parts(plaintext[0], plaintext[1:])
-            inner_bytes = self._session.decrypt(message)
-        except (vodozemac.DecodeException, vodozemac.OlmDecryptionException, IndexError):
-            raise AuthenticationFailed from None
         inner = decode(inner_bytes, Inner, limit=MAX_INNER_BYTES, what="inner payload")
         if inner.header_digest != hash_bytes("header", ad):
             raise AuthenticationFailed
@@ -390,7 +414,3 @@ class Channel:
 
 class _ForkError(Exception):
     """Internal: an authenticated envelope contradicts our transcript."""
-
-
-# The rollback pickle never leaves the process; its key protects nothing at rest.
-_ROLLBACK_KEY = bytes(32)

@@ -36,7 +36,9 @@ def digest(label: str, *parts: bytes | int | str) -> bytes:
 
 def hash_bytes(label: str, data: bytes) -> bytes:
     """SHA-256 over a label and one byte string (the fast path for per-envelope hashes)."""
-    return hashlib.sha256(LABEL_PREFIX + label.encode() + b"\x00" + data).digest()
+    hasher = hashlib.sha256(LABEL_PREFIX + label.encode() + b"\x00")
+    hasher.update(data)
+    return hasher.digest()
 
 
 def mac(key: bytes, label: str, *parts: bytes | int | str) -> bytes:
