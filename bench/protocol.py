@@ -24,9 +24,17 @@ Olm back to back; a ratio of figures taken side by side stays meaningful where a
 compared with one recorded yesterday would not.
 
 Each benchmark is warmed up first, then timed ``--repetitions`` times over ``--items``
-items with the garbage collector paused (as ``timeit`` does); the median repetition is
+items with the garbage collector paused (as ``timeit`` does), on the thread's CPU clock
+(``time.thread_time``) so that time the machine gives to other work is not counted; the
+median repetition is
 reported.  The result goes to ``bench/results/protocol.json``.  The script always exits 0:
 it measures, it does not judge.
+
+Where valgrind is installed (it is on the project's machines), the script also counts
+instructions per item for core and Olm under callgrind (``--no-instructions`` skips
+this, about 30 s): the machine's speed drifts, and it hits the interpreter harder than
+Olm's compiled code, so the time ratio moves between runs while the instruction ratio
+does not.
 
 Run: ``.venv/bin/python bench/protocol.py [--items N] [--repetitions R]``
 """
@@ -38,7 +46,11 @@ import gc
 import json
 import os
 import platform
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -54,11 +66,12 @@ from backchannel.testing import ChannelPair
 ITEM_BYTES = 1024
 AD_BYTES = 32
 TARGET_CORE_TO_OLM = 3.0
-DEFAULT_ITEMS = 1000
-DEFAULT_REPETITIONS = 15
+DEFAULT_ITEMS = 100
+DEFAULT_REPETITIONS = 151
 WARMUP_ITEMS = 200
 # Per benchmark; keeps the whole run well under a minute even on a slow machine.
 TIME_BUDGET_SECONDS = 12.0
+INSTRUCTION_ITEMS = (100, 500)
 RESULTS = Path(__file__).parent / "results" / "protocol.json"
 
 # Runs the measured operation on that many items.
@@ -130,9 +143,9 @@ def time_us_per_item(run: Runner, n: int) -> float:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
+        start = time.thread_time()
         run(n)
-        elapsed = time.perf_counter() - start
+        elapsed = time.thread_time() - start
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -143,7 +156,7 @@ def items_within_budget(warmup_us: dict[str, float], items: int, repetitions: in
     """``items``, lowered if the slowest benchmark would overrun its time budget."""
     slowest_us = max(warmup_us.values())
     affordable = int(TIME_BUDGET_SECONDS * 1e6 / (slowest_us * repetitions))
-    return max(100, min(items, affordable))
+    return max(20, min(items, affordable))
 
 
 def measure(
@@ -178,13 +191,45 @@ def summarise(n: int, samples: dict[str, list[float]], repetitions: int) -> dict
         "item_bytes": ITEM_BYTES,
         "n": n,
         "repetitions": repetitions,
-        "samples_us": {k: [round(v, 3) for v in vs] for k, vs in samples.items()},
+        "min_us": {k: round(min(vs), 3) for k, vs in samples.items()},
+        "ratio_core_to_olm_of_minima": round(min(samples["core"]) / min(samples["olm"]), 3),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "versions": {p: version(p) for p in ("vodozemac", "cryptography", "msgspec", "pynacl")},
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def instructions_per_item(which: str) -> float | None:
+    """Instructions per item under valgrind's callgrind, or None without valgrind.
+
+    Instruction counts do not depend on what else the machine is doing, so they give
+    a second, noise-free ratio.  Two runs of different lengths are subtracted so that
+    start-up (interpreter, imports, pairing) cancels out.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    counts = []
+    for n in INSTRUCTION_ITEMS:
+        command = [
+            valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+            sys.executable, __file__, "--only", which, "--items", str(n),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+        match = re.search(r"Collected : (\d+)", done.stderr)
+        if match is None:
+            raise RuntimeError(f"callgrind printed no count: {done.stderr[-300:]}")
+        counts.append(int(match.group(1)))
+    return (counts[1] - counts[0]) / (INSTRUCTION_ITEMS[1] - INSTRUCTION_ITEMS[0])
+
+
+def add_instruction_counts(result: dict[str, object]) -> None:
+    core, olm = instructions_per_item("core"), instructions_per_item("olm")
+    if core is not None and olm is not None:
+        result["instructions_per_item"] = {"core": round(core), "olm": round(olm)}
+        result["ratio_core_to_olm_instructions"] = round(core / olm, 3)
 
 
 def report(result: dict[str, object]) -> None:
@@ -197,6 +242,9 @@ def report(result: dict[str, object]) -> None:
     print(f"  {'aead: ChaCha20-Poly1305 encrypt + decrypt':<44} {result['aead_us']:>9.1f}")
     print(f"ratio_core_to_olm  = {result['ratio_core_to_olm']:.2f}")
     print(f"ratio_core_to_aead = {result['ratio_core_to_aead']:.2f}")
+    if "ratio_core_to_olm_instructions" in result:
+        ratio = result["ratio_core_to_olm_instructions"]
+        print(f"ratio_core_to_olm in instructions (callgrind) = {ratio:.2f}")
     verdict = "met" if result["target_met"] else "NOT met"
     print(f"target ratio_core_to_olm <= {TARGET_CORE_TO_OLM:g}: {verdict}")
 
@@ -205,7 +253,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--items", type=int, default=DEFAULT_ITEMS, help="items per repetition")
     parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
+    parser.add_argument(
+        "--no-instructions", action="store_true", help="skip the callgrind instruction counts"
+    )
+    parser.add_argument("--only", choices=["core", "olm"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only:  # one bare run, for callgrind to count
+        (core_runner(with_ack=False) if args.only == "core" else olm_runner())(args.items)
+        return
     runners = {
         "core": core_runner(with_ack=False),
         "core_with_ack": core_runner(with_ack=True),
@@ -214,6 +269,8 @@ def main() -> None:
     }
     n, samples = measure(runners, args.items, args.repetitions)
     result = summarise(n, samples, args.repetitions)
+    if not args.no_instructions:
+        add_instruction_counts(result)
     report(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 import vodozemac
@@ -86,8 +86,7 @@ class ChannelState(msgspec.Struct, array_like=True):
     olm_stash: OlmStash | None = None
 
 
-@dataclass(frozen=True)
-class _Opened:
+class _Opened(NamedTuple):
     header: Header
     inner: Inner
     item: Item
@@ -347,7 +346,10 @@ class Channel:
         renewal: PendingRenewal | None,
         hashed: bytes,
     ) -> _Opened:
-        inner = decode(inner_bytes, Inner, limit=MAX_INNER_BYTES, what="inner payload")
+        # Olm authenticated these bytes and they are never hashed: no canonical check.
+        inner = decode(
+            inner_bytes, Inner, limit=MAX_INNER_BYTES, what="inner payload", canonical=False
+        )
         if inner.header_digest != hash_bytes("header", ad):
             raise AuthenticationFailed
         item = decode_item(header.item_type, inner.item)

@@ -36,14 +36,19 @@ def _decoder(schema: Any) -> msgspec.msgpack.Decoder[Any]:
 
 
 def decode(
-    data: bytes,
+    data: bytes | memoryview,
     schema: type[T],
     *,
     limit: int,
     what: str,
     error: type[ProtocolError] = RemoteProtocolError,
+    canonical: bool = True,
 ) -> T:
-    """Decode ``data`` as ``schema``; refuse oversize, malformed or non-canonical input."""
+    """Decode ``data`` as ``schema``; refuse oversize, malformed or non-canonical input.
+
+    ``canonical=False`` is for bytes the caller checks another way, or that were
+    authenticated by the peer's keys and are never hashed (re-encoding costs time).
+    """
     if len(data) > limit:
         raise error(f"{what} is {len(data)} bytes, more than the limit of {limit}")
     try:
@@ -52,6 +57,11 @@ def decode(
         raise error(f"malformed {what}: {exc}") from None
     except UnicodeDecodeError:
         raise error(f"malformed {what}: a text field is not valid UTF-8") from None
-    if encode(value) != data:
+    if canonical and encode(value) != data:
         raise error(f"{what} is not canonically encoded")
     return value
+
+
+def bin_header_bytes(length: int) -> int:
+    """Bytes of the MessagePack header a canonical encoder puts before ``length`` bytes."""
+    return 2 if length < 1 << 8 else 3 if length < 1 << 16 else 5

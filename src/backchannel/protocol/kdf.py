@@ -6,6 +6,7 @@ value computed for one context can never be accepted in another.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -34,9 +35,14 @@ def digest(label: str, *parts: bytes | int | str) -> bytes:
     return hashlib.sha256(_info(label, parts)).digest()
 
 
+@functools.cache
+def _hasher(label: str) -> hashlib._Hash:
+    return hashlib.sha256(LABEL_PREFIX + label.encode() + b"\x00")
+
+
 def hash_bytes(label: str, data: bytes) -> bytes:
     """SHA-256 over a label and one byte string (the fast path for per-envelope hashes)."""
-    hasher = hashlib.sha256(LABEL_PREFIX + label.encode() + b"\x00")
+    hasher = _hasher(label).copy()
     hasher.update(data)
     return hasher.digest()
 

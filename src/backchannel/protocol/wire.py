@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from .encoding import decode, encode
+from .encoding import bin_header_bytes, decode, encode
 from .errors import RemoteProtocolError
 from .kdf import digest, hash_bytes
 
@@ -113,7 +113,15 @@ def _check_prefix(data: bytes, magic: bytes, limit: int, what: str) -> None:
 def parse_envelope(data: bytes) -> tuple[Header, bytes]:
     """Split an envelope into its header and body; refuse anything malformed."""
     _check_prefix(data, MAGIC, MAX_ENVELOPE_BYTES, "envelope")
-    wire = decode(data[3:], _Wire, limit=MAX_ENVELOPE_BYTES, what="envelope")
+    wire = decode(
+        memoryview(data)[3:], _Wire, limit=MAX_ENVELOPE_BYTES, what="envelope", canonical=False
+    )
+    # Canonical without re-encoding the body: the header must re-encode to the bytes
+    # received and the body's length prefix must be the shortest (0x92 = 2-array).
+    header = encode(wire.header)
+    expected = 4 + len(header) + bin_header_bytes(len(wire.body)) + len(wire.body)
+    if data[3] != 0x92 or data[4 : 4 + len(header)] != header or len(data) != expected:
+        raise RemoteProtocolError("envelope is not canonically encoded")
     return wire.header, wire.body
 
 

@@ -1,0 +1,78 @@
+"""Golden files: the v1 wire and snapshot formats must keep reading back the same.
+
+If one of these fails, a format changed.  If that was intended, bump the protocol
+or snapshot version (old peers and stored snapshots must be refused or migrated,
+never misread) and regenerate with ``tests/golden/make_golden.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from backchannel.protocol import (
+    Channel,
+    Identity,
+    ItemReceived,
+    Message,
+    PendingInvitation,
+    SignedInvitation,
+    envelope_hash,
+)
+from backchannel.protocol.wire import encode_envelope, parse_ack, parse_envelope
+
+GOLDEN: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "golden" / "v1.json").read_text(encoding="utf-8")
+)
+KEY = bytes.fromhex(GOLDEN["key"])
+
+
+def blob(name: str) -> bytes:
+    return bytes.fromhex(GOLDEN[name])
+
+
+def test_envelope_layout_is_stable() -> None:
+    data = blob("envelope")
+    assert data[:3] == b"BC\x01"
+    header, body = parse_envelope(data)
+    assert encode_envelope(header, body) == data
+    assert header.__struct_fields__ == (
+        "channel_id", "sender", "receiver", "seq", "item_type", "epoch", "renewal", "nonce",
+    )  # fmt: skip
+    assert (header.item_type, header.epoch, header.renewal) == ("message", 0, None)
+    assert msgspec.msgpack.decode(data[3:])[0][3] == header.seq
+
+
+def test_snapshot_and_envelope_read_back_to_the_same_item() -> None:
+    channel = Channel.restore(blob("channel_snapshot_b"), KEY)
+    events = channel.receive(blob("envelope"), GOLDEN["now"])
+    [received] = [e for e in events if isinstance(e, ItemReceived)]
+    item = received.item
+    assert isinstance(item, Message)
+    assert (item.text, item.language) == (GOLDEN["item"]["text"], GOLDEN["item"]["language"])
+    assert item.ack_deadline == datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
+    assert received.envelope_hash == envelope_hash(blob("envelope"))
+    assert channel.ack() == blob("ack")
+    assert parse_ack(blob("ack")).seq == received.seq
+
+
+def test_identity_and_invitation_snapshots_read_back() -> None:
+    identity = Identity.restore(blob("identity_snapshot"), KEY)
+    invitation = SignedInvitation.decode(blob("invitation"))
+    assert invitation.body.identity == identity.public
+    invitation.verify(GOLDEN["now"])
+    assert invitation.encode() == blob("invitation")
+    pending = PendingInvitation.restore(blob("invitation_snapshot"), KEY)
+    assert pending.invitation == invitation
+
+
+@pytest.mark.parametrize("name", ["channel_snapshot_b", "identity_snapshot"])
+def test_snapshots_are_sealed(name: str) -> None:
+    data = blob(name)
+    assert data.startswith(b"BCS\x01")
+    assert b"Aurelia" not in data and b"Borduria" not in data
