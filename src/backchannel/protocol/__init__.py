@@ -12,7 +12,7 @@ snapshots that the caller persists.  Read ``docs/protocol.md`` for the design.
 - :mod:`.wire`, :mod:`.outer`, :mod:`.transcript` the layers underneath
 """
 
-from .channel import Channel
+from .channel import Channel, SentEnvelope
 from .errors import AuthenticationFailed, LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import (
     ChannelActive,
@@ -70,6 +70,7 @@ __all__ = [
     "ProtocolError",
     "PublicIdentity",
     "RemoteProtocolError",
+    "SentEnvelope",
     "SignedInvitation",
     "accept_invitation",
     "complete_pairing",

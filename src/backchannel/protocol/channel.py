@@ -86,6 +86,18 @@ class ChannelState(msgspec.Struct, array_like=True):
     olm_stash: OlmStash | None = None
 
 
+class SentEnvelope(NamedTuple):
+    """An envelope we produced, with its place in the transcript."""
+
+    seq: int
+    envelope_hash: bytes
+    prev_hash: bytes
+    peer_seq: int
+    peer_hash: bytes
+    data: bytes
+    item: Item
+
+
 class _Opened(NamedTuple):
     header: Header
     inner: Inner
@@ -197,10 +209,14 @@ class Channel:
 
     def confirm(self, now: float) -> bytes:
         """Our admin compared the safety number: tell the peer."""
+        return self.send_confirmation(now).data
+
+    def send_confirmation(self, now: float) -> SentEnvelope:
+        """:meth:`confirm`, with the transcript links the driver records."""
         self._state.pairing = advance(
             PAIRING_TABLE, self._state.pairing, PairingInput.CONFIRM, LocalProtocolError
         )
-        return self.send_item(PairingConfirm(self._safety_digest()), now)
+        return self.send(PairingConfirm(self._safety_digest()), now)
 
     def send_checkpoint(self, now: float) -> bytes:
         """Send the heads of both chains so the peer can compare transcripts."""
@@ -211,6 +227,10 @@ class Channel:
 
     def send_item(self, item: Item, now: float) -> bytes:
         """Encrypt ``item`` as the next envelope. Persist the snapshot before sending it."""
+        return self.send(item, now).data
+
+    def send(self, item: Item, now: float) -> SentEnvelope:
+        """Like :meth:`send_item`, with the transcript links the driver records."""
         if not item.pairing and self._state.pairing is not Pairing.ACTIVE:
             raise LocalProtocolError("the channel carries only pairing items until both confirm")
         item_bytes = encode_item(item)
@@ -229,8 +249,11 @@ class Channel:
         olm_type, olm_body = self._session.encrypt(encode(inner)).to_parts()
         body = self._outer.seal(header.nonce, bytes([olm_type]) + olm_body, ad)
         data = encode_envelope(header, body)
-        self._chain.record_sent(seq, envelope_hash(data))
-        return data
+        hashed = envelope_hash(data)
+        self._chain.record_sent(seq, hashed)
+        return SentEnvelope(
+            seq, hashed, inner.prev_hash, inner.peer_seq, inner.peer_hash, data, item
+        )
 
     def ack(self) -> bytes:
         """The cumulative delivery ack to return after the snapshot is committed."""

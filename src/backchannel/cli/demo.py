@@ -1,0 +1,227 @@
+"""The demo: two stations of fictional parties on loopback, paired, talking.
+
+It creates the stations in ``WORKDIR/a`` and ``WORKDIR/b``, starts each as its own
+``backchannel serve`` process, pairs and confirms them, and plays a short scenario in
+both directions.  With ``--check`` it waits for every item to be delivered, checks
+that both stations hold the same transcript, prints one ``demo ok:`` line and exits;
+without it, it leaves both running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import typer
+
+from backchannel.protocol import Item, Message
+from backchannel.station.config import StationConfig
+from backchannel.station.service import Entry, Station, StationError
+
+from .main import http_post
+from .output import fail
+
+DELIVERY_TIMEOUT = 60.0
+PARTIES = {
+    "a": ("Ministry of Defence of Aurelia", "aurelia-hq"),
+    "b": ("Ministry of Defence of Borduria", "borduria-hq"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(folder: Path) -> subprocess.Popen[bytes]:
+    log = (folder / "serve.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "backchannel.cli", "serve", "--station", str(folder)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StationError(f"the station at {url} exited with code {process.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise StationError(f"the station at {url} did not come up within {seconds:g} s")
+
+
+def create(folder: Path, key: str) -> Station:
+    party, name = PARTIES[key]
+    port = free_port()
+    config = StationConfig(
+        party=party, station=name, public_url=f"http://127.0.0.1:{port}", port=port
+    )
+    return Station.create(folder, config)
+
+
+def scenario(a: Station, b: Station) -> list[tuple[Station, Item]]:
+    """A short exchange: an activity notice, its acknowledgement, an offer, a reply."""
+    soon = datetime.now(UTC) + timedelta(days=2)
+    return [
+        (a, Message(
+            text="Notice: naval exercise NORTHERN GATE, 3-5 May, sea area K-7. "
+            "Please acknowledge.", language="en", from_role="officer", to_role="principal",
+            ack_deadline=soon,
+        )),
+        (b, Message(
+            text="Received. Our patrol vessels will keep 20 nm clear of K-7 during the exercise.",
+            language="en", from_role="principal", to_role="officer",
+        )),
+        (b, Message(
+            text="Proposal: a hotline test every first Monday at 10:00 UTC.",
+            language="en", from_role="principal", to_role="principal", ack_deadline=soon,
+        )),
+        (a, Message(
+            text="Agreed in principle; our principal will confirm the time.",
+            language="en", from_role="principal", to_role="principal",
+        )),
+    ]  # fmt: skip
+
+
+def play(a: Station, b: Station) -> None:
+    for sender, item in scenario(a, b):
+        channel = sender.resolve(None)
+        entry = sender.send(channel, item)
+        typer.echo(f"  {sender.config.station} sent #{entry.seq}: {describe(item)}")
+        if isinstance(item, Message) and item.ack_deadline is not None:
+            receiver = b if sender is a else a
+            received = wait_for(receiver, entry.envelope_hash)
+            receiver.acknowledge(receiver.resolve(None), received, "seen")
+            typer.echo(f"  {receiver.config.station} acknowledged it")
+
+
+def describe(item: Item) -> str:
+    return (
+        item.text[:60] + ("…" if len(item.text) > 60 else "") if isinstance(item, Message) else ""
+    )
+
+
+def wait_for(station: Station, envelope_hash: str) -> str:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        if any(e.envelope_hash == envelope_hash for e in station.inbox(None)):
+            return envelope_hash
+        time.sleep(0.1)
+    raise StationError(f"{station.config.station} did not receive {envelope_hash[:12]} in time")
+
+
+def wait_active(stations: list[Station]) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        if all(st.confirmed for s in stations for st in s.statuses()):
+            return
+        time.sleep(0.1)
+    raise StationError("the confirmations were not exchanged in time")
+
+
+def wait_drained(stations: list[Station]) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        if all(st.outbox_backlog == 0 for s in stations for st in s.statuses()):
+            return
+        time.sleep(0.1)
+    raise StationError("the outboxes did not drain in time")
+
+
+def verify(a: Station, b: Station) -> tuple[int, int]:
+    """Both stations hold the same transcript; returns the items delivered each way."""
+    ta, tb = a.transcript(None), b.transcript(None)
+    if chain(ta, "out") != chain(tb, "in") or chain(tb, "out") != chain(ta, "in"):
+        raise StationError("the two transcripts differ")
+    return len(chain(ta, "out")), len(chain(tb, "out"))
+
+
+def chain(entries: list[Entry], direction: str) -> list[tuple[int, str, str, Item]]:
+    """One direction of a transcript: sequence, hash, previous hash and item."""
+    return [
+        (e.seq, e.envelope_hash, e.prev_hash, e.item) for e in entries if e.direction == direction
+    ]
+
+
+def run_demo(check: bool, workdir: Path | None) -> None:
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="backchannel-demo-"))
+    if (workdir / "a").exists() or (workdir / "b").exists():
+        fail(f"{workdir} already holds a demo; choose an empty --workdir")
+    os.environ.pop("BACKCHANNEL_STATION_KEY", None)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        a, b = create(workdir / "a", "a"), create(workdir / "b", "b")
+        processes = [start(workdir / "a"), start(workdir / "b")]
+        for station, process in zip((a, b), processes, strict=True):
+            wait_healthy(station.config.public_url, process)
+        typer.echo(f"two stations up: {a.config.public_url} (A), {b.config.public_url} (B)")
+        (workdir / "invitation.txt").write_text(a.invite(3600), encoding="utf-8")
+        status = b.pair((workdir / "invitation.txt").read_text(encoding="utf-8"), http_post)
+        typer.echo(f"paired; safety number {status.safety_number}")
+        a.confirm(a.resolve(None))
+        b.confirm(b.resolve(None))
+        wait_active([a, b])
+        typer.echo("both admins confirmed the safety number; the channel is active")
+        play(a, b)
+        wait_drained([a, b])
+        sent_a, sent_b = verify(a, b)
+        if check:
+            typer.echo(
+                f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
+                f"transcripts identical, data in {workdir}"
+            )
+            return
+        explain(workdir, a, b)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        fail("a station stopped; see serve.log in its folder")
+    except StationError as exc:
+        fail(f"demo failed: {exc}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(processes)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def explain(workdir: Path, a: Station, b: Station) -> None:
+    typer.echo(f"""
+demo running. The stations' data folders are {workdir}/a and {workdir}/b.
+  A: {a.config.public_url}/docs   (officer API, loopback only)
+  B: {b.config.public_url}/docs
+Try, in another terminal:
+  .venv/bin/backchannel status --station {workdir}/a
+  .venv/bin/backchannel send --station {workdir}/a "Are you receiving?"
+  .venv/bin/backchannel inbox --station {workdir}/b
+  .venv/bin/backchannel transcript --station {workdir}/b
+Press Ctrl-C to stop both stations.""")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,318 @@
+"""The ``backchannel`` command: set up, pair, run and use a station.
+
+Every command that works on a station takes ``--station DIR`` (default: the
+``BACKCHANNEL_STATION`` environment variable).  Commands open the station's store
+directly, so they work whether or not ``serve`` is running; a running server's
+delivery worker picks up what they queue within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import httpx
+import typer
+
+from backchannel.protocol import Ack, Message, PairingConfirm
+from backchannel.station.config import ConfigError, StationConfig
+from backchannel.station.service import ChannelStatus, Entry, Station, StationError
+
+from .output import fail, print_json, when
+
+app = typer.Typer(
+    help="backchannel: a confidential, deniable line between two organisations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StationDir = Annotated[
+    Path,
+    typer.Option(
+        "--station", envvar="BACKCHANNEL_STATION", help="The station's data folder.",
+        file_okay=False,
+    ),
+]  # fmt: skip
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ChannelOpt = Annotated[
+    str | None,
+    typer.Option("--channel", help="Channel id (or prefix) or peer station; needed if several."),
+]
+Role = Literal["principal", "officer", "reader", "auditor", "admin"]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@contextmanager
+def opened(folder: Path) -> Iterator[Station]:
+    """Open a station, turning every expected failure into one line and exit code 1."""
+    try:
+        station = Station.open(folder)
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        yield station
+    except StationError as exc:
+        fail(str(exc))
+    finally:
+        station.close()
+
+
+def http_post(url: str, body: bytes) -> bytes:
+    response = httpx.post(url, content=body, timeout=15.0)
+    if response.status_code != 200:
+        raise StationError(f"{url} answered {response.status_code}: {response.text[:200]}")
+    return response.content
+
+
+@app.command()
+def init(
+    station: StationDir,
+    party: Annotated[str, typer.Option(help="Your organisation, as the counterpart sees it.")],
+    name: Annotated[str, typer.Option(help="This station's name, e.g. 'mod-hq-1'.")],
+    url: Annotated[str, typer.Option(help="The URL where the counterpart reaches this station.")],
+    port: Annotated[int, typer.Option(help="Port that 'serve' listens on.")] = 8400,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: SQLite in the folder).")
+    ] = None,
+) -> None:
+    """Create a station: keys, database and settings in a new data folder."""
+    try:
+        config = StationConfig(
+            party=party, station=name, public_url=url, port=port, database_url=database
+        )
+        Station.create(station, config).close()
+    except (ConfigError, StationError, ValueError) as exc:
+        fail(str(exc).splitlines()[0])
+    typer.echo(f"station {name!r} of {party!r} created in {station}")
+    typer.echo(f"its key is {station / 'station.key'} (mode 0600): back it up apart from the data")
+
+
+@app.command()
+def invite(
+    station: StationDir,
+    out: Annotated[Path, typer.Option(help="Where to write the invitation.")] = Path(
+        "invitation.txt"
+    ),
+    hours: Annotated[float, typer.Option(help="How long the invitation stays valid.")] = 72.0,
+) -> None:
+    """Write an invitation file for the counterpart's admin to import with 'pair'."""
+    with opened(station) as s:
+        text = s.invite(hours * 3600)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"invitation written to {out}, valid for {hours:g} hours")
+    typer.echo("hand it over; once they pair, compare the safety number over the phone")
+
+
+@app.command()
+def pair(
+    station: StationDir,
+    invitation: Annotated[Path, typer.Argument(help="The counterpart's invitation file.")],
+    as_json: AsJson = False,
+) -> None:
+    """Import the counterpart's invitation, pair with its station, show the safety number."""
+    try:
+        text = invitation.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {invitation}: {exc}")
+    with opened(station) as s:
+        status = s.pair(text, http_post)
+    show_pairing(status, as_json)
+
+
+@app.command()
+def confirm(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
+    """Record that the safety number matched what the counterpart read out."""
+    with opened(station) as s:
+        status = s.confirm(s.resolve(channel))
+    if as_json:
+        print_json(status)
+        return
+    state = "active" if status.confirmed else "waiting for the counterpart to confirm"
+    typer.echo(f"confirmed channel with {status.peer_station}: {state}")
+
+
+@app.command()
+def serve(
+    station: StationDir,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the station: peer endpoint, officer API and delivery worker."""
+    import uvicorn
+
+    from backchannel.station.app import create_app
+
+    with opened(station) as s:
+        host = host or s.config.host
+        if host not in LOOPBACK:
+            fail("officer authentication is not built yet, so 'serve' listens on loopback only")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("backchannel").info(
+            "station %s on http://%s:%d; officer API on loopback only, without authentication"
+            " until the officers issue lands",
+            s.config.station, host, port or s.config.port,
+        )  # fmt: skip
+        uvicorn.run(create_app(s), host=host, port=port or s.config.port, log_level="warning")
+
+
+@app.command()
+def send(
+    station: StationDir,
+    text: Annotated[str, typer.Argument(help="The message text.")],
+    channel: ChannelOpt = None,
+    from_role: Annotated[Role, typer.Option("--from-role")] = "officer",
+    to_role: Annotated[Role, typer.Option("--to-role")] = "principal",
+    language: Annotated[str, typer.Option(help="BCP 47 language tag.")] = "en",
+    deadline: Annotated[
+        datetime | None, typer.Option(help="Acknowledge by (ISO 8601, UTC if no zone).")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send a message; it is queued durably and delivered as soon as the peer is up."""
+    if deadline is not None and deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=UTC)
+    item = _message(text, language, from_role, to_role, deadline)
+    with opened(station) as s:
+        entry = s.send(s.resolve(channel), item)
+    if as_json:
+        print_json(entry)
+        return
+    typer.echo(f"queued as #{entry.seq} ({entry.envelope_hash[:16]})")
+
+
+@app.command()
+def ack(
+    station: StationDir,
+    item: Annotated[str, typer.Argument(help="Hash of the received item (from 'inbox').")],
+    note: Annotated[str, typer.Option(help="A short note with the acknowledgement.")] = "",
+    channel: ChannelOpt = None,
+) -> None:
+    """Acknowledge a received item (a person read it; distinct from delivery)."""
+    with opened(station) as s:
+        channel_id = s.resolve(channel)
+        matches = [e for e in s.inbox(channel_id) if e.envelope_hash.startswith(item.lower())]
+        if len(matches) != 1:
+            fail(f"no single received item has a hash starting with {item!r}")
+        entry = s.acknowledge(channel_id, matches[0].envelope_hash, note)
+    typer.echo(f"acknowledged; queued as #{entry.seq}")
+
+
+@app.command()
+def inbox(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
+    """List the items received on a channel."""
+    with opened(station) as s:
+        entries = s.inbox(s.resolve(channel))
+    show_entries(entries, as_json)
+
+
+@app.command()
+def transcript(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
+    """The channel's items in order, both directions, with their hashes."""
+    with opened(station) as s:
+        entries = s.transcript(s.resolve(channel))
+    show_entries(entries, as_json, hashes=True)
+
+
+@app.command()
+def status(station: StationDir, as_json: AsJson = False) -> None:
+    """Per channel: peer, reachability, last contact, backlog, confirmation, fork alarm."""
+    with opened(station) as s:
+        statuses = s.statuses()
+        unmatched = s.station_bad_input()
+    if as_json:
+        print_json({"channels": statuses, "unmatched_bad_input": unmatched})
+        return
+    if not statuses:
+        typer.echo("no channels yet: 'invite' or 'pair' to create one")
+    for st in statuses:
+        show_status(st)
+
+
+@app.command()
+def demo(
+    check: Annotated[bool, typer.Option(help="Play the scenario, verify, and exit.")] = False,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the stations' folders go (a and b).")
+    ] = None,
+) -> None:
+    """Two stations of fictional parties on loopback, paired, with a short scenario."""
+    from .demo import run_demo
+
+    run_demo(check=check, workdir=workdir)
+
+
+def _message(
+    text: str, language: str, from_role: str, to_role: str, deadline: datetime | None
+) -> Message:
+    try:
+        item = Message(
+            text=text, language=language, from_role=from_role,  # type: ignore[arg-type]
+            to_role=to_role, ack_deadline=deadline,  # type: ignore[arg-type]
+        )  # fmt: skip
+        item.validate()
+    except ValueError as exc:
+        fail(str(exc))
+    return item
+
+
+def show_pairing(status: ChannelStatus, as_json: bool) -> None:
+    if as_json:
+        print_json(status)
+        return
+    typer.echo(f"paired with {status.peer_station} of {status.peer_party}")
+    typer.echo(f"safety number: {status.safety_number}")
+    typer.echo("read it out to their admin over an independent line; if it matches, run confirm")
+
+
+def show_status(st: ChannelStatus) -> None:
+    reach = {None: "not tried yet", True: "reachable", False: "UNREACHABLE"}[st.peer_reachable]
+    lines = [
+        f"channel {st.channel_id[:12]} with {st.peer_station} ({st.peer_party})",
+        f"  pairing        {st.pairing}" + ("" if st.confirmed else "  (items wait for both)"),
+        f"  safety number  {st.safety_number}",
+        f"  peer           {st.peer_endpoint}  {reach}",
+        f"  last contact   {when(st.last_contact_at)}",
+        f"  outbox backlog {st.outbox_backlog}",
+        f"  refused input  {st.bad_input}",
+        f"  fork alarm     {st.fork_alarm or 'none'}",
+    ]
+    if st.last_error and st.peer_reachable is False:
+        lines.append(f"  last error     {st.last_error}")
+    typer.echo("\n".join(lines))
+
+
+def show_entries(entries: list[Entry], as_json: bool, hashes: bool = False) -> None:
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        typer.echo("nothing yet")
+    for e in entries:
+        arrow = "→" if e.direction == "out" else "←"
+        marks = ("acknowledged" if e.acknowledged else "") + (
+            "  not yet delivered" if e.delivered is False else ""
+        )
+        text = describe(e)
+        head = f"{arrow} #{e.seq:<4} {e.item_type:<16} {text}"
+        typer.echo(head + (f"  [{marks.strip()}]" if marks.strip() else ""))
+        if hashes:
+            typer.echo(f"        hash {e.envelope_hash}  prev {e.prev_hash[:16]}")
+
+
+def describe(entry: Entry) -> str:
+    """One line a person can read for any item type."""
+    item = entry.item
+    if isinstance(item, Message):
+        due = f" (ack by {item.ack_deadline:%Y-%m-%d %H:%M} UTC)" if item.ack_deadline else ""
+        return f"{item.from_role}→{item.to_role}: {item.text}{due}"
+    if isinstance(item, Ack):
+        note = f": {item.note}" if item.note else ""
+        return f"acknowledges item {item.item_hash.hex()[:16]}{note}"
+    if isinstance(item, PairingConfirm):
+        return "the admin confirmed the safety number"
+    return ", ".join(f"{n}={getattr(item, n)!r}"[:40] for n in item.__struct_fields__)

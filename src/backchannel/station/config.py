@@ -1,0 +1,86 @@
+"""A station's data folder: its settings file and the station key kept beside it.
+
+The folder holds ``station.json`` (names, URL, port, database URL) and, unless the
+key comes from ``BACKCHANNEL_STATION_KEY``, ``station.key``: 32 random bytes in hex,
+created with mode 0600.  The key seals every secret in the database, so a copy of the
+database without the key decrypts nothing.  Keep the key out of database backups.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from backchannel.store import sqlite_url
+
+CONFIG_FILE = "station.json"
+KEY_FILE = "station.key"
+KEY_ENV = "BACKCHANNEL_STATION_KEY"
+DATABASE_FILE = "station.db"
+KEY_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The data folder, its settings or its key are missing or wrong."""
+
+
+class StationConfig(BaseModel):
+    party: str = Field(min_length=1, max_length=100)
+    station: str = Field(min_length=1, max_length=100)
+    public_url: str = Field(min_length=1, max_length=2048)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+    database_url: str | None = None
+
+    def database(self, folder: Path) -> str:
+        return self.database_url or sqlite_url(folder / DATABASE_FILE)
+
+    def save(self, folder: Path) -> None:
+        (folder / CONFIG_FILE).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> StationConfig:
+        path = folder / CONFIG_FILE
+        if not path.is_file():
+            raise ConfigError(f"{folder} is not a station folder (no {CONFIG_FILE}); run init")
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise ConfigError(f"{path} is not valid: {exc.errors()[0]['msg']}") from None
+
+
+def create_key(folder: Path) -> None:
+    """Write a new station key readable by its owner only (unless the env var provides one)."""
+    if os.environ.get(KEY_ENV):
+        load_key(folder)  # validate it
+        return
+    path = folder / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists; refusing to overwrite a station key") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(os.urandom(KEY_BYTES).hex() + "\n")
+
+
+def load_key(folder: Path) -> bytes:
+    """The station key, from the environment or from the 0600 key file."""
+    text = os.environ.get(KEY_ENV)
+    source = KEY_ENV
+    if not text:
+        path = folder / KEY_FILE
+        if not path.is_file():
+            raise ConfigError(f"no station key: neither {KEY_ENV} nor {path}")
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"{path} is readable by others; run: chmod 600 {path}")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ConfigError(f"the station key in {source} is not hex") from None
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"the station key in {source} must be {KEY_BYTES} bytes")
+    return key

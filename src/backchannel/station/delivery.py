@@ -1,0 +1,101 @@
+"""The delivery worker: drains the outbox to each peer, for as long as it takes.
+
+One thread inside the station process.  For each channel with envelopes due, it posts
+them oldest first to the peer's endpoint and hands each ack to the station, which
+marks what the peer has durably processed.  On any failure the channel's envelopes
+are put off with exponential backoff and full jitter, capped at ``MAX_BACKOFF``, and
+tried again, for hours if need be: nothing is ever dropped because a peer was down.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+import httpx
+
+from backchannel.protocol import ProtocolError
+
+from .service import Station
+
+log = logging.getLogger("backchannel.delivery")
+
+BASE_BACKOFF = 0.2
+MAX_BACKOFF = 60.0
+IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class DeliveryWorker:
+    def __init__(self, station: Station, rng: random.Random | None = None) -> None:
+        self.station = station
+        self._rng = rng or random.Random()
+        self._failures: dict[str, int] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
+        self._client = httpx.Client(timeout=TIMEOUT)
+
+    def start(self) -> None:
+        self.station.on_outbox = self._wake.set
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=15)
+        self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                for channel_id in self.station.due_channels():
+                    self._drain(channel_id)
+                wait = self._wait_seconds()
+            except Exception:  # keep the worker alive whatever happens; it retries
+                log.exception("delivery pass failed")
+                wait = 1.0
+            self._wake.wait(wait)
+
+    def _wait_seconds(self) -> float:
+        wakeup = self.station.next_wakeup()
+        if wakeup is None:
+            return IDLE_WAIT
+        return min(IDLE_WAIT, max(0.0, wakeup - self.station.clock()))
+
+    def _drain(self, channel_id: str) -> None:
+        while not self._stop.is_set():
+            batch = self.station.undelivered(channel_id)
+            if not batch:
+                return
+            for _seq, envelope, endpoint in batch:
+                error = self._post(channel_id, endpoint, envelope)
+                if error is not None:
+                    self._back_off(channel_id, error)
+                    return
+            self._failures.pop(channel_id, None)
+
+    def _post(self, channel_id: str, endpoint: str, envelope: bytes) -> str | None:
+        """Send one envelope; None on success, else why it failed."""
+        try:
+            response = self._client.post(
+                endpoint, content=envelope, headers={"content-type": "application/octet-stream"}
+            )
+        except httpx.HTTPError as exc:
+            return f"peer unreachable: {type(exc).__name__}"
+        if response.status_code != 200:
+            return f"peer refused with {response.status_code}: {response.text[:200]}"
+        try:
+            self.station.take_ack(channel_id, response.content)
+        except ProtocolError as exc:
+            return f"bad acknowledgement from peer: {exc}"
+        return None
+
+    def _back_off(self, channel_id: str, error: str) -> None:
+        failures = self._failures.get(channel_id, 0) + 1
+        self._failures[channel_id] = failures
+        delay = self._rng.uniform(0, min(MAX_BACKOFF, BASE_BACKOFF * 2**failures))
+        log.warning("delivery to %s failed (%s); retrying in %.1f s", channel_id[:8], error, delay)
+        self.station.delivery_failed(channel_id, error, self.station.clock() + delay)

@@ -1,0 +1,427 @@
+"""The station: the protocol core driven over the store, one transaction per step.
+
+Every step that changes a channel locks its row, restores the sealed protocol state,
+applies the step, and commits the new snapshot together with the transcript and
+outbox rows it produced.  Nothing is acknowledged to the peer or transmitted before
+that commit (write-ahead), so a crash at any point loses nothing and reuses no key.
+The web app, the delivery worker and the CLI all go through this class.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+from sqlalchemy.orm import Session
+
+from backchannel.protocol import (
+    Acceptance,
+    Ack,
+    Channel,
+    Delivered,
+    Event,
+    ForkDetected,
+    Identity,
+    Item,
+    ItemReceived,
+    LocalProtocolError,
+    PendingInvitation,
+    ProtocolError,
+    RemoteProtocolError,
+    SentEnvelope,
+    SignedInvitation,
+    accept_invitation,
+    complete_pairing,
+    create_invitation,
+)
+from backchannel.protocol.armor import armor, dearmor
+from backchannel.protocol.encoding import encode
+from backchannel.protocol.items import decode_item
+from backchannel.protocol.sealing import seal, unseal
+from backchannel.protocol.wire import parse_envelope
+from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
+from backchannel.store import repository as repo
+from backchannel.store.schema import TranscriptRow
+
+from .config import StationConfig, create_key, load_key
+
+T = TypeVar("T")
+# What the transcript records of an envelope, sent or received.
+Link = SentEnvelope | ItemReceived
+Clock = Callable[[], float]
+# Posts bytes to a URL and returns the response body; raises on any failure.
+Post = Callable[[str, bytes], bytes]
+PAIR_PATH = "/peer/v1/pair"
+ENVELOPE_PATH = "/peer/v1/envelope"
+
+
+class StationError(Exception):
+    """Something the user asked for cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    channel_id: str
+    peer_party: str
+    peer_station: str
+    peer_endpoint: str
+    safety_number: str
+    pairing: str
+    confirmed: bool
+    peer_reachable: bool | None
+    last_contact_at: float | None
+    last_error: str | None
+    outbox_backlog: int
+    fork_alarm: str | None
+    bad_input: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a channel's transcript, as the station shows it."""
+
+    direction: str  # "out" (we sent it) or "in" (we received it)
+    seq: int
+    envelope_hash: str
+    prev_hash: str
+    peer_seq: int
+    peer_hash: str
+    item_type: str
+    item: Item
+    delivered: bool | None  # for items we sent: the peer acknowledged delivery
+    acknowledged: bool  # a person at the receiving side acknowledged it (Ack item)
+    created_at: float
+
+
+class Station:
+    def __init__(
+        self, folder: Path, config: StationConfig, key: bytes, clock: Clock = time.time
+    ) -> None:
+        self.folder, self.config, self._key, self.clock = folder, config, key, clock
+        self.db = Database(config.database(folder))
+        self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, folder: Path, config: StationConfig) -> Station:
+        """A new station: folder, key, database and long-term identity."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "station.json").exists():
+            raise StationError(f"{folder} already holds a station")
+        identity = _guard(lambda: Identity.generate(config.party, config.station))
+        create_key(folder)
+        config.save(folder)
+        station = cls(folder, config, load_key(folder))
+        station.db.migrate()
+        with station.db.transaction() as s:
+            s.add(
+                StationRow(
+                    id=1, party=config.party, name=config.station,
+                    public_url=config.public_url,
+                    identity_sealed=identity.snapshot(station._key), created_at=station.clock(),
+                )
+            )  # fmt: skip
+        return station
+
+    @classmethod
+    def open(cls, folder: Path, clock: Clock = time.time) -> Station:
+        config = StationConfig.load(folder)
+        station = cls(folder, config, load_key(folder), clock)
+        station.db.migrate()
+        return station
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- pairing ---------------------------------------------------------------------
+
+    def invite(self, ttl_seconds: float) -> str:
+        """Issue an invitation; returns the armoured text to hand to the counterpart."""
+        now = self.clock()
+        with self.db.transaction() as s:
+            identity, row = self._identity(s)
+            pending = _guard(
+                lambda: create_invitation(
+                    identity, self.config.public_url, now, ttl_seconds=ttl_seconds
+                )
+            )
+            row.identity_sealed = identity.snapshot(self._key)
+            body = pending.invitation.body
+            s.add(
+                InvitationRow(
+                    channel_id=body.channel_id.hex(), pending_sealed=pending.snapshot(self._key),
+                    state=pending.state.value, expires_at=body.expires_at, created_at=now,
+                )
+            )  # fmt: skip
+        return armor(pending.invitation.encode())
+
+    def pair(self, invitation_text: str, post: Post) -> ChannelStatus:
+        """Accept a counterpart's invitation and send our acceptance to its station."""
+        now = self.clock()
+        invitation = _guard(lambda: SignedInvitation.decode(dearmor(invitation_text)))
+        channel_id = invitation.body.channel_id.hex()
+        with self.db.transaction() as s:
+            if repo.channel(s, channel_id) is not None:
+                raise StationError("this invitation was already used to pair this station")
+            identity, _ = self._identity(s)
+            channel, acceptance = _guard(
+                lambda: accept_invitation(identity, invitation, self.config.public_url, now)
+            )
+            self._add_channel(s, channel, now)
+        try:
+            post(invitation.body.endpoint.rstrip("/") + PAIR_PATH, acceptance.encode())
+        except Exception as exc:
+            with self.db.transaction() as s:
+                s.delete(repo.channel(s, channel_id))
+            raise StationError(f"could not deliver the acceptance: {exc}") from None
+        return self.status(channel_id)
+
+    def accept_pairing(self, data: bytes) -> ChannelStatus:
+        """The counterpart accepted our invitation (peer endpoint)."""
+        now = self.clock()
+        acceptance = Acceptance.decode(data)
+        with self.db.transaction() as s:
+            row = repo.invitation(s, acceptance.channel_id.hex(), lock=True)
+            if row is None:
+                raise RemoteProtocolError("no invitation of this station has that id")
+            identity, station_row = self._identity(s)
+            pending = PendingInvitation.restore(row.pending_sealed, self._key)
+            channel = complete_pairing(identity, pending, acceptance, now)
+            row.state, row.pending_sealed = pending.state.value, pending.snapshot(self._key)
+            station_row.identity_sealed = identity.snapshot(self._key)
+            self._add_channel(s, channel, now)
+        return self.status(channel.channel_id.hex())
+
+    def confirm(self, channel_id: str) -> ChannelStatus:
+        """Our admin compared the safety number with the counterpart's."""
+        with self._channel(channel_id) as (s, row, channel):
+            sent = _guard(lambda: channel.send_confirmation(self.clock()))
+            self._record_sent(s, row, channel, sent)
+        self.on_outbox()
+        return self.status(channel_id)
+
+    # -- items -----------------------------------------------------------------------
+
+    def send(self, channel_id: str, item: Item) -> Entry:
+        """Encrypt and queue an item; it is durable when this returns."""
+        with self._channel(channel_id) as (s, row, channel):
+            sent = _guard(lambda: channel.send(item, self.clock()))
+            self._record_sent(s, row, channel, sent)
+            entry = self._entry(s, self._last_out(s, channel_id))
+        self.on_outbox()
+        return entry
+
+    def receive(self, data: bytes) -> bytes:
+        """Process an envelope from a peer; returns the ack to send back after commit."""
+        channel_id = None
+        try:
+            header, _ = parse_envelope(data)
+            channel_id = header.channel_id.hex()
+            with self.db.transaction() as s:
+                row = repo.channel(s, channel_id, lock=True)
+                if row is None:
+                    raise RemoteProtocolError("no channel of this station has that id")
+                channel = self._restore(row)
+                events = channel.receive(data, self.clock())
+                self._apply_received(s, row, channel, events)
+                return channel.ack()
+        except RemoteProtocolError:
+            with self.db.transaction() as s:
+                repo.count_bad_input(s, channel_id)
+            raise
+
+    def take_ack(self, channel_id: str, ack: bytes) -> list[Event]:
+        """The peer acknowledged our envelopes (delivery worker)."""
+        with self._channel(channel_id) as (s, row, channel):
+            events = channel.receive_ack(ack)
+            for event in events:
+                if isinstance(event, Delivered):
+                    repo.mark_delivered(s, channel_id, event.seq, self.clock())
+                if isinstance(event, ForkDetected):
+                    row.fork_alarm = channel.fork_alarm
+            row.peer_reachable, row.last_contact_at, row.last_error = True, self.clock(), None
+            self._save(row, channel)
+        return events
+
+    def acknowledge(self, channel_id: str, envelope_hash: str, note: str = "") -> Entry:
+        """A person acknowledges a received item: an Ack item goes back."""
+        try:
+            item_hash = bytes.fromhex(envelope_hash)
+        except ValueError:
+            raise StationError("the item hash must be hex") from None
+        with self.db.transaction() as s:
+            rows = [r for r in repo.transcript(s, channel_id, "in") if r.envelope_hash == item_hash]
+        if not rows:
+            raise StationError("no received item of this channel has that hash")
+        return self.send(channel_id, _guard(lambda: Ack(item_hash=item_hash, note=note)))
+
+    # -- delivery --------------------------------------------------------------------
+
+    def due_channels(self) -> list[str]:
+        with self.db.transaction() as s:
+            return list(repo.due_channels(s, self.clock()))
+
+    def next_wakeup(self) -> float | None:
+        with self.db.transaction() as s:
+            return repo.next_wakeup(s)
+
+    def undelivered(self, channel_id: str, limit: int = 64) -> list[tuple[int, bytes, str]]:
+        """Envelopes to (re)send, oldest first, with the peer endpoint to send them to."""
+        with self.db.transaction() as s:
+            row = repo.channel(s, channel_id)
+            if row is None:
+                return []
+            endpoint = row.peer_endpoint.rstrip("/") + ENVELOPE_PATH
+            return [(o.seq, o.envelope, endpoint) for o in repo.undelivered(s, channel_id, limit)]
+
+    def delivery_failed(self, channel_id: str, error: str, retry_at: float) -> None:
+        with self.db.transaction() as s:
+            row = repo.channel(s, channel_id, lock=True)
+            if row is not None:
+                row.peer_reachable, row.last_error = False, error[:500]
+                repo.postpone(s, channel_id, retry_at)
+
+    # -- views -----------------------------------------------------------------------
+
+    def status(self, channel_id: str | None = None) -> ChannelStatus:
+        return self._status_of(self.resolve(channel_id))
+
+    def statuses(self) -> list[ChannelStatus]:
+        with self.db.transaction() as s:
+            ids = [row.id for row in repo.channels(s)]
+        return [self._status_of(i) for i in ids]
+
+    def station_bad_input(self) -> int:
+        with self.db.transaction() as s:
+            row = repo.station(s)
+            return 0 if row is None else row.bad_input
+
+    def transcript(self, channel_id: str | None = None) -> list[Entry]:
+        channel_id = self.resolve(channel_id)
+        with self.db.transaction() as s:
+            return [self._entry(s, row) for row in repo.transcript(s, channel_id)]
+
+    def inbox(self, channel_id: str | None = None) -> list[Entry]:
+        return [e for e in self.transcript(channel_id) if e.direction == "in"]
+
+    def resolve(self, channel_id: str | None) -> str:
+        """A channel id from a prefix or a peer station name; the only one if None."""
+        with self.db.transaction() as s:
+            rows = repo.channels(s)
+        if channel_id is None:
+            if len(rows) == 1:
+                return rows[0].id
+            if not rows:
+                raise StationError("this station has no channel yet; pair it first")
+            raise StationError("this station has several channels; name one with --channel")
+        matches = [r for r in rows if r.id.startswith(channel_id) or r.peer_station == channel_id]
+        if len(matches) != 1:
+            raise StationError(f"no single channel matches {channel_id!r}")
+        return matches[0].id
+
+    # -- internals -------------------------------------------------------------------
+
+    def _identity(self, s: Session) -> tuple[Identity, StationRow]:
+        row = repo.station(s)
+        if row is None:
+            raise StationError("the station database has no identity; was init interrupted?")
+        return Identity.restore(row.identity_sealed, self._key), row
+
+    def _restore(self, row: ChannelRow) -> Channel:
+        return Channel.restore(row.snapshot_sealed, self._key)
+
+    def _save(self, row: ChannelRow, channel: Channel) -> None:
+        row.snapshot_sealed = channel.snapshot(self._key)
+        row.pairing = channel.pairing.value
+        row.fork_alarm = channel.fork_alarm
+        row.version += 1
+
+    @contextmanager
+    def _channel(self, channel_id: str) -> Iterator[tuple[Session, ChannelRow, Channel]]:
+        channel_id = self.resolve(channel_id)
+        with self.db.transaction() as s:
+            row = repo.channel(s, channel_id, lock=True)
+            if row is None:
+                raise StationError(f"no channel {channel_id}")
+            yield s, row, self._restore(row)
+
+    def _add_channel(self, s: Session, channel: Channel, now: float) -> None:
+        row = ChannelRow(
+            id=channel.channel_id.hex(), peer_party=channel.peer.party,
+            peer_station=channel.peer.station, peer_endpoint=channel.peer_endpoint,
+            safety_number=channel.safety_number, pairing=channel.pairing.value,
+            snapshot_sealed=b"", version=0, bad_input=0, created_at=now,
+        )  # fmt: skip
+        self._save(row, channel)
+        s.add(row)
+
+    def _record_sent(
+        self, s: Session, row: ChannelRow, channel: Channel, sent: SentEnvelope
+    ) -> None:
+        now = self.clock()
+        s.add(OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data,
+                        next_attempt_at=now, created_at=now))  # fmt: skip
+        self._add_entry(s, row.id, "out", sent)
+        self._save(row, channel)
+
+    def _apply_received(
+        self, s: Session, row: ChannelRow, channel: Channel, events: list[Event]
+    ) -> None:
+        for event in events:
+            if isinstance(event, ItemReceived):
+                self._add_entry(s, row.id, "in", event)
+        row.last_contact_at = self.clock()
+        self._save(row, channel)
+
+    def _add_entry(self, s: Session, channel_id: str, direction: str, link: Link) -> None:
+        item = link.item
+        s.add(
+            TranscriptRow(
+                channel_id=channel_id, direction=direction, seq=link.seq,
+                envelope_hash=link.envelope_hash, prev_hash=link.prev_hash,
+                peer_seq=link.peer_seq, peer_hash=link.peer_hash, item_type=item.item_type,
+                item_sealed=seal(self._key, "item", encode(item)),
+                refers_to=item.item_hash if isinstance(item, Ack) else None,
+                created_at=self.clock(),
+            )
+        )  # fmt: skip
+
+    def _last_out(self, s: Session, channel_id: str) -> TranscriptRow:
+        s.flush()
+        return repo.transcript(s, channel_id, "out")[-1]
+
+    def _entry(self, s: Session, row: TranscriptRow) -> Entry:
+        item = decode_item(row.item_type, unseal(self._key, "item", row.item_sealed))
+        acked = repo.acknowledged(s, row.channel_id, row.envelope_hash, row.direction)
+        delivered = repo.delivered(s, row.channel_id, row.seq) if row.direction == "out" else None
+        return Entry(
+            row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
+            row.peer_hash.hex(), row.item_type, item, delivered, acked, row.created_at,
+        )  # fmt: skip
+
+    def _status_of(self, channel_id: str) -> ChannelStatus:
+        with self.db.transaction() as s:
+            row = repo.channel(s, channel_id)
+            if row is None:
+                raise StationError(f"no channel {channel_id}")
+            return ChannelStatus(
+                row.id, row.peer_party, row.peer_station, row.peer_endpoint, row.safety_number,
+                row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
+                row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
+            )  # fmt: skip
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a protocol step, turning our caller's mistakes into a StationError."""
+    try:
+        return action()
+    except LocalProtocolError as exc:
+        raise StationError(str(exc)) from None
+    except (ProtocolError, msgspec.ValidationError) as exc:
+        raise StationError(str(exc)) from None

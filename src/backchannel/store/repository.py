@@ -1,0 +1,115 @@
+"""Queries, one function each, so the station never writes SQL in its handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .schema import ChannelRow, InvitationRow, OutboxRow, StationRow, TranscriptRow
+
+
+def station(session: Session) -> StationRow | None:
+    return session.get(StationRow, 1)
+
+
+def channel(session: Session, channel_id: str, *, lock: bool = False) -> ChannelRow | None:
+    """A channel row; ``lock`` takes the row lock that serialises its protocol state."""
+    return session.get(ChannelRow, channel_id, with_for_update=lock)
+
+
+def channels(session: Session) -> Sequence[ChannelRow]:
+    return session.scalars(select(ChannelRow).order_by(ChannelRow.created_at)).all()
+
+
+def invitation(session: Session, channel_id: str, *, lock: bool = False) -> InvitationRow | None:
+    return session.get(InvitationRow, channel_id, with_for_update=lock)
+
+
+def backlog(session: Session, channel_id: str) -> int:
+    query = select(func.count()).where(
+        OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_(None)
+    )
+    return session.scalar(query) or 0
+
+
+def due_channels(session: Session, now: float) -> Sequence[str]:
+    """Channels with an undelivered envelope whose next attempt is due."""
+    query = (
+        select(OutboxRow.channel_id)
+        .where(OutboxRow.delivered_at.is_(None), OutboxRow.next_attempt_at <= now)
+        .distinct()
+    )
+    return session.scalars(query).all()
+
+
+def next_wakeup(session: Session) -> float | None:
+    query = select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.delivered_at.is_(None))
+    return session.scalar(query)
+
+
+def undelivered(session: Session, channel_id: str, limit: int) -> Sequence[OutboxRow]:
+    query = (
+        select(OutboxRow)
+        .where(OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_(None))
+        .order_by(OutboxRow.seq)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def mark_delivered(session: Session, channel_id: str, up_to_seq: int, now: float) -> None:
+    session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.channel_id == channel_id,
+            OutboxRow.seq <= up_to_seq,
+            OutboxRow.delivered_at.is_(None),
+        )
+        .values(delivered_at=now)
+    )
+
+
+def postpone(session: Session, channel_id: str, at: float) -> None:
+    """Put every undelivered envelope of a channel off until ``at`` (backoff)."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_(None))
+        .values(next_attempt_at=at, attempts=OutboxRow.attempts + 1)
+    )
+
+
+def transcript(
+    session: Session, channel_id: str, direction: str | None = None
+) -> Sequence[TranscriptRow]:
+    query = select(TranscriptRow).where(TranscriptRow.channel_id == channel_id)
+    if direction is not None:
+        query = query.where(TranscriptRow.direction == direction)
+    return session.scalars(query.order_by(TranscriptRow.created_at, TranscriptRow.id)).all()
+
+
+def acknowledged(session: Session, channel_id: str, envelope_hash: bytes, direction: str) -> bool:
+    """Whether the other side sent an Ack item naming this envelope."""
+    query = select(TranscriptRow.id).where(
+        TranscriptRow.channel_id == channel_id,
+        TranscriptRow.refers_to == envelope_hash,
+        TranscriptRow.direction != direction,
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def delivered(session: Session, channel_id: str, seq: int) -> bool:
+    query = select(OutboxRow.delivered_at).where(
+        OutboxRow.channel_id == channel_id, OutboxRow.seq == seq
+    )
+    return session.scalar(query) is not None
+
+
+def count_bad_input(session: Session, channel_id: str | None) -> None:
+    """Count refused input against its channel, or the station if none matched."""
+    if channel_id is not None and session.get(ChannelRow, channel_id) is not None:
+        row = update(ChannelRow).where(ChannelRow.id == channel_id)
+        session.execute(row.values(bad_input=ChannelRow.bad_input + 1))
+    else:
+        session.execute(update(StationRow).values(bad_input=StationRow.bad_input + 1))

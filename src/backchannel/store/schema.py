@@ -1,0 +1,102 @@
+"""The tables of a station's archive.
+
+Secrets and content are sealed blobs (``sealed`` in the column name): the identity,
+pending invitations, channel snapshots and item bodies.  Envelopes in the outbox are
+already ciphertext.  Hashes are stored in the clear: they reveal nothing and let the
+transcript be compared without the key.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StationRow(Base):
+    """The one row that describes this station."""
+
+    __tablename__ = "station"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    public_url: Mapped[str] = mapped_column(String(2048))
+    identity_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    bad_input: Mapped[int] = mapped_column(default=0)  # refused input for no known channel
+    created_at: Mapped[float]
+
+
+class InvitationRow(Base):
+    """An invitation we issued and its sealed one-time secrets."""
+
+    __tablename__ = "invitation"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pending_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[float]
+    created_at: Mapped[float]
+
+
+class ChannelRow(Base):
+    """One channel: the peer, its sealed protocol state and what status shows."""
+
+    __tablename__ = "channel"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    peer_party: Mapped[str] = mapped_column(String(100))
+    peer_station: Mapped[str] = mapped_column(String(100))
+    peer_endpoint: Mapped[str] = mapped_column(String(2048))
+    safety_number: Mapped[str] = mapped_column(String(80))
+    pairing: Mapped[str] = mapped_column(String(30))
+    snapshot_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(default=0)
+    fork_alarm: Mapped[str | None] = mapped_column(String(500), default=None)
+    peer_reachable: Mapped[bool | None] = mapped_column(default=None)
+    last_contact_at: Mapped[float | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    bad_input: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[float]
+
+
+class OutboxRow(Base):
+    """An envelope committed for sending; ``delivered_at`` is set when the peer acks it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "seq"),
+        Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"))
+    seq: Mapped[int]
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[float]
+    delivered_at: Mapped[float | None] = mapped_column(default=None)
+    created_at: Mapped[float]
+
+
+class TranscriptRow(Base):
+    """One envelope of the transcript, sent ("out") or received ("in"), with its item."""
+
+    __tablename__ = "transcript"
+    __table_args__ = (UniqueConstraint("channel_id", "direction", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"))
+    direction: Mapped[str] = mapped_column(String(3))
+    seq: Mapped[int]
+    envelope_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    peer_seq: Mapped[int]
+    peer_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    item_type: Mapped[str] = mapped_column(String(40))
+    item_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    refers_to: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
+    created_at: Mapped[float]
