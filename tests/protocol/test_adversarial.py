@@ -64,7 +64,7 @@ def state_of(ch: Channel) -> tuple[object, ...]:
     return (
         ch.sent_seq, ch.received_seq, ch.acked_seq, ch.epochs, ch.pairing, ch.fork_alarm,
         msgspec.to_builtins(ch._chain.state), msgspec.to_builtins(ch._outer.state),
-        msgspec.to_builtins(msgspec.structs.replace(ch._state, olm_session="", olm_stash=None)),
+        msgspec.to_builtins(msgspec.structs.replace(ch._state, olm_session="", olm_stash={})),
     )  # fmt: skip
 
 
@@ -344,13 +344,13 @@ def test_tampered_olm_message_fails_authentication(pair: ChannelPair, genuine: b
 
 def test_inner_message_bound_to_its_header(pair: ChannelPair, genuine: bytes) -> None:
     # Outer and Olm layers both open (so the Olm ratchet moves); the header digest does
-    # not match.  The Olm session must be rolled back, or the genuine envelope fails.
+    # not match.  The Olm plaintext must be kept, or the genuine envelope fails.
     header, _ = wire.parse_envelope(genuine)
     moved = msgspec.structs.replace(header, nonce=bytes(12))
     refuse(pair, reseal(pair, moved, outer_plaintext(pair, genuine)), AuthenticationFailed)
-    assert pair.b.channel._state.olm_stash is not None  # the ratchet moved; plaintext kept
+    assert pair.b.channel._state.olm_stash  # the ratchet moved; the plaintext is kept
     accepted(pair, genuine)
-    assert pair.b.channel._state.olm_stash is None
+    assert pair.b.channel._state.olm_stash == {}
 
 
 def rogue_refused_again(pair: ChannelPair, forged: bytes, error: type[RemoteProtocolError]) -> None:
@@ -359,7 +359,7 @@ def rogue_refused_again(pair: ChannelPair, forged: bytes, error: type[RemoteProt
     The peer itself equivocating is out of scope (it holds every key); what matters
     is that the refusal is deterministic and stashes the Olm plaintext.
     """
-    assert pair.b.channel._state.olm_stash is not None
+    assert pair.b.channel._state.olm_stash
     refuse(pair, forged, error)
 
 
@@ -664,3 +664,18 @@ def test_invalid_kem_offer_from_peer_cannot_break_sending() -> None:
         pair.b.channel.receive(forged, pair.clock())
     for _ in range(2):  # the renewal is due: B encapsulates to the peer's newest offer
         pair.b.channel.send_item(message(), pair.clock())
+
+
+def test_several_burned_olm_messages_are_all_kept(pair: ChannelPair) -> None:
+    # An attacker holding the outer key re-seals two genuine Olm messages under a
+    # changed header: both message keys are used up, both plaintexts are stashed,
+    # and the genuine envelopes still go through in order afterwards.
+    first, second = pair.a.send(message("one")), pair.a.send(message("two"))
+    header, _ = wire.parse_envelope(first)
+    moved = msgspec.structs.replace(header, nonce=bytes(12))
+    for genuine in (first, second):
+        refuse(pair, reseal(pair, moved, outer_plaintext(pair, genuine)), AuthenticationFailed)
+    assert len(pair.b.channel._state.olm_stash) == 2
+    accepted(pair, first, "one")
+    accepted(pair, second, "two")
+    assert pair.b.channel._state.olm_stash == {}

@@ -249,3 +249,10 @@ def test_envelope_hash_is_over_exact_bytes() -> None:
     data = pair.a.send(msg())
     assert envelope_hash(data) == pair.a.sent_log[-1][1]
     assert envelope_hash(data + b"\x00") != envelope_hash(data)
+
+
+def test_envelope_sizes_quoted_in_the_docs() -> None:
+    # docs/protocol.md quotes these; this test is the command that reproduces them.
+    pair = ChannelPair.create()
+    assert len(pair.a.send(msg("x" * 1024))) == 1320
+    assert len(pair.a.send(msg("x"))) == 295

@@ -13,6 +13,7 @@ from backchannel.protocol import (
     LocalProtocolError,
     Message,
     Pairing,
+    PairingConfirm,
     PeerConfirmed,
     PendingInvitation,
     RemoteProtocolError,
@@ -22,7 +23,9 @@ from backchannel.protocol import (
     create_invitation,
     safety_number,
 )
+from backchannel.protocol.encoding import encode
 from backchannel.protocol.identity import INVITATION_LABEL, RELEASE_LABEL
+from backchannel.protocol.pairing import InvitationBody
 from backchannel.testing import START_TIME, ChannelPair
 
 NOW = START_TIME
@@ -208,3 +211,40 @@ def test_public_identity_with_wrong_key_size_is_refused(
     short = msgspec.structs.replace(inv.body.identity, curve25519=b"\x00" * 31)
     with pytest.raises(RemoteProtocolError, match="curve25519 key must be 32 bytes"):
         accept_invitation(b, _resign(inv, identity=short), "https://b.example", NOW)
+
+
+def test_pairing_items_go_only_through_confirm() -> None:
+    pair = ChannelPair.create(confirm=False)
+    with pytest.raises(LocalProtocolError, match="sent by confirm"):
+        pair.a.channel.send_item(PairingConfirm(bytes(32)), pair.clock())
+    assert pair.a.channel.sent_seq == 0
+
+
+def test_spent_invitation_forgets_its_one_time_kem_key(
+    identities: tuple[Identity, Identity],
+) -> None:
+    a, b = identities
+    pending = invite(a)
+    _, acceptance = accept_invitation(b, pending.invitation, "https://b.example", NOW)
+    complete_pairing(a, pending, acceptance, NOW)
+    assert pending.kem_seed == b""
+    assert PendingInvitation.restore(pending.snapshot(KEY), KEY).kem_seed == b""
+
+
+def test_invitation_with_unusable_keys_is_refused_cleanly(
+    identities: tuple[Identity, Identity],
+) -> None:
+    # A malicious inviter signs keys that do not load: a clear refusal, no ValueError.
+    evil = Identity.generate("Mallory", "m-1")
+    inv = invite(evil).invitation
+    bad_kem = _sign(evil, msgspec.structs.replace(inv.body, kem_key=b"\xff" * 1184))
+    with pytest.raises(RemoteProtocolError, match="post-quantum public key"):
+        accept_invitation(identities[1], bad_kem, "https://b.example", NOW)
+    bad_curve = _sign(evil, msgspec.structs.replace(inv.body, one_time_key=bytes(32)))
+    with pytest.raises(RemoteProtocolError, match="Curve25519"):
+        accept_invitation(identities[1], bad_curve, "https://b.example", NOW)
+
+
+def _sign(identity: Identity, body: InvitationBody) -> SignedInvitation:
+    ed_sig, dsa_sig = identity.sign(INVITATION_LABEL, encode(body))
+    return SignedInvitation(body, ed_sig, dsa_sig)

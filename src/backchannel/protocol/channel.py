@@ -6,7 +6,7 @@ before it transmits anything it got from ``send_item`` and before it returns
 :meth:`Channel.ack` to the peer.  Processing is strictly in sequence order, so
 every key is used once and the transcript is the same at both ends.  A refused
 envelope changes nothing, with one deliberate exception: if it opened both layers
-before being refused, its Olm plaintext is stashed (see ``OlmStash``).
+before being refused, its Olm plaintext is stashed (see ``MAX_STASHED``).
 """
 
 from __future__ import annotations
@@ -58,16 +58,10 @@ MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 NONCE_BYTES = 12
 
 
-class OlmStash(msgspec.Struct, array_like=True):
-    """An Olm message that opened but whose envelope was then refused.
-
-    The ratchet cannot step back, so the plaintext is kept until the genuine copy
-    of that Olm message arrives (an attacker holding the outer key could otherwise
-    burn a message key by re-sealing it under a changed header).
-    """
-
-    digest: bytes
-    plaintext: bytes
+# Olm messages that opened inside a refused envelope, kept by digest: the ratchet
+# cannot step back, so without them an attacker holding an outer key could burn a
+# message key by re-sealing a genuine Olm message under a changed header.
+MAX_STASHED = 32
 
 
 class ChannelState(msgspec.Struct, array_like=True):
@@ -83,7 +77,7 @@ class ChannelState(msgspec.Struct, array_like=True):
     outer: OuterState
     chain: ChainState
     fork_alarm: str | None
-    olm_stash: OlmStash | None = None
+    olm_stash: dict[bytes, bytes] = msgspec.field(default_factory=dict)
 
 
 class SentEnvelope(NamedTuple):
@@ -216,7 +210,7 @@ class Channel:
         self._state.pairing = advance(
             PAIRING_TABLE, self._state.pairing, PairingInput.CONFIRM, LocalProtocolError
         )
-        return self.send(PairingConfirm(self._safety_digest()), now)
+        return self._send(PairingConfirm(self._safety_digest()), now)
 
     def send_checkpoint(self, now: float) -> bytes:
         """Send the heads of both chains so the peer can compare transcripts."""
@@ -231,10 +225,20 @@ class Channel:
 
     def send(self, item: Item, now: float) -> SentEnvelope:
         """Like :meth:`send_item`, with the transcript links the driver records."""
+        if item.pairing:
+            raise LocalProtocolError("pairing items are sent by confirm(), never directly")
+        return self._send(item, now)
+
+    def _send(self, item: Item, now: float) -> SentEnvelope:
         if not item.pairing and self._state.pairing is not Pairing.ACTIVE:
             raise LocalProtocolError("the channel carries only pairing items until both confirm")
-        item_bytes = encode_item(item)
         c = self._chain.state
+        if c.sent_seq - c.acked_seq >= self.policy.max_unacked:
+            raise LocalProtocolError(
+                f"the peer has not acknowledged {self.policy.max_unacked} envelopes; "
+                "it may be down: wait for the backlog to drain"
+            )
+        item_bytes = encode_item(item)
         seq = c.sent_seq + 1
         epoch, renewal = self._outer.next_send(self.policy, now)
         header = Header(
@@ -338,7 +342,6 @@ class Channel:
         except Exception:
             self._stash(plaintext, inner_bytes)
             raise
-        self._state.olm_stash = None
         events += self._outer.commit_receive(opened.renewal, opened.inner.offer)
         self._chain.record_received(header.seq, opened.envelope_hash, opened.inner.peer_seq)
         received = ItemReceived(
@@ -350,8 +353,10 @@ class Channel:
     def _decrypt_olm(self, plaintext: bytes) -> bytes:
         """Open the Olm layer; a failure here changes nothing (vodozemac checks first)."""
         stash = self._state.olm_stash
-        if stash is not None and stash.digest == hash_bytes("olm", plaintext):
-            return stash.plaintext
+        if stash:
+            kept = stash.pop(hash_bytes("olm", plaintext), None)
+            if kept is not None:
+                return kept
         try:
             message = vodozemac.AnyOlmMessage.from_parts(plaintext[0], plaintext[1:])
             return self._session.decrypt(message)
@@ -359,7 +364,10 @@ class Channel:
             raise AuthenticationFailed from None
 
     def _stash(self, plaintext: bytes, inner_bytes: bytes) -> None:
-        self._state.olm_stash = OlmStash(hash_bytes("olm", plaintext), inner_bytes)
+        stash = self._state.olm_stash
+        stash[hash_bytes("olm", plaintext)] = inner_bytes
+        while len(stash) > MAX_STASHED:
+            del stash[next(iter(stash))]
 
     def _open_inner(
         self,
@@ -422,7 +430,7 @@ class Channel:
     def snapshot(self, key: bytes) -> bytes:
         """All state, sealed with the caller's 32-byte key."""
         self._state.olm_session = self._session.pickle(derive_key(key, "olm-pickle"))
-        return seal(key, SNAPSHOT_KIND, encode(self._state), self._rng)
+        return seal(key, SNAPSHOT_KIND, encode(self._state))
 
     @classmethod
     def restore(

@@ -65,6 +65,7 @@ class PublicIdentity(msgspec.Struct, array_like=True, frozen=True):
         for name, size in sizes.items():
             if len(getattr(self, name)) != size:
                 raise RemoteProtocolError(f"{name} key must be {size} bytes")
+        check_public_keys(mlkem768=[self.mlkem768], mldsa65=self.mldsa65)
 
     def verify(self, label: str, message: bytes, ed25519_sig: bytes, mldsa65_sig: bytes) -> None:
         """Check both signatures over ``message``; raise RemoteProtocolError if either fails."""
@@ -74,6 +75,17 @@ class PublicIdentity(msgspec.Struct, array_like=True, frozen=True):
             mldsa.MLDSA65PublicKey.from_public_bytes(self.mldsa65).verify(mldsa65_sig, signed)
         except (BadSignatureError, InvalidSignature, ValueError):
             raise RemoteProtocolError(f"the {label} signature is not valid") from None
+
+
+def check_public_keys(mlkem768: list[bytes], mldsa65: bytes | None = None) -> None:
+    """Refuse ML-KEM-768 or ML-DSA-65 public keys that OpenSSL will not load."""
+    try:
+        for key in mlkem768:
+            mlkem.MLKEM768PublicKey.from_public_bytes(key)
+        if mldsa65 is not None:
+            mldsa.MLDSA65PublicKey.from_public_bytes(mldsa65)
+    except ValueError:
+        raise RemoteProtocolError("a post-quantum public key is not valid") from None
 
 
 def check_name(value: str, what: str, error: type[Exception] = LocalProtocolError) -> None:

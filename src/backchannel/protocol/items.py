@@ -25,7 +25,7 @@ HASH_BYTES = 32
 Role = Literal["principal", "officer", "reader", "auditor", "admin"]
 Hash = Annotated[bytes, msgspec.Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
 Deadline = Annotated[datetime, msgspec.Meta(tz=True)]
-_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}$")
+_LANGUAGE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}")
 
 
 class Item(msgspec.Struct, array_like=True, frozen=True):
@@ -53,7 +53,7 @@ class Message(Item, frozen=True):
             raise ValueError("message text is empty")
         if len(self.text) > MAX_TEXT_CHARS:
             raise ValueError(f"message text is longer than {MAX_TEXT_CHARS} characters")
-        if not _LANGUAGE.match(self.language):
+        if not _LANGUAGE.fullmatch(self.language):
             raise ValueError(f"language {self.language!r} is not a BCP 47 tag such as 'en' or 'uk'")
 
 

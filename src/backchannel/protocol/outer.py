@@ -37,6 +37,7 @@ class ChannelPolicy:
     renew_after_seconds: float = 24 * 3600
     max_gap: int = 1024  # largest sequence jump accepted, and so most envelopes held
     max_held_bytes: int = 8 * 1024 * 1024  # early envelopes kept while a gap is open
+    max_unacked: int = 10_000  # our envelopes the peer has not acknowledged (bounds state)
 
 
 def check_offer(offer: KemOffer) -> None:

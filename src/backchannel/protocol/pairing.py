@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem
 from .channel import Channel
 from .encoding import decode, encode
 from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
-from .identity import INVITATION_LABEL, Identity, PublicIdentity
+from .identity import INVITATION_LABEL, Identity, PublicIdentity, check_public_keys
 from .kdf import derive_key, digest
 from .outer import ChannelPolicy
 from .sealing import seal, unseal
@@ -79,6 +79,7 @@ class SignedInvitation(msgspec.Struct, array_like=True, frozen=True):
         body = self.body
         body.identity.check()
         check_endpoint(body.endpoint, RemoteProtocolError)
+        check_public_keys(mlkem768=[body.kem_key])
         body.identity.verify(INVITATION_LABEL, encode(body), self.ed25519_sig, self.mldsa65_sig)
         if now > body.expires_at:
             raise RemoteProtocolError("the invitation has expired; ask for a new one")
@@ -198,10 +199,13 @@ def accept_invitation(
         body.identity.mlkem768
     ).encapsulate()
     ot_secret, ot_ct = mlkem.MLKEM768PublicKey.from_public_bytes(body.kem_key).encapsulate()
-    session = identity.account.create_outbound_session(
-        vodozemac.Curve25519PublicKey.from_bytes(body.identity.curve25519),
-        vodozemac.Curve25519PublicKey.from_bytes(body.one_time_key),
-    )
+    try:
+        session = identity.account.create_outbound_session(
+            vodozemac.Curve25519PublicKey.from_bytes(body.identity.curve25519),
+            vodozemac.Curve25519PublicKey.from_bytes(body.one_time_key),
+        )
+    except ValueError:  # vodozemac's key and session errors are ValueErrors
+        raise RemoteProtocolError("the invitation's Curve25519 keys are not usable") from None
     draft = Acceptance(
         body.channel_id, invitation.digest(), identity.public, endpoint, lt_ct, ot_ct, b""
     )
@@ -245,6 +249,7 @@ def complete_pairing(
     pending.state = advance(
         INVITATION_TABLE, pending.state, InvitationInput.ACCEPTED, RemoteProtocolError
     )
+    pending.kem_seed = b""  # forward secrecy: the one-time KEM key is spent
     return Channel.create(
         channel_id=body.channel_id, local=identity.public, peer=acceptance.identity,
         peer_endpoint=acceptance.endpoint, session=session, root=root, now=now, policy=policy,

@@ -9,7 +9,6 @@ never be opened as an identity snapshot and a copied database decrypts nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -28,11 +27,13 @@ def _cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
     return ChaCha20Poly1305(derive_key(key, "seal", kind))
 
 
-def seal(
-    key: bytes, kind: str, plaintext: bytes, rng: Callable[[int], bytes] = os.urandom
-) -> bytes:
-    """Encrypt ``plaintext`` for storage; ``kind`` names what it is."""
-    nonce = rng(NONCE_BYTES)
+def seal(key: bytes, kind: str, plaintext: bytes) -> bytes:
+    """Encrypt ``plaintext`` for storage; ``kind`` names what it is.
+
+    The nonce always comes from the OS: one subkey seals every snapshot of a kind,
+    so a test's seeded generator must never reach it.
+    """
+    nonce = os.urandom(NONCE_BYTES)
     sealed = _cipher(key, kind).encrypt(nonce, plaintext, SEAL_MAGIC + kind.encode())
     return SEAL_MAGIC + nonce + sealed
 
