@@ -58,6 +58,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:
+        await run_in_threadpool(station.count_refused, None)
         return JSONResponse({"error": "body too large"}, status_code=413)
 
     @app.exception_handler(ProtocolError)

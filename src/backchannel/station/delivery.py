@@ -10,6 +10,7 @@ tried again, for hours if need be: nothing is ever dropped because a peer was do
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 
@@ -22,7 +23,8 @@ from .service import Station
 log = logging.getLogger("backchannel.delivery")
 
 BASE_BACKOFF = 0.2
-MAX_BACKOFF = 60.0
+# Tests shorten the cap so that a restarted peer is retried within a second.
+MAX_BACKOFF = float(os.environ.get("BACKCHANNEL_MAX_BACKOFF", "60"))
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 

@@ -49,6 +49,7 @@ from backchannel.store import repository as repo
 from backchannel.store.schema import TranscriptRow
 
 from .config import StationConfig, create_key, load_key
+from .faults import fault_point
 
 T = TypeVar("T")
 # What the transcript records of an envelope, sent or received.
@@ -212,6 +213,7 @@ class Station:
         """Encrypt and queue an item; it is durable when this returns."""
         with self._channel(channel_id) as (s, row, channel):
             sent = _guard(lambda: channel.send(item, self.clock()))
+            fault_point("after-encrypt")  # crash tests: encrypted, nothing committed
             self._record_sent(s, row, channel, sent)
             entry = self._entry(s, self._last_out(s, channel_id))
         self.on_outbox()
@@ -230,11 +232,18 @@ class Station:
                 channel = self._restore(row)
                 events = channel.receive(data, self.clock())
                 self._apply_received(s, row, channel, events)
-                return channel.ack()
+                fault_point("before-receive-commit")  # crash tests: processed, not committed
+                ack = channel.ack()
+            fault_point("after-receive-commit")  # crash tests: committed, ack not sent
+            return ack
         except RemoteProtocolError:
-            with self.db.transaction() as s:
-                repo.count_bad_input(s, channel_id)
+            self.count_refused(channel_id)
             raise
+
+    def count_refused(self, channel_id: str | None) -> None:
+        """Count refused peer input in the status of its channel (or of the station)."""
+        with self.db.transaction() as s:
+            repo.count_bad_input(s, channel_id)
 
     def take_ack(self, channel_id: str, ack: bytes) -> list[Event]:
         """The peer acknowledged our envelopes (delivery worker)."""

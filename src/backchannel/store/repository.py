@@ -59,6 +59,13 @@ def undelivered(session: Session, channel_id: str, limit: int) -> Sequence[Outbo
     return session.scalars(query).all()
 
 
+def envelope(session: Session, channel_id: str, seq: int) -> bytes | None:
+    query = select(OutboxRow.envelope).where(
+        OutboxRow.channel_id == channel_id, OutboxRow.seq == seq
+    )
+    return session.scalar(query)
+
+
 def mark_delivered(session: Session, channel_id: str, up_to_seq: int, now: float) -> None:
     session.execute(
         update(OutboxRow)

@@ -1,0 +1,149 @@
+"""Real stations for the tests: data folders, `backchannel serve` processes, pairing.
+
+Every server listens on 127.0.0.1 on a free port; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backchannel.cli.main import http_post
+from backchannel.protocol import Message
+from backchannel.station.config import StationConfig
+from backchannel.station.service import Station
+
+from .ports import free_port
+
+WAIT = 60.0
+
+
+def message(text: str) -> Message:
+    return Message(text=text, language="en", from_role="officer", to_role="principal")
+
+
+@dataclass
+class StationProcess:
+    """A station folder and, while running, its `serve` process."""
+
+    folder: Path
+    url: str
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, **extra_env: str) -> None:
+        env = {**os.environ, "BACKCHANNEL_MAX_BACKOFF": "0.5", **self.env, **extra_env}
+        log = (self.folder / "serve.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backchannel.cli", "serve", "--station", str(self.folder)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        self.wait_healthy()
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited: {self.log()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{self.url} did not come up")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as a power cut."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def open(self) -> Station:
+        return Station.open(self.folder)
+
+    def log(self) -> str:
+        return (self.folder / "serve.log").read_text(errors="replace")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backchannel.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def make_station(tmp: Path, name: str, database_url: str | None = None) -> StationProcess:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = StationConfig(
+        party=f"Party {name}", station=name, public_url=url, port=port, database_url=database_url
+    )
+    Station.create(tmp / name, config).close()
+    return StationProcess(tmp / name, url)
+
+
+def pair_running(a: StationProcess, b: StationProcess, with_cli: bool = False) -> None:
+    """Invite at A, pair at B, confirm both, and wait until the channel is active."""
+    if with_cli:
+        invitation = a.folder / "invitation.txt"
+        for args in (
+            ("invite", "--station", str(a.folder), "--out", str(invitation)),
+            ("pair", "--station", str(b.folder), str(invitation)),
+            ("confirm", "--station", str(a.folder)),
+            ("confirm", "--station", str(b.folder)),
+        ):
+            done = cli(*args)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip(), args
+    else:
+        sa, sb = a.open(), b.open()
+        sb.pair(sa.invite(3600), http_post)
+        sa.confirm(sa.resolve(None))
+        sb.confirm(sb.resolve(None))
+    wait_until(lambda: all(s.open().status().confirmed for s in (a, b)), "channel active")
+
+
+def wait_until(condition: object, what: str, seconds: float = WAIT) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+@pytest.fixture
+def pair_of_stations(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[StationProcess, StationProcess]]:
+    a, b = make_station(tmp_path, "alpha"), make_station(tmp_path, "bravo")
+    a.start()
+    b.start()
+    try:
+        pair_running(a, b, with_cli=getattr(request, "param", False))
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
