@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import httpx
 import typer
 
-from backchannel.protocol import Ack, Message, PairingConfirm
+from backchannel.protocol import Ack, Message, PairingConfirm, ProtocolError
 from backchannel.station.config import ConfigError, StationConfig
 from backchannel.station.service import ChannelStatus, Entry, Station, StationError
 
@@ -56,7 +56,7 @@ def opened(folder: Path) -> Iterator[Station]:
         fail(str(exc))
     try:
         yield station
-    except StationError as exc:
+    except (StationError, ProtocolError) as exc:
         fail(str(exc))
     finally:
         station.close()

@@ -1,0 +1,191 @@
+"""The store, on SQLite and on the PostgreSQL server at 127.0.0.1:5432.
+
+Two stations in one process, with delivery done by hand (no HTTP), so that each
+step's transaction can be looked at.  Station A's database is the one under test;
+B is always SQLite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from backchannel.protocol import LocalProtocolError, Message, RemoteProtocolError
+from backchannel.station.config import ConfigError, StationConfig
+from backchannel.station.service import Station, StationError
+from backchannel.store import ChannelRow, TranscriptRow
+from backchannel.store import repository as repo
+
+from .conftest import message
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_database() -> Iterator[str]:
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc})")
+    name = f"backchannel_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if request.param == "sqlite":
+        yield None
+    else:
+        yield from postgres_database()
+
+
+def create(tmp: Path, name: str, url: str | None = None) -> Station:
+    config = StationConfig(
+        party=f"Party {name}", station=name, public_url=f"http://{name}.invalid",
+        database_url=url,
+    )  # fmt: skip
+    return Station.create(tmp / name, config)
+
+
+@pytest.fixture
+def stations(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Station, Station]]:
+    a, b = create(tmp_path, "alpha", database_url), create(tmp_path, "bravo")
+    b.pair(a.invite(3600), lambda _url, body: _accept(a, body))
+    a.confirm(a.resolve(None))
+    b.confirm(b.resolve(None))
+    deliver(a, b)
+    deliver(b, a)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _accept(station: Station, body: bytes) -> bytes:
+    station.accept_pairing(body)
+    return b"{}"
+
+
+def deliver(sender: Station, receiver: Station) -> int:
+    """What the delivery worker does, by hand: send every due envelope, take the acks."""
+    count = 0
+    channel = sender.resolve(None)
+    for _seq, envelope, _endpoint in sender.undelivered(channel, 10_000):
+        sender.take_ack(channel, receiver.receive(envelope))
+        count += 1
+    return count
+
+
+def test_exchange_and_transcripts(stations: tuple[Station, Station]) -> None:
+    a, b = stations
+    assert a.status().confirmed and b.status().confirmed
+    a.send(a.resolve(None), message("hello"))
+    b.send(b.resolve(None), message("hi"))
+    assert deliver(a, b) == deliver(b, a) == 1
+    [received] = [e for e in b.inbox(None) if isinstance(e.item, Message)]
+    assert received.item == message("hello")
+    b.acknowledge(b.resolve(None), received.envelope_hash, "noted")
+    deliver(b, a)
+    sent = [e for e in a.transcript(None) if e.direction == "out" and e.item_type == "message"]
+    assert sent[0].acknowledged and sent[0].delivered
+    assert chain(a, "out") == chain(b, "in") and chain(b, "out") == chain(a, "in")
+    assert a.status().outbox_backlog == 0
+
+
+def chain(station: Station, direction: str) -> list[tuple[int, str]]:
+    return [(e.seq, e.envelope_hash) for e in station.transcript(None) if e.direction == direction]
+
+
+def test_refused_envelope_changes_nothing(stations: tuple[Station, Station]) -> None:
+    a, b = stations
+    channel = a.resolve(None)
+    a.send(channel, message("x"))
+    [(_, envelope, _)] = a.undelivered(channel)
+    forged = envelope[:-1] + bytes([envelope[-1] ^ 1])
+    a_before = _channel_row(a)
+    with pytest.raises(RemoteProtocolError, match="not this channel's pair"):
+        a.receive(envelope)  # its own envelope back: wrong sender
+    with pytest.raises(RemoteProtocolError):
+        b.receive(forged)
+    assert _channel_row(a)[:2] == a_before[:2]
+    assert b.status().bad_input == 1
+    assert deliver(a, b) == 1  # the genuine one still goes through
+
+
+def _channel_row(station: Station) -> tuple[int, bytes, int]:
+    with station.db.transaction() as s:
+        row = s.scalars(select(ChannelRow)).one()
+        return row.version, row.snapshot_sealed, row.bad_input
+
+
+def test_database_copy_alone_decrypts_nothing(
+    stations: tuple[Station, Station], tmp_path: Path
+) -> None:
+    a, b = stations
+    secret = "Exercise NORTHERN GATE moves to sea area K-9"
+    b.send(b.resolve(None), message(secret))
+    deliver(b, a)
+    with b.db.transaction() as s:
+        blobs = [r.item_sealed for r in s.scalars(select(TranscriptRow))]
+        blobs += [r.snapshot_sealed for r in s.scalars(select(ChannelRow))]
+        blobs.append(repo.station(s).identity_sealed)  # type: ignore[union-attr]
+    raw = (tmp_path / "bravo" / "station.db").read_bytes()
+    assert secret.encode() not in raw and b"K-9" not in raw
+    assert all(blob.startswith(b"BCS\x01") for blob in blobs)
+    # The database with another key: nothing opens.
+    (tmp_path / "thief").mkdir()
+    (tmp_path / "thief" / "station.db").write_bytes(raw)
+    for suffix in ("-wal", "-shm"):
+        wal = tmp_path / "bravo" / f"station.db{suffix}"
+        if wal.exists():
+            (tmp_path / "thief" / f"station.db{suffix}").write_bytes(wal.read_bytes())
+    config = StationConfig(party="x", station="thief", public_url="http://t.invalid")
+    config.save(tmp_path / "thief")
+    (tmp_path / "thief" / "station.key").write_text("00" * 32)
+    (tmp_path / "thief" / "station.key").chmod(0o600)
+    thief = Station.open(tmp_path / "thief")
+    with pytest.raises(LocalProtocolError, match="does not open"):
+        thief.inbox(None)
+
+
+def test_key_file_is_private_and_checked(tmp_path: Path) -> None:
+    station = create(tmp_path, "alpha")
+    key = tmp_path / "alpha" / "station.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    station.close()
+    key.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        Station.open(tmp_path / "alpha")
+    key.chmod(0o600)
+    key.write_text("not hex")
+    with pytest.raises(ConfigError, match="not hex"):
+        Station.open(tmp_path / "alpha")
+
+
+def test_invitation_cannot_pair_twice(tmp_path: Path, database_url: str | None) -> None:
+    a, b = create(tmp_path, "alpha", database_url), create(tmp_path, "bravo")
+    text = a.invite(3600)
+    b.pair(text, lambda _url, body: _accept(a, body))
+    with pytest.raises(StationError, match="already used"):
+        b.pair(text, lambda _url, body: _accept(a, body))
+    c = create(tmp_path, "charlie")
+    with pytest.raises(StationError, match="could not deliver"):
+        c.pair(text, lambda _url, body: _accept(a, body))
+    assert c.statuses() == []  # the failed pairing left nothing behind
+    with pytest.raises(StationError, match="invitation file"):
+        c.pair("garbage", lambda _url, body: b"")
+
+
+def test_migrations_are_idempotent(tmp_path: Path, database_url: str | None) -> None:
+    a = create(tmp_path, "alpha", database_url)
+    a.db.migrate()
+    a.close()
+    Station.open(tmp_path / "alpha").close()
