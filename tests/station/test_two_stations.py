@@ -93,7 +93,7 @@ def test_kill_between_commit_and_ack_delivers_once(
 ) -> None:
     a, b = pair_of_stations
     b.stop()
-    b.start(BACKCHANNEL_FAULT="after-receive-commit@2")  # dies after committing the 2nd
+    b.start(BACKCHANNEL_FAULT="after-receive-commit@1")  # dies after its first commit
     sa = a.open()
     for n in range(3):
         sa.send(sa.resolve(None), message(f"m{n}"))

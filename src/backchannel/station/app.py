@@ -20,6 +20,7 @@ from backchannel.protocol import ProtocolError
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 from .api import router as api_router
+from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
 from .service import Station, StationError
 
@@ -78,6 +79,14 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         data = await read_capped(request, MAX_ENVELOPE_BYTES)
         ack = await run_in_threadpool(station.receive, data)
         return Response(ack, media_type="application/octet-stream")
+
+    @app.post("/peer/v1/envelopes")
+    async def envelopes(request: Request) -> Response:
+        """Several envelopes of one channel, in order, committed together (see batches.py)."""
+        batch = decode_batch(await read_capped(request, MAX_BATCH_BYTES))
+        ack, refused = await run_in_threadpool(station.receive_batch, batch)
+        headers = {"x-refused": refused[:200]} if refused else {}
+        return Response(ack, media_type="application/octet-stream", headers=headers)
 
     @app.post("/peer/v1/pair")
     async def pair(request: Request) -> dict[str, str]:

@@ -18,6 +18,7 @@ import httpx
 
 from backchannel.protocol import ProtocolError
 
+from .batches import MAX_BATCH_ITEMS, encode_batch, take_batch
 from .service import Station
 
 log = logging.getLogger("backchannel.delivery")
@@ -69,22 +70,24 @@ class DeliveryWorker:
 
     def _drain(self, channel_id: str) -> None:
         while not self._stop.is_set():
-            batch = self.station.undelivered(channel_id)
-            if not batch:
+            pending = self.station.undelivered(channel_id, MAX_BATCH_ITEMS)
+            if not pending:
                 return
-            for _seq, envelope, endpoint in batch:
-                error = self._post(channel_id, endpoint, envelope)
-                if error is not None:
-                    self._back_off(channel_id, error)
-                    return
+            endpoint = pending[0][2]
+            batch = take_batch([envelope for _seq, envelope, _url in pending])
+            error = self._post(channel_id, endpoint, batch)
+            if error is not None:
+                self._back_off(channel_id, error)
+                return
             self._failures.pop(channel_id, None)
 
-    def _post(self, channel_id: str, endpoint: str, envelope: bytes) -> str | None:
-        """Send one envelope; None on success, else why it failed."""
+    def _post(self, channel_id: str, endpoint: str, batch: list[bytes]) -> str | None:
+        """Send a batch; None if the peer took all of it, else why not."""
         try:
             response = self._client.post(
-                endpoint, content=envelope, headers={"content-type": "application/octet-stream"}
-            )
+                endpoint, content=encode_batch(batch),
+                headers={"content-type": "application/octet-stream"},
+            )  # fmt: skip
         except httpx.HTTPError as exc:
             return f"peer unreachable: {type(exc).__name__}"
         if response.status_code != 200:
@@ -93,7 +96,8 @@ class DeliveryWorker:
             self.station.take_ack(channel_id, response.content)
         except ProtocolError as exc:
             return f"bad acknowledgement from peer: {exc}"
-        return None
+        refused: str | None = response.headers.get("x-refused")
+        return refused
 
     def _back_off(self, channel_id: str, error: str) -> None:
         failures = self._failures.get(channel_id, 0) + 1

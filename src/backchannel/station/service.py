@@ -50,6 +50,7 @@ from backchannel.store.schema import TranscriptRow
 
 from .config import StationConfig, create_key, load_key
 from .faults import fault_point
+from .group_commit import GroupCommit, Request
 
 T = TypeVar("T")
 # What the transcript records of an envelope, sent or received.
@@ -58,7 +59,7 @@ Clock = Callable[[], float]
 # Posts bytes to a URL and returns the response body; raises on any failure.
 Post = Callable[[str, bytes], bytes]
 PAIR_PATH = "/peer/v1/pair"
-ENVELOPE_PATH = "/peer/v1/envelope"
+ENVELOPE_PATH = "/peer/v1/envelopes"
 
 
 class StationError(Exception):
@@ -106,6 +107,7 @@ class Station:
         self.folder, self.config, self._key, self.clock = folder, config, key, clock
         self.db = Database(config.database(folder))
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
+        self._sends: GroupCommit[tuple[str, Item], Entry] = GroupCommit(self._send_batch)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -211,34 +213,65 @@ class Station:
 
     def send(self, channel_id: str, item: Item) -> Entry:
         """Encrypt and queue an item; it is durable when this returns."""
-        with self._channel(channel_id) as (s, row, channel):
-            sent = _guard(lambda: channel.send(item, self.clock()))
-            fault_point("after-encrypt")  # crash tests: encrypted, nothing committed
-            self._record_sent(s, row, channel, sent)
-            entry = self._entry(s, self._last_out(s, channel_id))
+        entry = self._sends.submit((self.resolve(channel_id), item))
         self.on_outbox()
         return entry
 
+    def _send_batch(self, requests: list[Request[tuple[str, Item], Entry]]) -> None:
+        """Commit concurrent sends of one channel in one transaction (group commit)."""
+        by_channel: dict[str, list[Request[tuple[str, Item], Entry]]] = {}
+        for request in requests:
+            by_channel.setdefault(request.value[0], []).append(request)
+        for channel_id, batch in by_channel.items():
+            with self._channel(channel_id) as (s, row, channel):
+                for request in batch:
+                    try:
+                        sent = _guard(lambda: channel.send(request.value[1], self.clock()))  # noqa: B023
+                    except StationError as exc:
+                        request.error = exc  # refused before any state changed
+                        continue
+                    fault_point("after-encrypt")  # crash tests: encrypted, not committed
+                    row_out = self._record_sent(s, row, channel, sent)
+                    request.result = _entry(row_out, sent.item, delivered=False, acknowledged=False)
+
     def receive(self, data: bytes) -> bytes:
         """Process an envelope from a peer; returns the ack to send back after commit."""
-        channel_id = None
+        return self.receive_batch([data])[0]
+
+    def receive_batch(self, envelopes: list[bytes]) -> tuple[bytes, str | None]:
+        """Process envelopes of one channel in order, in one transaction.
+
+        Returns the ack (after commit) and why the first refused envelope was refused,
+        if one was; what came before it is kept.  Raises if the first is refused.
+        """
+        channel_id, refused = None, None
         try:
-            header, _ = parse_envelope(data)
+            header, _ = parse_envelope(envelopes[0])
             channel_id = header.channel_id.hex()
             with self.db.transaction() as s:
                 row = repo.channel(s, channel_id, lock=True)
                 if row is None:
                     raise RemoteProtocolError("no channel of this station has that id")
                 channel = self._restore(row)
-                events = channel.receive(data, self.clock())
-                self._apply_received(s, row, channel, events)
+                for index, data in enumerate(envelopes):
+                    try:
+                        events = channel.receive(data, self.clock())
+                    except RemoteProtocolError as exc:
+                        if index == 0:
+                            raise
+                        refused = str(exc)
+                        break
+                    self._apply_received(s, row, channel, events)
+                self._save(row, channel)
                 fault_point("before-receive-commit")  # crash tests: processed, not committed
                 ack = channel.ack()
             fault_point("after-receive-commit")  # crash tests: committed, ack not sent
-            return ack
         except RemoteProtocolError:
             self.count_refused(channel_id)
             raise
+        if refused is not None:
+            self.count_refused(channel_id)
+        return ack, refused
 
     def count_refused(self, channel_id: str | None) -> None:
         """Count refused peer input in the status of its channel (or of the station)."""
@@ -264,7 +297,7 @@ class Station:
             item_hash = bytes.fromhex(envelope_hash)
         except ValueError:
             raise StationError("the item hash must be hex") from None
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             rows = [r for r in repo.transcript(s, channel_id, "in") if r.envelope_hash == item_hash]
         if not rows:
             raise StationError("no received item of this channel has that hash")
@@ -273,16 +306,16 @@ class Station:
     # -- delivery --------------------------------------------------------------------
 
     def due_channels(self) -> list[str]:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             return list(repo.due_channels(s, self.clock()))
 
     def next_wakeup(self) -> float | None:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             return repo.next_wakeup(s)
 
     def undelivered(self, channel_id: str, limit: int = 64) -> list[tuple[int, bytes, str]]:
         """Envelopes to (re)send, oldest first, with the peer endpoint to send them to."""
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             row = repo.channel(s, channel_id)
             if row is None:
                 return []
@@ -302,18 +335,18 @@ class Station:
         return self._status_of(self.resolve(channel_id))
 
     def statuses(self) -> list[ChannelStatus]:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             ids = [row.id for row in repo.channels(s)]
         return [self._status_of(i) for i in ids]
 
     def station_bad_input(self) -> int:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             row = repo.station(s)
             return 0 if row is None else row.bad_input
 
     def transcript(self, channel_id: str | None = None) -> list[Entry]:
         channel_id = self.resolve(channel_id)
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             return [self._entry(s, row) for row in repo.transcript(s, channel_id)]
 
     def inbox(self, channel_id: str | None = None) -> list[Entry]:
@@ -321,7 +354,9 @@ class Station:
 
     def resolve(self, channel_id: str | None) -> str:
         """A channel id from a prefix or a peer station name; the only one if None."""
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
+            if channel_id is not None and repo.channel(s, channel_id) is not None:
+                return channel_id
             rows = repo.channels(s)
         if channel_id is None:
             if len(rows) == 1:
@@ -353,9 +388,11 @@ class Station:
 
     @contextmanager
     def _channel(self, channel_id: str) -> Iterator[tuple[Session, ChannelRow, Channel]]:
-        channel_id = self.resolve(channel_id)
+        """The channel's row, locked, and its protocol state, in one transaction."""
         with self.db.transaction() as s:
             row = repo.channel(s, channel_id, lock=True)
+            if row is None:
+                row = repo.channel(s, self.resolve(channel_id), lock=True)
             if row is None:
                 raise StationError(f"no channel {channel_id}")
             yield s, row, self._restore(row)
@@ -372,12 +409,13 @@ class Station:
 
     def _record_sent(
         self, s: Session, row: ChannelRow, channel: Channel, sent: SentEnvelope
-    ) -> None:
+    ) -> TranscriptRow:
         now = self.clock()
         s.add(OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data,
                         next_attempt_at=now, created_at=now))  # fmt: skip
-        self._add_entry(s, row.id, "out", sent)
+        entry = self._add_entry(s, row.id, "out", sent)
         self._save(row, channel)
+        return entry
 
     def _apply_received(
         self, s: Session, row: ChannelRow, channel: Channel, events: list[Event]
@@ -386,36 +424,28 @@ class Station:
             if isinstance(event, ItemReceived):
                 self._add_entry(s, row.id, "in", event)
         row.last_contact_at = self.clock()
-        self._save(row, channel)
 
-    def _add_entry(self, s: Session, channel_id: str, direction: str, link: Link) -> None:
+    def _add_entry(self, s: Session, channel_id: str, direction: str, link: Link) -> TranscriptRow:
         item = link.item
-        s.add(
-            TranscriptRow(
-                channel_id=channel_id, direction=direction, seq=link.seq,
-                envelope_hash=link.envelope_hash, prev_hash=link.prev_hash,
-                peer_seq=link.peer_seq, peer_hash=link.peer_hash, item_type=item.item_type,
-                item_sealed=seal(self._key, "item", encode(item)),
-                refers_to=item.item_hash if isinstance(item, Ack) else None,
-                created_at=self.clock(),
-            )
+        row = TranscriptRow(
+            channel_id=channel_id, direction=direction, seq=link.seq,
+            envelope_hash=link.envelope_hash, prev_hash=link.prev_hash,
+            peer_seq=link.peer_seq, peer_hash=link.peer_hash, item_type=item.item_type,
+            item_sealed=seal(self._key, "item", encode(item)),
+            refers_to=item.item_hash if isinstance(item, Ack) else None,
+            created_at=self.clock(),
         )  # fmt: skip
-
-    def _last_out(self, s: Session, channel_id: str) -> TranscriptRow:
-        s.flush()
-        return repo.transcript(s, channel_id, "out")[-1]
+        s.add(row)
+        return row
 
     def _entry(self, s: Session, row: TranscriptRow) -> Entry:
         item = decode_item(row.item_type, unseal(self._key, "item", row.item_sealed))
         acked = repo.acknowledged(s, row.channel_id, row.envelope_hash, row.direction)
         delivered = repo.delivered(s, row.channel_id, row.seq) if row.direction == "out" else None
-        return Entry(
-            row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
-            row.peer_hash.hex(), row.item_type, item, delivered, acked, row.created_at,
-        )  # fmt: skip
+        return _entry(row, item, delivered=delivered, acknowledged=acked)
 
     def _status_of(self, channel_id: str) -> ChannelStatus:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             row = repo.channel(s, channel_id)
             if row is None:
                 raise StationError(f"no channel {channel_id}")
@@ -424,6 +454,13 @@ class Station:
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
                 row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
             )  # fmt: skip
+
+
+def _entry(row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledged: bool) -> Entry:
+    return Entry(
+        row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
+        row.peer_hash.hex(), row.item_type, item, delivered, acknowledged, row.created_at,
+    )  # fmt: skip
 
 
 def _guard(action: Callable[[], T]) -> T:

@@ -1,0 +1,58 @@
+"""The station benchmark's baseline: a bare FastAPI endpoint that commits each body.
+
+Each POST stores its body in SQLite in WAL mode with ``synchronous=FULL`` (the same
+durability a station gives) and answers 200 after the commit.  Run by
+``bench/station.py`` as ``python bench/baseline_app.py DB PORT``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+
+def create_app(path: str) -> FastAPI:
+    local = threading.local()
+
+    def connection() -> sqlite3.Connection:
+        if not hasattr(local, "db"):
+            fresh = sqlite3.connect(path, isolation_level=None, timeout=30)
+            fresh.execute("PRAGMA journal_mode=WAL")
+            fresh.execute("PRAGMA synchronous=FULL")
+            fresh.execute(
+                "CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, body BLOB, at REAL)"
+            )
+            local.db = fresh
+        db: sqlite3.Connection = local.db
+        return db
+
+    def commit(body: bytes) -> None:
+        db = connection()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO item (body, at) VALUES (?, ?)", (body, time.time()))
+        db.execute("COMMIT")
+
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/commit")
+    async def store(request: Request) -> dict[str, bool]:
+        await run_in_threadpool(commit, await request.body())
+        return {"ok": True}
+
+    return app
+
+
+if __name__ == "__main__":
+    uvicorn.run(
+        create_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning"
+    )

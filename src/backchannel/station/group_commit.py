@@ -1,0 +1,66 @@
+"""Group commit: concurrent sends share one transaction, and so one disk flush.
+
+Each caller queues its request and waits.  The first caller to find no commit in
+progress becomes the leader: it takes everything queued, commits it as one batch,
+wakes the callers it served, and repeats until the queue is empty.  Under load a
+batch holds every request that arrived during the previous flush; alone, a request
+commits by itself at once.  Each request gets its own result or its own error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass
+class Request(Generic[In, Out]):
+    value: In
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Out | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit(Generic[In, Out]):
+    def __init__(self, commit: Callable[[list[Request[In, Out]]], None]) -> None:
+        """``commit`` must set ``result`` or ``error`` on every request it is given."""
+        self._commit = commit
+        self._lock = threading.Lock()
+        self._queue: list[Request[In, Out]] = []
+        self._leading = False
+
+    def submit(self, value: In) -> Out:
+        request: Request[In, Out] = Request(value)
+        with self._lock:
+            self._queue.append(request)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._lead()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _lead(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._leading = False
+                    return
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # the whole batch failed: each caller hears why
+                for request in batch:
+                    if request.result is None and request.error is None:
+                        request.error = exc
+            finally:
+                for request in batch:
+                    request.done.set()
