@@ -29,6 +29,7 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/protocol.py
+	$(BIN)/python bench/station.py
 
 # Two stations on loopback, paired, with a short scenario; Ctrl-C stops both.
 demo: $(STAMP)

@@ -1,10 +1,12 @@
 """Group commit: concurrent sends share one transaction, and so one disk flush.
 
 Each caller queues its request and waits.  The first caller to find no commit in
-progress becomes the leader: it takes everything queued, commits it as one batch,
-wakes the callers it served, and repeats until the queue is empty.  Under load a
-batch holds every request that arrived during the previous flush; alone, a request
-commits by itself at once.  Each request gets its own result or its own error.
+progress becomes the leader: it takes everything queued (its own request included),
+commits it as one batch and wakes the callers it served.  If more requests arrived
+meanwhile, it hands the lead to the oldest of them and returns, so that no caller
+waits for other people's commits after its own is done.  Under load a batch holds
+every request that arrived during the previous flush; alone, a request commits by
+itself at once.  Each request gets its own result or its own error.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ Out = TypeVar("Out")
 @dataclass
 class Request(Generic[In, Out]):
     value: In
-    done: threading.Event = field(default_factory=threading.Event)
     result: Out | None = None
     error: BaseException | None = None
+    finished: bool = False
+    lead: bool = False  # this caller must commit the next batch
+    signal: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommit(Generic[In, Out]):
@@ -38,29 +42,36 @@ class GroupCommit(Generic[In, Out]):
         request: Request[In, Out] = Request(value)
         with self._lock:
             self._queue.append(request)
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._lead()
-        request.done.wait()
+            if not self._leading:
+                self._leading = request.lead = True
+        while not request.finished:
+            if request.lead:
+                self._lead_once()
+            else:
+                request.signal.wait()
+                request.signal.clear()
         if request.error is not None:
             raise request.error
         assert request.result is not None
         return request.result
 
-    def _lead(self) -> None:
-        while True:
+    def _lead_once(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # the whole batch failed: each caller hears why
+            for request in batch:
+                if request.result is None and request.error is None:
+                    request.error = exc
+        finally:
+            for request in batch:
+                request.finished = True
+                request.signal.set()
             with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.signal.set()
+                else:
                     self._leading = False
-                    return
-            try:
-                self._commit(batch)
-            except BaseException as exc:  # the whole batch failed: each caller hears why
-                for request in batch:
-                    if request.result is None and request.error is None:
-                        request.error = exc
-            finally:
-                for request in batch:
-                    request.done.set()
