@@ -23,6 +23,7 @@ from backchannel.protocol import (
     create_invitation,
     safety_number,
 )
+from backchannel.protocol.armor import armor, dearmor
 from backchannel.protocol.encoding import encode
 from backchannel.protocol.identity import INVITATION_LABEL, RELEASE_LABEL
 from backchannel.protocol.pairing import InvitationBody
@@ -248,3 +249,22 @@ def test_invitation_with_unusable_keys_is_refused_cleanly(
 def _sign(identity: Identity, body: InvitationBody) -> SignedInvitation:
     ed_sig, dsa_sig = identity.sign(INVITATION_LABEL, encode(body))
     return SignedInvitation(body, ed_sig, dsa_sig)
+
+
+def test_invitation_armour_round_trips_and_refuses_damage(
+    identities: tuple[Identity, Identity],
+) -> None:
+    data = invite(identities[0]).invitation.encode()
+    text = armor(data)
+    assert dearmor(text) == data
+    assert dearmor("\n  " + text.replace("\n", "\r\n") + "\n") == data
+    lines = text.splitlines()
+    damaged = "\n".join([lines[0], lines[1][:-2] + "!!", *lines[2:]])
+    for bad, reason in (
+        ("", "armour lines missing"),
+        (text.replace("BEGIN", "START"), "armour lines missing"),
+        (damaged, "bad base64"),
+        ("x" * 40_000, "too large"),
+    ):
+        with pytest.raises(RemoteProtocolError, match=reason):
+            dearmor(bad)

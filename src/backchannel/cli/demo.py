@@ -194,7 +194,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
     except StationError as exc:
         fail(f"demo failed: {exc}")
     except KeyboardInterrupt:
-        pass
+        typer.echo("\nstopping both stations")
     finally:
         stop(processes)
 
