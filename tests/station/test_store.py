@@ -7,6 +7,7 @@ B is always SQLite.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +190,51 @@ def test_migrations_are_idempotent(tmp_path: Path, database_url: str | None) -> 
     a.db.migrate()
     a.close()
     Station.open(tmp_path / "alpha").close()
+
+
+def test_a_refused_send_does_not_spoil_the_others_in_its_batch(
+    stations: tuple[Station, Station],
+) -> None:
+    a, b = stations
+    channel = a.resolve(None)
+    results: dict[str, object] = {}
+
+    def send(text: str) -> None:
+        try:
+            results[text] = a.send(channel, message(text)).seq
+        except StationError as exc:
+            results[text] = str(exc)
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in ("one", "bad\udcff", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert "cannot be encoded" in str(results["bad\udcff"])
+    assert deliver(a, b) == 2
+    sent = [e.item for e in a.transcript(None) if e.direction == "out" and e.item_type == "message"]
+    assert sorted(m.text for m in sent if isinstance(m, Message)) == ["one", "two"]
+
+
+def test_acceptance_delivered_twice_pairs_once(tmp_path: Path) -> None:
+    a, b = create(tmp_path, "alpha"), create(tmp_path, "bravo")
+    delivered: list[bytes] = []
+
+    def post_twice(_url: str, body: bytes) -> bytes:
+        delivered.append(body)
+        a.accept_pairing(body)
+        a.accept_pairing(body)  # a retry after a lost response
+        return b"{}"
+
+    b.pair(a.invite(3600), post_twice)
+    assert len(a.statuses()) == len(b.statuses()) == 1
+    assert a.status().safety_number == b.status().safety_number
+
+
+def test_init_with_a_bad_database_leaves_nothing_behind(tmp_path: Path) -> None:
+    for url in ("foo://x", f"sqlite:///{tmp_path}/no/such/dir/x.db"):
+        with pytest.raises(StationError, match="cannot set up the database"):
+            create(tmp_path, "alpha", url)
+        assert not (tmp_path / "alpha" / "station.json").exists()
+        assert not (tmp_path / "alpha" / "station.key").exists()
+    create(tmp_path, "alpha").close()  # and a good one still works in the same folder

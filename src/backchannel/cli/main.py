@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import httpx
 import typer
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from backchannel.protocol import Ack, Message, PairingConfirm, ProtocolError
+from backchannel.protocol.items import Role
 from backchannel.station.config import ConfigError, StationConfig
 from backchannel.station.service import ChannelStatus, Entry, Station, StationError
 
@@ -43,7 +45,6 @@ ChannelOpt = Annotated[
     str | None,
     typer.Option("--channel", help="Channel id (or prefix) or peer station; needed if several."),
 ]
-Role = Literal["principal", "officer", "reader", "auditor", "admin"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -54,9 +55,15 @@ def opened(folder: Path) -> Iterator[Station]:
         station = Station.open(folder)
     except ConfigError as exc:
         fail(str(exc))
+    except (SQLAlchemyError, ArgumentError) as exc:
+        fail(f"cannot open the station's database: {str(exc).splitlines()[0][:300]}")
     try:
         yield station
     except (StationError, ProtocolError) as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"database error: {str(exc).splitlines()[0][:300]}")
+    except OSError as exc:
         fail(str(exc))
     finally:
         station.close()
@@ -75,7 +82,7 @@ def init(
     party: Annotated[str, typer.Option(help="Your organisation, as the counterpart sees it.")],
     name: Annotated[str, typer.Option(help="This station's name, e.g. 'mod-hq-1'.")],
     url: Annotated[str, typer.Option(help="The URL where the counterpart reaches this station.")],
-    port: Annotated[int, typer.Option(help="Port that 'serve' listens on.")] = 8400,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port 'serve' listens on.")] = 8400,
     database: Annotated[
         str | None, typer.Option(help="Database URL (default: SQLite in the folder).")
     ] = None,
@@ -89,7 +96,11 @@ def init(
     except (ConfigError, StationError, ValueError) as exc:
         fail(str(exc).splitlines()[0])
     typer.echo(f"station {name!r} of {party!r} created in {station}")
-    typer.echo(f"its key is {station / 'station.key'} (mode 0600): back it up apart from the data")
+    if (station / "station.key").exists():
+        key = station / "station.key"
+        typer.echo(f"its key is {key} (mode 0600): back it up apart from the data")
+    else:
+        typer.echo("its key comes from BACKCHANNEL_STATION_KEY: keep that value safe")
 
 
 @app.command()
@@ -98,12 +109,21 @@ def invite(
     out: Annotated[Path, typer.Option(help="Where to write the invitation.")] = Path(
         "invitation.txt"
     ),
-    hours: Annotated[float, typer.Option(help="How long the invitation stays valid.")] = 72.0,
+    hours: Annotated[
+        float, typer.Option(min=0.01, max=24 * 30, help="How long the invitation stays valid.")
+    ] = 72.0,
 ) -> None:
     """Write an invitation file for the counterpart's admin to import with 'pair'."""
-    with opened(station) as s:
-        text = s.invite(hours * 3600)
-    out.write_text(text, encoding="utf-8")
+    try:
+        handle = out.open("x", encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    try:
+        with handle, opened(station) as s:
+            handle.write(s.invite(hours * 3600))
+    except BaseException:
+        out.unlink(missing_ok=True)  # no empty or partial invitation file
+        raise
     typer.echo(f"invitation written to {out}, valid for {hours:g} hours")
     typer.echo("hand it over; once they pair, compare the safety number over the phone")
 
@@ -140,7 +160,7 @@ def confirm(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = F
 def serve(
     station: StationDir,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port to listen on.")] = None,
 ) -> None:
     """Run the station: peer endpoint, officer API and delivery worker."""
     import uvicorn

@@ -124,7 +124,10 @@ def encode_item(item: Item) -> bytes:
         item.validate()
     except ValueError as exc:
         raise LocalProtocolError(str(exc)) from None
-    data = encode(item)
+    try:
+        data = encode(item)
+    except (OverflowError, UnicodeEncodeError, msgspec.EncodeError) as exc:
+        raise LocalProtocolError(f"the item cannot be encoded: {exc}") from None
     if len(data) > MAX_ITEM_BYTES:
         raise LocalProtocolError(f"item is {len(data)} bytes, more than {MAX_ITEM_BYTES}")
     return data

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol import Message
+from backchannel.protocol.items import Role
 
 from .service import ChannelStatus, Entry, Station
-
-Role = Literal["principal", "officer", "reader", "auditor", "admin"]
 
 
 def get_station(request: Request) -> Station:

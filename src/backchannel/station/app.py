@@ -16,13 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from backchannel.protocol import ProtocolError
+from backchannel.protocol import RemoteProtocolError
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 from .api import router as api_router
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
-from .service import Station, StationError
+from .service import ChannelNotFound, InvalidRequest, Station, StationError
 
 
 class BodyTooLarge(Exception):
@@ -62,13 +62,14 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         await run_in_threadpool(station.count_refused, None)
         return JSONResponse({"error": "body too large"}, status_code=413)
 
-    @app.exception_handler(ProtocolError)
-    async def refused(_request: Request, exc: ProtocolError) -> JSONResponse:
+    @app.exception_handler(RemoteProtocolError)
+    async def refused(_request: Request, exc: RemoteProtocolError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.exception_handler(StationError)
     async def station_error(_request: Request, exc: StationError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=409)
+        status = {ChannelNotFound: 404, InvalidRequest: 422}.get(type(exc), 409)
+        return JSONResponse({"error": str(exc)}, status_code=status)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -85,7 +86,9 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         """Several envelopes of one channel, in order, committed together (see batches.py)."""
         batch = decode_batch(await read_capped(request, MAX_BATCH_BYTES))
         ack, refused = await run_in_threadpool(station.receive_batch, batch)
-        headers = {"x-refused": refused[:200]} if refused else {}
+        # The reason may quote peer-supplied text: keep the header plain ASCII.
+        reason = (refused or "")[:200].encode("ascii", "backslashreplace").decode()
+        headers = {"x-refused": reason} if refused else {}
         return Response(ack, media_type="application/octet-stream", headers=headers)
 
     @app.post("/peer/v1/pair")

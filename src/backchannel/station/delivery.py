@@ -16,7 +16,7 @@ import threading
 
 import httpx
 
-from backchannel.protocol import ProtocolError
+from backchannel.protocol import Delivered, ProtocolError
 
 from .batches import MAX_BATCH_ITEMS, encode_batch, take_batch
 from .service import Station
@@ -93,9 +93,13 @@ class DeliveryWorker:
         if response.status_code != 200:
             return f"peer refused with {response.status_code}: {response.text[:200]}"
         try:
-            self.station.take_ack(channel_id, response.content)
+            events = self.station.take_ack(channel_id, response.content)
         except ProtocolError as exc:
             return f"bad acknowledgement from peer: {exc}"
+        if not any(isinstance(event, Delivered) for event in events):
+            # Its ack did not move (restored from a backup? a fork on its side?):
+            # back off instead of posting the same batch again at once.
+            return "the peer acknowledged nothing new"
         refused: str | None = response.headers.get("x-refused")
         return refused
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import msgspec
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from backchannel.protocol import (
@@ -29,7 +30,6 @@ from backchannel.protocol import (
     Identity,
     Item,
     ItemReceived,
-    LocalProtocolError,
     PendingInvitation,
     ProtocolError,
     RemoteProtocolError,
@@ -59,11 +59,20 @@ Clock = Callable[[], float]
 # Posts bytes to a URL and returns the response body; raises on any failure.
 Post = Callable[[str, bytes], bytes]
 PAIR_PATH = "/peer/v1/pair"
+PAIR_RETRIES = (0.5, 1.5, 0.0)  # pauses between attempts to deliver an acceptance
 ENVELOPE_PATH = "/peer/v1/envelopes"
 
 
 class StationError(Exception):
     """Something the user asked for cannot be done; the message says why."""
+
+
+class ChannelNotFound(StationError):
+    """No channel matches what the user named."""
+
+
+class InvalidRequest(StationError):
+    """The protocol core refused what the user asked for (a bad item, a wrong state)."""
 
 
 @dataclass(frozen=True)
@@ -118,18 +127,24 @@ class Station:
         if (folder / "station.json").exists():
             raise StationError(f"{folder} already holds a station")
         identity = _guard(lambda: Identity.generate(config.party, config.station))
+        key_file = folder / "station.key"
         create_key(folder)
-        config.save(folder)
-        station = cls(folder, config, load_key(folder))
-        station.db.migrate()
-        with station.db.transaction() as s:
-            s.add(
-                StationRow(
-                    id=1, party=config.party, name=config.station,
-                    public_url=config.public_url,
-                    identity_sealed=identity.snapshot(station._key), created_at=station.clock(),
-                )
-            )  # fmt: skip
+        try:
+            station = cls(folder, config, load_key(folder))
+            station.db.migrate()
+            with station.db.transaction() as s:
+                s.add(
+                    StationRow(
+                        id=1, party=config.party, name=config.station,
+                        public_url=config.public_url,
+                        identity_sealed=identity.snapshot(station._key),
+                        created_at=station.clock(),
+                    )
+                )  # fmt: skip
+        except (SQLAlchemyError, ArgumentError, OSError) as exc:
+            key_file.unlink(missing_ok=True)  # nothing half-made stays behind
+            raise StationError(f"cannot set up the database: {_first_line(exc)}") from None
+        config.save(folder)  # last: its presence marks a complete station
         return station
 
     @classmethod
@@ -177,22 +192,32 @@ class Station:
                 lambda: accept_invitation(identity, invitation, self.config.public_url, now)
             )
             self._add_channel(s, channel, now)
-        try:
-            post(invitation.body.endpoint.rstrip("/") + PAIR_PATH, acceptance.encode())
-        except Exception as exc:
-            with self.db.transaction() as s:
-                s.delete(repo.channel(s, channel_id))
-            raise StationError(f"could not deliver the acceptance: {exc}") from None
-        return self.status(channel_id)
+        url = invitation.body.endpoint.rstrip("/") + PAIR_PATH
+        for attempt, pause in enumerate(PAIR_RETRIES):
+            try:
+                post(url, acceptance.encode())
+                return self.status(channel_id)
+            except Exception as exc:  # the inviter accepts the same acceptance twice
+                refused = isinstance(exc, StationError | ProtocolError)
+                if refused or attempt == len(PAIR_RETRIES) - 1:
+                    with self.db.transaction() as s:
+                        s.delete(repo.channel(s, channel_id))
+                    raise StationError(f"could not deliver the acceptance: {exc}") from None
+                time.sleep(pause)
+        raise AssertionError("unreachable")
 
     def accept_pairing(self, data: bytes) -> ChannelStatus:
         """The counterpart accepted our invitation (peer endpoint)."""
         now = self.clock()
         acceptance = Acceptance.decode(data)
+        channel_id = acceptance.channel_id.hex()
         with self.db.transaction() as s:
-            row = repo.invitation(s, acceptance.channel_id.hex(), lock=True)
+            row = repo.invitation(s, channel_id, lock=True)
             if row is None:
                 raise RemoteProtocolError("no invitation of this station has that id")
+            existing = repo.channel(s, channel_id)
+            if existing is not None and self._same_peer(existing, acceptance):
+                return self._status_of(channel_id)  # a retry of an acceptance we took
             identity, station_row = self._identity(s)
             pending = PendingInvitation.restore(row.pending_sealed, self._key)
             channel = complete_pairing(identity, pending, acceptance, now)
@@ -223,16 +248,32 @@ class Station:
         for request in requests:
             by_channel.setdefault(request.value[0], []).append(request)
         for channel_id, batch in by_channel.items():
-            with self._channel(channel_id) as (s, row, channel):
+            try:
+                entries = self._commit_sends(channel_id, batch)
+            except Exception as exc:  # nothing of this batch was stored: all hear why
                 for request in batch:
-                    try:
-                        sent = _guard(lambda: channel.send(request.value[1], self.clock()))  # noqa: B023
-                    except StationError as exc:
-                        request.error = exc  # refused before any state changed
-                        continue
-                    fault_point("after-encrypt")  # crash tests: encrypted, not committed
-                    row_out = self._record_sent(s, row, channel, sent)
-                    request.result = _entry(row_out, sent.item, delivered=False, acknowledged=False)
+                    request.error = request.error or exc
+                continue
+            for request, entry in entries:  # results only once the commit succeeded
+                request.result = entry
+
+    def _commit_sends(
+        self, channel_id: str, batch: list[Request[tuple[str, Item], Entry]]
+    ) -> list[tuple[Request[tuple[str, Item], Entry], Entry]]:
+        entries = []
+        with self._channel(channel_id) as (s, row, channel):
+            for request in batch:
+                try:
+                    sent = _guard(lambda: channel.send(request.value[1], self.clock()))  # noqa: B023
+                except StationError as exc:
+                    request.error = exc  # refused before any state changed
+                    continue
+                fault_point("after-encrypt")  # crash tests: encrypted, not committed
+                row_out = self._record_sent(s, row, channel, sent)
+                entries.append(
+                    (request, _entry(row_out, sent.item, delivered=False, acknowledged=False))
+                )
+        return entries
 
     def receive(self, data: bytes) -> bytes:
         """Process an envelope from a peer; returns the ack to send back after commit."""
@@ -288,6 +329,7 @@ class Station:
                 if isinstance(event, ForkDetected):
                     row.fork_alarm = channel.fork_alarm
             row.peer_reachable, row.last_contact_at, row.last_error = True, self.clock(), None
+            row.retry_at = None
             self._save(row, channel)
         return events
 
@@ -362,11 +404,11 @@ class Station:
             if len(rows) == 1:
                 return rows[0].id
             if not rows:
-                raise StationError("this station has no channel yet; pair it first")
+                raise ChannelNotFound("this station has no channel yet; pair it first")
             raise StationError("this station has several channels; name one with --channel")
         matches = [r for r in rows if r.id.startswith(channel_id) or r.peer_station == channel_id]
         if len(matches) != 1:
-            raise StationError(f"no single channel matches {channel_id!r}")
+            raise ChannelNotFound(f"no single channel matches {channel_id!r}")
         return matches[0].id
 
     # -- internals -------------------------------------------------------------------
@@ -376,6 +418,10 @@ class Station:
         if row is None:
             raise StationError("the station database has no identity; was init interrupted?")
         return Identity.restore(row.identity_sealed, self._key), row
+
+    def _same_peer(self, row: ChannelRow, acceptance: Acceptance) -> bool:
+        peer = self._restore(row).peer
+        return peer.fingerprint() == acceptance.identity.fingerprint()
 
     def _restore(self, row: ChannelRow) -> Channel:
         return Channel.restore(row.snapshot_sealed, self._key)
@@ -394,7 +440,7 @@ class Station:
             if row is None:
                 row = repo.channel(s, self.resolve(channel_id), lock=True)
             if row is None:
-                raise StationError(f"no channel {channel_id}")
+                raise ChannelNotFound(f"no channel {channel_id}")
             yield s, row, self._restore(row)
 
     def _add_channel(self, s: Session, channel: Channel, now: float) -> None:
@@ -411,8 +457,7 @@ class Station:
         self, s: Session, row: ChannelRow, channel: Channel, sent: SentEnvelope
     ) -> TranscriptRow:
         now = self.clock()
-        s.add(OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data,
-                        next_attempt_at=now, created_at=now))  # fmt: skip
+        s.add(OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data, created_at=now))
         entry = self._add_entry(s, row.id, "out", sent)
         self._save(row, channel)
         return entry
@@ -448,7 +493,7 @@ class Station:
         with self.db.reading() as s:
             row = repo.channel(s, channel_id)
             if row is None:
-                raise StationError(f"no channel {channel_id}")
+                raise ChannelNotFound(f"no channel {channel_id}")
             return ChannelStatus(
                 row.id, row.peer_party, row.peer_station, row.peer_endpoint, row.safety_number,
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
@@ -463,11 +508,13 @@ def _entry(row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledg
     )  # fmt: skip
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
 def _guard(action: Callable[[], T]) -> T:
     """Run a protocol step, turning our caller's mistakes into a StationError."""
     try:
         return action()
-    except LocalProtocolError as exc:
-        raise StationError(str(exc)) from None
     except (ProtocolError, msgspec.ValidationError) as exc:
-        raise StationError(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .schema import ChannelRow, InvitationRow, OutboxRow, StationRow, TranscriptRow
@@ -34,19 +35,23 @@ def backlog(session: Session, channel_id: str) -> int:
     return session.scalar(query) or 0
 
 
-def due_channels(session: Session, now: float) -> Sequence[str]:
-    """Channels with an undelivered envelope whose next attempt is due."""
-    query = (
-        select(OutboxRow.channel_id)
-        .where(OutboxRow.delivered_at.is_(None), OutboxRow.next_attempt_at <= now)
-        .distinct()
+def _with_backlog() -> Any:
+    return (
+        select(OutboxRow.id)
+        .where(OutboxRow.channel_id == ChannelRow.id, OutboxRow.delivered_at.is_(None))
+        .exists()
     )
-    return session.scalars(query).all()
+
+
+def due_channels(session: Session, now: float) -> Sequence[str]:
+    """Channels with an undelivered envelope and no backoff in force."""
+    ready = or_(ChannelRow.retry_at.is_(None), ChannelRow.retry_at <= now)
+    return session.scalars(select(ChannelRow.id).where(_with_backlog(), ready)).all()
 
 
 def next_wakeup(session: Session) -> float | None:
-    query = select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.delivered_at.is_(None))
-    return session.scalar(query)
+    """When the earliest backoff of a channel with a backlog ends."""
+    return session.scalar(select(func.min(ChannelRow.retry_at)).where(_with_backlog()))
 
 
 def undelivered(session: Session, channel_id: str, limit: int) -> Sequence[OutboxRow]:
@@ -78,13 +83,9 @@ def mark_delivered(session: Session, channel_id: str, up_to_seq: int, now: float
     )
 
 
-def postpone(session: Session, channel_id: str, at: float) -> None:
-    """Put every undelivered envelope of a channel off until ``at`` (backoff)."""
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_(None))
-        .values(next_attempt_at=at, attempts=OutboxRow.attempts + 1)
-    )
+def postpone(session: Session, channel_id: str, at: float | None) -> None:
+    """Put a channel's delivery off until ``at`` (backoff); None: due at once."""
+    session.execute(update(ChannelRow).where(ChannelRow.id == channel_id).values(retry_at=at))
 
 
 def transcript(

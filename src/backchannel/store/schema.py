@@ -60,6 +60,7 @@ class ChannelRow(Base):
     last_contact_at: Mapped[float | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
     bad_input: Mapped[int] = mapped_column(default=0)
+    retry_at: Mapped[float | None] = mapped_column(default=None)  # delivery backoff
     created_at: Mapped[float]
 
 
@@ -69,15 +70,13 @@ class OutboxRow(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("channel_id", "seq"),
-        Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
+        Index("ix_outbox_undelivered", "channel_id", "delivered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"))
     seq: Mapped[int]
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[float]
     delivered_at: Mapped[float | None] = mapped_column(default=None)
     created_at: Mapped[float]
 
