@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from backchannel.cli.demo import free_port, wait_healthy
 from backchannel.cli.main import http_post
 from backchannel.protocol import Message
 from backchannel.station.config import StationConfig
@@ -46,30 +46,11 @@ TARGET_RATIO, TARGET_P99_MS = 0.4, 250.0
 TIMEOUT = 300.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, *args], stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-
-
-def wait_up(url: str, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -120,7 +101,7 @@ def run_baseline(work: Path, n: int, concurrency: int) -> dict[str, float]:
     base = str(Path(__file__).parent / "baseline_app.py")
     process = spawn([base, str(work / f"baseline-{concurrency}.db"), str(port)], work / "b.log")
     try:
-        wait_up(url)
+        wait_healthy(url, process)
         done: dict[int, float] = {}
 
         async def send(client: httpx.AsyncClient, i: int) -> None:
@@ -155,8 +136,8 @@ def run_stations(work: Path, n: int, concurrency: int) -> dict[str, float]:
                 )
             )
         a, b = stations
-        for s in stations:
-            wait_up(s.config.public_url)
+        for s, process in zip(stations, processes, strict=True):
+            wait_healthy(s.config.public_url, process)
         b.pair(a.invite(3600), http_post)
         a.confirm(a.resolve(None))
         b.confirm(b.resolve(None))

@@ -17,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backchannel.cli.demo import free_port
 from backchannel.cli.main import http_post
 from backchannel.protocol import Message
 from backchannel.station.config import StationConfig
 from backchannel.station.service import Station
-
-from .ports import free_port
 
 WAIT = 60.0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
 
 import msgspec
 import vodozemac
@@ -30,6 +29,7 @@ from .kdf import derive_key, digest
 from .outer import ChannelPolicy
 from .sealing import seal, unseal
 from .states import INVITATION_TABLE, Invitation, InvitationInput, advance
+from .wire import Hash, Id16, KemCiphertext, KemPublicKey
 
 Rng = Callable[[int], bytes]
 
@@ -39,10 +39,9 @@ MAX_INVITATION_BYTES = 16 * 1024
 MAX_ENDPOINT_CHARS = 2048
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 
-Id16 = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
-Key32 = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-KemKey = Annotated[bytes, msgspec.Meta(min_length=1184, max_length=1184)]
-KemCiphertext = Annotated[bytes, msgspec.Meta(min_length=1088, max_length=1088)]
+# Field types shared with the envelope format.
+Key32 = Hash
+KemKey = KemPublicKey
 
 
 class InvitationBody(msgspec.Struct, array_like=True, frozen=True):

@@ -9,8 +9,9 @@ refuses to listen anywhere but on the loopback interface.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,6 +24,8 @@ from .api import router as api_router
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
 from .service import ChannelNotFound, InvalidRequest, Station, StationError
+
+T = TypeVar("T")
 
 
 class BodyTooLarge(Exception):
@@ -73,7 +76,16 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict[str, str]:
-        return {"status": "ok", "station": station.config.station}
+        return {"status": "ok"}
+
+    async def counted(parse: Callable[[bytes], T], request: Request, limit: int) -> T:
+        """Parse a peer body; count it in the station's status if it is refused."""
+        data = await read_capped(request, limit)
+        try:
+            return parse(data)
+        except RemoteProtocolError:
+            await run_in_threadpool(station.count_refused, None)
+            raise
 
     @app.post("/peer/v1/envelope")
     async def envelope(request: Request) -> Response:
@@ -84,7 +96,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     @app.post("/peer/v1/envelopes")
     async def envelopes(request: Request) -> Response:
         """Several envelopes of one channel, in order, committed together (see batches.py)."""
-        batch = decode_batch(await read_capped(request, MAX_BATCH_BYTES))
+        batch = await counted(decode_batch, request, MAX_BATCH_BYTES)
         ack, refused = await run_in_threadpool(station.receive_batch, batch)
         # The reason may quote peer-supplied text: keep the header plain ASCII.
         reason = (refused or "")[:200].encode("ascii", "backslashreplace").decode()
@@ -94,7 +106,11 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     @app.post("/peer/v1/pair")
     async def pair(request: Request) -> dict[str, str]:
         data = await read_capped(request, 64 * 1024)
-        status = await run_in_threadpool(station.accept_pairing, data)
+        try:
+            status = await run_in_threadpool(station.accept_pairing, data)
+        except RemoteProtocolError:
+            await run_in_threadpool(station.count_refused, None)
+            raise
         return {"channel_id": status.channel_id, "station": station.config.station}
 
     return app
