@@ -5,7 +5,8 @@ Three figures, each the median time of one 1 KiB item, in microseconds:
 - ``core_us``: one ``Message`` of 1024 characters through ``backchannel.protocol``:
   ``send_item`` at station A and ``receive`` at station B (item validation and encoding,
   transcript links and hashes, the Olm layer, the outer AEAD, the strict decoder), with
-  one cumulative delivery ack per round of items.  Snapshots are left out: persisting them is the driver's cost.
+  one cumulative delivery ack per round of items.  Snapshots are left out: persisting
+  them is the driver's cost.
 - ``core_with_ack_us``: the same plus B's delivery ack and A's ``receive_ack`` for every
   item.  Acks are cumulative, so a driver may acknowledge a batch with one; this figure
   is the worst case of one ack per item.
