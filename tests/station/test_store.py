@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from backchannel.protocol import LocalProtocolError, Message, RemoteProtocolError
 from backchannel.station.config import ConfigError, StationConfig
-from backchannel.station.service import Station, StationError
+from backchannel.station.errors import StationError
+from backchannel.station.service import Station
 from backchannel.store import ChannelRow, TranscriptRow
 from backchannel.store import repository as repo
 

@@ -24,7 +24,9 @@ import typer
 
 from backchannel.protocol import Item, Message
 from backchannel.station.config import StationConfig
-from backchannel.station.service import Entry, Station, StationError
+from backchannel.station.errors import StationError
+from backchannel.station.records import Entry
+from backchannel.station.service import Station
 
 from .main import http_post
 from .output import fail

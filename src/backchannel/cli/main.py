@@ -22,7 +22,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from backchannel.protocol import Ack, Message, PairingConfirm, ProtocolError
 from backchannel.protocol.items import Role
 from backchannel.station.config import ConfigError, StationConfig
-from backchannel.station.service import ChannelStatus, Entry, Station, StationError
+from backchannel.station.errors import StationError
+from backchannel.station.records import ChannelStatus, Entry
+from backchannel.station.service import Station
 
 from .output import fail, print_json, when
 

@@ -12,7 +12,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from backchannel.protocol import Message
 from backchannel.protocol.items import Role
 
-from .service import ChannelStatus, Entry, Station
+from .records import ChannelStatus, Entry
+from .service import Station
 
 
 def get_station(request: Request) -> Station:

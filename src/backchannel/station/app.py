@@ -23,7 +23,8 @@ from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 from .api import router as api_router
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
-from .service import ChannelNotFound, InvalidRequest, Station, StationError
+from .errors import ChannelNotFound, InvalidRequest, StationError
+from .service import Station
 
 T = TypeVar("T")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,8 +48,10 @@ from backchannel.store import repository as repo
 from backchannel.store.schema import TranscriptRow
 
 from .config import StationConfig, create_key, load_key
+from .errors import ChannelNotFound, InvalidRequest, StationError
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
+from .records import ChannelStatus, Entry, entry_of
 
 T = TypeVar("T")
 # What the transcript records of an envelope, sent or received.
@@ -61,52 +62,6 @@ Post = Callable[[str, bytes], bytes]
 PAIR_PATH = "/peer/v1/pair"
 PAIR_RETRIES = (0.5, 1.5, 0.0)  # pauses between attempts to deliver an acceptance
 ENVELOPE_PATH = "/peer/v1/envelopes"
-
-
-class StationError(Exception):
-    """Something the user asked for cannot be done; the message says why."""
-
-
-class ChannelNotFound(StationError):
-    """No channel matches what the user named."""
-
-
-class InvalidRequest(StationError):
-    """The protocol core refused what the user asked for (a bad item, a wrong state)."""
-
-
-@dataclass(frozen=True)
-class ChannelStatus:
-    channel_id: str
-    peer_party: str
-    peer_station: str
-    peer_endpoint: str
-    safety_number: str
-    pairing: str
-    confirmed: bool
-    peer_reachable: bool | None
-    last_contact_at: float | None
-    last_error: str | None
-    outbox_backlog: int
-    fork_alarm: str | None
-    bad_input: int
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One item of a channel's transcript, as the station shows it."""
-
-    direction: str  # "out" (we sent it) or "in" (we received it)
-    seq: int
-    envelope_hash: str
-    prev_hash: str
-    peer_seq: int
-    peer_hash: str
-    item_type: str
-    item: Item
-    delivered: bool | None  # for items we sent: the peer acknowledged delivery
-    acknowledged: bool  # a person at the receiving side acknowledged it (Ack item)
-    created_at: float
 
 
 class Station:
@@ -271,7 +226,7 @@ class Station:
                 fault_point("after-encrypt")  # crash tests: encrypted, not committed
                 row_out = self._record_sent(s, row, channel, sent)
                 entries.append(
-                    (request, _entry(row_out, sent.item, delivered=False, acknowledged=False))
+                    (request, entry_of(row_out, sent.item, delivered=False, acknowledged=False))
                 )
         return entries
 
@@ -487,7 +442,7 @@ class Station:
         item = decode_item(row.item_type, unseal(self._key, "item", row.item_sealed))
         acked = repo.acknowledged(s, row.channel_id, row.envelope_hash, row.direction)
         delivered = repo.delivered(s, row.channel_id, row.seq) if row.direction == "out" else None
-        return _entry(row, item, delivered=delivered, acknowledged=acked)
+        return entry_of(row, item, delivered=delivered, acknowledged=acked)
 
     def _status_of(self, channel_id: str) -> ChannelStatus:
         with self.db.reading() as s:
@@ -499,13 +454,6 @@ class Station:
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
                 row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
             )  # fmt: skip
-
-
-def _entry(row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledged: bool) -> Entry:
-    return Entry(
-        row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
-        row.peer_hash.hex(), row.item_type, item, delivered, acknowledged, row.created_at,
-    )  # fmt: skip
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,51 @@
+"""What a station shows of its channels and their transcripts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backchannel.protocol import Item
+from backchannel.store.schema import TranscriptRow
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    channel_id: str
+    peer_party: str
+    peer_station: str
+    peer_endpoint: str
+    safety_number: str
+    pairing: str
+    confirmed: bool
+    peer_reachable: bool | None
+    last_contact_at: float | None
+    last_error: str | None
+    outbox_backlog: int
+    fork_alarm: str | None
+    bad_input: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a channel's transcript, as the station shows it."""
+
+    direction: str  # "out" (we sent it) or "in" (we received it)
+    seq: int
+    envelope_hash: str
+    prev_hash: str
+    peer_seq: int
+    peer_hash: str
+    item_type: str
+    item: Item
+    delivered: bool | None  # for items we sent: the peer acknowledged delivery
+    acknowledged: bool  # a person at the receiving side acknowledged it (Ack item)
+    created_at: float
+
+
+def entry_of(
+    row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledged: bool
+) -> Entry:
+    return Entry(
+        row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
+        row.peer_hash.hex(), row.item_type, item, delivered, acknowledged, row.created_at,
+    )  # fmt: skip
