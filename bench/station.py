@@ -26,19 +26,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from sqlalchemy import func, select
 
+import load
 from backchannel.cli.demo import free_port, wait_healthy
 from backchannel.cli.main import http_post
 from backchannel.protocol import Message
 from backchannel.station.config import StationConfig
 from backchannel.station.service import Station
 from backchannel.store import TranscriptRow
+from load import post_request
 
 RESULTS = Path(__file__).parent / "results" / "station.json"
 ITEM_BYTES = 1024
@@ -64,24 +64,6 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             os.killpg(p.pid, signal.SIGKILL)
 
 
-async def drive(
-    n: int, concurrency: int, send: Callable[[httpx.AsyncClient, int], Awaitable[None]]
-) -> dict[int, float]:
-    """Send items 0..n-1 with ``concurrency`` requests in flight; return start times."""
-    started: dict[int, float] = {}
-    queue = iter(range(n))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-
-        async def worker() -> None:
-            for i in queue:
-                started[i] = time.time()
-                await send(client, i)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return started
-
-
 def body(i: int) -> str:
     return f"bench {i:08d} ".ljust(ITEM_BYTES, "x")
 
@@ -102,14 +84,11 @@ def run_baseline(work: Path, n: int, concurrency: int) -> dict[str, float]:
     process = spawn([base, str(work / f"baseline-{concurrency}.db"), str(port)], work / "b.log")
     try:
         wait_healthy(url, process)
-        done: dict[int, float] = {}
-
-        async def send(client: httpx.AsyncClient, i: int) -> None:
-            response = await client.post(url + "/commit", content=body(i).encode())
-            response.raise_for_status()
-            done[i] = time.time()
-
-        started = asyncio.run(drive(n, concurrency, send))
+        target = url + "/commit"
+        requests = [
+            post_request(target, body(i).encode(), "application/octet-stream") for i in range(n)
+        ]
+        started, done = asyncio.run(load.run(target, n, concurrency, requests.__getitem__))
         latencies = [done[i] - started[i] for i in range(n)]
         return summary(latencies, min(started.values()), max(done.values()))
     finally:
@@ -147,11 +126,11 @@ def run_stations(work: Path, n: int, concurrency: int) -> dict[str, float]:
         channel = a.resolve(None)
         url = f"{a.config.public_url}/api/v1/channels/{channel}/messages"
 
-        async def send(client: httpx.AsyncClient, i: int) -> None:
-            response = await client.post(url, json={"text": body(i)})
-            response.raise_for_status()
-
-        started = asyncio.run(drive(n, concurrency, send))
+        requests = [
+            post_request(url, json.dumps({"text": body(i)}).encode(), "application/json")
+            for i in range(n)
+        ]
+        started, _ = asyncio.run(load.run(url, n, concurrency, requests.__getitem__))
         committed = wait_committed(b, n)
         latencies = [committed[i] - started[i] for i in range(n)]
         return summary(latencies, min(started.values()), max(committed.values()))

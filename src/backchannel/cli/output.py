@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-import msgspec
 import typer
+
+from backchannel.station.records import to_json
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
-
-
-def to_json(value: Any) -> Any:
-    """Plain JSON values for dataclasses, Structs, containers, bytes (hex) and dates."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    elif isinstance(value, msgspec.Struct):
-        value = {name: getattr(value, name) for name in value.__struct_fields__}
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    return _scalar(value)
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 def print_json(value: Any) -> None:

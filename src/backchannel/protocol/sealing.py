@@ -8,6 +8,7 @@ never be opened as an identity snapshot and a copied database decrypts nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -21,7 +22,10 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 
 
+@functools.lru_cache(maxsize=16)
 def _cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
+    # Cached: a station seals every item and snapshot under a handful of subkeys, and
+    # deriving one costs more than the sealing itself.  The caller holds the key anyway.
     if len(key) != KEY_BYTES:
         raise LocalProtocolError(f"a snapshot key must be {KEY_BYTES} bytes, not {len(key)}")
     return ChaCha20Poly1305(derive_key(key, "seal", kind))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from backchannel.protocol import Message
 from backchannel.protocol.items import Role
 
-from .records import ChannelStatus, Entry
+from .records import ChannelStatus, Entry, to_json
 from .service import Station
 
 
@@ -39,16 +37,9 @@ class AckIn(BaseModel):
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:
-    """An entry with its item as plain JSON (hashes in hex, dates in ISO 8601)."""
-    fields = dataclasses.asdict(entry)
-    item = entry.item
-    fields["item"] = {
-        name: (value.hex() if isinstance(value, bytes) else
-               value.isoformat() if isinstance(value, datetime) else value)
-        for name in item.__struct_fields__
-        for value in [getattr(item, name)]
-    }  # fmt: skip
-    return fields
+    """An entry as plain JSON: hashes in hex, dates in ISO 8601."""
+    plain: dict[str, Any] = to_json(entry)
+    return plain
 
 
 @router.get("/channels")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
 
 from backchannel.protocol import Item
 from backchannel.store.schema import TranscriptRow
@@ -49,3 +54,24 @@ def entry_of(
         row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
         row.peer_hash.hex(), row.item_type, item, delivered, acknowledged, row.created_at,
     )  # fmt: skip
+
+
+def to_json(value: Any) -> Any:
+    """Plain JSON values for dataclasses, Structs, containers, bytes (hex) and dates."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif isinstance(value, msgspec.Struct):
+        value = {name: getattr(value, name) for name in value.__struct_fields__}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -9,6 +9,7 @@ The web app, the delivery worker and the CLI all go through this class.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ from .group_commit import GroupCommit, Request
 from .records import ChannelStatus, Entry, entry_of
 
 T = TypeVar("T")
+_FULL_ID = re.compile(r"[0-9a-f]{32}")
 # What the transcript records of an envelope, sent or received.
 Link = SentEnvelope | ItemReceived
 Clock = Callable[[], float]
@@ -350,21 +352,25 @@ class Station:
         return [e for e in self.transcript(channel_id) if e.direction == "in"]
 
     def resolve(self, channel_id: str | None) -> str:
-        """A channel id from a prefix or a peer station name; the only one if None."""
+        """A channel id from a prefix or a peer station name; the only one if None.
+
+        A full id is taken as given (the hot path of the API); an unknown one fails
+        where it is used.
+        """
+        if channel_id is not None and _FULL_ID.fullmatch(channel_id):
+            return channel_id
         with self.db.reading() as s:
-            if channel_id is not None and repo.channel(s, channel_id) is not None:
-                return channel_id
-            rows = repo.channels(s)
+            names = repo.channel_names(s)  # (id, peer station), without the sealed state
         if channel_id is None:
-            if len(rows) == 1:
-                return rows[0].id
-            if not rows:
+            if len(names) == 1:
+                return names[0][0]
+            if not names:
                 raise ChannelNotFound("this station has no channel yet; pair it first")
             raise StationError("this station has several channels; name one with --channel")
-        matches = [r for r in rows if r.id.startswith(channel_id) or r.peer_station == channel_id]
+        matches = [i for i, peer in names if i.startswith(channel_id) or peer == channel_id]
         if len(matches) != 1:
             raise ChannelNotFound(f"no single channel matches {channel_id!r}")
-        return matches[0].id
+        return matches[0]
 
     # -- internals -------------------------------------------------------------------
 
@@ -393,7 +399,8 @@ class Station:
         with self.db.transaction() as s:
             row = repo.channel(s, channel_id, lock=True)
             if row is None:
-                row = repo.channel(s, self.resolve(channel_id), lock=True)
+                matched = self.resolve(channel_id)
+                row = None if matched == channel_id else repo.channel(s, matched, lock=True)
             if row is None:
                 raise ChannelNotFound(f"no channel {channel_id}")
             yield s, row, self._restore(row)

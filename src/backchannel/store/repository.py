@@ -24,6 +24,12 @@ def channels(session: Session) -> Sequence[ChannelRow]:
     return session.scalars(select(ChannelRow).order_by(ChannelRow.created_at)).all()
 
 
+def channel_names(session: Session) -> list[tuple[str, str]]:
+    """(id, peer station) of every channel, without loading their sealed state."""
+    query = select(ChannelRow.id, ChannelRow.peer_station).order_by(ChannelRow.created_at)
+    return [(row.id, row.peer_station) for row in session.execute(query)]
+
+
 def invitation(session: Session, channel_id: str, *, lock: bool = False) -> InvitationRow | None:
     return session.get(InvitationRow, channel_id, with_for_update=lock)
 
