@@ -278,7 +278,7 @@ class Station:
 
     def take_ack(self, channel_id: str, ack: bytes) -> list[Event]:
         """The peer acknowledged our envelopes (delivery worker)."""
-        with self._channel(channel_id) as (s, row, channel):
+        with self._channel(channel_id, durable=False) as (s, row, channel):
             events = channel.receive_ack(ack)
             for event in events:
                 if isinstance(event, Delivered):
@@ -394,9 +394,11 @@ class Station:
         row.version += 1
 
     @contextmanager
-    def _channel(self, channel_id: str) -> Iterator[tuple[Session, ChannelRow, Channel]]:
+    def _channel(
+        self, channel_id: str, durable: bool = True
+    ) -> Iterator[tuple[Session, ChannelRow, Channel]]:
         """The channel's row, locked, and its protocol state, in one transaction."""
-        with self.db.transaction() as s:
+        with self.db.transaction(durable) as s:
             row = repo.channel(s, channel_id, lock=True)
             if row is None:
                 matched = self.resolve(channel_id)

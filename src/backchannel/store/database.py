@@ -16,8 +16,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
@@ -51,8 +51,14 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    reading = connection.get_execution_options().get("reading", False)
-    connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+    options = connection.get_execution_options()
+    if options.get("reading", False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    # Set every time: connections are pooled, and the last user may have relaxed it.
+    level = "FULL" if options.get("durable", True) else "NORMAL"
+    connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -61,7 +67,6 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time; queueing our own threads here is far
         # cheaper than SQLite's busy handler, which sleeps for up to 100 ms a try.
         self._writer = threading.Lock() if url.startswith("sqlite") else None
@@ -75,10 +80,20 @@ class Database:
             command.upgrade(config, "head")
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with self._writer or nullcontext(), self._sessions() as session, session.begin():
-            yield session
+    def transaction(self, durable: bool = True) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        ``durable=False`` is for writes whose loss in a power cut is harmless (a
+        delivery ack: the peer is asked again and answers the same): the commit then
+        skips its disk flush (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
+        ``synchronous_commit=off``) and holds the writer lock for far less time.
+        """
+        with self._writer or nullcontext(), self.engine.connect() as plain:
+            connection = plain.execution_options(durable=durable)
+            with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                if not durable and self.engine.dialect.name == "postgresql":
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
