@@ -19,7 +19,7 @@ from sqlalchemy import select
 from backchannel.protocol import LocalProtocolError, Message, RemoteProtocolError
 from backchannel.station.config import ConfigError, StationConfig
 from backchannel.station.errors import StationError
-from backchannel.station.service import Station
+from backchannel.station.service import CHECKPOINT_AFTER, Station
 from backchannel.store import ChannelRow, TranscriptRow
 from backchannel.store import repository as repo
 
@@ -239,3 +239,16 @@ def test_init_with_a_bad_database_leaves_nothing_behind(tmp_path: Path) -> None:
         assert not (tmp_path / "alpha" / "station.json").exists()
         assert not (tmp_path / "alpha" / "station.key").exists()
     create(tmp_path, "alpha").close()  # and a good one still works in the same folder
+
+
+def test_a_quiet_receiver_answers_with_a_checkpoint(stations: tuple[Station, Station]) -> None:
+    a, b = stations
+    channel = a.resolve(None)
+    for n in range(CHECKPOINT_AFTER + 5):
+        a.send(channel, message(f"one way {n}"))
+    deliver(a, b)
+    checkpoints = [e for e in b.transcript(None) if e.item_type == "checkpoint"]
+    assert [e.direction for e in checkpoints] == ["out"]
+    assert deliver(b, a) == 1  # A compares it with its own transcript: no fork
+    assert a.status().fork_alarm is None and b.status().fork_alarm is None
+    assert [e.item_type for e in a.inbox(None)][-1] == "checkpoint"

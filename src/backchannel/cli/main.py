@@ -19,7 +19,7 @@ import httpx
 import typer
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from backchannel.protocol import Ack, Message, PairingConfirm, ProtocolError
+from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm, ProtocolError
 from backchannel.protocol.items import Role
 from backchannel.station.config import ConfigError, StationConfig
 from backchannel.station.errors import StationError
@@ -337,4 +337,6 @@ def describe(entry: Entry) -> str:
         return f"acknowledges item {item.item_hash.hex()[:16]}{note}"
     if isinstance(item, PairingConfirm):
         return "the admin confirmed the safety number"
+    if isinstance(item, Checkpoint):
+        return f"checkpoint of both chains: {item.sent_seq} sent, {item.received_seq} received"
     return ", ".join(f"{n}={getattr(item, n)!r}"[:40] for n in item.__struct_fields__)

@@ -214,10 +214,13 @@ class Channel:
 
     def send_checkpoint(self, now: float) -> bytes:
         """Send the heads of both chains so the peer can compare transcripts."""
+        return self.send(self.checkpoint(), now).data
+
+    def checkpoint(self) -> Checkpoint:
+        """The heads of both chains now, tagged; send it at once (it names our head)."""
         c = self._chain.state
         heads = (c.sent_seq, c.sent_head, c.received_seq, c.received_head)
-        tag = self._chain.checkpoint_tag(self._state.mac_key, heads)
-        return self.send_item(Checkpoint(*heads, tag=tag), now)
+        return Checkpoint(*heads, tag=self._chain.checkpoint_tag(self._state.mac_key, heads))
 
     def send_item(self, item: Item, now: float) -> bytes:
         """Encrypt ``item`` as the next envelope. Persist the snapshot before sending it."""

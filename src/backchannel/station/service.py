@@ -30,6 +30,7 @@ from backchannel.protocol import (
     Identity,
     Item,
     ItemReceived,
+    Pairing,
     PendingInvitation,
     ProtocolError,
     RemoteProtocolError,
@@ -62,6 +63,7 @@ Clock = Callable[[], float]
 # Posts bytes to a URL and returns the response body; raises on any failure.
 Post = Callable[[str, bytes], bytes]
 PAIR_PATH = "/peer/v1/pair"
+CHECKPOINT_AFTER = 64  # received envelopes without a reply of ours
 PAIR_RETRIES = (0.5, 1.5, 0.0)  # pauses between attempts to deliver an acceptance
 ENVELOPE_PATH = "/peer/v1/envelopes"
 
@@ -260,6 +262,7 @@ class Station:
                         refused = str(exc)
                         break
                     self._apply_received(s, row, channel, events)
+                self._answer_if_quiet(s, row, channel)
                 self._save(row, channel)
                 fault_point("before-receive-commit")  # crash tests: processed, not committed
                 ack = channel.ack()
@@ -270,6 +273,19 @@ class Station:
         if refused is not None:
             self.count_refused(channel_id)
         return ack, refused
+
+    def _answer_if_quiet(self, s: Session, row: ChannelRow, channel: Channel) -> None:
+        """Send a checkpoint after CHECKPOINT_AFTER received envelopes without a reply.
+
+        It lets the peer compare transcripts (a mismatch is a fork alarm) and carries
+        our next ML-KEM offer, without which the peer cannot renew its outer key.
+        """
+        if channel.pairing is not Pairing.ACTIVE:
+            return
+        if channel.received_seq - repo.last_sent_peer_seq(s, row.id) < CHECKPOINT_AFTER:
+            return
+        self._record_sent(s, row, channel, channel.send(channel.checkpoint(), self.clock()))
+        self.on_outbox()
 
     def count_refused(self, channel_id: str | None) -> None:
         """Count refused peer input in the status of its channel (or of the station)."""

@@ -120,6 +120,17 @@ def delivered(session: Session, channel_id: str, seq: int) -> bool:
     return session.scalar(query) is not None
 
 
+def last_sent_peer_seq(session: Session, channel_id: str) -> int:
+    """The newest peer envelope our last sent envelope acknowledged having processed."""
+    query = (
+        select(TranscriptRow.peer_seq)
+        .where(TranscriptRow.channel_id == channel_id, TranscriptRow.direction == "out")
+        .order_by(TranscriptRow.seq.desc())  # the (channel, direction, seq) index
+        .limit(1)
+    )
+    return session.scalar(query) or 0
+
+
 def count_bad_input(session: Session, channel_id: str | None) -> None:
     """Count refused input against its channel, or the station if none matched."""
     if channel_id is not None and session.get(ChannelRow, channel_id) is not None:
