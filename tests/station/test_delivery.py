@@ -1,0 +1,108 @@
+"""The delivery worker's decisions, with station B answering in process (no socket)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+
+from backchannel.protocol import Message
+from backchannel.protocol.wire import encode_envelope, parse_envelope
+from backchannel.station.app import create_app
+from backchannel.station.batches import decode_batch, encode_batch
+from backchannel.station.delivery import DeliveryWorker
+from backchannel.station.service import Station
+
+from .conftest import message
+from .test_store import create, deliver
+
+
+@pytest.fixture
+def paired(tmp_path: Path) -> Iterator[tuple[Station, Station]]:
+    a, b = create(tmp_path, "alpha"), create(tmp_path, "bravo")
+
+    def accept(_url: str, body: bytes) -> bytes:
+        a.accept_pairing(body)
+        return b"{}"
+
+    b.pair(a.invite(3600), accept)
+    a.confirm(a.resolve(None))
+    b.confirm(b.resolve(None))
+    deliver(a, b)
+    deliver(b, a)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def worker_for(a: Station, answer: httpx.MockTransport) -> DeliveryWorker:
+    worker = DeliveryWorker(a)
+    worker._client = httpx.Client(transport=answer)
+    return worker
+
+
+def test_a_batch_goes_out_and_the_ack_is_taken(paired: tuple[Station, Station]) -> None:
+    a, b = paired
+    for n in range(3):
+        a.send(a.resolve(None), message(f"m{n}"))
+
+    def peer(request: httpx.Request) -> httpx.Response:
+        ack, _refused = b.receive_batch(decode_batch(request.content))
+        return httpx.Response(200, content=ack)
+
+    worker = worker_for(a, httpx.MockTransport(peer))
+    worker._drain(a.resolve(None))
+    assert a.status().outbox_backlog == 0
+    texts = [e.item.text for e in b.inbox(None) if isinstance(e.item, Message)]
+    assert texts == ["m0", "m1", "m2"]
+
+
+def test_a_peer_that_acknowledges_nothing_new_is_backed_off(
+    paired: tuple[Station, Station],
+) -> None:
+    a, b = paired
+    channel = a.resolve(None)
+    a.send(channel, message("first"))
+    first_ack: list[bytes] = []
+
+    def remember(request: httpx.Request) -> httpx.Response:
+        ack, _ = b.receive_batch(decode_batch(request.content))
+        first_ack.append(ack)
+        return httpx.Response(200, content=ack)
+
+    worker_for(a, httpx.MockTransport(remember))._drain(channel)
+    a.send(channel, message("second"))
+    calls: list[int] = []
+
+    def behind(_request: httpx.Request) -> httpx.Response:  # a peer restored from a backup
+        calls.append(1)
+        return httpx.Response(200, content=first_ack[0])
+
+    worker_for(a, httpx.MockTransport(behind))._drain(channel)
+    assert len(calls) == 1  # no tight loop: one attempt, then backoff
+    status = a.status()
+    assert status.outbox_backlog == 1 and status.peer_reachable is False
+    assert "acknowledged nothing new" in (status.last_error or "")
+    assert channel not in a.due_channels()  # put off until its retry time
+
+
+def test_refusal_quoting_peer_text_stays_an_ascii_header(
+    paired: tuple[Station, Station],
+) -> None:
+    a, b = paired
+    channel = a.resolve(None)
+    a.send(channel, message("genuine"))
+    [(_seq, envelope, _url)] = a.undelivered(channel)
+    header, body = parse_envelope(envelope)
+    evil = encode_envelope(
+        msgspec.structs.replace(header, seq=header.seq + 1, item_type="€vil"), body
+    )
+    with TestClient(create_app(b, deliver=False)) as client:
+        reply = client.post("/peer/v1/envelopes", content=encode_batch([envelope, evil]))
+    assert reply.status_code == 200  # the genuine one was taken
+    assert reply.headers["x-refused"] == "unknown item type '\\u20acvil'"
+    assert b.status().bad_input == 1
