@@ -18,10 +18,10 @@ from backchannel.protocol import (
     Identity,
     Item,
     ItemReceived,
+    SentEnvelope,
     accept_invitation,
     complete_pairing,
     create_invitation,
-    envelope_hash,
 )
 
 START_TIME = 1_800_000_000.0
@@ -85,10 +85,18 @@ class SimulatedStation:
 
     def encrypt_only(self, item: Item) -> bytes:
         """Encrypt and record in memory without persisting (for crash tests)."""
-        data = self.channel.send_item(item, self.clock())
-        self.outbox[self.channel.sent_seq] = data
-        self.sent_log.append((self.channel.sent_seq, envelope_hash(data)))
+        return self._record(self.channel.send(item, self.clock()))
+
+    def confirm(self) -> bytes:
+        """Our admin confirmed the safety number; persist, then hand the envelope out."""
+        data = self._record(self.channel.send_confirmation(self.clock()))
+        self.persist()
         return data
+
+    def _record(self, sent: SentEnvelope) -> bytes:
+        self.outbox[sent.seq] = sent.data
+        self.sent_log.append((sent.seq, sent.envelope_hash))
+        return sent.data
 
     def receive(self, data: bytes, persist: bool = True) -> tuple[list[Event], bytes]:
         """Process an envelope; persist, then return the events and the ack to send back."""
@@ -137,11 +145,7 @@ class ChannelPair:
 
     def confirm_both(self) -> None:
         for side, other in ((self.a, self.b), (self.b, self.a)):
-            data = side.channel.confirm(self.clock())
-            side.outbox[side.channel.sent_seq] = data
-            side.sent_log.append((side.channel.sent_seq, envelope_hash(data)))
-            side.persist()
-            self.deliver(data, other)
+            self.deliver(side.confirm(), other)
 
     def other(self, side: SimulatedStation) -> SimulatedStation:
         return self.b if side is self.a else self.a
