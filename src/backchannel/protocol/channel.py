@@ -36,7 +36,7 @@ from .identity import PublicIdentity, safety_number
 from .items import Checkpoint, Item, PairingConfirm, decode_item, encode_item, item_class
 from .kdf import derive_key, digest, hash_bytes
 from .outer import ChannelPolicy, OuterLayer, OuterState, PendingRenewal, check_offer
-from .sealing import seal, unseal
+from .sealing import olm_pickle_key, seal, unseal
 from .states import PAIRING_TABLE, Pairing, PairingInput, advance
 from .transcript import Arrival, ChainState, Transcript
 from .wire import (
@@ -432,7 +432,7 @@ class Channel:
 
     def snapshot(self, key: bytes) -> bytes:
         """All state, sealed with the caller's 32-byte key."""
-        self._state.olm_session = self._session.pickle(derive_key(key, "olm-pickle"))
+        self._state.olm_session = self._session.pickle(olm_pickle_key(key))
         return seal(key, SNAPSHOT_KIND, encode(self._state))
 
     @classmethod
@@ -444,7 +444,7 @@ class Channel:
             plain, ChannelState, limit=MAX_SNAPSHOT_BYTES, what="channel snapshot",
             error=LocalProtocolError,
         )  # fmt: skip
-        session = vodozemac.Session.from_pickle(state.olm_session, derive_key(key, "olm-pickle"))
+        session = vodozemac.Session.from_pickle(state.olm_session, olm_pickle_key(key))
         return cls(state, session, policy, rng)
 
 

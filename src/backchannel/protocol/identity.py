@@ -23,8 +23,8 @@ from nacl.signing import SigningKey, VerifyKey
 
 from .encoding import decode, encode
 from .errors import LocalProtocolError, RemoteProtocolError
-from .kdf import LABEL_PREFIX, derive_key, digest
-from .sealing import seal, unseal
+from .kdf import LABEL_PREFIX, digest
+from .sealing import olm_pickle_key, seal, unseal
 
 # The only statements a station's long-term signing keys ever sign.
 INVITATION_LABEL = "invitation"
@@ -161,7 +161,7 @@ class Identity:
         secrets = _IdentitySecrets(
             self.party,
             self.station,
-            self.account.pickle(_pickle_key(key)),
+            self.account.pickle(olm_pickle_key(key)),
             self.ed25519_seed,
             self.mlkem768_seed,
             self.mldsa65_seed,
@@ -178,9 +178,5 @@ class Identity:
             what="identity snapshot",
             error=LocalProtocolError,
         )
-        account = vodozemac.Account.from_pickle(s.olm_account, _pickle_key(key))
+        account = vodozemac.Account.from_pickle(s.olm_account, olm_pickle_key(key))
         return cls(s.party, s.station, account, s.ed25519_seed, s.mlkem768_seed, s.mldsa65_seed)
-
-
-def _pickle_key(key: bytes) -> bytes:
-    return derive_key(key, "olm-pickle")

@@ -31,6 +31,11 @@ def _cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
     return ChaCha20Poly1305(derive_key(key, "seal", kind))
 
 
+def olm_pickle_key(key: bytes) -> bytes:
+    """The key vodozemac pickles Olm state with, inside our own sealing."""
+    return derive_key(key, "olm-pickle")
+
+
 def seal(key: bytes, kind: str, plaintext: bytes) -> bytes:
     """Encrypt ``plaintext`` for storage; ``kind`` names what it is.
 
