@@ -12,7 +12,6 @@ before being refused, its Olm plaintext is stashed (see ``MAX_STASHED``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import NamedTuple
 
 import msgspec
@@ -36,6 +35,7 @@ from .identity import PublicIdentity, safety_number
 from .items import Checkpoint, Item, PairingConfirm, decode_item, encode_item, item_class
 from .kdf import derive_key, digest, hash_bytes
 from .outer import ChannelPolicy, OuterLayer, OuterState, PendingRenewal, check_offer
+from .randomness import Rng
 from .sealing import olm_pickle_key, seal, unseal
 from .states import PAIRING_TABLE, Pairing, PairingInput, advance
 from .transcript import Arrival, ChainState, Transcript
@@ -52,7 +52,6 @@ from .wire import (
     parse_envelope,
 )
 
-Rng = Callable[[int], bytes]
 SNAPSHOT_KIND = "channel"
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 NONCE_BYTES = 12

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -24,6 +23,7 @@ from nacl.signing import SigningKey, VerifyKey
 from .encoding import decode, encode
 from .errors import LocalProtocolError, RemoteProtocolError
 from .kdf import LABEL_PREFIX, digest
+from .randomness import Rng
 from .sealing import olm_pickle_key, seal, unseal
 
 # The only statements a station's long-term signing keys ever sign.
@@ -34,8 +34,6 @@ SIGNING_LABELS = frozenset({INVITATION_LABEL, RELEASE_LABEL})
 MAX_NAME_CHARS = 100
 STATION_ID_BYTES = 16
 SAFETY_NUMBER_GROUPS = 12
-
-Rng = Callable[[int], bytes]
 
 
 class PublicIdentity(msgspec.Struct, array_like=True, frozen=True):

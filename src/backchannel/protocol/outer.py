@@ -13,7 +13,6 @@ hand.  Epochs advance by exactly one and never go back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -24,9 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from .errors import AuthenticationFailed, RemoteProtocolError
 from .events import EpochRenewed, Event
 from .kdf import derive_key
+from .randomness import Rng
 from .wire import Header, KemOffer, KemRenewal
-
-Rng = Callable[[int], bytes]
 
 
 @dataclass(frozen=True)

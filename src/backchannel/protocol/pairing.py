@@ -14,7 +14,6 @@ independent line, is what authenticates the pair.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -27,11 +26,10 @@ from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolErro
 from .identity import INVITATION_LABEL, Identity, PublicIdentity, check_public_keys
 from .kdf import derive_key, digest
 from .outer import ChannelPolicy
+from .randomness import Rng
 from .sealing import seal, unseal
 from .states import INVITATION_TABLE, Invitation, InvitationInput, advance
 from .wire import Hash, Id16, KemCiphertext, KemPublicKey
-
-Rng = Callable[[int], bytes]
 
 INVITATION_MAGIC = b"BCI\x01"
 ACCEPTANCE_MAGIC = b"BCA\x01"
