@@ -189,7 +189,8 @@ class Station:
         """Our admin compared the safety number with the counterpart's."""
         with self._channel(channel_id) as (s, row, channel):
             sent = _guard(lambda: channel.send_confirmation(self.clock()))
-            self._record_sent(s, row, channel, sent)
+            self._record_sent(s, row, sent)
+            self._save(row, channel)
         self.on_outbox()
         return self.status(channel_id)
 
@@ -228,10 +229,11 @@ class Station:
                     request.error = exc  # refused before any state changed
                     continue
                 fault_point("after-encrypt")  # crash tests: encrypted, not committed
-                row_out = self._record_sent(s, row, channel, sent)
+                row_out = self._record_sent(s, row, sent)
                 entries.append(
                     (request, entry_of(row_out, sent.item, delivered=False, acknowledged=False))
                 )
+            self._save(row, channel)  # one snapshot for the whole batch
         return entries
 
     def receive(self, data: bytes) -> bytes:
@@ -284,7 +286,7 @@ class Station:
             return
         if channel.received_seq - repo.last_sent_peer_seq(s, row.id) < CHECKPOINT_AFTER:
             return
-        self._record_sent(s, row, channel, channel.send(channel.checkpoint(), self.clock()))
+        self._record_sent(s, row, channel.send(channel.checkpoint(), self.clock()))
         self.on_outbox()
 
     def count_refused(self, channel_id: str | None) -> None:
@@ -433,14 +435,12 @@ class Station:
         self._save(row, channel)
         s.add(row)
 
-    def _record_sent(
-        self, s: Session, row: ChannelRow, channel: Channel, sent: SentEnvelope
-    ) -> TranscriptRow:
-        now = self.clock()
-        s.add(OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data, created_at=now))
-        entry = self._add_entry(s, row.id, "out", sent)
-        self._save(row, channel)
-        return entry
+    def _record_sent(self, s: Session, row: ChannelRow, sent: SentEnvelope) -> TranscriptRow:
+        """Outbox and transcript rows for a sent envelope; the caller saves the state."""
+        s.add(
+            OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data, created_at=self.clock())
+        )
+        return self._add_entry(s, row.id, "out", sent)
 
     def _apply_received(
         self, s: Session, row: ChannelRow, channel: Channel, events: list[Event]
