@@ -18,22 +18,12 @@ from backchannel.station.delivery import DeliveryWorker
 from backchannel.station.service import Station
 
 from .conftest import message
-from .test_store import create, deliver
+from .test_store import paired_in_process
 
 
 @pytest.fixture
 def paired(tmp_path: Path) -> Iterator[tuple[Station, Station]]:
-    a, b = create(tmp_path, "alpha"), create(tmp_path, "bravo")
-
-    def accept(_url: str, body: bytes) -> bytes:
-        a.accept_pairing(body)
-        return b"{}"
-
-    b.pair(a.invite(3600), accept)
-    a.confirm(a.resolve(None))
-    b.confirm(b.resolve(None))
-    deliver(a, b)
-    deliver(b, a)
+    a, b = paired_in_process(tmp_path)
     yield a, b
     a.close()
     b.close()

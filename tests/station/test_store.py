@@ -58,14 +58,20 @@ def create(tmp: Path, name: str, url: str | None = None) -> Station:
     return Station.create(tmp / name, config)
 
 
-@pytest.fixture
-def stations(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Station, Station]]:
-    a, b = create(tmp_path, "alpha", database_url), create(tmp_path, "bravo")
+def paired_in_process(tmp: Path, url: str | None = None) -> tuple[Station, Station]:
+    """Two stations, paired and confirmed, with delivery done by hand."""
+    a, b = create(tmp, "alpha", url), create(tmp, "bravo")
     b.pair(a.invite(3600), lambda _url, body: _accept(a, body))
     a.confirm(a.resolve(None))
     b.confirm(b.resolve(None))
     deliver(a, b)
     deliver(b, a)
+    return a, b
+
+
+@pytest.fixture
+def stations(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Station, Station]]:
+    a, b = paired_in_process(tmp_path, database_url)
     yield a, b
     a.close()
     b.close()
