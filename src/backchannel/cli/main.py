@@ -9,23 +9,23 @@ delivery worker picks up what they queue within a second.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm, ProtocolError
+from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
 from backchannel.protocol.items import Role
 from backchannel.station.config import ConfigError, StationConfig
+from backchannel.station.desk import record_rendering
 from backchannel.station.errors import StationError
 from backchannel.station.records import ChannelStatus, Entry
 from backchannel.station.service import Station
 
+from .admin import audit_app, officer_app
+from .common import AsJson, ChannelOpt, StationDir, host_user, opened
 from .output import fail, print_json, when
 
 app = typer.Typer(
@@ -34,41 +34,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(officer_app, name="officer")
+app.add_typer(audit_app, name="audit")
 
-StationDir = Annotated[
-    Path,
-    typer.Option(
-        "--station", envvar="BACKCHANNEL_STATION", help="The station's data folder.",
-        file_okay=False,
-    ),
-]  # fmt: skip
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-ChannelOpt = Annotated[
-    str | None,
-    typer.Option("--channel", help="Channel id (or prefix) or peer station; needed if several."),
-]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@contextmanager
-def opened(folder: Path) -> Iterator[Station]:
-    """Open a station, turning every expected failure into one line and exit code 1."""
-    try:
-        station = Station.open(folder)
-    except ConfigError as exc:
-        fail(str(exc))
-    except (SQLAlchemyError, ArgumentError) as exc:
-        fail(f"cannot open the station's database: {str(exc).splitlines()[0][:300]}")
-    try:
-        yield station
-    except (StationError, ProtocolError) as exc:
-        fail(str(exc))
-    except SQLAlchemyError as exc:
-        fail(f"database error: {str(exc).splitlines()[0][:300]}")
-    except OSError as exc:
-        fail(str(exc))
-    finally:
-        station.close()
 
 
 def http_post(url: str, body: bytes) -> bytes:
@@ -163,23 +132,33 @@ def serve(
     station: StationDir,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port to listen on.")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="TLS certificate (PEM); with --tls-key serves HTTPS.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
 ) -> None:
-    """Run the station: peer endpoint, officer API and delivery worker."""
+    """Run the station: peer endpoint, web UI, officer API and delivery worker."""
     import uvicorn
 
     from backchannel.station.app import create_app
 
+    if (tls_cert is None) != (tls_key is None):
+        fail("give both --tls-cert and --tls-key, or neither")
     with opened(station) as s:
-        host = host or s.config.host
-        if host not in LOOPBACK:
-            fail("officer authentication is not built yet, so 'serve' listens on loopback only")
+        host, port = host or s.config.host, port or s.config.port
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        logging.getLogger("backchannel").info(
-            "station %s on http://%s:%d; officer API on loopback only, without authentication"
-            " until the officers issue lands",
-            s.config.station, host, port or s.config.port,
+        log = logging.getLogger("backchannel")
+        scheme = "https" if tls_cert else "http"
+        log.info("station %s: web UI and officer API at %s://%s:%d/ (sign-in required)",
+                 s.config.station, scheme, host, port)  # fmt: skip
+        if not s.accounts.accounts():
+            log.warning("no officer accounts yet: add one with 'backchannel officer add'")
+        if tls_cert is None and host not in LOOPBACK:
+            log.warning("serving plain HTTP on %s: put TLS in front or pass --tls-cert", host)
+        uvicorn.run(
+            create_app(s), host=host, port=port, log_level="warning",
+            ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         )  # fmt: skip
-        uvicorn.run(create_app(s), host=host, port=port or s.config.port, log_level="warning")
 
 
 @app.command()
@@ -228,7 +207,9 @@ def ack(
 def inbox(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """List the items received on a channel."""
     with opened(station) as s:
-        entries = s.inbox(s.resolve(channel))
+        channel_id = s.resolve(channel)
+        entries = s.inbox(channel_id)
+        record_rendering(s, host_user(), "cli", channel_id, entries)
     show_entries(entries, as_json)
 
 
@@ -236,7 +217,9 @@ def inbox(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = Fal
 def transcript(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """The channel's items in order, both directions, with their hashes."""
     with opened(station) as s:
-        entries = s.transcript(s.resolve(channel))
+        channel_id = s.resolve(channel)
+        entries = s.transcript(channel_id)
+        record_rendering(s, host_user(), "cli", channel_id, entries)
     show_entries(entries, as_json, hashes=True)
 
 

@@ -26,6 +26,22 @@ Role = Literal["principal", "officer", "reader", "auditor", "admin"]
 Hash = Annotated[bytes, msgspec.Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
 Deadline = Annotated[datetime, msgspec.Meta(tz=True)]
 _LANGUAGE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}")
+# Compartment labels both parties agreed on, e.g. "deconfliction" or "negotiation".
+CLEARANCE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+MAX_CLEARANCES = 8
+
+
+def check_clearances(labels: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``labels`` is a sorted set of well-formed labels."""
+    if len(labels) > MAX_CLEARANCES:
+        raise ValueError(f"an item carries at most {MAX_CLEARANCES} clearance labels")
+    for label in labels:
+        if not CLEARANCE.fullmatch(label):
+            raise ValueError(
+                f"clearance {label[:40]!r} is not a label of lower-case letters, digits and '-'"
+            )
+    if list(labels) != sorted(set(labels)):
+        raise ValueError("clearance labels must be sorted and unique")
 
 
 class Item(msgspec.Struct, array_like=True, frozen=True):
@@ -47,8 +63,11 @@ class Message(Item, frozen=True):
     from_role: Role
     to_role: Role
     ack_deadline: Deadline | None = None
+    # Who at the receiving station may read it: officers holding every label.
+    clearances: tuple[str, ...] = ()
 
     def validate(self) -> None:
+        check_clearances(self.clearances)
         if not self.text.strip():
             raise ValueError("message text is empty")
         if len(self.text) > MAX_TEXT_CHARS:

@@ -1,33 +1,33 @@
-"""The officer API under ``/api/v1`` (JSON; the schema is at ``/openapi.json``)."""
+"""The officer API under ``/api/v1`` (JSON; the schema is at ``/openapi.json``).
+
+Every endpoint needs a signed-in officer: a session cookie (plus the CSRF header for
+changes) or ``Authorization: Bearer <token>``.  What each role may do is checked by
+the desk, which also audits every item an answer contains.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
-from backchannel.protocol import Message
 from backchannel.protocol.items import Role
 
+from .audit import Entry as AuditEntry
+from .auth import CallerDep, DeskDep
+from .errors import Forbidden, InvalidRequest
+from .policy import Action
 from .records import ChannelStatus, Entry, to_json
-from .service import Station
 
-
-def get_station(request: Request) -> Station:
-    station: Station = request.app.state.station
-    return station
-
-
-StationDep = Annotated[Station, Depends(get_station)]
 router = APIRouter(prefix="/api/v1")
 
 
 class MessageIn(BaseModel):
     text: str = Field(min_length=1, max_length=64 * 1024)
     language: str = Field(default="en", min_length=2, max_length=35)
-    from_role: Role = "officer"
     to_role: Role = "principal"
+    clearances: list[str] = Field(default_factory=list, max_length=8)
     ack_deadline: AwareDatetime | None = None
 
 
@@ -42,35 +42,77 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     return plain
 
 
+@router.get("/me")
+def me(who: CallerDep) -> dict[str, Any]:
+    o = who.officer
+    return {"name": o.name, "role": o.role, "clearances": sorted(o.clearances)}
+
+
 @router.get("/channels")
-def channels(station: StationDep) -> list[ChannelStatus]:
-    return station.statuses()
+def channels(who: CallerDep, desk: DeskDep) -> list[ChannelStatus]:
+    return desk.channels(who.officer)
 
 
 @router.get("/channels/{channel}")
-def channel(channel: str, station: StationDep) -> ChannelStatus:
-    return station.status(channel)
+def channel(channel: str, who: CallerDep, desk: DeskDep) -> ChannelStatus:
+    return desk.channel(who.officer, channel)
+
+
+@router.post("/channels/{channel}/confirm")
+def confirm(channel: str, who: CallerDep, desk: DeskDep) -> ChannelStatus:
+    return desk.confirm(who.officer, channel, who.origin)
 
 
 @router.post("/channels/{channel}/messages", status_code=201)
-def send_message(channel: str, body: MessageIn, station: StationDep) -> dict[str, Any]:
-    item = Message(
-        text=body.text, language=body.language, from_role=body.from_role,
-        to_role=body.to_role, ack_deadline=body.ack_deadline,
+def send_message(channel: str, body: MessageIn, who: CallerDep, desk: DeskDep) -> dict[str, Any]:
+    entry = desk.send(
+        who.officer, channel, who.origin, text=body.text, to_role=body.to_role,
+        language=body.language, clearances=tuple(body.clearances),
+        ack_deadline=body.ack_deadline,
     )  # fmt: skip
-    return entry_json(station.send(channel, item))
+    return entry_json(entry)
 
 
 @router.post("/channels/{channel}/acks", status_code=201)
-def acknowledge(channel: str, body: AckIn, station: StationDep) -> dict[str, Any]:
-    return entry_json(station.acknowledge(channel, body.item_hash, body.note))
+def acknowledge(channel: str, body: AckIn, who: CallerDep, desk: DeskDep) -> dict[str, Any]:
+    return entry_json(desk.acknowledge(who.officer, channel, body.item_hash, who.origin, body.note))
 
 
 @router.get("/channels/{channel}/inbox")
-def inbox(channel: str, station: StationDep) -> list[dict[str, Any]]:
-    return [entry_json(e) for e in station.inbox(channel)]
+def inbox(channel: str, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
+    entries = desk.thread(who.officer, channel, who.origin, direction="in")
+    return [entry_json(e) for e in entries]
 
 
 @router.get("/channels/{channel}/transcript")
-def transcript(channel: str, station: StationDep) -> list[dict[str, Any]]:
-    return [entry_json(e) for e in station.transcript(channel)]
+def transcript(channel: str, who: CallerDep, desk: DeskDep, after: int = 0) -> list[dict[str, Any]]:
+    return [entry_json(e) for e in desk.thread(who.officer, channel, who.origin, after=after)]
+
+
+@router.get("/channels/{channel}/items/{item_hash}")
+def item(channel: str, item_hash: str, who: CallerDep, desk: DeskDep) -> dict[str, Any]:
+    return entry_json(desk.item(who.officer, channel, item_hash, who.origin))
+
+
+@router.get("/audit")
+def audit(
+    who: CallerDep, desk: DeskDep, officer: str | None = None, item: str | None = None
+) -> list[dict[str, Any]]:
+    if not who.officer.may(Action.READ_AUDIT):
+        raise Forbidden(f"your role {who.officer.role!r} does not allow {Action.READ_AUDIT}")
+    rows = desk.station.audit.show(officer=officer, item_hash=_hash_or_none(item))
+    return [audit_json(r) for r in rows]
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    plain: dict[str, Any] = to_json({"seq": entry.seq, "at": entry.at, **to_json(entry.record)})
+    return plain
+
+
+def _hash_or_none(text: str | None) -> bytes | None:
+    if not text:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InvalidRequest("the item must be a hex hash") from None

@@ -1,20 +1,21 @@
-"""The station's web app: the peer endpoint, the officer API and a health check.
+"""The station's web app: the peer endpoint, the officer API, the web UI, health.
 
 The peer endpoint takes raw envelopes (capped before they are read in full) and
 answers with the ack only after the station committed the envelope.  Bad input gets
 a 4xx with a one-line reason, never a 5xx, and is counted in the channel's status.
-Officer authentication arrives with the officers issue; until then the server
-refuses to listen anywhere but on the loopback interface.
+Envelopes authenticate themselves; everything for officers needs a session or an
+API token (``auth.py``).  Every response carries a strict Content-Security-Policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from backchannel.protocol import RemoteProtocolError
@@ -23,10 +24,32 @@ from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 from .api import router as api_router
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
-from .errors import ChannelNotFound, InvalidRequest, StationError
+from .desk import Desk
+from .errors import (
+    ChannelNotFound,
+    Forbidden,
+    InvalidRequest,
+    NotSignedIn,
+    StationError,
+    TooManyAttempts,
+)
 from .service import Station
+from .web import HERE, page
+from .web import router as web_router
 
 T = TypeVar("T")
+ERROR_STATUS: dict[type[StationError], int] = {
+    ChannelNotFound: 404, InvalidRequest: 422, NotSignedIn: 401, Forbidden: 403,
+    TooManyAttempts: 429,
+}  # fmt: skip
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP, "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer", "x-frame-options": "DENY",
+}  # fmt: skip
 
 
 class BodyTooLarge(Exception):
@@ -57,9 +80,24 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         if worker is not None:
             worker.stop()
 
-    app = FastAPI(title="backchannel station", version="1", lifespan=lifespan)
-    app.state.station = station
+    # The interactive docs load scripts from a CDN, which the CSP forbids: the schema
+    # stays at /openapi.json.
+    app = FastAPI(
+        title="backchannel station", version="1", lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+    )  # fmt: skip
+    app.state.station, app.state.desk = station, Desk(station)
     app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if not request.url.path.startswith("/static/"):
+            response.headers["cache-control"] = "no-store"
+        return response
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:
@@ -71,9 +109,13 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.exception_handler(StationError)
-    async def station_error(_request: Request, exc: StationError) -> JSONResponse:
-        status = {ChannelNotFound: 404, InvalidRequest: 422}.get(type(exc), 409)
-        return JSONResponse({"error": str(exc)}, status_code=status)
+    async def station_error(request: Request, exc: StationError) -> Response:
+        status = ERROR_STATUS.get(type(exc), 409)
+        if request.url.path.startswith(("/api/", "/peer/")):
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        if isinstance(exc, NotSignedIn):
+            return RedirectResponse("/login", status_code=303)
+        return page(request, "error.html", status, error=str(exc), code=status)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -13,3 +13,15 @@ class ChannelNotFound(StationError):
 
 class InvalidRequest(StationError):
     """The protocol core refused what the user asked for (a bad item, a wrong state)."""
+
+
+class NotSignedIn(StationError):
+    """No valid session or API token (HTTP 401)."""
+
+
+class Forbidden(StationError):
+    """The officer's role or clearance does not allow this (HTTP 403)."""
+
+
+class TooManyAttempts(StationError):
+    """Sign-in attempts are being refused for a while (HTTP 429)."""

@@ -45,6 +45,8 @@ class Entry:
     delivered: bool | None  # for items we sent: the peer acknowledged delivery
     acknowledged: bool  # a person at the receiving side acknowledged it (Ack item)
     created_at: float
+    clearances: tuple[str, ...]  # labels an officer must hold to read it
+    position: int  # order of arrival at this station (for "what is new since")
 
 
 def entry_of(
@@ -53,6 +55,7 @@ def entry_of(
     return Entry(
         row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
         row.peer_hash.hex(), row.item_type, item, delivered, acknowledged, row.created_at,
+        tuple(row.clearances.split()), row.id,
     )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from backchannel.protocol import (
     Identity,
     Item,
     ItemReceived,
+    Message,
     Pairing,
     PendingInvitation,
     ProtocolError,
@@ -49,10 +50,12 @@ from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, St
 from backchannel.store import repository as repo
 from backchannel.store.schema import TranscriptRow
 
+from .audit import AuditTrail
 from .config import StationConfig, create_key, load_key
 from .errors import ChannelNotFound, InvalidRequest, StationError
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
+from .officers import Accounts
 from .records import ChannelStatus, Entry, entry_of
 
 T = TypeVar("T")
@@ -74,6 +77,8 @@ class Station:
     ) -> None:
         self.folder, self.config, self._key, self.clock = folder, config, key, clock
         self.db = Database(config.database(folder))
+        self.audit = AuditTrail(self.db, key, clock)
+        self.accounts = Accounts(self.db, key, self.audit, clock)
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self._sends: GroupCommit[tuple[str, Item], Entry] = GroupCommit(self._send_batch)
 
@@ -85,7 +90,7 @@ class Station:
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / "station.json").exists():
             raise StationError(f"{folder} already holds a station")
-        identity = _guard(lambda: Identity.generate(config.party, config.station))
+        identity = guard(lambda: Identity.generate(config.party, config.station))
         key_file = folder / "station.key"
         create_key(folder)
         try:
@@ -123,7 +128,7 @@ class Station:
         now = self.clock()
         with self.db.transaction() as s:
             identity, row = self._identity(s)
-            pending = _guard(
+            pending = guard(
                 lambda: create_invitation(
                     identity, self.config.public_url, now, ttl_seconds=ttl_seconds
                 )
@@ -141,13 +146,13 @@ class Station:
     def pair(self, invitation_text: str, post: Post) -> ChannelStatus:
         """Accept a counterpart's invitation and send our acceptance to its station."""
         now = self.clock()
-        invitation = _guard(lambda: SignedInvitation.decode(dearmor(invitation_text)))
+        invitation = guard(lambda: SignedInvitation.decode(dearmor(invitation_text)))
         channel_id = invitation.body.channel_id.hex()
         with self.db.transaction() as s:
             if repo.channel(s, channel_id) is not None:
                 raise StationError("this invitation was already used to pair this station")
             identity, _ = self._identity(s)
-            channel, acceptance = _guard(
+            channel, acceptance = guard(
                 lambda: accept_invitation(identity, invitation, self.config.public_url, now)
             )
             self._add_channel(s, channel, now)
@@ -188,7 +193,7 @@ class Station:
     def confirm(self, channel_id: str) -> ChannelStatus:
         """Our admin compared the safety number with the counterpart's."""
         with self._channel(channel_id) as (s, row, channel):
-            sent = _guard(lambda: channel.send_confirmation(self.clock()))
+            sent = guard(lambda: channel.send_confirmation(self.clock()))
             self._record_sent(s, row, sent)
             self._save(row, channel)
         self.on_outbox()
@@ -224,7 +229,7 @@ class Station:
         with self._channel(channel_id) as (s, row, channel):
             for request in batch:
                 try:
-                    sent = _guard(lambda: channel.send(request.value[1], self.clock()))  # noqa: B023
+                    sent = guard(lambda: channel.send(request.value[1], self.clock()))  # noqa: B023
                 except StationError as exc:
                     request.error = exc  # refused before any state changed
                     continue
@@ -318,7 +323,7 @@ class Station:
             rows = [r for r in repo.transcript(s, channel_id, "in") if r.envelope_hash == item_hash]
         if not rows:
             raise StationError("no received item of this channel has that hash")
-        return self.send(channel_id, _guard(lambda: Ack(item_hash=item_hash, note=note)))
+        return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)))
 
     # -- delivery --------------------------------------------------------------------
 
@@ -361,10 +366,23 @@ class Station:
             row = repo.station(s)
             return 0 if row is None else row.bad_input
 
-    def transcript(self, channel_id: str | None = None) -> list[Entry]:
+    def transcript(self, channel_id: str | None = None, after: int = 0) -> list[Entry]:
+        """The channel's items in order; ``after``: those that arrived after a position."""
         channel_id = self.resolve(channel_id)
         with self.db.reading() as s:
-            return [self._entry(s, row) for row in repo.transcript(s, channel_id)]
+            return [self._entry(s, row) for row in repo.transcript(s, channel_id, after=after)]
+
+    def entry(self, channel_id: str, envelope_hash: str) -> Entry:
+        """One item of a channel's transcript, by its full hash."""
+        try:
+            wanted = bytes.fromhex(envelope_hash)
+        except ValueError:
+            raise StationError("the item hash must be hex") from None
+        with self.db.reading() as s:
+            row = repo.entry_row(s, channel_id, wanted)
+            if row is None:
+                raise ChannelNotFound("no item of this channel has that hash")
+            return self._entry(s, row)
 
     def inbox(self, channel_id: str | None = None) -> list[Entry]:
         return [e for e in self.transcript(channel_id) if e.direction == "in"]
@@ -458,7 +476,7 @@ class Station:
             peer_seq=link.peer_seq, peer_hash=link.peer_hash, item_type=item.item_type,
             item_sealed=seal(self._key, "item", encode(item)),
             refers_to=item.item_hash if isinstance(item, Ack) else None,
-            created_at=self.clock(),
+            clearances=_clearances(s, channel_id, item), created_at=self.clock(),
         )  # fmt: skip
         s.add(row)
         return row
@@ -481,11 +499,21 @@ class Station:
             )  # fmt: skip
 
 
+def _clearances(s: Session, channel_id: str, item: Item) -> str:
+    """The labels guarding an item: its own, or for an Ack those of the item it names."""
+    if isinstance(item, Message):
+        return " ".join(item.clearances)
+    if isinstance(item, Ack):
+        named = repo.entry_row(s, channel_id, item.item_hash)
+        return "" if named is None else named.clearances
+    return ""
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def _guard(action: Callable[[], T]) -> T:
+def guard(action: Callable[[], T]) -> T:
     """Run a protocol step, turning our caller's mistakes into a StationError."""
     try:
         return action()

@@ -95,12 +95,22 @@ def postpone(session: Session, channel_id: str, at: float | None) -> None:
 
 
 def transcript(
-    session: Session, channel_id: str, direction: str | None = None
+    session: Session, channel_id: str, direction: str | None = None, after: int = 0
 ) -> Sequence[TranscriptRow]:
+    """A channel's rows in order; ``after``: only those that arrived after that position."""
     query = select(TranscriptRow).where(TranscriptRow.channel_id == channel_id)
     if direction is not None:
         query = query.where(TranscriptRow.direction == direction)
+    if after:
+        query = query.where(TranscriptRow.id > after)
     return session.scalars(query.order_by(TranscriptRow.created_at, TranscriptRow.id)).all()
+
+
+def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> TranscriptRow | None:
+    query = select(TranscriptRow).where(
+        TranscriptRow.channel_id == channel_id, TranscriptRow.envelope_hash == envelope_hash
+    )
+    return session.scalar(query.limit(1))
 
 
 def acknowledged(session: Session, channel_id: str, envelope_hash: bytes, direction: str) -> bool:

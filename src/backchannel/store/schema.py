@@ -98,4 +98,76 @@ class TranscriptRow(Base):
     item_type: Mapped[str] = mapped_column(String(40))
     item_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     refers_to: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
+    # Labels an officer must hold to read it (an Ack carries its item's labels).
+    clearances: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[float]
+
+
+class OfficerRow(Base):
+    """A person with an account at this station: a role, clearances, a password."""
+
+    __tablename__ = "officer"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    clearances: Mapped[str] = mapped_column(String(400), default="")  # space-separated labels
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
+    totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    totp_last_step: Mapped[int] = mapped_column(default=0)  # a code is accepted once
+    disabled: Mapped[bool] = mapped_column(default=False)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[float | None] = mapped_column(default=None)
+    created_at: Mapped[float]
+
+
+class SessionRow(Base):
+    """A signed-in browser: the hash of its cookie, never the cookie itself."""
+
+    __tablename__ = "officer_session"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float]
+    expires_at: Mapped[float]
+    last_seen_at: Mapped[float]
+
+
+class ApiTokenRow(Base):
+    """A bearer token for scripts, stored as its hash."""
+
+    __tablename__ = "api_token"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float]
+
+
+class AuditRow(Base):
+    """One link of the access audit trail; ``link`` chains it to the one before."""
+
+    __tablename__ = "audit"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[float] = mapped_column(index=True)
+    officer: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    channel_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    item_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    origin: Mapped[str] = mapped_column(String(100))
+    link: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditHeadRow(Base):
+    """The newest link and a keyed tag over it, so a cut-off tail is detected too."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int]
+    link: Mapped[bytes] = mapped_column(LargeBinary(32))
+    tag: Mapped[bytes] = mapped_column(LargeBinary(32))

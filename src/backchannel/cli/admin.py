@@ -1,0 +1,172 @@
+"""Admin commands on the station host: officer accounts and the audit trail.
+
+They open the store directly (whoever can run them holds the station key), and every
+change is itself recorded in the audit trail under ``host:<login>``.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from backchannel.station.audit import Entry as AuditEntry
+from backchannel.station.officers import parse_clearances
+from backchannel.station.policy import ROLES
+
+from .common import AsJson, StationDir, host_user, opened
+from .output import fail, print_json, when
+
+officer_app = typer.Typer(help="Officer accounts: add, list, disable, reset, API tokens.",
+                          no_args_is_help=True)  # fmt: skip
+audit_app = typer.Typer(help="The access audit trail: verify the chain, show records.",
+                        no_args_is_help=True)  # fmt: skip
+FromStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+Name = Annotated[str, typer.Argument(help="The officer's sign-in name.")]
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        fail("no terminal to ask for the password; use --password-stdin")
+    password: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@officer_app.command("add")
+def add(
+    station: StationDir,
+    name: Name,
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    clearance: Annotated[
+        list[str] | None, typer.Option(help="A compartment label; repeat for several.")
+    ] = None,
+    totp: Annotated[bool, typer.Option(help="Require a TOTP code at sign-in.")] = False,
+    password_stdin: FromStdin = False,
+) -> None:
+    """Create an officer account."""
+    password = read_password(password_stdin)
+    with opened(station) as s:
+        labels = parse_clearances(clearance or [])
+        uri = s.accounts.add(
+            host_user(), "cli", name, role=role, clearances=labels, password=password, totp=totp
+        )
+    typer.echo(f"officer {name!r} added as {role}" + (f", cleared for {', '.join(labels)}"
+                                                     if labels else ""))  # fmt: skip
+    if uri:
+        typer.echo(f"add this to their authenticator app (shown once): {uri}")
+
+
+@officer_app.command("list")
+def list_(station: StationDir, as_json: AsJson = False) -> None:
+    """The station's officers with role, clearances and state."""
+    with opened(station) as s:
+        accounts = s.accounts.accounts()
+        now = s.clock()
+    if as_json:
+        print_json(accounts)
+        return
+    if not accounts:
+        typer.echo("no officers yet: 'backchannel officer add'")
+    for a in accounts:
+        state = "disabled" if a.disabled else (
+            f"locked until {when(a.locked_until)}" if a.locked_until and a.locked_until > now
+            else "active"
+        )  # fmt: skip
+        labels = ",".join(a.clearances) or "-"
+        typer.echo(f"{a.name:<24} {a.role:<10} {labels:<30} {state}{'  2FA' if a.totp else ''}")
+
+
+@officer_app.command("disable")
+def disable(station: StationDir, name: Name) -> None:
+    """Disable an account and end its sessions and API tokens at once."""
+    with opened(station) as s:
+        s.accounts.disable(host_user(), "cli", name)
+    typer.echo(f"officer {name!r} disabled; their sessions and tokens are ended")
+
+
+@officer_app.command("reset")
+def reset(
+    station: StationDir,
+    name: Name,
+    totp: Annotated[
+        bool | None, typer.Option("--totp/--no-totp", help="Give a new TOTP secret, or remove it.")
+    ] = None,
+    password_stdin: FromStdin = False,
+) -> None:
+    """Set a new password, lift a lockout, re-enable, end sessions and tokens."""
+    password = read_password(password_stdin)
+    with opened(station) as s:
+        uri = s.accounts.reset(host_user(), "cli", name, password, totp)
+    typer.echo(f"officer {name!r} reset; they can sign in with the new password")
+    if uri:
+        typer.echo(f"add this to their authenticator app (shown once): {uri}")
+
+
+@officer_app.command("token")
+def token(
+    station: StationDir,
+    name: Name,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "script",
+) -> None:
+    """Create an API token for an officer (printed once; send it as a Bearer token)."""
+    with opened(station) as s:
+        value = s.accounts.create_token(host_user(), "cli", name, label)
+    typer.echo(value)
+
+
+@audit_app.command("verify")
+def verify(station: StationDir, as_json: AsJson = False) -> None:
+    """Check every link of the audit chain; name the first bad one (exit 1)."""
+    with opened(station) as s:
+        verdict = s.audit.verify()
+    if as_json:
+        print_json(verdict)
+    elif verdict.ok:
+        typer.echo(f"audit trail intact: {verdict.links} links verified")
+    if not verdict.ok:
+        fail(f"audit trail broken at link {verdict.first_bad}: {verdict.reason}")
+
+
+@audit_app.command("show")
+def show(
+    station: StationDir,
+    officer: Annotated[str | None, typer.Option(help="Only this officer.")] = None,
+    item: Annotated[str | None, typer.Option(help="Only this item (full hash).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="From (ISO 8601, UTC if no zone).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="To (ISO 8601, UTC if no zone).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 200,
+    as_json: AsJson = False,
+) -> None:
+    """Audit records, newest first, filtered by officer, item and time."""
+    try:
+        item_hash = bytes.fromhex(item) if item else None
+    except ValueError:
+        fail("--item must be an item's hash in hex")
+    with opened(station) as s:
+        entries = s.audit.show(officer, item_hash, _utc(since), _utc(until), limit)
+    if as_json:
+        print_json([{"seq": e.seq, "at": e.at, **vars(e.record)} for e in entries])
+        return
+    if not entries:
+        typer.echo("no records match")
+    for e in entries:
+        typer.echo(line(e))
+
+
+def line(e: AuditEntry) -> str:
+    r = e.record
+    item = f" item {r.item_hash.hex()[:16]}" if r.item_hash else ""
+    detail = f"  {r.detail}" if r.detail else ""
+    return f"#{e.seq:<6} {when(e.at)}  {r.officer:<20} {r.action:<16}{item}  [{r.origin}]{detail}"
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

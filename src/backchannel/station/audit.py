@@ -1,0 +1,171 @@
+"""The access audit trail: every rendering of an item and every administrative action.
+
+Each record is a link of a chain: ``link = HMAC(audit key, previous link, record)``
+with a key derived from the station key, which lives outside the database.  A head
+row holds the newest sequence number and link under a keyed tag.  So whoever can
+write to the database but does not hold the station key cannot edit a record,
+delete one, or cut off the newest ones without ``verify`` naming the first bad link.
+What it cannot catch: a rollback of the whole database to an older copy of itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backchannel.protocol.kdf import derive_key, mac, mac_matches
+from backchannel.store import Database
+from backchannel.store.schema import AuditHeadRow, AuditRow
+
+GENESIS = bytes(32)
+MAX_DETAIL = 500
+VERIFY_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Record:
+    """What happened: who, what, to which item, from where.  ``at`` is set on append."""
+
+    officer: str
+    action: str
+    origin: str
+    channel_id: str | None = None
+    item_hash: bytes | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    at: float
+    record: Record
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    links: int  # links checked
+    first_bad: int | None = None
+    reason: str = ""
+
+
+class AuditTrail:
+    def __init__(self, db: Database, station_key: bytes, clock: Callable[[], float]) -> None:
+        self.db, self.clock = db, clock
+        self._key = derive_key(station_key, "audit-chain")
+
+    def record(self, *records: Record) -> None:
+        """Append records in a transaction of their own (durable before we go on)."""
+        with self.db.transaction() as s:
+            self.append(s, records)
+
+    def append(self, s: Session, records: Iterable[Record]) -> None:
+        """Append records inside the caller's transaction."""
+        head = s.get(AuditHeadRow, 1, with_for_update=True)  # serialises appends
+        seq, link = (head.seq, head.link) if head else (0, GENESIS)
+        now = self.clock()
+        for given in records:
+            record, seq = _fit(given), seq + 1
+            link = self._link(link, seq, now, record)
+            s.add(AuditRow(seq=seq, at=now, link=link, **_columns(record)))
+        tag = self._tag(seq, link)
+        if head is None:
+            s.add(AuditHeadRow(id=1, seq=seq, link=link, tag=tag))
+        else:
+            head.seq, head.link, head.tag = seq, link, tag
+
+    def verify(self) -> Verdict:
+        """Recompute the chain from the first link; name the first one that is wrong."""
+        with self.db.reading() as s:
+            broken, count, link = self._walk(s)
+            head = s.get(AuditHeadRow, 1)
+        if broken is not None:
+            return broken
+        if head is None:
+            return Verdict(not count, count, 1 if count else None,
+                           "the head of the trail is missing" if count else "")  # fmt: skip
+        if not mac_matches(self._key, head.tag, "audit-head", head.seq, head.link):
+            return Verdict(False, count, head.seq, "the head of the trail was altered")
+        if head.seq != count or head.link != link:
+            return Verdict(False, count, count + 1, f"links {count + 1} to {head.seq} were removed")
+        return Verdict(True, count)
+
+    def _walk(self, s: Session) -> tuple[Verdict | None, int, bytes]:
+        """Check every link in order: (the first break or None, links, last link)."""
+        expected, link = 1, GENESIS
+        for row in _rows(s):
+            if row.seq != expected:
+                return Verdict(False, expected - 1, expected, f"link {expected} is missing"), 0, b""
+            if row.link != self._link(link, row.seq, row.at, _record(row)):
+                return (
+                    Verdict(False, expected - 1, expected, f"link {expected} was altered"),
+                    0,
+                    b"",
+                )
+            link, expected = row.link, expected + 1
+        return None, expected - 1, link
+
+    def show(
+        self,
+        officer: str | None = None,
+        item_hash: bytes | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Entry]:
+        """The newest records first, filtered by officer, item and time."""
+        query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
+        if officer is not None:
+            query = query.where(AuditRow.officer == officer)
+        if item_hash is not None:
+            query = query.where(AuditRow.item_hash == item_hash)
+        if since is not None:
+            query = query.where(AuditRow.at >= since.timestamp())
+        if until is not None:
+            query = query.where(AuditRow.at <= until.timestamp())
+        with self.db.reading() as s:
+            return [Entry(row.seq, row.at, _record(row)) for row in s.scalars(query)]
+
+    def _link(self, previous: bytes, seq: int, at: float, r: Record) -> bytes:
+        return mac(
+            self._key, "audit-link", previous, seq, round(at * 1_000_000), r.officer, r.action,
+            r.origin, r.channel_id or "", r.item_hash or b"", r.detail,
+        )  # fmt: skip
+
+    def _tag(self, seq: int, link: bytes) -> bytes:
+        return mac(self._key, "audit-head", seq, link)
+
+
+def _fit(r: Record) -> Record:
+    """The record cut to the column sizes, so what is chained is what is stored."""
+    return Record(
+        r.officer[:100], r.action[:40], r.origin[:100], r.channel_id, r.item_hash,
+        r.detail[:MAX_DETAIL],
+    )  # fmt: skip
+
+
+def _columns(r: Record) -> dict[str, object]:
+    return {
+        "officer": r.officer, "action": r.action, "origin": r.origin,
+        "channel_id": r.channel_id, "item_hash": r.item_hash, "detail": r.detail,
+    }  # fmt: skip
+
+
+def _record(row: AuditRow) -> Record:
+    return Record(row.officer, row.action, row.origin, row.channel_id, row.item_hash, row.detail)
+
+
+def _rows(s: Session) -> Iterator[AuditRow]:
+    """Every row in sequence order, a batch at a time."""
+    after = 0
+    while True:
+        query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq)
+        batch = s.scalars(query.limit(VERIFY_BATCH)).all()
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].seq

@@ -1,0 +1,135 @@
+"""What an officer may see and do, checked and audited: the one door to content.
+
+The web UI, the officer API and the CLI all render items through ``Desk``.  Each
+method checks the authorization matrix (``policy.py``) and records every item it
+hands out in the audit trail *before* returning it, so nothing is shown unaudited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from backchannel.protocol import Message
+from backchannel.protocol.items import Role
+
+from .audit import Record
+from .errors import Forbidden, StationError
+from .policy import Action, Officer
+from .records import ChannelStatus, Entry
+from .service import Station, guard
+
+MAX_PAGE = 500
+
+
+class Desk:
+    def __init__(self, station: Station) -> None:
+        self.station = station
+
+    def channels(self, officer: Officer) -> list[ChannelStatus]:
+        _require(officer, Action.VIEW_CHANNELS)
+        return self.station.statuses()
+
+    def channel(self, officer: Officer, channel: str) -> ChannelStatus:
+        _require(officer, Action.VIEW_CHANNELS)
+        return self.station.status(channel)
+
+    def thread(
+        self, officer: Officer, channel: str, origin: str, *, after: int = 0,
+        direction: str | None = None, limit: int = MAX_PAGE,
+    ) -> list[Entry]:  # fmt: skip
+        """The items of a channel this officer may read (newest ``limit``), audited."""
+        _require(officer, Action.READ_ITEM, ())
+        channel_id = self.station.resolve(channel)
+        entries = self.station.transcript(channel_id, after=after)
+        readable = [
+            e for e in entries
+            if officer.may(Action.READ_ITEM, e.clearances) and direction in (None, e.direction)
+        ]  # fmt: skip
+        shown = readable[-limit:]
+        self._rendered(officer, channel_id, origin, shown)
+        return shown
+
+    def item(self, officer: Officer, channel: str, envelope_hash: str, origin: str) -> Entry:
+        _require(officer, Action.READ_ITEM, ())
+        channel_id = self.station.resolve(channel)
+        entry = self.station.entry(channel_id, envelope_hash)
+        _require(officer, Action.READ_ITEM, entry.clearances)
+        self._rendered(officer, channel_id, origin, [entry])
+        return entry
+
+    def send(
+        self, officer: Officer, channel: str, origin: str, *, text: str, to_role: Role,
+        language: str = "en", clearances: tuple[str, ...] = (),
+        ack_deadline: datetime | None = None,
+    ) -> Entry:  # fmt: skip
+        """Send a message as the officer's own role, at clearances the officer holds."""
+        _require(officer, Action.SEND_ITEM, clearances)
+        if ack_deadline is not None and ack_deadline.timestamp() <= self.station.clock():
+            raise StationError("the acknowledgement deadline is in the past")
+        item = guard(
+            lambda: Message(
+                text=text, language=language, from_role=officer.role, to_role=to_role,
+                ack_deadline=ack_deadline, clearances=tuple(sorted(set(clearances))),
+            )
+        )  # fmt: skip
+        channel_id = self.station.resolve(channel)
+        entry = self.station.send(channel_id, item)
+        self._did(officer, "send", origin, channel_id, entry, detail=f"to {to_role}")
+        return entry
+
+    def acknowledge(
+        self, officer: Officer, channel: str, envelope_hash: str, origin: str, note: str = ""
+    ) -> Entry:
+        channel_id = self.station.resolve(channel)
+        _require(officer, Action.ACKNOWLEDGE, ())
+        named = self.station.entry(channel_id, envelope_hash)
+        _require(officer, Action.ACKNOWLEDGE, named.clearances)
+        if named.direction != "in":
+            raise StationError("only a received item can be acknowledged")
+        entry = self.station.acknowledge(channel_id, envelope_hash, note)
+        self._did(officer, "acknowledge", origin, channel_id, named)
+        return entry
+
+    def confirm(self, officer: Officer, channel: str, origin: str) -> ChannelStatus:
+        _require(officer, Action.CONFIRM_PAIRING)
+        channel_id = self.station.resolve(channel)
+        status = self.station.confirm(channel_id)
+        self.station.audit.record(
+            Record(officer.name, "confirm-pairing", origin, channel_id=channel_id)
+        )
+        return status
+
+    def _rendered(
+        self, officer: Officer, channel_id: str, origin: str, entries: list[Entry]
+    ) -> None:
+        record_rendering(self.station, officer.name, origin, channel_id, entries)
+
+    def _did(
+        self, officer: Officer, action: str, origin: str, channel_id: str, entry: Entry,
+        *, detail: str = "",
+    ) -> None:  # fmt: skip
+        record = Record(
+            officer.name, action, origin, channel_id, bytes.fromhex(entry.envelope_hash), detail
+        )
+        self.station.audit.record(record)
+
+
+def record_rendering(
+    station: Station, reader: str, origin: str, channel_id: str, entries: list[Entry]
+) -> None:
+    """Audit that these items were shown to ``reader`` (one record per item)."""
+    if entries:
+        station.audit.record(
+            *(
+                Record(reader, "read", origin, channel_id, bytes.fromhex(e.envelope_hash))
+                for e in entries
+            )
+        )
+
+
+def _require(
+    officer: Officer, action: Action, labels: tuple[str, ...] | frozenset[str] = ()
+) -> None:
+    if not officer.may(action, labels):
+        what = "clearance" if officer.may(action) else f"role {officer.role!r}"
+        raise Forbidden(f"your {what} does not allow {action.value}")

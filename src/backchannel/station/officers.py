@@ -1,0 +1,325 @@
+"""Officer accounts: argon2id passwords, lockout, TOTP, sessions and API tokens.
+
+Only hashes of secrets are stored: the argon2id hash of each password, SHA-256 of
+each session cookie and API token.  TOTP secrets are sealed with the station key.
+After ``MAX_FAILURES`` wrong passwords in a row an account is locked for
+``LOCKOUT_SECONDS``; a wrong name costs the same argon2 work as a wrong password, so
+timing does not tell which names exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from backchannel.protocol.items import CLEARANCE, MAX_CLEARANCES, Role
+from backchannel.protocol.sealing import seal, unseal
+from backchannel.store import Database
+from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
+
+from .audit import AuditTrail, Record
+from .errors import NotSignedIn, StationError, TooManyAttempts
+from .policy import ROLES, Officer
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MIN_PASSWORD, MAX_PASSWORD = 12, 1024
+MAX_FAILURES, LOCKOUT_SECONDS = 5, 15 * 60
+SESSION_SECONDS, IDLE_SECONDS = 8 * 3600, 30 * 60
+SEEN_EVERY = 60.0  # write last_seen_at at most this often
+TOTP_ISSUER = "backchannel"
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+_DUMMY = _hasher.hash("not a password of anyone")
+SIGN_IN_REFUSED = "wrong name, password or code"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An officer as the admin pages and the CLI list them."""
+
+    name: str
+    role: Role
+    clearances: tuple[str, ...]
+    disabled: bool
+    totp: bool
+    locked_until: float | None
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    officer: Officer
+    csrf: str
+    token: str  # the session cookie value; returned once, at sign-in
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def parse_clearances(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Labels from ``"a b"``, ``"a,b"`` or a list: checked, sorted, unique."""
+    labels = text.replace(",", " ").split() if isinstance(text, str) else list(text)
+    if len(labels) > MAX_CLEARANCES:
+        raise StationError(f"at most {MAX_CLEARANCES} clearance labels")
+    for label in labels:
+        if not CLEARANCE.fullmatch(label):
+            raise StationError(
+                f"clearance {label[:40]!r} is not a label of lower-case letters, digits and '-'"
+            )
+    return tuple(sorted(set(labels)))
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise StationError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+class Accounts:
+    def __init__(
+        self, db: Database, key: bytes, audit: AuditTrail, clock: Callable[[], float]
+    ) -> None:
+        self.db, self._key, self.audit, self.clock = db, key, audit, clock
+
+    # -- administration (CLI and the admin pages) -------------------------------------
+
+    def add(
+        self, by: str, origin: str, name: str, *, role: str, clearances: tuple[str, ...],
+        password: str, totp: bool = False,
+    ) -> str | None:  # fmt: skip
+        """Create an account; returns the otpauth:// URI when TOTP is on."""
+        if not NAME.fullmatch(name):
+            raise StationError(
+                "an officer name is 1-64 lower-case letters, digits, '.', '_' or '-'"
+            )
+        if role not in ROLES:
+            raise StationError(f"role must be one of {', '.join(ROLES)}")
+        check_password(password)
+        secret = pyotp.random_base32() if totp else None
+        with self.db.transaction() as s:
+            if s.scalar(select(OfficerRow.id).where(OfficerRow.name == name)) is not None:
+                raise StationError(f"an officer named {name!r} already exists")
+            s.add(
+                OfficerRow(
+                    name=name, role=role, clearances=" ".join(clearances),
+                    password_hash=_hasher.hash(password), totp_sealed=self._seal_totp(secret),
+                    totp_last_step=0, disabled=False, failed_logins=0, created_at=self.clock(),
+                )
+            )  # fmt: skip
+            detail = f"{name} as {role}" + (
+                f" cleared for {' '.join(clearances)}" * bool(clearances)
+            )
+            self.audit.append(s, [Record(by, "officer-add", origin, detail=detail)])
+        return self._uri(name, secret)
+
+    def accounts(self) -> list[Account]:
+        with self.db.reading() as s:
+            rows = s.scalars(select(OfficerRow).order_by(OfficerRow.name)).all()
+            return [_account(row) for row in rows]
+
+    def disable(self, by: str, origin: str, name: str) -> None:
+        """Disable an account and end its sessions and API tokens."""
+        with self.db.transaction() as s:
+            row = self._row(s, name)
+            row.disabled = True
+            _end_access(s, row.id)
+            self.audit.append(s, [Record(by, "officer-disable", origin, detail=name)])
+
+    def reset(
+        self, by: str, origin: str, name: str, password: str, totp: bool | None = None
+    ) -> str | None:
+        """New password, lockout lifted, sessions and tokens ended, account enabled.
+
+        ``totp``: True gives a new TOTP secret (returned as a URI), False removes it,
+        None keeps it.
+        """
+        check_password(password)
+        with self.db.transaction() as s:
+            row = self._row(s, name)
+            row.password_hash = _hasher.hash(password)
+            row.disabled, row.failed_logins, row.locked_until = False, 0, None
+            secret = pyotp.random_base32() if totp else None
+            if totp is not None:
+                row.totp_sealed, row.totp_last_step = self._seal_totp(secret), 0
+            _end_access(s, row.id)
+            self.audit.append(s, [Record(by, "officer-reset", origin, detail=name)])
+        return self._uri(name, secret)
+
+    def create_token(self, by: str, origin: str, name: str, label: str) -> str:
+        """A new API token for an officer; shown once, stored as its hash."""
+        token = "bct_" + secrets.token_urlsafe(32)
+        with self.db.transaction() as s:
+            row = self._row(s, name)
+            if row.disabled:
+                raise StationError(f"{name} is disabled")
+            s.add(
+                ApiTokenRow(
+                    token_hash=token_hash(token), officer_id=row.id, label=label[:100],
+                    created_at=self.clock(),
+                )
+            )  # fmt: skip
+            self.audit.append(s, [Record(by, "token-create", origin, detail=f"{name}: {label}")])
+        return token
+
+    # -- signing in --------------------------------------------------------------------
+
+    def sign_in(self, name: str, password: str, code: str, origin: str) -> SignedIn:
+        """Check the password (and TOTP code) and open a session; audited either way.
+
+        A refusal is committed (failure count, lockout, audit record) before it is
+        raised, so that it cannot be rolled back with the attempt.
+        """
+        with self.db.transaction() as s:
+            outcome = self._attempt(s, name[:64], password, code, origin)
+        if isinstance(outcome, StationError):
+            raise outcome
+        return outcome
+
+    def _attempt(
+        self, s: Session, name: str, password: str, code: str, origin: str
+    ) -> SignedIn | StationError:
+        now = self.clock()
+        row = s.scalar(select(OfficerRow).where(OfficerRow.name == name).with_for_update())
+        if row is not None and row.locked_until is not None and row.locked_until > now:
+            self.audit.append(s, [Record(name, "sign-in-locked", origin)])
+            return TooManyAttempts("this account is locked for a while after failed sign-ins")
+        reason = self._refusal(row, password, code)
+        if reason is not None or row is None:
+            self._failed(s, row, name, origin, reason or "unknown name")
+            return NotSignedIn(SIGN_IN_REFUSED)
+        if _hasher.check_needs_rehash(row.password_hash):
+            row.password_hash = _hasher.hash(password)
+        row.failed_logins, row.locked_until = 0, None
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        s.add(
+            SessionRow(
+                token_hash=token_hash(token), officer_id=row.id, csrf=csrf,
+                origin=origin[:100], created_at=now, expires_at=now + SESSION_SECONDS,
+                last_seen_at=now,
+            )
+        )  # fmt: skip
+        self.audit.append(s, [Record(row.name, "sign-in", origin)])
+        return SignedIn(_officer(row), csrf, token)
+
+    def session(self, token: str) -> tuple[Officer, str] | None:
+        """The officer and CSRF token of a live session, or None."""
+        now = self.clock()
+        with self.db.reading() as s:
+            found = s.execute(
+                select(SessionRow, OfficerRow)
+                .join(OfficerRow, OfficerRow.id == SessionRow.officer_id)
+                .where(SessionRow.token_hash == token_hash(token))
+            ).first()
+        if found is None:
+            return None
+        session, row = found
+        if row.disabled or now > session.expires_at or now > session.last_seen_at + IDLE_SECONDS:
+            return None
+        if now - session.last_seen_at > SEEN_EVERY:
+            with self.db.transaction(durable=False) as s:
+                live = s.get(SessionRow, session.token_hash)
+                if live is not None:
+                    live.last_seen_at = now
+        return _officer(row), session.csrf
+
+    def sign_out(self, token: str, origin: str) -> None:
+        with self.db.transaction() as s:
+            session = s.get(SessionRow, token_hash(token))
+            if session is None:
+                return
+            row = s.get(OfficerRow, session.officer_id)
+            s.delete(session)
+            if row is not None:
+                self.audit.append(s, [Record(row.name, "sign-out", origin)])
+
+    def by_token(self, token: str) -> Officer | None:
+        """The officer an API token belongs to, or None."""
+        with self.db.reading() as s:
+            row = s.scalar(
+                select(OfficerRow)
+                .join(ApiTokenRow, ApiTokenRow.officer_id == OfficerRow.id)
+                .where(ApiTokenRow.token_hash == token_hash(token))
+            )
+        return None if row is None or row.disabled else _officer(row)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _refusal(self, row: OfficerRow | None, password: str, code: str) -> str | None:
+        """Why a sign-in fails, or None.  Always spends one argon2 verification."""
+        try:
+            _hasher.verify(row.password_hash if row else _DUMMY, password[:MAX_PASSWORD])
+        except (VerificationError, InvalidHashError):
+            return "wrong password" if row else "unknown name"
+        if row is None:
+            return "unknown name"
+        if row.disabled:
+            return "account disabled"
+        if row.totp_sealed is not None:
+            step = self._totp_step(row, code)
+            if step is None:
+                return "wrong or reused code"
+            row.totp_last_step = step
+        return None
+
+    def _totp_step(self, row: OfficerRow, code: str) -> int | None:
+        """The time step a code is valid for (one step of drift allowed), if unused."""
+        assert row.totp_sealed is not None
+        totp = pyotp.TOTP(unseal(self._key, "totp", row.totp_sealed).decode())
+        now = self.clock()
+        for drift in (0, -1, 1):
+            step = int(now // totp.interval) + drift
+            if step > row.totp_last_step and secrets.compare_digest(
+                totp.at(step * totp.interval), code.strip()
+            ):
+                return step
+        return None
+
+    def _failed(
+        self, s: Session, row: OfficerRow | None, name: str, origin: str, reason: str
+    ) -> None:
+        now = self.clock()
+        if row is not None:
+            row.failed_logins += 1
+            if row.failed_logins >= MAX_FAILURES:
+                row.failed_logins, row.locked_until = 0, now + LOCKOUT_SECONDS
+                reason += f"; locked for {LOCKOUT_SECONDS // 60} minutes"
+        self.audit.append(s, [Record(name[:64], "sign-in-failed", origin, detail=reason)])
+
+    def _row(self, s: Session, name: str) -> OfficerRow:
+        row = s.scalar(select(OfficerRow).where(OfficerRow.name == name).with_for_update())
+        if row is None:
+            raise StationError(f"no officer named {name!r}")
+        return row
+
+    def _seal_totp(self, secret: str | None) -> bytes | None:
+        return None if secret is None else seal(self._key, "totp", secret.encode())
+
+    def _uri(self, name: str, secret: str | None) -> str | None:
+        if secret is None:
+            return None
+        return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
+
+
+def _officer(row: OfficerRow) -> Officer:
+    clearances = frozenset(row.clearances.split())
+    return Officer(row.id, row.name, cast(Role, row.role), clearances)
+
+
+def _account(row: OfficerRow) -> Account:
+    return Account(
+        row.name, cast(Role, row.role), tuple(row.clearances.split()), row.disabled,
+        row.totp_sealed is not None, row.locked_until,
+    )  # fmt: skip
+
+
+def _end_access(s: Session, officer_id: int) -> None:
+    s.execute(delete(SessionRow).where(SessionRow.officer_id == officer_id))
+    s.execute(delete(ApiTokenRow).where(ApiTokenRow.officer_id == officer_id))

@@ -1,0 +1,68 @@
+"""Who may do what: the authorization matrix of roles, actions and clearances.
+
+The matrix is a table, written out in ``docs/roles.md`` and tested cell by cell.
+An action on an item needs two things: the officer's role allows the action, and
+the officer holds every clearance label the item carries.  ``admin`` runs the
+station and reads no content; ``auditor`` reads the audit trail and no content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import get_args
+
+from backchannel.protocol.items import Role
+
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
+class Action(StrEnum):
+    VIEW_CHANNELS = "view-channels"  # counterparts, safety numbers, health: no content
+    READ_ITEM = "read-item"  # an item's content, in any interface
+    SEND_ITEM = "send-item"  # compose and send, as one's own role
+    ACKNOWLEDGE = "acknowledge"  # acknowledge a received item
+    CONFIRM_PAIRING = "confirm-pairing"  # record that the safety number matched
+    READ_AUDIT = "read-audit"  # the access audit trail
+    MANAGE_OFFICERS = "manage-officers"  # add, disable, reset accounts
+
+
+# Actions that touch an item's content also need the item's clearance labels.
+CONTENT_ACTIONS = frozenset({Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE})
+
+MATRIX: dict[Role, frozenset[Action]] = {
+    "principal": frozenset(
+        {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
+    ),
+    "officer": frozenset(
+        {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
+    ),
+    "reader": frozenset({Action.VIEW_CHANNELS, Action.READ_ITEM}),
+    "auditor": frozenset({Action.VIEW_CHANNELS, Action.READ_AUDIT}),
+    "admin": frozenset({Action.VIEW_CHANNELS, Action.CONFIRM_PAIRING, Action.MANAGE_OFFICERS}),
+}
+
+
+@dataclass(frozen=True)
+class Officer:
+    """The signed-in person an action is checked for."""
+
+    id: int
+    name: str
+    role: Role
+    clearances: frozenset[str]
+
+    def may(self, action: Action, labels: tuple[str, ...] | frozenset[str] = ()) -> bool:
+        return allowed(self.role, self.clearances, action, labels)
+
+
+def allowed(
+    role: Role,
+    clearances: frozenset[str],
+    action: Action,
+    labels: tuple[str, ...] | frozenset[str] = (),
+) -> bool:
+    """The matrix: the role allows the action and, for content, the clearance covers it."""
+    if action not in MATRIX[role]:
+        return False
+    return action not in CONTENT_ACTIONS or set(labels) <= clearances

@@ -1,0 +1,346 @@
+"""The web UI: server-rendered pages, one small script, no inline code.
+
+Every page goes through the same desk as the API, so the authorization matrix and
+the audit trail apply alike.  Jinja2 escapes every value it prints; the
+Content-Security-Policy (see ``app.py``) allows scripts and styles from this
+station only.  New items appear by polling ``/channels/{id}/since``, which returns
+escaped HTML for the thread.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
+from backchannel.protocol.items import Role
+
+from .audit import Entry as AuditEntry
+from .auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    CallerDep,
+    DeskDep,
+    Throttle,
+    origin_of,
+    set_session_cookie,
+    station_of,
+)
+from .errors import Forbidden, StationError
+from .officers import parse_clearances
+from .policy import ROLES, Action, Officer
+from .records import Entry
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+templates.env.filters["stamp"] = lambda at: stamp(at) if at else "never"
+throttle = Throttle()
+Text = Annotated[str, Form()]
+Optional = Annotated[str, Form()]
+
+
+def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    station = station_of(request)
+    context.setdefault("who", None)
+    context.update(station=station.config, request=request, Action=Action)
+    return templates.TemplateResponse(request, name, context, status_code=http_status)
+
+
+def back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# -- signing in and out ------------------------------------------------------------------
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return back("/channels")
+
+
+@router.get("/login")
+def login_form(request: Request, error: str = "") -> HTMLResponse:
+    nonce = secrets.token_urlsafe(24)
+    response = page(request, "login.html", form_token=nonce, error=error[:200])
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
+        secure=request.url.scheme == "https", path="/login",
+    )  # fmt: skip
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request, name: Text, password: Text, form_token: Text, code: Optional = ""
+) -> Response:
+    address = request.client.host if request.client else "unknown"
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, form_token):
+        return login_again(request, "the sign-in form expired; please try again")
+    throttle.check(address)
+    accounts = station_of(request).accounts
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:  # never carry a session over a sign-in (fixation)
+        await run_in_threadpool(accounts.sign_out, old, origin_of(request, "web"))
+    try:
+        signed = await run_in_threadpool(
+            accounts.sign_in, name.strip(), password, code, origin_of(request, "web")
+        )
+    except StationError as exc:
+        throttle.failed(address)
+        return login_again(request, str(exc), status=401)
+    response = back("/channels")
+    set_session_cookie(request, response, signed.token)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def login_again(request: Request, error: str, status: int = 400) -> HTMLResponse:
+    response = login_form(request, error)
+    response.status_code = status
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, who: CallerDep) -> RedirectResponse:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    station_of(request).accounts.sign_out(token, who.origin)
+    response = back("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- channels and items ------------------------------------------------------------------
+
+
+@router.get("/channels")
+def channels(request: Request, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    return page(request, "channels.html", who=who, channels=desk.channels(who.officer))
+
+
+@router.get("/channels/{channel}")
+def thread(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    status = desk.channel(who.officer, channel)
+    readable = who.officer.may(Action.READ_ITEM, ())
+    entries = desk.thread(who.officer, status.channel_id, who.origin) if readable else []
+    return page(
+        request, "thread.html", who=who, status=status, entries=views(desk, entries),
+        after=max((e.position for e in entries), default=0), readable=readable,
+    )  # fmt: skip
+
+
+@router.get("/channels/{channel}/since")
+def since(
+    request: Request, channel: str, who: CallerDep, desk: DeskDep, after: int = 0
+) -> Response:
+    """New items after a position, as escaped HTML for the thread (polled by app.js)."""
+    entries = desk.thread(who.officer, channel, who.origin, after=after)
+    if not entries:
+        return Response(status_code=204)
+    response = page(request, "_entries.html", who=who, entries=views(desk, entries))
+    response.headers["x-after"] = str(max(e.position for e in entries))
+    return response
+
+
+@router.get("/channels/{channel}/items/{item_hash}")
+def item(
+    request: Request, channel: str, item_hash: str, who: CallerDep, desk: DeskDep
+) -> HTMLResponse:
+    entry = desk.item(who.officer, channel, item_hash, who.origin)
+    status = desk.channel(who.officer, channel)
+    may_ack = (
+        entry.direction == "in" and not entry.acknowledged
+        and isinstance(entry.item, Message)
+        and who.officer.may(Action.ACKNOWLEDGE, entry.clearances)
+    )  # fmt: skip
+    return page(request, "item.html", who=who, status=status, e=view(desk, entry), may_ack=may_ack)
+
+
+@router.post("/channels/{channel}/items/{item_hash}/ack")
+def acknowledge(
+    channel: str, item_hash: str, who: CallerDep, desk: DeskDep, note: Optional = ""
+) -> RedirectResponse:
+    desk.acknowledge(who.officer, channel, item_hash, who.origin, note)
+    return back(f"/channels/{channel}/items/{item_hash}")
+
+
+@router.get("/channels/{channel}/compose")
+def compose_form(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    _require(who.officer, Action.SEND_ITEM)
+    return page(request, "compose.html", who=who, status=desk.channel(who.officer, channel),
+                form={}, roles=ROLES, error="")  # fmt: skip
+
+
+@router.post("/channels/{channel}/compose")
+async def compose(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).multi_items() if k != "clearance"}
+    labels = [str(v) for v in (await request.form()).getlist("clearance")]
+    try:
+        deadline = parse_deadline(form.get("deadline", ""))
+        await run_in_threadpool(
+            lambda: desk.send(
+                who.officer, channel, who.origin, text=form.get("text", ""),
+                to_role=_role(form.get("to_role", "")), language=form.get("language", "en"),
+                clearances=parse_clearances(labels), ack_deadline=deadline,
+            )
+        )  # fmt: skip
+    except Forbidden:
+        raise
+    except StationError as exc:
+        status = await run_in_threadpool(desk.channel, who.officer, channel)
+        return page(request, "compose.html", 422, who=who, status=status, form=form,
+                    chosen=labels, roles=ROLES, error=str(exc))  # fmt: skip
+    return back(f"/channels/{channel}")
+
+
+@router.post("/channels/{channel}/confirm")
+def confirm(channel: str, who: CallerDep, desk: DeskDep) -> RedirectResponse:
+    desk.confirm(who.officer, channel, who.origin)
+    return back("/channels")
+
+
+# -- audit and officers ------------------------------------------------------------------
+
+
+@router.get("/audit")
+def audit(
+    request: Request, who: CallerDep, desk: DeskDep, officer: str = "", item: str = "",
+    since: str = "", until: str = "",
+) -> HTMLResponse:  # fmt: skip
+    _require(who.officer, Action.READ_AUDIT)
+    trail = desk.station.audit
+    try:
+        item_hash = bytes.fromhex(item) if item else None
+        rows = trail.show(officer or None, item_hash, _when(since), _when(until))
+        error = ""
+    except (ValueError, StationError) as exc:
+        rows, error = [], str(exc)
+    filters = {"officer": officer, "item": item, "since": since, "until": until}
+    return page(request, "audit.html", who=who, rows=[audit_view(r) for r in rows],
+                verdict=trail.verify(), error=error, filters=filters)  # fmt: skip
+
+
+@router.get("/officers")
+def officers(request: Request, who: CallerDep, message: str = "") -> HTMLResponse:
+    _require(who.officer, Action.MANAGE_OFFICERS)
+    accounts = station_of(request).accounts.accounts()
+    return page(request, "officers.html", who=who, accounts=accounts, roles=ROLES,
+                message=message[:300], now=station_of(request).clock())  # fmt: skip
+
+
+@router.post("/officers")
+def add_officer(
+    request: Request, who: CallerDep, name: Text, role: Text, password: Text,
+    clearances: Optional = "",
+) -> Response:  # fmt: skip
+    _require(who.officer, Action.MANAGE_OFFICERS)
+    accounts = station_of(request).accounts
+    try:
+        accounts.add(
+            who.officer.name, who.origin, name.strip(), role=role,
+            clearances=parse_clearances(clearances), password=password,
+        )  # fmt: skip
+    except StationError as exc:
+        return officers(request, who, message=f"not added: {exc}")
+    return back("/officers")
+
+
+@router.post("/officers/{name}/disable")
+def disable_officer(request: Request, name: str, who: CallerDep) -> RedirectResponse:
+    _require(who.officer, Action.MANAGE_OFFICERS)
+    station_of(request).accounts.disable(who.officer.name, who.origin, name)
+    return back("/officers")
+
+
+@router.post("/officers/{name}/reset")
+def reset_officer(request: Request, name: str, who: CallerDep, password: Text) -> Response:
+    _require(who.officer, Action.MANAGE_OFFICERS)
+    try:
+        station_of(request).accounts.reset(who.officer.name, who.origin, name, password)
+    except StationError as exc:
+        return officers(request, who, message=f"not reset: {exc}")
+    return back("/officers")
+
+
+# -- what the templates show -------------------------------------------------------------
+
+
+def views(desk: Any, entries: list[Entry]) -> list[dict[str, Any]]:
+    return [view(desk, e) for e in entries]
+
+
+def view(desk: Any, e: Entry) -> dict[str, Any]:
+    """An entry as the templates show it: words, not fields."""
+    item, now = e.item, desk.station.clock()
+    deadline = item.ack_deadline if isinstance(item, Message) else None
+    overdue = deadline is not None and not e.acknowledged and deadline.timestamp() < now
+    return {
+        "entry": e, "kind": kind(e), "text": text(e), "deadline": deadline,
+        "overdue": overdue, "when": stamp(e.created_at),
+        "from_role": getattr(item, "from_role", ""), "to_role": getattr(item, "to_role", ""),
+        "language": getattr(item, "language", ""),
+    }  # fmt: skip
+
+
+def kind(e: Entry) -> str:
+    return {"message": "Message", "ack": "Acknowledgement", "checkpoint": "Checkpoint",
+            "pairing-confirm": "Safety number confirmed"}.get(e.item_type, e.item_type)  # fmt: skip
+
+
+def text(e: Entry) -> str:
+    item = e.item
+    if isinstance(item, Message):
+        return item.text
+    if isinstance(item, Ack):
+        note = f" — {item.note}" if item.note else ""
+        return f"acknowledges item {item.item_hash.hex()[:12]}{note}"
+    if isinstance(item, PairingConfirm):
+        return "the admin compared the safety number and confirmed it"
+    if isinstance(item, Checkpoint):
+        return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
+    return ""
+
+
+def audit_view(r: AuditEntry) -> dict[str, Any]:
+    rec = r.record
+    return {"seq": r.seq, "when": stamp(r.at), "officer": rec.officer, "action": rec.action,
+            "item": (rec.item_hash or b"").hex(), "channel": rec.channel_id or "",
+            "origin": rec.origin, "detail": rec.detail}  # fmt: skip
+
+
+def stamp(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def parse_deadline(value: str) -> datetime | None:
+    """A deadline from a datetime-local field (read as UTC), or None if empty."""
+    if not value.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise StationError("the deadline is not a date and time such as 2026-12-01T12:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _when(value: str) -> datetime | None:
+    return parse_deadline(value) if value else None
+
+
+def _role(value: str) -> Role:
+    if value not in ROLES:
+        raise StationError(f"choose a role to address: {', '.join(ROLES)}")
+    return value
+
+
+def _require(officer: Officer, action: Action) -> None:
+    if not officer.may(action):
+        raise Forbidden(f"your role {officer.role!r} does not allow {action.value}")
