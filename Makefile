@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit demo bench fuzz clean
+.PHONY: test lint unit chromium demo bench fuzz screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+# Debian's chromium for the browser tests (installed from apt if missing).
+chromium:
+	scripts/ensure-chromium.sh
+
+unit: $(STAMP) chromium
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint unit

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 MAX_HEADER_BYTES = 64 * 1024
 
 
-def post_request(url: str, body: bytes, content_type: str) -> bytes:
+def post_request(url: str, body: bytes, content_type: str, token: str = "") -> bytes:
     parts = urlsplit(url)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     head = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}"
         f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

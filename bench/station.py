@@ -125,9 +125,11 @@ def run_stations(work: Path, n: int, concurrency: int) -> dict[str, float]:
             time.sleep(0.05)
         channel = a.resolve(None)
         url = f"{a.config.public_url}/api/v1/channels/{channel}/messages"
-
+        a.accounts.add("bench", "bench", "sender", role="officer", clearances=(),
+                       password="bench password 1")  # fmt: skip
+        token = a.accounts.create_token("bench", "bench", "sender", "bench")
         requests = [
-            post_request(url, json.dumps({"text": body(i)}).encode(), "application/json")
+            post_request(url, json.dumps({"text": body(i)}).encode(), "application/json", token)
             for i in range(n)
         ]
         started, _ = asyncio.run(load.run(url, n, concurrency, requests.__getitem__))

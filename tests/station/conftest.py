@@ -6,6 +6,7 @@ Every server listens on 127.0.0.1 on a free port; every wait is bounded.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,3 +147,34 @@ def pair_of_stations(
     finally:
         a.stop()
         b.stop()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def add_officer(
+    station: StationProcess, name: str, role: str, clearances: tuple[str, ...] = ()
+) -> str:
+    """An officer account at a station (in its store); returns the password."""
+    s = station.open()
+    try:
+        s.accounts.add("test", "test", name, role=role, clearances=clearances, password=PASSWORD)
+    finally:
+        s.close()
+    return PASSWORD
+
+
+def sign_in(url: str, name: str, password: str = PASSWORD) -> tuple[httpx.Client, str]:
+    """A browser-like client signed in through the login form; returns it and its CSRF token."""
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
+    form = client.get("/login")
+    token = re.search(r'name="form_token" value="([^"]+)"', form.text)
+    assert token is not None, form.text[:500]
+    done = client.post(
+        "/login", data={"name": name, "password": password, "form_token": token[1], "code": ""}
+    )
+    assert done.status_code == 303, (done.status_code, done.text[:500])
+    me = client.get("/channels")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', me.text)
+    assert csrf is not None, me.text[:500]
+    return client, csrf[1]

@@ -10,6 +10,7 @@ without it, it leaves both running until Ctrl-C.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,6 +33,14 @@ from .main import http_post
 from .output import fail
 
 DELIVERY_TIMEOUT = 60.0
+# Demo officers at each station: name, role, clearances.  Passwords are made per run.
+ROSTER = (
+    ("principal", "principal", ("deconfliction", "negotiation")),
+    ("officer", "officer", ("deconfliction", "negotiation")),
+    ("reader", "reader", ("deconfliction",)),
+    ("auditor", "auditor", ()),
+    ("admin", "admin", ()),
+)
 PARTIES = {
     "a": ("Ministry of Defence of Aurelia", "aurelia-hq"),
     "b": ("Ministry of Defence of Borduria", "borduria-hq"),
@@ -92,6 +101,7 @@ def scenario(a: Station, b: Station) -> list[tuple[Station, Item]]:
         (b, Message(
             text="Proposal: a hotline test every first Monday at 10:00 UTC.",
             language="en", from_role="principal", to_role="principal", ack_deadline=soon,
+            clearances=("negotiation",),
         )),
         (a, Message(
             text="Agreed in principle; our principal will confirm the time.",
@@ -179,6 +189,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         b.confirm(b.resolve(None))
         wait_active([a, b])
         typer.echo("both admins confirmed the safety number; the channel is active")
+        logins = add_officers(workdir, {"A": a, "B": b})
         play(a, b)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
@@ -188,7 +199,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
                 f"transcripts identical, data in {workdir}"
             )
             return
-        explain(workdir, a, b)
+        explain(workdir, a, b, logins)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -205,11 +216,31 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def explain(workdir: Path, a: Station, b: Station) -> None:
+def add_officers(workdir: Path, stations: dict[str, Station]) -> str:
+    """The demo roster at both stations; returns the logins, also kept in logins.txt."""
+    lines = []
+    for key, station in stations.items():
+        for name, role, clearances in ROSTER:
+            password = secrets.token_urlsafe(12)
+            station.accounts.add("demo", "demo", name, role=role, clearances=clearances,
+                                 password=password)  # fmt: skip
+            labels = f" (cleared: {', '.join(clearances)})" if clearances else ""
+            lines.append(f"  {key}  {station.config.public_url}/login  {name:<10} {password}"
+                         f"  {role}{labels}")  # fmt: skip
+    text = "\n".join(lines)
+    path = workdir / "logins.txt"
+    path.touch(mode=0o600)
+    path.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+def explain(workdir: Path, a: Station, b: Station, logins: str) -> None:
     typer.echo(f"""
 demo running. The stations' data folders are {workdir}/a and {workdir}/b.
-  A: {a.config.public_url}/docs   (officer API, loopback only)
-  B: {b.config.public_url}/docs
+Open the web UI and sign in (station, address, name, password, role):
+{logins}
+(also in {workdir}/logins.txt; the reader is not cleared for "negotiation", so the
+hotline proposal stays hidden from them.)
 Try, in another terminal:
   .venv/bin/backchannel status --station {workdir}/a
   .venv/bin/backchannel send --station {workdir}/a "Are you receiving?"
