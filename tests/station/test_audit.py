@@ -1,0 +1,258 @@
+"""The access audit trail and officer accounts, on SQLite and on PostgreSQL.
+
+Tampering is done the way an intruder with database access would: plain SQL on the
+tables, without the station key.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from backchannel.protocol import Message
+from backchannel.station.audit import Record
+from backchannel.station.desk import Desk
+from backchannel.station.errors import Forbidden, NotSignedIn, StationError, TooManyAttempts
+from backchannel.station.officers import LOCKOUT_SECONDS, MAX_FAILURES
+from backchannel.station.policy import Officer
+from backchannel.station.service import Station
+
+from .conftest import PASSWORD, cli
+from .test_store import create, deliver, paired_in_process, postgres_database
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def station(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Station]:
+    urls = iter([None]) if request.param == "sqlite" else postgres_database()
+    url = next(urls)
+    s = create(tmp_path, "alpha", url)
+    yield s
+    s.close()
+    for _ in urls:  # drops the PostgreSQL database
+        pass
+
+
+def fill(station: Station, n: int = 5) -> None:
+    for i in range(n):
+        station.audit.record(Record(f"officer{i % 2}", "read", "test", item_hash=bytes([i]) * 32))
+
+
+def sql(station: Station, statement: str) -> None:
+    with station.db.engine.begin() as connection:
+        connection.execute(text(statement))
+
+
+def test_an_untouched_trail_verifies(station: Station) -> None:
+    assert station.audit.verify().ok
+    fill(station)
+    verdict = station.audit.verify()
+    assert verdict.ok and verdict.links == 5
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad", "words"),
+    [
+        ("UPDATE audit SET officer = 'someone-else' WHERE seq = 3", 3, "altered"),
+        ("UPDATE audit SET detail = 'x' WHERE seq = 1", 1, "altered"),
+        ("UPDATE audit SET at = at + 1 WHERE seq = 4", 4, "altered"),
+        ("DELETE FROM audit WHERE seq = 2", 2, "missing"),
+        ("DELETE FROM audit WHERE seq = 5", 5, "removed"),
+        ("DELETE FROM audit WHERE seq >= 4", 4, "removed"),
+        ("DELETE FROM audit_head", 1, "head"),
+        ("UPDATE audit_head SET seq = 4", 4, "head"),
+    ],
+)
+def test_editing_or_deleting_a_row_is_detected(
+    station: Station, tamper: str, first_bad: int, words: str
+) -> None:
+    fill(station)
+    sql(station, tamper)
+    verdict = station.audit.verify()
+    assert not verdict.ok
+    assert verdict.first_bad == first_bad
+    assert words in verdict.reason
+
+
+def test_cutting_the_tail_and_moving_the_head_back_is_detected(station: Station) -> None:
+    """Without the key the intruder cannot make a head tag for an earlier link."""
+    fill(station)
+    sql(
+        station,
+        "UPDATE audit_head SET seq = 3, link = (SELECT link FROM audit WHERE seq = 3)",
+    )
+    sql(station, "DELETE FROM audit WHERE seq > 3")
+    verdict = station.audit.verify()
+    assert not verdict.ok and "head" in verdict.reason
+
+
+def test_show_filters_by_officer_item_and_time(station: Station) -> None:
+    fill(station, 6)
+    assert len(station.audit.show(officer="officer1")) == 3
+    assert [e.seq for e in station.audit.show(item_hash=bytes([2]) * 32)] == [3]
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert station.audit.show(since=later) == []
+    assert len(station.audit.show(until=later)) == 6
+
+
+def test_accounts_lock_after_failures_and_reset_unlocks(tmp_path: Path) -> None:
+    clock = Clock()
+    s = create(tmp_path, "alpha")
+    s.close()
+    s = Station.open(tmp_path / "alpha", clock=clock)
+    s.accounts.add("t", "t", "ana", role="officer", clearances=(), password=PASSWORD)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(NotSignedIn):
+            s.accounts.sign_in("ana", "wrong password!", "", "test")
+    with pytest.raises(TooManyAttempts):
+        s.accounts.sign_in("ana", PASSWORD, "", "test")
+    clock.now += LOCKOUT_SECONDS + 1
+    assert s.accounts.sign_in("ana", PASSWORD, "", "test").officer.name == "ana"
+    actions = [e.record.action for e in s.audit.show(officer="ana")]
+    assert actions.count("sign-in-failed") == MAX_FAILURES
+    assert "sign-in-locked" in actions and "sign-in" in actions
+    assert s.audit.verify().ok
+
+
+def test_unknown_names_and_disabled_accounts_get_the_same_answer(tmp_path: Path) -> None:
+    s = create(tmp_path, "alpha")
+    s.accounts.add("t", "t", "ana", role="reader", clearances=(), password=PASSWORD)
+    s.accounts.disable("t", "t", "ana")
+    answers = set()
+    for name, password in (("nobody", PASSWORD), ("ana", PASSWORD), ("ana", "not it at all")):
+        with pytest.raises(NotSignedIn) as caught:
+            s.accounts.sign_in(name, password, "", "test")
+        answers.add(str(caught.value))
+    assert len(answers) == 1
+
+
+def test_totp_is_required_and_single_use(tmp_path: Path) -> None:
+    clock = Clock()
+    create(tmp_path, "alpha").close()
+    s = Station.open(tmp_path / "alpha", clock=clock)
+    uri = s.accounts.add("t", "t", "ana", role="officer", clearances=(), password=PASSWORD,
+                         totp=True)  # fmt: skip
+    assert uri is not None
+    totp = pyotp.parse_uri(uri)
+    assert isinstance(totp, pyotp.TOTP)
+    with pytest.raises(NotSignedIn):
+        s.accounts.sign_in("ana", PASSWORD, "", "test")
+    code = totp.at(clock.now)
+    assert s.accounts.sign_in("ana", PASSWORD, code, "test").officer.name == "ana"
+    with pytest.raises(NotSignedIn):
+        s.accounts.sign_in("ana", PASSWORD, code, "test")
+
+
+def test_sessions_expire_when_idle_and_end_when_disabled(tmp_path: Path) -> None:
+    clock = Clock()
+    create(tmp_path, "alpha").close()
+    s = Station.open(tmp_path / "alpha", clock=clock)
+    s.accounts.add("t", "t", "ana", role="officer", clearances=(), password=PASSWORD)
+    signed = s.accounts.sign_in("ana", PASSWORD, "", "test")
+    assert s.accounts.session(signed.token) is not None
+    clock.now += 31 * 60
+    assert s.accounts.session(signed.token) is None
+    signed = s.accounts.sign_in("ana", PASSWORD, "", "test")
+    token = s.accounts.create_token("t", "t", "ana", "script")
+    assert s.accounts.by_token(token) is not None
+    s.accounts.disable("t", "t", "ana")
+    assert s.accounts.session(signed.token) is None
+    assert s.accounts.by_token(token) is None
+
+
+def test_account_input_is_checked(tmp_path: Path) -> None:
+    s = create(tmp_path, "alpha")
+    bad = [
+        ({"name": "Ana Smith"}, "officer name"),
+        ({"name": "<script>"}, "officer name"),
+        ({"role": "god"}, "role must be"),
+        ({"password": "short"}, "12 to 1024"),
+    ]
+    for change, words in bad:
+        args = {"name": "ana", "role": "officer", "password": PASSWORD, **change}
+        with pytest.raises(StationError, match=words):
+            s.accounts.add("t", "t", args["name"], role=args["role"], clearances=(),
+                           password=args["password"])  # fmt: skip
+    assert s.accounts.accounts() == []
+    s.accounts.add("t", "t", "ana", role="officer", clearances=(), password=PASSWORD)
+    with pytest.raises(StationError, match="already exists"):
+        s.accounts.add("t", "t", "ana", role="reader", clearances=(), password=PASSWORD)
+
+
+def test_the_desk_audits_every_item_it_shows_and_hides_uncleared_ones(tmp_path: Path) -> None:
+    a, b = paired_in_process(tmp_path)
+    secret = Message(text="secret offer", language="en", from_role="principal",
+                     to_role="principal", clearances=("negotiation",))  # fmt: skip
+    plain = Message(text="plain notice", language="en", from_role="officer", to_role="officer")
+    a.send(a.resolve(None), secret)
+    a.send(a.resolve(None), plain)
+    deliver(a, b)
+    desk = Desk(b)
+    cleared = Officer(1, "pia", "principal", frozenset({"negotiation"}))
+    reader = Officer(2, "rex", "reader", frozenset())
+    admin = Officer(3, "ada", "admin", frozenset({"negotiation"}))
+    seen = [e.item for e in desk.thread(cleared, "", "test", direction="in")]
+    assert secret in seen and plain in seen
+    seen = [e.item for e in desk.thread(reader, "", "test", direction="in")]
+    assert plain in seen and secret not in seen
+    with pytest.raises(Forbidden):
+        desk.thread(admin, "", "test")
+    hidden = next(e for e in b.inbox(None) if e.item == secret)
+    with pytest.raises(Forbidden):
+        desk.item(reader, "", hidden.envelope_hash, "test")
+    with pytest.raises(Forbidden):
+        desk.acknowledge(reader, "", hidden.envelope_hash, "test")
+    shown_to = [
+        e.record.officer for e in b.audit.show(item_hash=bytes.fromhex(hidden.envelope_hash))
+    ]
+    assert shown_to == ["pia"]
+    assert {e.record.officer for e in b.audit.show(officer="rex")} == {"rex"}
+    assert b.audit.verify().ok
+
+
+def test_cli_manages_officers_and_verifies_the_audit(tmp_path: Path) -> None:
+    folder = str(tmp_path / "alpha")
+    create(tmp_path, "alpha").close()
+    done = subprocess.run(
+        [sys.executable, "-m", "backchannel.cli", "officer", "add", "ana", "--station", folder,
+         "--role", "principal", "--clearance", "negotiation", "--password-stdin"],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "added as principal" in done.stdout
+    listed = cli("officer", "list", "--station", folder)
+    assert "ana" in listed.stdout and "negotiation" in listed.stdout
+    assert cli("officer", "disable", "ana", "--station", folder).returncode == 0
+    assert "disabled" in cli("officer", "list", "--station", folder).stdout
+    verified = cli("audit", "verify", "--station", folder)
+    assert verified.returncode == 0 and "2 links verified" in verified.stdout
+    shown = cli("audit", "show", "--station", folder, "--officer", "host:" + _login())
+    assert "officer-add" in shown.stdout and "officer-disable" in shown.stdout
+    s = Station.open(tmp_path / "alpha")
+    sql(s, "UPDATE audit SET detail = 'nothing happened' WHERE seq = 1")
+    s.close()
+    broken = cli("audit", "verify", "--station", folder)
+    assert broken.returncode == 1
+    assert "broken at link 1" in broken.stderr and "Traceback" not in broken.stderr
+    bad = cli("officer", "disable", "nobody", "--station", folder)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: no officer named")
+
+
+def _login() -> str:
+    import getpass
+
+    return getpass.getuser()
