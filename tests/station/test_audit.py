@@ -6,6 +6,7 @@ tables, without the station key.
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -240,7 +241,7 @@ def test_cli_manages_officers_and_verifies_the_audit(tmp_path: Path) -> None:
     assert "disabled" in cli("officer", "list", "--station", folder).stdout
     verified = cli("audit", "verify", "--station", folder)
     assert verified.returncode == 0 and "2 links verified" in verified.stdout
-    shown = cli("audit", "show", "--station", folder, "--officer", "host:" + _login())
+    shown = cli("audit", "show", "--station", folder, "--officer", "host:" + getpass.getuser())
     assert "officer-add" in shown.stdout and "officer-disable" in shown.stdout
     s = Station.open(tmp_path / "alpha")
     sql(s, "UPDATE audit SET detail = 'nothing happened' WHERE seq = 1")
@@ -250,9 +251,3 @@ def test_cli_manages_officers_and_verifies_the_audit(tmp_path: Path) -> None:
     assert "broken at link 1" in broken.stderr and "Traceback" not in broken.stderr
     bad = cli("officer", "disable", "nobody", "--station", folder)
     assert bad.returncode == 1 and bad.stderr.startswith("error: no officer named")
-
-
-def _login() -> str:
-    import getpass
-
-    return getpass.getuser()
