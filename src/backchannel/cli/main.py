@@ -18,6 +18,7 @@ import typer
 
 from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
 from backchannel.protocol.items import Role
+from backchannel.station.audit import Record
 from backchannel.station.config import ConfigError, StationConfig
 from backchannel.station.desk import record_rendering
 from backchannel.station.errors import StationError
@@ -92,6 +93,7 @@ def invite(
     try:
         with handle, opened(station) as s:
             handle.write(s.invite(hours * 3600))
+            s.audit.record(Record(host_user(), "invite", "cli", detail=f"valid {hours:g} h"))
     except BaseException:
         out.unlink(missing_ok=True)  # no empty or partial invitation file
         raise
@@ -112,6 +114,7 @@ def pair(
         fail(f"cannot read {invitation}: {exc}")
     with opened(station) as s:
         status = s.pair(text, http_post)
+        s.audit.record(Record(host_user(), "pair", "cli", status.channel_id))
     show_pairing(status, as_json)
 
 
@@ -120,6 +123,7 @@ def confirm(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = F
     """Record that the safety number matched what the counterpart read out."""
     with opened(station) as s:
         status = s.confirm(s.resolve(channel))
+        s.audit.record(Record(host_user(), "confirm-pairing", "cli", status.channel_id))
     if as_json:
         print_json(status)
         return
@@ -179,7 +183,9 @@ def send(
         deadline = deadline.replace(tzinfo=UTC)
     item = _message(text, language, from_role, to_role, deadline)
     with opened(station) as s:
-        entry = s.send(s.resolve(channel), item)
+        channel_id = s.resolve(channel)
+        entry = s.send(channel_id, item)
+        record_action(s, "send", channel_id, entry)
     if as_json:
         print_json(entry)
         return
@@ -200,6 +206,7 @@ def ack(
         if len(matches) != 1:
             fail(f"no single received item has a hash starting with {item!r}")
         entry = s.acknowledge(channel_id, matches[0].envelope_hash, note)
+        record_action(s, "acknowledge", channel_id, matches[0])
     typer.echo(f"acknowledged; queued as #{entry.seq}")
 
 
@@ -249,6 +256,13 @@ def demo(
     from .demo import run_demo
 
     run_demo(check=check, workdir=workdir)
+
+
+def record_action(station: Station, action: str, channel_id: str, entry: Entry) -> None:
+    """Audit a send or an acknowledgement made on the host."""
+    station.audit.record(
+        Record(host_user(), action, "cli", channel_id, bytes.fromhex(entry.envelope_hash))
+    )
 
 
 def _message(
