@@ -12,6 +12,7 @@ snapshots that the caller persists.  Read ``docs/protocol.md`` for the design.
 - :mod:`.wire`, :mod:`.outer`, :mod:`.transcript` the layers underneath
 """
 
+from . import release as release  # registers the release item types
 from .channel import Channel, SentEnvelope
 from .errors import AuthenticationFailed, LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import (

@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 
 from backchannel.protocol import Item
-from backchannel.store.schema import TranscriptRow
+from backchannel.protocol.release import ReleasedText, ReleaseRequest
+from backchannel.store.schema import ReleaseRow, TranscriptRow
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,60 @@ class Entry:
     created_at: float
     clearances: tuple[str, ...]  # labels an officer must hold to read it
     position: int  # order of arrival at this station (for "what is new since")
+    disclosure: str = "confidential"  # or release-requested, released, release-declined
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    """A release request as the station shows it."""
+
+    request_id: str
+    channel_id: str
+    requester: str  # "us" or "peer"
+    state: str
+    title: str
+    statement: str
+    date: str
+    texts: list[ReleasedText]
+    supersedes: str | None
+    signatures: int  # how many of the two parties have signed
+    clearances: tuple[str, ...]
+    request_hash: str
+    note: str
+    created_at: float
+    updated_at: float
 
 
 def entry_of(
-    row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledged: bool
-) -> Entry:
+    row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledged: bool,
+    disclosure: str = "confidential",
+) -> Entry:  # fmt: skip
     return Entry(
-        row.direction, row.seq, row.envelope_hash.hex(), row.prev_hash.hex(), row.peer_seq,
-        row.peer_hash.hex(), row.item_type, item, delivered, acknowledged, row.created_at,
-        tuple(row.clearances.split()), row.id,
-    )  # fmt: skip
+        row.direction,
+        row.seq,
+        row.envelope_hash.hex(),
+        row.prev_hash.hex(),
+        row.peer_seq,
+        row.peer_hash.hex(),
+        row.item_type,
+        item,
+        delivered,
+        acknowledged,
+        row.created_at,
+        tuple(row.clearances.split()),
+        row.id,
+        disclosure,
+    )
+
+
+def release_view(row: ReleaseRow, request: ReleaseRequest) -> ReleaseView:
+    signed = (row.our_consent_sealed is not None) + (row.peer_consent_sealed is not None)
+    return ReleaseView(
+        row.request_id, row.channel_id, row.requester, row.state, request.title,
+        request.statement, request.date, list(request.texts), row.supersedes, signed,
+        tuple(row.clearances.split()), row.request_hash.hex(), row.note, row.created_at,
+        row.updated_at,
+    )  # fmt: skip  # fmt: skip
 
 
 def to_json(value: Any) -> Any:

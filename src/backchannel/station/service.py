@@ -9,6 +9,7 @@ The web app, the delivery worker and the CLI all go through this class.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -43,20 +44,32 @@ from backchannel.protocol import (
 )
 from backchannel.protocol.armor import armor, dearmor
 from backchannel.protocol.encoding import encode
+from backchannel.protocol.identity import PublicIdentity
 from backchannel.protocol.items import decode_item
+from backchannel.protocol.release import (
+    Manifest,
+    ReleaseConsent,
+    ReleaseDecline,
+    ReleasedText,
+    ReleaseRequest,
+    bundle_of,
+    check_consent,
+    consent,
+)
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.protocol.wire import parse_envelope
 from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
 from backchannel.store import repository as repo
-from backchannel.store.schema import TranscriptRow
+from backchannel.store.schema import ReleaseRow, TranscriptRow
 
+from . import releases
 from .audit import AuditTrail
 from .config import StationConfig, create_key, load_key
 from .errors import ChannelNotFound, InvalidRequest, StationError
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
 from .officers import Accounts
-from .records import ChannelStatus, Entry, entry_of
+from .records import ChannelStatus, Entry, ReleaseView, entry_of, release_view
 
 T = TypeVar("T")
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
@@ -78,6 +91,7 @@ class Station:
         self.folder, self.config, self._key, self.clock = folder, config, key, clock
         self.db = Database(config.database(folder))
         self.audit = AuditTrail(self.db, key, clock)
+        self._public: PublicIdentity | None = None
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self._sends: GroupCommit[tuple[str, Item], Entry] = GroupCommit(self._send_batch)
@@ -235,6 +249,7 @@ class Station:
                     continue
                 fault_point("after-encrypt")  # crash tests: encrypted, not committed
                 row_out = self._record_sent(s, row, sent)
+                self._after_recorded(s, row, channel, "out", sent)
                 entries.append(
                     (request, entry_of(row_out, sent.item, delivered=False, acknowledged=False))
                 )
@@ -324,6 +339,105 @@ class Station:
         if not rows:
             raise StationError("no received item of this channel has that hash")
         return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)))
+
+    # -- releases --------------------------------------------------------------------
+
+    def request_release(
+        self, channel_id: str, texts: list[ReleasedText], *, title: str, statement: str,
+        date: str, supersedes: str | None = None,
+    ) -> str:  # fmt: skip
+        """Ask the counterpart to release public texts of items; returns the request id."""
+        with self._channel(channel_id) as (s, row, channel):
+            old = None
+            if supersedes is not None:
+                old = releases.request_row(s, supersedes, lock=True)
+                if old is None or old.channel_id != row.id or old.state != "open":
+                    raise StationError("only an open request of this channel can be countered")
+            labels: set[str] = set()
+            for text in texts:
+                labels |= self._releasable(s, row.id, text.item_hash, old)
+            item = guard(
+                lambda: ReleaseRequest(
+                    request_id=os.urandom(16), title=title, statement=statement, date=date,
+                    texts=tuple(texts), clearances=tuple(sorted(labels)),
+                    supersedes=bytes.fromhex(supersedes) if supersedes else None,
+                )
+            )  # fmt: skip
+            self._send_now(s, row, channel, item)
+        self.on_outbox()
+        return item.request_id.hex()
+
+    def approve_release(self, channel_id: str, request_id: str) -> None:
+        """Our principal approves the counterpart's request: sign and send our consent."""
+        with self._channel(channel_id) as (s, row, channel):
+            request = self._incoming_open(s, row, request_id)
+            identity, _ = self._identity(s)
+            manifest = releases.manifest_of(request, self._key, identity.public, channel.peer)
+            self._send_now(s, row, channel, consent(identity, manifest))
+        self.on_outbox()
+
+    def decline_release(self, channel_id: str, request_id: str, reason: str = "") -> None:
+        with self._channel(channel_id) as (s, row, channel):
+            self._incoming_open(s, row, request_id)
+            item = guard(lambda: ReleaseDecline(bytes.fromhex(request_id), reason))
+            self._send_now(s, row, channel, item)
+        self.on_outbox()
+
+    def release_requests(self, channel_id: str) -> list[ReleaseView]:
+        with self.db.reading() as s:
+            rows = releases.live_requests(s, self.resolve(channel_id))
+            return [release_view(r, releases.request_of(r, self._key)) for r in rows]
+
+    def bundle(self, request_id: str) -> bytes:
+        """The signed release as a JSON file; only once both parties have signed."""
+        with self.db.reading() as s:
+            row = releases.request_row(s, request_id)
+            if row is None:
+                raise ChannelNotFound("no release request has that id")
+            if row.state != "released":
+                raise StationError(f"the release is {row.state}, not signed by both parties")
+            peer = self._restore(_channel_row(s, row.channel_id)).peer
+            manifest = releases.manifest_of(row, self._key, self.public_identity(), peer)
+            consents = {
+                party.fingerprint(): c
+                for c in releases.consents_of(row, self._key)
+                for party in manifest.parties
+                if _signed_by(manifest, party, c)
+            }
+        return bundle_of(manifest, consents)
+
+    def _releasable(
+        self, s: Session, channel_id: str, item_hash: bytes, replacing: ReleaseRow | None
+    ) -> set[str]:
+        """The labels of an item that may be named in a new request; refuses others."""
+        entry = repo.entry_row(s, channel_id, item_hash)
+        if entry is None or entry.item_type != "message":
+            raise StationError(f"item {item_hash.hex()[:12]} is not a message of this channel")
+        state = releases.state_of(s, channel_id, item_hash)
+        open_request = releases.open_request_naming(s, channel_id, item_hash)
+        if state == "released":
+            raise StationError(f"item {item_hash.hex()[:12]} is already released")
+        if open_request is not None and open_request is not replacing:
+            raise StationError(f"item {item_hash.hex()[:12]} is already in an open request")
+        return set(entry.clearances.split())
+
+    def _incoming_open(self, s: Session, row: ChannelRow, request_id: str) -> ReleaseRow:
+        request = releases.request_row(s, request_id, lock=True)
+        if request is None or request.channel_id != row.id:
+            raise ChannelNotFound("no release request of this channel has that id")
+        if request.requester != "peer" or request.state != "open":
+            raise StationError(
+                f"only an open request of the counterpart can be decided (this one is "
+                f"{request.state}, made by {'us' if request.requester == 'us' else 'them'})"
+            )
+        return request
+
+    def _send_now(self, s: Session, row: ChannelRow, channel: Channel, item: Item) -> None:
+        """Send one item inside the caller's channel transaction."""
+        sent = guard(lambda: channel.send(item, self.clock()))
+        self._record_sent(s, row, sent)
+        self._after_recorded(s, row, channel, "out", sent)
+        self._save(row, channel)
 
     # -- delivery --------------------------------------------------------------------
 
@@ -466,7 +580,34 @@ class Station:
         for event in events:
             if isinstance(event, ItemReceived):
                 self._add_entry(s, row.id, "in", event)
+                self._after_recorded(s, row, channel, "in", event)
         row.last_contact_at = self.clock()
+
+    def _after_recorded(
+        self, s: Session, row: ChannelRow, channel: Channel, direction: str, link: Link
+    ) -> None:
+        """Release items move requests and disclosure states in the same transaction."""
+        if not isinstance(link.item, releases.RELEASE_ITEMS):
+            return
+
+        def countersign(manifest: Manifest) -> None:
+            identity, _ = self._identity(s)
+            sent = channel.send(consent(identity, manifest), self.clock())
+            self._record_sent(s, row, sent)
+            self._after_recorded(s, row, channel, "out", sent)
+            self.on_outbox()
+
+        ctx = releases.Context(
+            self._key, self.clock(), row.id, self.public_identity(), channel.peer, countersign
+        )
+        releases.apply(s, ctx, direction, link.item, link.envelope_hash)
+
+    def public_identity(self) -> PublicIdentity:
+        """This station's public keys (read once: they never change)."""
+        if self._public is None:
+            with self.db.reading() as s:
+                self._public = self._identity(s)[0].public
+        return self._public
 
     def _add_entry(self, s: Session, channel_id: str, direction: str, link: Link) -> TranscriptRow:
         item = link.item
@@ -485,7 +626,8 @@ class Station:
         item = decode_item(row.item_type, unseal(self._key, "item", row.item_sealed))
         acked = repo.acknowledged(s, row.channel_id, row.envelope_hash, row.direction)
         delivered = repo.delivered(s, row.channel_id, row.seq) if row.direction == "out" else None
-        return entry_of(row, item, delivered=delivered, acknowledged=acked)
+        state = releases.state_of(s, row.channel_id, row.envelope_hash).value
+        return entry_of(row, item, delivered=delivered, acknowledged=acked, disclosure=state)
 
     def _status_of(self, channel_id: str) -> ChannelStatus:
         with self.db.reading() as s:
@@ -499,10 +641,28 @@ class Station:
             )  # fmt: skip
 
 
+def _channel_row(s: Session, channel_id: str) -> ChannelRow:
+    row = repo.channel(s, channel_id)
+    if row is None:
+        raise ChannelNotFound(f"no channel {channel_id}")
+    return row
+
+
+def _signed_by(manifest: Manifest, party: PublicIdentity, c: ReleaseConsent) -> bool:
+    try:
+        check_consent(manifest, party, c)
+    except RemoteProtocolError:
+        return False
+    return True
+
+
 def _clearances(s: Session, channel_id: str, item: Item) -> str:
     """The labels guarding an item: its own, or for an Ack those of the item it names."""
-    if isinstance(item, Message):
+    if isinstance(item, Message | ReleaseRequest):
         return " ".join(item.clearances)
+    if isinstance(item, ReleaseConsent | ReleaseDecline):
+        request = releases.request_row(s, item.request_id)
+        return "" if request is None else request.clearances
     if isinstance(item, Ack):
         named = repo.entry_row(s, channel_id, item.item_hash)
         return "" if named is None else named.clearances

@@ -171,3 +171,34 @@ class AuditHeadRow(Base):
     seq: Mapped[int]
     link: Mapped[bytes] = mapped_column(LargeBinary(32))
     tag: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class ReleaseRow(Base):
+    """A release request on a channel, whoever made it, and the consents gathered."""
+
+    __tablename__ = "release_request"
+
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
+    requester: Mapped[str] = mapped_column(String(4))  # "us" or "peer"
+    state: Mapped[str] = mapped_column(String(20))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # its transcript entry
+    request_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    clearances: Mapped[str] = mapped_column(String(300), default="")
+    supersedes: Mapped[str | None] = mapped_column(String(32), default=None)
+    our_consent_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    peer_consent_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    note: Mapped[str] = mapped_column(String(500), default="")  # why a consent was ignored
+    created_at: Mapped[float]
+    updated_at: Mapped[float]
+
+
+class DisclosureRow(Base):
+    """An item's disclosure state; absent means confidential."""
+
+    __tablename__ = "disclosure"
+
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), primary_key=True)
+    item_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    request_id: Mapped[str] = mapped_column(String(32))
