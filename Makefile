@@ -39,5 +39,9 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/backchannel demo
 
+# Screenshots of every page of the web UI, from the demo's stations, into docs/screenshots/.
+screenshots: $(STAMP) chromium
+	$(BIN)/python scripts/screenshots.py
+
 clean:
 	rm -rf $(VENV) .coverage .hypothesis .mypy_cache .pytest_cache .ruff_cache

@@ -24,6 +24,7 @@ import httpx
 import typer
 
 from backchannel.protocol import Item, Message
+from backchannel.protocol.release import ReleasedText
 from backchannel.station.config import StationConfig
 from backchannel.station.errors import StationError
 from backchannel.station.records import Entry
@@ -122,6 +123,43 @@ def play(a: Station, b: Station) -> None:
             typer.echo(f"  {receiver.config.station} acknowledged it")
 
 
+def release(a: Station, b: Station, out: Path) -> None:
+    """A asks to release a redacted text of its first notice; B's principal approves it."""
+    channel_a = a.resolve(None)
+    notice = next(e for e in a.transcript(channel_a) if e.item_type == "message")
+    public = ReleasedText(
+        bytes.fromhex(notice.envelope_hash), "redacted",
+        "Notice: naval exercise NORTHERN GATE, 3-5 May, sea area [redacted].",
+    )  # fmt: skip
+    request_id = a.request_release(
+        channel_a, [public], title="Joint notice of exercise NORTHERN GATE",
+        statement="Both ministries confirm that this notice was exchanged on their line.",
+        date=datetime.now(UTC).strftime("%Y-%m-%d"),
+    )  # fmt: skip
+    typer.echo(f"  {a.config.station} asked to release a redacted text of its first notice")
+    wait_state(b, request_id, "open")
+    b.approve_release(b.resolve(None), request_id)
+    typer.echo(f"  {b.config.station}'s principal approved it; both stations sign")
+    wait_state(a, request_id, "released")
+    wait_state(b, request_id, "released")
+    if a.bundle(request_id) != b.bundle(request_id):
+        raise StationError("the two stations hold different release bundles")
+    out.write_bytes(a.bundle(request_id))
+    typer.echo(f"  release signed by both parties: {out}")
+
+
+def wait_state(station: Station, request_id: str, state: str) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        views = {v.request_id: v.state for v in station.release_requests(None)}
+        if views.get(request_id) == state:
+            return
+        time.sleep(0.1)
+    raise StationError(
+        f"release {request_id[:12]} did not become {state} at {station.config.station}"
+    )
+
+
 def describe(item: Item) -> str:
     return (
         item.text[:60] + ("…" if len(item.text) > 60 else "") if isinstance(item, Message) else ""
@@ -191,12 +229,14 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         typer.echo("both admins confirmed the safety number; the channel is active")
         logins = add_officers(workdir, {"A": a, "B": b})
         play(a, b)
+        release(a, b, workdir / "release.json")
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
         if check:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
-                f"transcripts identical, data in {workdir}"
+                f"transcripts identical, release signed by both in {workdir / 'release.json'}, "
+                f"data in {workdir}"
             )
             return
         explain(workdir, a, b, logins)
@@ -246,6 +286,7 @@ Try, in another terminal:
   .venv/bin/backchannel send --station {workdir}/a "Are you receiving?"
   .venv/bin/backchannel inbox --station {workdir}/b
   .venv/bin/backchannel transcript --station {workdir}/b
+  .venv/bin/backchannel verify {workdir}/release.json
 Press Ctrl-C to stop both stations.""")
 
 

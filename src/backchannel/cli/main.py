@@ -27,6 +27,7 @@ from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
+from .disclosure import backup, keys_app, release_app, verify
 from .output import fail, print_json, when
 
 app = typer.Typer(
@@ -35,8 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(officer_app, name="officer")
-app.add_typer(audit_app, name="audit")
+
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -263,6 +263,14 @@ def record_action(station: Station, action: str, channel_id: str, entry: Entry) 
     station.audit.record(
         Record(host_user(), action, "cli", channel_id, bytes.fromhex(entry.envelope_hash))
     )
+
+
+app.add_typer(officer_app, name="officer")
+app.add_typer(audit_app, name="audit")
+app.add_typer(release_app, name="release")
+app.command()(verify)
+app.add_typer(keys_app, name="keys")
+app.command()(backup)
 
 
 def _message(

@@ -249,13 +249,7 @@ class Bundle(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 def bundle_of(manifest: Manifest, consents: dict[bytes, ReleaseConsent]) -> bytes:
     """The release as a JSON file, keyed by party fingerprint; hex for every binary field."""
-    parties = [
-        BundleParty(
-            p.party, p.station, p.curve25519.hex(), p.ed25519.hex(), p.mlkem768.hex(),
-            p.mldsa65.hex(), p.fingerprint().hex(),
-        )
-        for p in manifest.parties
-    ]  # fmt: skip
+    parties = [_bundle_party(p) for p in manifest.parties]
     signatures = [
         BundleSignature(fp.hex(), c.ed25519.hex(), c.mldsa65.hex())
         for fp, c in sorted(consents.items())
@@ -375,3 +369,44 @@ def _check_depth(data: bytes, limit: int = 8) -> None:
                 raise BundleError("the bundle is nested too deeply")
         elif byte in (0x5D, 0x7D):
             depth -= 1
+
+
+# -- published keys: what a journalist pins ----------------------------------------------
+
+KEYS_FORMAT = "backchannel-keys/1"
+MAX_KEYS_BYTES = 64 * 1024
+
+
+class KeysDocument(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    format: str
+    party: BundleParty
+
+
+def keys_document(identity: PublicIdentity) -> bytes:
+    """A station's public keys as JSON, served at /.well-known/backchannel/keys."""
+    doc = KeysDocument(KEYS_FORMAT, _bundle_party(identity))
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+
+
+def read_keys(data: bytes) -> PublicIdentity:
+    """The identity in a keys file (checked: sizes, key validity, fingerprint)."""
+    if len(data) > MAX_KEYS_BYTES:
+        raise BundleError(f"the keys file is larger than {MAX_KEYS_BYTES} bytes")
+    _check_depth(data)
+    try:
+        doc = msgspec.json.decode(data, type=KeysDocument)
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"not a backchannel keys file: {exc}") from None
+    if doc.format != KEYS_FORMAT:
+        raise BundleError(f"unknown keys file format {doc.format!r}")
+    try:
+        return _identity(doc.party)
+    except RemoteProtocolError as exc:
+        raise BundleError(str(exc)) from None
+
+
+def _bundle_party(p: PublicIdentity) -> BundleParty:
+    return BundleParty(
+        p.party, p.station, p.curve25519.hex(), p.ed25519.hex(), p.mlkem768.hex(),
+        p.mldsa65.hex(), p.fingerprint().hex(),
+    )  # fmt: skip

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from backchannel.protocol import RemoteProtocolError
+from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 from .api import router as api_router
@@ -120,6 +121,11 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/.well-known/backchannel/keys")
+    def keys() -> Response:
+        """Our public keys, for anyone who wants to pin them before checking a release."""
+        return Response(keys_document(station.public_identity()), media_type="application/json")
 
     async def counted(parse: Callable[[bytes], T], request: Request, limit: int) -> T:
         """Parse a peer body; count it in the station's status if it is refused."""

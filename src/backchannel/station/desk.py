@@ -11,11 +11,12 @@ from datetime import datetime
 
 from backchannel.protocol import Message
 from backchannel.protocol.items import Role
+from backchannel.protocol.release import ReleasedText
 
 from .audit import Record
-from .errors import Forbidden, StationError
+from .errors import ChannelNotFound, Forbidden, StationError
 from .policy import Action, Officer
-from .records import ChannelStatus, Entry
+from .records import ChannelStatus, Entry, ReleaseView
 from .service import Station, guard
 
 MAX_PAGE = 500
@@ -89,6 +90,84 @@ class Desk:
         entry = self.station.acknowledge(channel_id, envelope_hash, note)
         self._did(officer, "acknowledge", origin, channel_id, named)
         return entry
+
+    # -- releases ----------------------------------------------------------------------
+
+    def releases(self, officer: Officer, channel: str, origin: str) -> list[ReleaseView]:
+        """Release requests whose items this officer is cleared for, audited as read."""
+        _require(officer, Action.READ_ITEM, ())
+        channel_id = self.station.resolve(channel)
+        views = [
+            r for r in self.station.release_requests(channel_id)
+            if officer.may(Action.READ_ITEM, r.clearances)
+        ]  # fmt: skip
+        if views:
+            self.station.audit.record(
+                *(
+                    Record(officer.name, "read", origin, channel_id, bytes.fromhex(r.request_hash),
+                           detail="release request")
+                    for r in views
+                )
+            )  # fmt: skip
+        return views
+
+    def request_release(
+        self, officer: Officer, channel: str, origin: str, texts: list[ReleasedText], *,
+        title: str, statement: str, date: str, supersedes: str | None = None,
+    ) -> str:  # fmt: skip
+        channel_id = self.station.resolve(channel)
+        _require(officer, Action.DECIDE_RELEASE, ())
+        for text in texts:  # the officer must be cleared for every item named
+            entry = self.station.entry(channel_id, text.item_hash.hex())
+            _require(officer, Action.DECIDE_RELEASE, entry.clearances)
+        request_id = self.station.request_release(
+            channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes
+        )
+        action = "release-counter" if supersedes else "release-request"
+        self.station.audit.record(Record(officer.name, action, origin, channel_id,
+                                         detail=f"request {request_id}"))  # fmt: skip
+        return request_id
+
+    def decide_release(
+        self, officer: Officer, channel: str, origin: str, request_id: str, *, approve: bool,
+        reason: str = "",
+    ) -> None:  # fmt: skip
+        channel_id = self.station.resolve(channel)
+        request = self._request(officer, channel_id, request_id)
+        if approve:
+            self.station.approve_release(channel_id, request.request_id)
+        else:
+            self.station.decline_release(channel_id, request.request_id, reason)
+        action = "release-approve" if approve else "release-decline"
+        self.station.audit.record(Record(officer.name, action, origin, channel_id,
+                                         detail=f"request {request_id}"))  # fmt: skip
+
+    def bundle(self, officer: Officer, channel: str, origin: str, request_id: str) -> bytes:
+        """The signed bundle of a completed release (public text only)."""
+        channel_id = self.station.resolve(channel)
+        _require(officer, Action.READ_ITEM, ())
+        request = next(
+            (r for r in self.station.release_requests(channel_id) if r.request_id == request_id),
+            None,
+        )
+        if request is None:
+            raise ChannelNotFound("no release request of this channel has that id")
+        _require(officer, Action.READ_ITEM, request.clearances)
+        data = self.station.bundle(request_id)
+        self.station.audit.record(Record(officer.name, "release-bundle", origin, channel_id,
+                                         detail=f"request {request_id}"))  # fmt: skip
+        return data
+
+    def _request(self, officer: Officer, channel_id: str, request_id: str) -> ReleaseView:
+        _require(officer, Action.DECIDE_RELEASE, ())
+        request = next(
+            (r for r in self.station.release_requests(channel_id) if r.request_id == request_id),
+            None,
+        )
+        if request is None:
+            raise ChannelNotFound("no release request of this channel has that id")
+        _require(officer, Action.DECIDE_RELEASE, request.clearances)
+        return request
 
     def confirm(self, officer: Officer, channel: str, origin: str) -> ChannelStatus:
         _require(officer, Action.CONFIRM_PAIRING)

@@ -22,17 +22,21 @@ class Action(StrEnum):
     READ_ITEM = "read-item"  # an item's content, in any interface
     SEND_ITEM = "send-item"  # compose and send, as one's own role
     ACKNOWLEDGE = "acknowledge"  # acknowledge a received item
+    DECIDE_RELEASE = "decide-release"  # request, approve, decline or counter a release
     CONFIRM_PAIRING = "confirm-pairing"  # record that the safety number matched
     READ_AUDIT = "read-audit"  # the access audit trail
     MANAGE_OFFICERS = "manage-officers"  # add, disable, reset accounts
 
 
 # Actions that touch an item's content also need the item's clearance labels.
-CONTENT_ACTIONS = frozenset({Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE})
+CONTENT_ACTIONS = frozenset(
+    {Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE, Action.DECIDE_RELEASE}
+)
 
 MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
+        | {Action.DECIDE_RELEASE}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}

@@ -135,6 +135,13 @@ class Station:
     def close(self) -> None:
         self.db.close()
 
+    def seal_blob(self, label: str, data: bytes) -> bytes:
+        """Encrypt data to the station key (backups); only this key opens it."""
+        return seal(self._key, label, data)
+
+    def unseal_blob(self, label: str, data: bytes) -> bytes:
+        return unseal(self._key, label, data)
+
     # -- pairing ---------------------------------------------------------------------
 
     def invite(self, ttl_seconds: float) -> str:

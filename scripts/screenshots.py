@@ -1,0 +1,153 @@
+"""Screenshots of every page of the web UI, for docs/screenshots/ (`make screenshots`).
+
+It runs `backchannel demo --check` in a temporary folder, serves the two stations the demo
+leaves there, and signs in as the demo officers suited to each page in Debian's chromium
+(never a browser Playwright downloads).  Each PNG is a whole page: desktop at 1280x800,
+and the thread once more at a phone's 390x844.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+from backchannel.cli.demo import start, stop, wait_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TIMEOUT_MS = 15_000
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@dataclass(frozen=True)
+class Login:
+    url: str  # the station's address, without /login
+    name: str
+    password: str
+
+
+def run_demo(workdir: Path) -> dict[tuple[str, str], Login]:
+    """The demo's stations in workdir/a and workdir/b; their logins by (A or B, name)."""
+    done = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "backchannel.cli", "demo", "--check", "--workdir", str(workdir)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"the demo failed:\n{done.stdout}\n{done.stderr}")
+    logins = {}
+    for line in (workdir / "logins.txt").read_text(encoding="utf-8").splitlines():
+        key, address, name, password, *_role = line.split()
+        logins[key, name] = Login(address.removesuffix("/login"), name, password)
+    return logins
+
+
+def sign_in(browser: Browser, login: Login, viewport: ViewportSize = DESKTOP) -> Page:
+    page = browser.new_context(viewport=viewport).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(login.url + "/login")
+    page.get_by_label("Name", exact=True).fill(login.name)
+    page.get_by_label("Password", exact=True).fill(login.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(login.url + "/channels")
+    return page
+
+
+def shoot(page: Page, name: str) -> None:
+    path = OUT / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    print(path.relative_to(ROOT))
+
+
+def open_thread(page: Page) -> None:
+    page.get_by_role("link", name="Open the thread").first.click()
+    expect(page.locator("#thread")).to_be_visible()
+
+
+def take_all(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
+    b_principal = logins["B", "principal"]
+    login = browser.new_context(viewport=DESKTOP).new_page()
+    login.goto(b_principal.url + "/login")
+    shoot(login, "login")
+
+    principal = sign_in(browser, b_principal)
+    shoot(principal, "channels")
+    open_thread(principal)
+    shoot(principal, "thread")
+    proposal = principal.locator("li.entry", has_text="Proposal: a hotline test")
+    proposal_url = b_principal.url + str(
+        proposal.get_by_role("link", name="Open").get_attribute("href")
+    )
+    reply = principal.locator("li.entry", has_text="Agreed in principle")
+    reply.get_by_role("link", name="Open").click()
+    expect(principal.get_by_role("button", name="Acknowledge")).to_be_visible()
+    shoot(principal, "item")
+
+    officer = sign_in(browser, logins["A", "officer"])
+    open_thread(officer)
+    officer.get_by_role("link", name="Compose a message").click()
+    officer.get_by_label("negotiation", exact=True).check()
+    officer.get_by_label("Acknowledge by (UTC, optional)").fill("2031-05-02T12:00")
+    officer.get_by_label("Message", exact=True).fill(
+        "The hotline test is confirmed for the first Monday of each month, 10:00 UTC."
+    )
+    shoot(officer, "compose")
+
+    auditor = sign_in(browser, logins["B", "auditor"])
+    auditor.get_by_role("link", name="Audit").click()
+    expect(auditor.get_by_text("chain intact")).to_be_visible()
+    shoot(auditor, "audit")
+
+    admin = sign_in(browser, logins["B", "admin"])
+    admin.get_by_role("link", name="Officers").click()
+    expect(admin.get_by_role("heading", name="Add an officer")).to_be_visible()
+    shoot(admin, "officers")
+
+    reader = sign_in(browser, logins["B", "reader"])
+    open_thread(reader)
+    shoot(reader, "thread-reader")
+    reader.goto(proposal_url)
+    expect(reader.get_by_role("heading", name="Not allowed")).to_be_visible()
+    shoot(reader, "not-allowed")
+
+    phone = sign_in(browser, b_principal, viewport=PHONE)
+    open_thread(phone)
+    shoot(phone, "thread-phone")
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    os.environ.pop("BACKCHANNEL_STATION_KEY", None)  # as the demo: keys in the folders
+    with tempfile.TemporaryDirectory(prefix="backchannel-screenshots-") as tmp:
+        workdir = Path(tmp) / "demo"
+        logins = run_demo(workdir)
+        processes = [start(workdir / "a"), start(workdir / "b")]
+        try:
+            for key, process in zip("AB", processes, strict=True):
+                wait_healthy(logins[key, "admin"].url, process)
+            expect.set_options(timeout=TIMEOUT_MS)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+                )
+                try:
+                    take_all(browser, logins)
+                finally:
+                    browser.close()
+        finally:
+            stop(processes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Releases on the command line: request, decide, fetch, verify; keys and backups.
+
+``verify`` needs no station and no network: it checks a bundle file against the keys
+inside it and, with ``--keys``, against keys a reader pinned beforehand.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backchannel.protocol.release import (
+    BundleError,
+    Manifest,
+    ReleasedText,
+    keys_document,
+    read_keys,
+    verify_bundle,
+)
+from backchannel.station.audit import Record
+from backchannel.station.records import Entry
+
+from .common import AsJson, ChannelOpt, StationDir, host_user, opened
+from .output import fail, print_json
+
+release_app = typer.Typer(help="Joint releases: request, approve, decline, list, bundle.",
+                          no_args_is_help=True)  # fmt: skip
+keys_app = typer.Typer(help="This station's public keys, for others to pin.", no_args_is_help=True)
+BACKUP_LABEL = "backup"
+
+
+@release_app.command("request")
+def request(
+    station: StationDir,
+    item: Annotated[list[str], typer.Option(help="Item hash (or prefix) to release; repeat.")],
+    text: Annotated[list[str], typer.Option(help="Public text of each --item, in order.")],
+    title: Annotated[str, typer.Option(help="The release's title.")],
+    date: Annotated[str, typer.Option(help="Release date, YYYY-MM-DD.")],
+    mode: Annotated[
+        list[str] | None, typer.Option(help="verbatim, redacted or summarised, per --item.")
+    ] = None,
+    statement: Annotated[str, typer.Option(help="A statement printed with the texts.")] = "",
+    counter: Annotated[str | None, typer.Option(help="The request this one replaces.")] = None,
+    channel: ChannelOpt = None,
+) -> None:
+    """Ask the counterpart to release public texts of items (a principal's decision)."""
+    if len(text) != len(item) or (mode and len(mode) != len(item)):
+        fail("give one --text (and one --mode, if any) for every --item")
+    modes = mode or ["verbatim"] * len(item)
+    with opened(station) as s:
+        channel_id = s.resolve(channel)
+        hashes = [_full_hash(s.transcript(channel_id), prefix) for prefix in item]
+        texts = [
+            ReleasedText(h, m, t)  # type: ignore[arg-type]
+            for h, m, t in zip(hashes, modes, text, strict=True)
+        ]
+        request_id = s.request_release(
+            channel_id, texts, title=title, statement=statement, date=date, supersedes=counter
+        )
+        s.audit.record(Record(host_user(), "release-request", "cli", channel_id,
+                              detail=f"request {request_id}"))  # fmt: skip
+    typer.echo(f"release requested: {request_id}")
+
+
+@release_app.command("approve")
+def approve(station: StationDir, request_id: str, channel: ChannelOpt = None) -> None:
+    """Approve the counterpart's request exactly as written: this station signs it."""
+    with opened(station) as s:
+        channel_id = s.resolve(channel)
+        s.approve_release(channel_id, request_id)
+        s.audit.record(Record(host_user(), "release-approve", "cli", channel_id,
+                              detail=f"request {request_id}"))  # fmt: skip
+    typer.echo(
+        f"approved and signed; the bundle is complete once {request_id[:12]} is countersigned"
+    )
+
+
+@release_app.command("decline")
+def decline(
+    station: StationDir, request_id: str, reason: str = "", channel: ChannelOpt = None
+) -> None:
+    """Decline the counterpart's request; its items go back to release-declined."""
+    with opened(station) as s:
+        channel_id = s.resolve(channel)
+        s.decline_release(channel_id, request_id, reason)
+        s.audit.record(Record(host_user(), "release-decline", "cli", channel_id,
+                              detail=f"request {request_id}"))  # fmt: skip
+    typer.echo("declined")
+
+
+@release_app.command("list")
+def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
+    """Release requests of a channel with their state."""
+    with opened(station) as s:
+        views = s.release_requests(s.resolve(channel))
+    if as_json:
+        print_json(views)
+        return
+    if not views:
+        typer.echo("no release requests")
+    for v in views:
+        by = "we asked" if v.requester == "us" else "they asked"
+        typer.echo(f"{v.request_id}  {v.state:<11} {by:<10} {v.date}  {v.title}"
+                   f"  ({len(v.texts)} items, {v.signatures}/2 signatures)")  # fmt: skip
+
+
+@release_app.command("bundle")
+def bundle(
+    station: StationDir,
+    request_id: str,
+    out: Annotated[Path, typer.Option(help="Where to write the bundle.")] = Path("release.json"),
+) -> None:
+    """Write the signed bundle of a completed release (public texts only)."""
+    with opened(station) as s:
+        data = s.bundle(request_id)
+        s.audit.record(Record(host_user(), "release-bundle", "cli",
+                              detail=f"request {request_id}"))  # fmt: skip
+    out.write_bytes(data)
+    typer.echo(f"bundle written to {out}; check it anywhere with: backchannel verify {out}")
+
+
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="The release bundle (JSON).")],
+    keys: Annotated[
+        list[Path] | None,
+        typer.Option(help="A party's published keys file to pin; repeat for both."),
+    ] = None,
+) -> None:
+    """Check a release bundle offline: all four signatures, and optionally pinned keys."""
+    try:
+        manifest, lines = verify_bundle(_read(bundle, 4 * 1024 * 1024))
+        for path in keys or []:
+            pinned = read_keys(_read(path, 64 * 1024))
+            if pinned not in manifest.parties:
+                raise BundleError(f"the keys in {path} ({pinned.party}) are not a party's keys")
+    except BundleError as exc:
+        fail(f"NOT VALID: {exc}")
+    show_release(manifest, lines, pinned=len(keys or []))
+
+
+def show_release(manifest: Manifest, lines: list[str], pinned: int) -> None:
+    typer.echo(f"VALID release, signed by both parties: {manifest.title}")
+    typer.echo(f"date: {manifest.date}")
+    for party in manifest.parties:
+        typer.echo(f"party: {party.party} (station {party.station})")
+        typer.echo(f"  fingerprint {party.fingerprint().hex()}")
+    for line in lines:
+        typer.echo(f"  {line}")
+    if pinned:
+        typer.echo(f"keys pinned from {pinned} file(s) match")
+    else:
+        typer.echo("no --keys given: compare the fingerprints with the parties' published keys")
+    if manifest.statement:
+        typer.echo(f"\nstatement:\n{manifest.statement}")
+    for n, t in enumerate(manifest.texts, 1):
+        typer.echo(f"\n[{n}] {t.mode} text of item {t.item_hash.hex()[:16]}:\n{t.text}")
+
+
+@keys_app.command("export")
+def export(
+    station: StationDir,
+    out: Annotated[Path, typer.Option(help="Where to write the keys file.")] = Path("keys.json"),
+) -> None:
+    """Write this station's public keys (the same file as /.well-known/backchannel/keys)."""
+    with opened(station) as s:
+        data = keys_document(s.public_identity())
+    out.write_bytes(data)
+    typer.echo(f"public keys written to {out}")
+
+
+def backup(
+    station: StationDir,
+    out: Annotated[Path, typer.Option(help="The backup file to write.")],
+) -> None:
+    """An encrypted copy of the archive (SQLite), readable only with the station key."""
+    with opened(station) as s:
+        if not s.db.url.startswith("sqlite"):
+            fail("backup copies SQLite stations; for PostgreSQL use pg_dump (content is sealed)")
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "copy.db"
+            source = sqlite3.connect(s.db.url.removeprefix("sqlite:///"))
+            target = sqlite3.connect(copy)
+            with source, target:
+                source.backup(target)
+            source.close()
+            target.close()
+            sealed = s.seal_blob(BACKUP_LABEL, copy.read_bytes())
+        s.audit.record(Record(host_user(), "backup", "cli", detail=str(out)[:200]))
+    out.write_bytes(sealed)
+    out.chmod(0o600)
+    typer.echo(f"encrypted backup written to {out} ({len(sealed)} bytes); "
+               "it opens only with this station's key")  # fmt: skip
+
+
+def _read(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    if len(data) > limit:
+        fail(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def _full_hash(entries: list[Entry], prefix: str) -> bytes:
+    matches = [e.envelope_hash for e in entries if e.envelope_hash.startswith(prefix.lower())]
+    if len(matches) != 1:
+        fail(f"no single item of this channel has a hash starting with {prefix!r}")
+    return bytes.fromhex(matches[0])
