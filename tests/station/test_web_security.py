@@ -96,10 +96,12 @@ class Site:
     store: Station
     channel: str
     hostile_in: str  # hash of the received message with a hostile text
+    second_in: str  # another received message (each item is acknowledged once)
     web_pending: str  # a channel waiting for our admin's confirmation (web route)
     api_pending: str  # another one (API route)
     browsers: dict[str, Browser] = field(default_factory=dict)
-    victim_token: str = ""
+    victim_token: str = ""  # an API token of "victim-reset"
+    disabled_token: str = ""  # an API token of "victim-disable"
 
     def url(self, path: str) -> str:
         return self.a.url + path
@@ -190,20 +192,25 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         text = PAYLOADS["message-text"]
         peer.send(channel, Message(text=text, language="en", from_role="officer",
                                    to_role="principal"))  # fmt: skip
+        peer.send(channel, message("a second one to acknowledge"))
         ours = store.send(channel, message("for bravo")).envelope_hash
         wait_until(lambda: arrived(peer, channel, Message, lambda i: True), "our message at B")
         peer.acknowledge(channel, ours, PAYLOADS["ack-note"])
         wait_until(lambda: arrived(store, channel, Ack, lambda i: True), "the ack at A")
         hostile_in = arrived(store, channel, Message, lambda i: i.text == text)
         assert hostile_in
+        wait_until(lambda: arrived(store, channel, Message, lambda i: "second" in i.text), "2nd")
+        second_in = arrived(store, channel, Message, lambda i: "second" in i.text)
         web_pending = pending_channel(tmp / "charlie", store, PAYLOADS["pending-party"])
         api_pending = pending_channel(tmp / "delta", store, "Party delta")
         for name, role in (("pat", "principal"), ("ada", "admin"), ("aud", "auditor"),
                            ("victim-disable", "officer"), ("victim-reset", "officer"),
                            ("locked-one", "officer"), ("throttled", "officer")):  # fmt: skip
             add_officer(a, name, role)
-        site = Site(a, b, store, channel, hostile_in, web_pending, api_pending, browsers)
+        site = Site(a, b, store, channel, hostile_in, second_in, web_pending, api_pending,
+                    browsers)  # fmt: skip
         site.victim_token = store.accounts.create_token("test", "test", "victim-reset", "t")
+        site.disabled_token = store.accounts.create_token("test", "test", "victim-disable", "t")
         for name in ("pat", "ada", "aud"):
             site.browsers[name] = browser(a.url, name)
         # A failed sign-in under a hostile name puts that name in the audit trail.
@@ -287,7 +294,7 @@ class Page:
 
 PAGES: dict[str, Page] = {
     "login": Page(None, "GET", lambda s: "/login?error=" + quote(PAYLOADS["login-error"]), 200,
-                  ("login-error",)),
+                  ()),
     "channels": Page("pat", "GET", lambda s: "/channels", 200, ("peer-party", "peer-station",
                                                                  "pending-party")),
     "thread": Page("pat", "GET", lambda s: f"/channels/{s.channel}", 200,
@@ -300,7 +307,7 @@ PAGES: dict[str, Page] = {
     "since-by-peer-name": Page(
         "pat", "GET",
         lambda s: "/channels/" + quote(PAYLOADS["peer-station"], safe="") + "/since?after=0",
-        200, ("message-text", "peer-station"), full=False),
+        200, ("message-text", "ack-note"), full=False),
     "item": Page("pat", "GET", lambda s: f"/channels/{s.channel}/items/{s.hostile_in}", 200,
                  ("message-text", "peer-party")),
     "compose": Page("pat", "GET", lambda s: f"/channels/{s.channel}/compose", 200,
@@ -324,7 +331,7 @@ PAGES: dict[str, Page] = {
     "audit-trail": Page("aud", "GET", lambda s: "/audit", 200, ("failed-name",)),
     "officers": Page("ada", "GET",
                      lambda s: "/officers?message=" + quote(PAYLOADS["officers-message"]), 200,
-                     ("officers-message",)),
+                     ()),
     "officers-reset-error": Page(
         "ada", "POST", lambda s: "/officers/" + quote(PAYLOADS["reset-name"], safe="") + "/reset",
         200, ("reset-name",),
@@ -352,6 +359,22 @@ def test_page_shows_payloads_escaped_under_a_strict_csp(site: Site, name: str) -
     assert_inert(response, planted)
 
 
+@pytest.mark.parametrize(
+    ("who", "path", "payload"),
+    [(None, "/login?error=", "login-error"), ("ada", "/officers?message=", "officers-message")],
+)
+def test_a_link_cannot_put_words_on_a_page(
+    site: Site, who: str | None, path: str, payload: str
+) -> None:
+    """Messages on these pages come from the station only, never from the query string."""
+    url = path + quote(PAYLOADS[payload])
+    get = httpx.get if who is None else site.browsers[who].client.get
+    response = get(site.url(url) if who is None else url)
+    assert response.status_code == 200
+    assert escaped(PAYLOADS[payload]) not in response.text
+    assert 'role="alert"' not in response.text
+
+
 def test_the_one_script_is_served_from_the_station(site: Site) -> None:
     response = httpx.get(site.url("/static/app.js"))
     assert response.status_code == 200
@@ -360,8 +383,17 @@ def test_the_one_script_is_served_from_the_station(site: Site) -> None:
 
 
 HOSTILE_NAMES = [
-    "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}", "Admin",
-    "", "a" * 65, "-leading-dash", "two words", "émile", "name\n", "a/b",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "{{7*7}}",
+    "Admin",
+    "",
+    "a" * 65,
+    "-leading-dash",
+    "two words",
+    "émile",
+    "name\n",
+    "a/b",
 ]
 
 
@@ -407,6 +439,10 @@ def _account(s: Site, name: str) -> object:
     return found[0].disabled if found else None
 
 
+def _disabled(s: Site) -> object:
+    return _account(s, "victim-disable"), s.store.accounts.by_token(s.disabled_token) is not None
+
+
 def _resets(s: Site) -> object:
     records = s.store.audit.show(officer="ada", limit=10_000)
     count = sum(e.record.action == "officer-reset" for e in records)
@@ -428,13 +464,13 @@ CHANGES: dict[str, Change] = {
                                      "clearances": ""},
                           lambda s: _account(s, "csrf-new"), 303),
     "disable": Change("ada", lambda s: "/officers/victim-disable/disable", lambda s: {},
-                      lambda s: _account(s, "victim-disable"), 303),
+                      _disabled, 303),
     "reset": Change("ada", lambda s: "/officers/victim-reset/reset",
                     lambda s: {"password": "another long password"}, _resets, 303),
     "api-send": Change("pat", lambda s: f"/api/v1/channels/{s.channel}/messages",
                        lambda s: {"text": "csrf probe"}, _outgoing, 201, api=True),
     "api-ack": Change("pat", lambda s: f"/api/v1/channels/{s.channel}/acks",
-                      lambda s: {"item_hash": s.hostile_in}, _outgoing, 201, api=True),
+                      lambda s: {"item_hash": s.second_in}, _outgoing, 201, api=True),
     "api-confirm": Change("ada", lambda s: f"/api/v1/channels/{s.api_pending}/confirm",
                           lambda s: {}, lambda s: s.store.status(s.api_pending).pairing, 200,
                           api=True),
@@ -476,7 +512,8 @@ def test_a_wrong_header_is_not_rescued_by_a_right_form_field(site: Site) -> None
     pat, change = site.browsers["pat"], CHANGES["compose"]
     before = _outgoing(site)
     response = pat.client.post(
-        change.path(site), data={**change.fields(site), "csrf": pat.csrf},
+        change.path(site),
+        data={**change.fields(site), "csrf": pat.csrf},
         headers={"x-csrf-token": "wrong"},
     )
     assert response.status_code == 403
@@ -504,10 +541,31 @@ def test_state_change_with_the_right_csrf_token_works(site: Site, route: str) ->
         own.client.close()
         assert (before, site.store.accounts.session(token) is not None) == (True, False)
     else:
-        before = change.state(site)
+        state = change.state(site)
         response = post(site, change, site.browsers[change.who].csrf)
-        assert change.state(site) != before
+        assert change.state(site) != state
     assert response.status_code == change.done, response.text[:300]
+
+
+NON_ASCII: dict[str, tuple[dict[str, str], dict[bytes, bytes]]] = {
+    "form": ({"csrf": "é"}, {}),
+    "header": ({}, {b"x-csrf-token": b"\xe9"}),  # Latin-1 on the wire
+}
+
+
+@pytest.mark.parametrize("api", [False, True], ids=["web", "api"])
+@pytest.mark.parametrize("where", list(NON_ASCII))
+def test_a_non_ascii_csrf_token_is_refused_not_a_crash(site: Site, where: str, api: bool) -> None:
+    """BUG (auth.py, csrf_checked): secrets.compare_digest raises TypeError on non-ASCII str."""
+    data, headers = NON_ASCII[where]
+    path = f"/api/v1/channels/{site.web_pending}/confirm" if api else "/officers/pat/disable"
+    before = _account(site, "pat"), site.store.status(site.web_pending).pairing
+    response = httpx.post(
+        site.url(path), data=data, headers=headers,
+        cookies={"bc_session": site.browsers["ada"].token},
+    )  # fmt: skip
+    assert response.status_code == 403, response.text[:200]
+    assert (_account(site, "pat"), site.store.status(site.web_pending).pairing) == before
 
 
 def test_a_bearer_token_needs_no_csrf_token(site: Site) -> None:
@@ -547,6 +605,16 @@ def test_login_without_its_double_submit_token_is_refused(site: Site, case: str)
         assert "bc_session" not in c.cookies
         assert c.get("/channels").status_code == 303
     assert len(site.store.audit.show(officer="pat", limit=10_000)) == before
+
+
+def test_a_non_ascii_login_form_token_is_refused_not_a_crash(site: Site) -> None:
+    """BUG (web.py, login): secrets.compare_digest raises TypeError on non-ASCII str."""
+    with client(site.a.url) as c:
+        form_token(c)
+        response = c.post("/login", data={"name": "pat", "password": PASSWORD,
+                                          "form_token": "é", "code": ""})  # fmt: skip
+        assert response.status_code == 400, response.text[:200]
+        assert session_cookie(response) is None
 
 
 # -- sessions and cookies -------------------------------------------------------------------
@@ -695,6 +763,26 @@ def test_totp_is_required_and_a_code_works_once(site: Site) -> None:
         assert session_cookie(replayed) is None
     failed = [d for a, d in audit_actions(site, "two-factor") if a == "sign-in-failed"]
     assert failed == ["wrong or reused code"] * 3
+
+
+def test_a_non_ascii_totp_code_is_a_counted_failure(site: Site) -> None:
+    """BUG (officers.py, _totp_step): a non-ASCII code with the right password crashes (500).
+
+    The crash rolls back the attempt: no failure is counted towards the lockout, none
+    towards the address throttle, nothing is audited, and the 500 (against the 401 of a
+    wrong password) tells a guesser that the password was right without any code.
+    """
+    site.store.accounts.add("test", "test", "two-factor-b", role="officer", clearances=(),
+                            password=PASSWORD, totp=True)  # fmt: skip
+    with client(site.a.url, "127.0.0.33") as c:
+        wrong_password = login(c, "two-factor-b", "not the password", code="12345é")
+        assert wrong_password.status_code == 401
+    with client(site.a.url, "127.0.0.34") as c:
+        right_password = login(c, "two-factor-b", code="12345é")
+        assert right_password.status_code == wrong_password.status_code, right_password.text[:200]
+        assert session_cookie(right_password) is None
+    failed = [d for a, d in audit_actions(site, "two-factor-b") if a == "sign-in-failed"]
+    assert failed == ["wrong password", "wrong or reused code"]
 
 
 # -- without signing in ---------------------------------------------------------------------

@@ -162,6 +162,7 @@ def serve(
         uvicorn.run(
             create_app(s), host=host, port=port, log_level="warning",
             ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+            proxy_headers=False,  # the client address is the socket's: no spoofed X-Forwarded-For
         )  # fmt: skip
 
 

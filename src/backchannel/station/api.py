@@ -17,6 +17,7 @@ from backchannel.protocol.release import ReleasedText
 
 from .audit import Entry as AuditEntry
 from .auth import CallerDep, DeskDep
+from .desk import DOING
 from .errors import Forbidden, InvalidRequest
 from .policy import Action
 from .records import ChannelStatus, Entry, to_json
@@ -100,7 +101,7 @@ def audit(
     who: CallerDep, desk: DeskDep, officer: str | None = None, item: str | None = None
 ) -> list[dict[str, Any]]:
     if not who.officer.may(Action.READ_AUDIT):
-        raise Forbidden(f"your role {who.officer.role!r} does not allow {Action.READ_AUDIT}")
+        raise Forbidden(f"your role ({who.officer.role}) does not allow {DOING[Action.READ_AUDIT]}")
     rows = desk.station.audit.show(officer=officer, item_hash=_hash_or_none(item))
     return [audit_json(r) for r in rows]
 

@@ -23,6 +23,7 @@ from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 from .api import router as api_router
+from .auth import POLL_HEADER, caller
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
 from .desk import Desk
@@ -92,31 +93,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
-        response: Response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if not request.url.path.startswith("/static/"):
-            response.headers["cache-control"] = "no-store"
-        return response
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:
-        await run_in_threadpool(station.count_refused, None)
-        return JSONResponse({"error": "body too large"}, status_code=413)
-
-    @app.exception_handler(RemoteProtocolError)
-    async def refused(_request: Request, exc: RemoteProtocolError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(StationError)
-    async def station_error(request: Request, exc: StationError) -> Response:
-        status = ERROR_STATUS.get(type(exc), 409)
-        if request.url.path.startswith(("/api/", "/peer/")):
-            return JSONResponse({"error": str(exc)}, status_code=status)
-        if isinstance(exc, NotSignedIn):
-            return RedirectResponse("/login", status_code=303)
-        return page(request, "error.html", status, error=str(exc), code=status)
+    _add_handlers(app, station)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -163,3 +140,38 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         return {"channel_id": status.channel_id, "station": station.config.station}
 
     return app
+
+
+def _add_handlers(app: FastAPI, station: Station) -> None:
+    """Security headers on every response, and errors mapped to statuses and pages."""
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if not request.url.path.startswith("/static/"):
+            response.headers["cache-control"] = "no-store"
+        return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:
+        await run_in_threadpool(station.count_refused, None)
+        return JSONResponse({"error": "body too large"}, status_code=413)
+
+    @app.exception_handler(RemoteProtocolError)
+    async def refused(_request: Request, exc: RemoteProtocolError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(StationError)
+    async def station_error(request: Request, exc: StationError) -> Response:
+        status = ERROR_STATUS.get(type(exc), 409)
+        background = request.headers.get(POLL_HEADER) is not None
+        if request.url.path.startswith(("/api/", "/peer/")) or background:
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        if isinstance(exc, NotSignedIn):
+            return RedirectResponse("/login", status_code=303)
+        try:  # keep the page signed in: navigation and Sign out stay on it
+            who = await run_in_threadpool(caller, request)
+        except StationError:
+            who = None
+        return page(request, "error.html", status, error=str(exc), code=status, who=who)

@@ -27,6 +27,7 @@ from .service import Station
 SESSION_COOKIE = "bc_session"
 LOGIN_COOKIE = "bc_login"  # double-submit token for the sign-in form itself
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+POLL_HEADER = "x-backchannel-poll"  # sent by app.js: background refresh, not activity
 THROTTLE_FAILURES, THROTTLE_WINDOW = 20, 600.0  # per client address
 
 
@@ -62,7 +63,8 @@ def caller(request: Request) -> Caller:
             raise NotSignedIn("the API token is not valid")
         return Caller(officer, None, origin_of(request, "api"))
     token = request.cookies.get(SESSION_COOKIE)
-    found = station.accounts.session(token) if token else None
+    polling = request.headers.get(POLL_HEADER) is not None
+    found = station.accounts.session(token, touch=not polling) if token else None
     if found is None:
         raise NotSignedIn("sign in first")
     officer, csrf = found
@@ -76,9 +78,14 @@ async def csrf_checked(request: Request) -> Caller:
         sent = request.headers.get("x-csrf-token")
         if sent is None and _is_form(request):
             sent = str((await request.form()).get("csrf", ""))
-        if not sent or not secrets.compare_digest(sent, who.csrf):
+        if not sent or not same_secret(sent, who.csrf):
             raise Forbidden("missing or wrong CSRF token; reload the page and try again")
     return who
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes any text a client sends (as UTF-8)."""
+    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 def _is_form(request: Request) -> bool:

@@ -20,6 +20,13 @@ from .records import ChannelStatus, Entry, ReleaseView
 from .service import Station, guard
 
 MAX_PAGE = 500
+DOING = {
+    Action.VIEW_CHANNELS: "seeing the channels", Action.READ_ITEM: "reading items",
+    Action.SEND_ITEM: "sending items", Action.ACKNOWLEDGE: "acknowledging items",
+    Action.DECIDE_RELEASE: "deciding on releases", Action.CONFIRM_PAIRING:
+    "confirming the safety number", Action.READ_AUDIT: "reading the audit trail",
+    Action.MANAGE_OFFICERS: "managing officers",
+}  # fmt: skip
 
 
 class Desk:
@@ -87,6 +94,8 @@ class Desk:
         _require(officer, Action.ACKNOWLEDGE, named.clearances)
         if named.direction != "in":
             raise StationError("only a received item can be acknowledged")
+        if named.acknowledged:
+            raise StationError("this item is already acknowledged")
         entry = self.station.acknowledge(channel_id, envelope_hash, note)
         self._did(officer, "acknowledge", origin, channel_id, named)
         return entry
@@ -210,5 +219,7 @@ def _require(
     officer: Officer, action: Action, labels: tuple[str, ...] | frozenset[str] = ()
 ) -> None:
     if not officer.may(action, labels):
-        what = "clearance" if officer.may(action) else f"role {officer.role!r}"
-        raise Forbidden(f"your {what} does not allow {action.value}")
+        doing = DOING.get(action, action.value)
+        if officer.may(action):
+            raise Forbidden(f"this item needs a clearance you do not hold, for {doing}")
+        raise Forbidden(f"your role ({officer.role}) does not allow {doing}")

@@ -32,6 +32,7 @@ from .errors import NotSignedIn, StationError, TooManyAttempts
 from .policy import ROLES, Officer
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_CODE = re.compile(r"[0-9]{6}", re.ASCII)
 MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 MAX_FAILURES, LOCKOUT_SECONDS = 5, 15 * 60
 SESSION_SECONDS, IDLE_SECONDS = 8 * 3600, 30 * 60
@@ -209,8 +210,12 @@ class Accounts:
         self.audit.append(s, [Record(row.name, "sign-in", origin)])
         return SignedIn(_officer(row), csrf, token)
 
-    def session(self, token: str) -> tuple[Officer, str] | None:
-        """The officer and CSRF token of a live session, or None."""
+    def session(self, token: str, touch: bool = True) -> tuple[Officer, str] | None:
+        """The officer and CSRF token of a live session, or None.
+
+        ``touch=False`` (the thread's background polling) does not count as activity,
+        so a tab left open still reaches the idle timeout.
+        """
         now = self.clock()
         with self.db.reading() as s:
             found = s.execute(
@@ -223,7 +228,7 @@ class Accounts:
         session, row = found
         if row.disabled or now > session.expires_at or now > session.last_seen_at + IDLE_SECONDS:
             return None
-        if now - session.last_seen_at > SEEN_EVERY:
+        if touch and now - session.last_seen_at > SEEN_EVERY:
             with self.db.transaction(durable=False) as s:
                 live = s.get(SessionRow, session.token_hash)
                 if live is not None:
@@ -272,13 +277,15 @@ class Accounts:
     def _totp_step(self, row: OfficerRow, code: str) -> int | None:
         """The time step a code is valid for (one step of drift allowed), if unused."""
         assert row.totp_sealed is not None
+        code = code.strip()
+        if not _CODE.fullmatch(code):
+            return None
         totp = pyotp.TOTP(unseal(self._key, "totp", row.totp_sealed).decode())
         now = self.clock()
         for drift in (0, -1, 1):
             step = int(now // totp.interval) + drift
-            if step > row.totp_last_step and secrets.compare_digest(
-                totp.at(step * totp.interval), code.strip()
-            ):
+            expected = totp.at(step * totp.interval).encode()
+            if step > row.totp_last_step and secrets.compare_digest(expected, code.encode()):
                 return step
         return None
 

@@ -390,7 +390,7 @@ class Station:
             self._send_now(s, row, channel, item)
         self.on_outbox()
 
-    def release_requests(self, channel_id: str) -> list[ReleaseView]:
+    def release_requests(self, channel_id: str | None) -> list[ReleaseView]:
         with self.db.reading() as s:
             rows = releases.live_requests(s, self.resolve(channel_id))
             return [release_view(r, releases.request_of(r, self._key)) for r in rows]

@@ -26,17 +26,20 @@ from .audit import Entry as AuditEntry
 from .auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    Caller,
     CallerDep,
     DeskDep,
     Throttle,
     origin_of,
+    same_secret,
     set_session_cookie,
     station_of,
 )
+from .desk import DOING, Desk
 from .errors import Forbidden, StationError
 from .officers import parse_clearances
 from .policy import ROLES, Action, Officer
-from .records import Entry
+from .records import ChannelStatus, Entry
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -67,7 +70,12 @@ def home() -> RedirectResponse:
 
 
 @router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return login_form(request)
+
+
 def login_form(request: Request, error: str = "") -> HTMLResponse:
+    """The sign-in form with a fresh double-submit token; ``error`` comes from us only."""
     nonce = secrets.token_urlsafe(24)
     response = page(request, "login.html", form_token=nonce, error=error[:200])
     response.set_cookie(
@@ -83,7 +91,7 @@ async def login(
 ) -> Response:
     address = request.client.host if request.client else "unknown"
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, form_token):
+    if not expected or not same_secret(form_token, expected):
         return login_again(request, "the sign-in form expired; please try again")
     throttle.check(address)
     accounts = station_of(request).accounts
@@ -132,7 +140,8 @@ def thread(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTM
     readable = who.officer.may(Action.READ_ITEM, ())
     entries = desk.thread(who.officer, status.channel_id, who.origin) if readable else []
     return page(
-        request, "thread.html", who=who, status=status, entries=views(desk, entries),
+        request, "thread.html", who=who, status=status,
+        entries=views(desk, status, entries, who),
         after=max((e.position for e in entries), default=0), readable=readable,
     )  # fmt: skip
 
@@ -145,7 +154,8 @@ def since(
     entries = desk.thread(who.officer, channel, who.origin, after=after)
     if not entries:
         return Response(status_code=204)
-    response = page(request, "_entries.html", who=who, entries=views(desk, entries))
+    status = desk.channel(who.officer, channel)
+    response = page(request, "_entries.html", who=who, entries=views(desk, status, entries, who))
     response.headers["x-after"] = str(max(e.position for e in entries))
     return response
 
@@ -161,7 +171,10 @@ def item(
         and isinstance(entry.item, Message)
         and who.officer.may(Action.ACKNOWLEDGE, entry.clearances)
     )  # fmt: skip
-    return page(request, "item.html", who=who, status=status, e=view(desk, entry), may_ack=may_ack)
+    return page(
+        request, "item.html", who=who, status=status, e=view(desk, status, entry),
+        may_ack=may_ack,
+    )  # fmt: skip
 
 
 @router.post("/channels/{channel}/items/{item_hash}/ack")
@@ -181,6 +194,7 @@ def compose_form(request: Request, channel: str, who: CallerDep, desk: DeskDep) 
 
 @router.post("/channels/{channel}/compose")
 async def compose(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> Response:
+    _require(who.officer, Action.SEND_ITEM)
     form = {k: str(v) for k, v in (await request.form()).multi_items() if k != "clearance"}
     labels = [str(v) for v in (await request.form()).getlist("clearance")]
     try:
@@ -229,7 +243,12 @@ def audit(
 
 
 @router.get("/officers")
-def officers(request: Request, who: CallerDep, message: str = "") -> HTMLResponse:
+def officers_page(request: Request, who: CallerDep) -> HTMLResponse:
+    return officers(request, who)
+
+
+def officers(request: Request, who: Caller, message: str = "") -> HTMLResponse:
+    """The officers page; ``message`` comes from us only (never from the query)."""
     _require(who.officer, Action.MANAGE_OFFICERS)
     accounts = station_of(request).accounts.accounts()
     return page(request, "officers.html", who=who, accounts=accounts, roles=ROLES,
@@ -273,20 +292,37 @@ def reset_officer(request: Request, name: str, who: CallerDep, password: Text) -
 # -- what the templates show -------------------------------------------------------------
 
 
-def views(desk: Any, entries: list[Entry]) -> list[dict[str, Any]]:
-    return [view(desk, e) for e in entries]
+def views(
+    desk: Desk, status: ChannelStatus, entries: list[Entry], who: Caller
+) -> list[dict[str, Any]]:
+    """Entries for the thread; an acknowledgement quotes the item it acknowledges."""
+    shown: dict[str, Any] = {e.envelope_hash: e.item for e in entries}
+    for e in entries:
+        named = e.item.item_hash.hex() if isinstance(e.item, Ack) else None
+        if named and named not in shown:  # an older item: fetched (and audited) too
+            try:
+                shown[named] = desk.item(who.officer, status.channel_id, named, who.origin).item
+            except StationError:
+                shown[named] = None
+    return [view(desk, status, e, shown) for e in entries]
 
 
-def view(desk: Any, e: Entry) -> dict[str, Any]:
+def view(
+    desk: Any, status: ChannelStatus, e: Entry, shown: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An entry as the templates show it: words, not fields."""
     item, now = e.item, desk.station.clock()
     deadline = item.ack_deadline if isinstance(item, Message) else None
     overdue = deadline is not None and not e.acknowledged and deadline.timestamp() < now
+    ours = e.direction == "out"
+    refers = item.item_hash.hex() if isinstance(item, Ack) else ""
     return {
-        "entry": e, "kind": kind(e), "text": text(e), "deadline": deadline,
-        "overdue": overdue, "when": stamp(e.created_at),
+        "entry": e, "kind": kind(e), "text": text(e, ours, (shown or {}).get(refers)),
+        "deadline": deadline, "overdue": overdue, "when": stamp(e.created_at),
         "from_role": getattr(item, "from_role", ""), "to_role": getattr(item, "to_role", ""),
-        "language": getattr(item, "language", ""),
+        "language": getattr(item, "language", ""), "channel": status.channel_id,
+        "author": f"from us ({desk.station.config.party})" if ours else f"from {status.peer_party}",
+        "refers": refers,
     }  # fmt: skip
 
 
@@ -295,18 +331,24 @@ def kind(e: Entry) -> str:
             "pairing-confirm": "Safety number confirmed"}.get(e.item_type, e.item_type)  # fmt: skip
 
 
-def text(e: Entry) -> str:
+def text(e: Entry, ours: bool, acked: Any = None) -> str:
     item = e.item
     if isinstance(item, Message):
         return item.text
     if isinstance(item, Ack):
-        note = f" — {item.note}" if item.note else ""
-        return f"acknowledges item {item.item_hash.hex()[:12]}{note}"
+        note = f" — note: {item.note}" if item.note else ""
+        what = f"“{_short(acked.text)}”" if isinstance(acked, Message) else "an earlier item"
+        return f"acknowledges {what}{note}"
     if isinstance(item, PairingConfirm):
-        return "the admin compared the safety number and confirmed it"
+        side = "our" if ours else "their"
+        return f"{side} admin compared the safety number over an independent line and confirmed it"
     if isinstance(item, Checkpoint):
         return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
     return ""
+
+
+def _short(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def audit_view(r: AuditEntry) -> dict[str, Any]:
@@ -343,4 +385,4 @@ def _role(value: str) -> Role:
 
 def _require(officer: Officer, action: Action) -> None:
     if not officer.may(action):
-        raise Forbidden(f"your role {officer.role!r} does not allow {action.value}")
+        raise Forbidden(f"your role ({officer.role}) does not allow {DOING[action]}")

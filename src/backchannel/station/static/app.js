@@ -11,15 +11,18 @@
   async function poll() {
     const url = thread.dataset.poll + "?after=" + encodeURIComponent(thread.dataset.after || "0");
     try {
-      const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-      if (response.status === 200) {
+      const response = await fetch(url, {
+        credentials: "same-origin", cache: "no-store", redirect: "manual",
+        headers: { "X-Backchannel-Poll": "1" },
+      });
+      if (response.status === 200 && !response.redirected) {
         const html = await response.text();
         thread.insertAdjacentHTML("beforeend", html);
         thread.dataset.after = response.headers.get("x-after") || thread.dataset.after;
         const empty = document.getElementById("empty");
         if (empty) empty.remove();
-      } else if (response.status === 401 || response.status === 303) {
-        return; // signed out: stop polling
+      } else if (response.status !== 204) {
+        return; // signed out (401), a redirect, or an error: stop polling
       }
     } catch (error) {
       // the station is restarting or the network is down: try again later
@@ -29,3 +32,9 @@
 
   window.setTimeout(poll, every);
 })();
+
+// Buttons that end someone's access ask first: <form data-confirm="question">.
+document.addEventListener("submit", function (event) {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
