@@ -28,7 +28,10 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # Officers of the scenario: (name, role, clearances) at A and at B.
-AT_A = (("olga", "officer", ("deconfliction", "negotiation")),)
+AT_A = (
+    ("olga", "officer", ("deconfliction", "negotiation")),
+    ("paul", "principal", ("deconfliction", "negotiation")),
+)
 AT_B = (
     ("petra", "principal", ("deconfliction", "negotiation")),
     ("rory", "reader", ("deconfliction",)),

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
 
-from ..station.conftest import PASSWORD
+from ..station.conftest import PASSWORD, StationProcess, message
 from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations
 
 TEXT = "Proposal: a hotline test every first Monday at 10:00 UTC."
@@ -241,3 +241,62 @@ def test_a_thread_left_open_after_signing_out_stays_clean(
     page.wait_for_timeout(2500)  # a poll of the thread, now without a session
     assert page.locator("#thread").get_by_text("Sign in").count() == 0, "login page in thread"
     assert page.locator("#thread > *").count() == shown
+
+
+def test_a_principal_requests_a_release_and_the_counterpart_approves_it(
+    stations: Stations, browsing: Browsing
+) -> None:
+    a, b = stations.a, stations.b
+    original = "Notice: convoy RIVERSIDE passes checkpoint 4 at 06:00 on 9 May."
+    public = "Notice: convoy RIVERSIDE passes a checkpoint on 9 May."
+    sender = a.open()
+    try:
+        sent = sender.send(sender.resolve(None), message(original))
+    finally:
+        sender.close()
+
+    # A's principal picks the item, redacts it and sends the request.
+    paul = browsing.sign_in(a, "paul")
+    open_thread(paul, "Party bravo")
+    paul.get_by_role("link", name="Releases").click()
+    paul.get_by_role("link", name="Request a release").click()
+    paul.get_by_label("Title").fill("Joint notice of convoy RIVERSIDE")
+    paul.get_by_label("Release date (YYYY-MM-DD)").fill("2026-12-01")
+    pick = paul.locator(".pick", has_text=original)
+    pick.get_by_role("checkbox").check()
+    pick.get_by_label("How the public text relates to it").select_option("redacted")
+    pick.get_by_label("Public text", exact=True).fill(public)
+    paul.get_by_role("button", name="Send the request").click()
+    request = paul.locator("section.release", has_text="Joint notice of convoy RIVERSIDE")
+    expect(request.locator(".badge").first).to_have_text("open")
+
+    # B's principal reads the original beside the public text and approves it.
+    petra = browsing.sign_in(b, "petra")
+    petra.goto(b.url + "/channels")
+    open_thread(petra, "Party alpha")
+    petra.get_by_role("link", name="Releases").click()
+    offered = petra.locator("section.release", has_text="Joint notice of convoy RIVERSIDE")
+    reload_until_visible(petra, offered)
+    expect(offered).to_contain_text(original)
+    expect(offered).to_contain_text(public)
+    petra.once("dialog", lambda dialog: dialog.accept())
+    offered.get_by_role("button", name="Approve these exact texts").click()
+
+    # Both stations end with the signed bundle; the item is marked released everywhere.
+    for page, station in ((petra, b), (paul, a)):
+        page.goto(station.url + "/channels")
+        open_thread(page, "Party alpha" if station is b else "Party bravo")
+        page.get_by_role("link", name="Releases").click()
+        done = page.locator("section.release", has_text="Joint notice of convoy RIVERSIDE")
+        reload_until_visible(page, done.get_by_role("link", name="Download the signed bundle"))
+        expect(done.locator(".badge").first).to_have_text("released")
+    paul.goto(f"{a.url}/channels/{sender_channel(a)}/items/{sent.envelope_hash}")
+    expect(paul.locator(".badge.released")).to_have_text("released")
+
+
+def sender_channel(station: StationProcess) -> str:
+    s = station.open()
+    try:
+        return s.resolve(None)
+    finally:
+        s.close()

@@ -38,6 +38,7 @@ from .errors import (
 from .service import Station
 from .web import HERE, page
 from .web import router as web_router
+from .web_releases import router as releases_router
 
 T = TypeVar("T")
 ERROR_STATUS: dict[type[StationError], int] = {
@@ -91,6 +92,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.station, app.state.desk = station, Desk(station)
     app.include_router(api_router)
     app.include_router(web_router)
+    app.include_router(releases_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     _add_handlers(app, station)

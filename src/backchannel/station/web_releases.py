@@ -1,0 +1,135 @@
+"""The release pages: list a channel's requests, request, approve, decline, counter.
+
+A principal picks items from the thread, writes the exact public text of each, and
+sends the request; the counterpart's principal reads each original beside its public
+text and approves that exact text, declines, or counters with other texts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from backchannel.protocol import Message
+from backchannel.protocol.release import ReleasedText
+
+from .auth import CallerDep, DeskDep
+from .errors import Forbidden, StationError
+from .policy import Action
+from .records import ReleaseView
+from .web import back, page, stamp
+
+router = APIRouter(include_in_schema=False)
+MODES = ("verbatim", "redacted", "summarised")
+
+
+@router.get("/channels/{channel}/releases")
+def releases(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    status = desk.channel(who.officer, channel)
+    views = desk.releases(who.officer, status.channel_id, who.origin)
+    originals = _originals(desk, who, status.channel_id, views)
+    return page(
+        request, "releases.html", who=who, status=status, releases=list(reversed(views)),
+        originals=originals, stamp=stamp,
+        may_decide=who.officer.may(Action.DECIDE_RELEASE),
+    )  # fmt: skip
+
+
+@router.get("/channels/{channel}/releases/new")
+def new_release(
+    request: Request, channel: str, who: CallerDep, desk: DeskDep, counter: str = ""
+) -> HTMLResponse:
+    if not who.officer.may(Action.DECIDE_RELEASE):
+        raise Forbidden(f"your role ({who.officer.role}) does not allow deciding on releases")
+    status = desk.channel(who.officer, channel)
+    messages = [
+        e for e in desk.thread(who.officer, status.channel_id, who.origin)
+        if isinstance(e.item, Message) and e.disclosure != "released"
+    ]  # fmt: skip
+    countered = _countered(desk, who, status.channel_id, counter)
+    chosen = {t.item_hash.hex(): t for t in countered.texts} if countered else {}
+    return page(
+        request, "release_new.html", who=who, status=status, messages=messages,
+        chosen=chosen, countered=countered, modes=MODES, error="", form={},
+    )  # fmt: skip
+
+
+@router.post("/channels/{channel}/releases/new")
+async def create_release(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> Response:
+    form = await request.form()
+    picked = [str(v) for v in form.getlist("item")]
+    texts = [
+        ReleasedText(bytes.fromhex(h), str(form.get(f"mode-{h}", "verbatim")),  # type: ignore[arg-type]
+                     str(form.get(f"text-{h}", "")))
+        for h in picked if _is_hash(h)
+    ]  # fmt: skip
+    counter = str(form.get("counter", "")) or None
+    try:
+        if not texts:
+            raise StationError("choose at least one item to release")
+        desk.request_release(
+            who.officer, channel, who.origin, texts, title=str(form.get("title", "")),
+            statement=str(form.get("statement", "")), date=str(form.get("date", "")),
+            supersedes=counter,
+        )  # fmt: skip
+    except Forbidden:
+        raise
+    except StationError as exc:
+        status = desk.channel(who.officer, channel)
+        return page(
+            request, "release_new.html", 422, who=who, status=status, messages=[],
+            chosen={t.item_hash.hex(): t for t in texts}, countered=None, modes=MODES,
+            error=str(exc), form={k: str(v) for k, v in form.items()},
+        )  # fmt: skip
+    return back(f"/channels/{channel}/releases")
+
+
+@router.post("/channels/{channel}/releases/{request_id}/approve")
+def approve(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> RedirectResponse:
+    desk.decide_release(who.officer, channel, who.origin, request_id, approve=True)
+    return back(f"/channels/{channel}/releases")
+
+
+@router.post("/channels/{channel}/releases/{request_id}/decline")
+async def decline(
+    request: Request, channel: str, request_id: str, who: CallerDep, desk: DeskDep
+) -> RedirectResponse:
+    reason = str((await request.form()).get("reason", ""))
+    desk.decide_release(who.officer, channel, who.origin, request_id, approve=False, reason=reason)
+    return back(f"/channels/{channel}/releases")
+
+
+@router.get("/channels/{channel}/releases/{request_id}/bundle")
+def bundle(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> Response:
+    data = desk.bundle(who.officer, channel, who.origin, request_id)
+    disposition = f'attachment; filename="release-{request_id[:12]}.json"'
+    return Response(data, media_type="application/json",
+                    headers={"content-disposition": disposition})  # fmt: skip
+
+
+def _originals(desk: Any, who: Any, channel_id: str, views: list[ReleaseView]) -> dict[str, str]:
+    """The original text of every item named, for side-by-side reading (audited)."""
+    named = {t.item_hash.hex() for v in views for t in v.texts}
+    if not named:
+        return {}
+    entries = desk.thread(who.officer, channel_id, who.origin)
+    return {
+        e.envelope_hash: e.item.text
+        for e in entries
+        if e.envelope_hash in named and isinstance(e.item, Message)
+    }
+
+
+def _countered(desk: Any, who: Any, channel_id: str, request_id: str) -> ReleaseView | None:
+    if not request_id:
+        return None
+    for view in desk.releases(who.officer, channel_id, who.origin):
+        if view.request_id == request_id:
+            return view  # type: ignore[no-any-return]
+    raise StationError("no release request of this channel has that id")
+
+
+def _is_hash(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
