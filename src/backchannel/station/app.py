@@ -36,6 +36,7 @@ from .errors import (
     TooManyAttempts,
 )
 from .service import Station
+from .watch import DeadlineWatch
 from .web import HERE, page
 from .web import router as web_router
 from .web_releases import router as releases_router
@@ -73,14 +74,16 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 def create_app(station: Station, deliver: bool = True) -> FastAPI:
-    worker = DeliveryWorker(station) if deliver else None
+    workers: list[DeliveryWorker | DeadlineWatch] = (
+        [DeliveryWorker(station), DeadlineWatch(station)] if deliver else []
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if worker is not None:
+        for worker in workers:
             worker.start()
         yield
-        if worker is not None:
+        for worker in workers:
             worker.stop()
 
     # The interactive docs load scripts from a CDN, which the CSP forbids: the schema

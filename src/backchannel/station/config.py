@@ -34,6 +34,8 @@ class StationConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=1, le=65535)
     database_url: str | None = None
+    # Where overdue items are posted as JSON (no content), if anywhere.
+    webhook_url: str | None = Field(default=None, max_length=2048)
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

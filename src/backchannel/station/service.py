@@ -14,10 +14,12 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
+from sqlalchemy import select
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -45,7 +47,17 @@ from backchannel.protocol import (
 from backchannel.protocol.armor import armor, dearmor
 from backchannel.protocol.encoding import encode
 from backchannel.protocol.identity import PublicIdentity
-from backchannel.protocol.items import decode_item
+from backchannel.protocol.items import Role, decode_item
+from backchannel.protocol.proposal import (
+    Answer,
+    Clause,
+    Negotiation,
+    Proposal,
+    ProposalState,
+    Reminder,
+    Response,
+    Withdrawal,
+)
 from backchannel.protocol.release import (
     Manifest,
     ReleaseConsent,
@@ -60,15 +72,17 @@ from backchannel.protocol.sealing import seal, unseal
 from backchannel.protocol.wire import parse_envelope
 from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
 from backchannel.store import repository as repo
-from backchannel.store.schema import ReleaseRow, TranscriptRow
+from backchannel.store.schema import ProposalRow, ReleaseRow, TranscriptRow
 
-from . import releases
-from .audit import AuditTrail
+from . import deadlines, proposals, releases
+from .audit import AuditTrail, Record
 from .config import StationConfig, create_key, load_key
+from .deadlines import Due
 from .errors import ChannelNotFound, InvalidRequest, StationError
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
 from .officers import Accounts
+from .proposals import AgreementView, proposal_id_of
 from .records import ChannelStatus, Entry, ReleaseView, entry_of, release_view
 
 T = TypeVar("T")
@@ -126,9 +140,9 @@ class Station:
         return station
 
     @classmethod
-    def open(cls, folder: Path, clock: Clock = time.time) -> Station:
+    def open(cls, folder: Path, clock: Clock | None = None) -> Station:
         config = StationConfig.load(folder)
-        station = cls(folder, config, load_key(folder), clock)
+        station = cls(folder, config, load_key(folder), clock or offset_clock())
         station.db.migrate()
         return station
 
@@ -446,6 +460,130 @@ class Station:
         self._after_recorded(s, row, channel, "out", sent)
         self._save(row, channel)
 
+    # -- proposals and deadlines -------------------------------------------------------
+
+    def propose(
+        self, channel_id: str, *, title: str, from_role: Role, to_role: Role,
+        clauses: list[Clause], message: str, respond_by: datetime,
+        clearances: tuple[str, ...] = (),
+    ) -> str:  # fmt: skip
+        """Send version 1 of a proposal; returns its id."""
+        if respond_by.timestamp() <= self.clock():
+            raise InvalidRequest("the requested response date is in the past")
+        item = guard(
+            lambda: Proposal(
+                proposal_id=os.urandom(16), title=title, from_role=from_role, to_role=to_role,
+                clauses=tuple(clauses), message=message, respond_by=respond_by,
+                clearances=tuple(sorted(set(clearances))),
+            )
+        )  # fmt: skip
+        with self._channel(channel_id) as (s, row, channel):
+            self._send_now(s, row, channel, item)
+        self.on_outbox()
+        return item.proposal_id.hex()
+
+    def respond(
+        self, channel_id: str, proposal_id: str, answers: list[Answer], message: str = ""
+    ) -> None:
+        """Answer every open clause of the version that waits for us."""
+        now = self.clock()
+        date = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        with self._channel(channel_id) as (s, row, channel):
+            negotiation = self._negotiation(s, row.id, proposal_id)
+            response = guard(
+                lambda: Response(
+                    proposal_id=negotiation.proposal.proposal_id,
+                    version=negotiation.current.number, answers=tuple(answers),
+                    message=message, date=date,
+                )
+            )  # fmt: skip
+            if self._stored_state(s, proposal_id) == "expired":
+                raise InvalidRequest("the requested response date has passed")
+            try:
+                negotiation.check_response(response, datetime.fromtimestamp(now, UTC))
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            self._send_now(s, row, channel, response)
+        self.on_outbox()
+
+    def withdraw(self, channel_id: str, proposal_id: str, reason: str = "") -> None:
+        with self._channel(channel_id) as (s, row, channel):
+            negotiation = self._negotiation(s, row.id, proposal_id)
+            try:
+                negotiation.check_withdrawal()
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            item = guard(lambda: Withdrawal(negotiation.proposal.proposal_id, reason))
+            self._send_now(s, row, channel, item)
+        self.on_outbox()
+
+    def proposals(self, channel_id: str | None) -> list[ProposalRow]:
+        with self.db.reading() as s:
+            query = select(ProposalRow).where(ProposalRow.channel_id == self.resolve(channel_id))
+            return list(s.scalars(query.order_by(ProposalRow.created_at)))
+
+    def negotiation(self, channel_id: str | None, proposal_id: str) -> Negotiation:
+        """A proposal folded from its items: versions, answers, agreed clauses."""
+        with self.db.reading() as s:
+            return self._negotiation(s, self.resolve(channel_id), proposal_id)
+
+    def agreements(self, channel_id: str | None) -> list[AgreementView]:
+        with self.db.reading() as s:
+            return proposals.agreements(s, self._key, self.resolve(channel_id))
+
+    def due(self, channel_id: str | None = None) -> list[Due]:
+        with self.db.reading() as s:
+            return deadlines.due(s, self.clock(), channel_id)
+
+    def check_deadlines(
+        self, notify: Callable[[dict[str, object]], str] | None = None
+    ) -> list[Due]:
+        """Expire proposals past their date and escalate each overdue item once.
+
+        Returns the items escalated now.  ``notify`` posts to the webhook (if any) and
+        returns what happened, which is kept with the escalation.
+        """
+        now = self.clock()
+        with self.db.transaction() as s:
+            proposals.expire_due(s, now)
+        fresh = [d for d in self.due() if d.overdue and d.escalated_at is None]
+        for item in fresh:
+            with self._channel(item.channel_id) as (s, row, channel):
+                escalation = deadlines.escalate(s, item, now)
+                if item.owed_by == "them" and channel.pairing is Pairing.ACTIVE:
+                    reminder = Reminder(
+                        bytes.fromhex(item.item_hash), datetime.fromtimestamp(item.deadline, UTC),
+                        f"the {item.kind} asked for by this date has not arrived",
+                    )  # fmt: skip
+                    self._send_now(s, row, channel, reminder)
+                self.audit.append(s, [Record("station", "escalate", "deadline", item.channel_id,
+                                             bytes.fromhex(item.item_hash),
+                                             f"{item.kind} owed by {item.owed_by}")])  # fmt: skip
+                if notify is not None:
+                    escalation.webhook = notify(_escalation_json(self.config.station, item))[:200]
+            self.on_outbox()
+        return fresh
+
+    def _negotiation(self, s: Session, channel_id: str, proposal_id: str) -> Negotiation:
+        try:
+            pid = bytes.fromhex(proposal_id)
+        except ValueError:
+            raise InvalidRequest("a proposal id is 32 hex digits") from None
+        negotiation = proposals.fold(s, self._key, channel_id, pid)
+        if negotiation is None:
+            raise ChannelNotFound("no proposal of this channel has that id")
+        stored = self._stored_state(s, proposal_id)
+        if stored == "expired" and negotiation.state in (
+            ProposalState.OPEN,
+            ProposalState.ANSWERED,
+        ):
+            negotiation.state = ProposalState.EXPIRED
+        return negotiation
+
+    def _stored_state(self, s: Session, proposal_id: str) -> str | None:
+        row = s.get(ProposalRow, proposal_id)
+        return None if row is None else row.state
+
     # -- delivery --------------------------------------------------------------------
 
     def due_channels(self) -> list[str]:
@@ -593,7 +731,11 @@ class Station:
     def _after_recorded(
         self, s: Session, row: ChannelRow, channel: Channel, direction: str, link: Link
     ) -> None:
-        """Release items move requests and disclosure states in the same transaction."""
+        """Release and proposal items update their tables in the same transaction."""
+        proposal_id = proposal_id_of(link.item)
+        if proposal_id is not None:
+            proposals.refresh(s, self._key, self.clock(), row.id, proposal_id)
+            return
         if not isinstance(link.item, releases.RELEASE_ITEMS):
             return
 
@@ -623,7 +765,8 @@ class Station:
             envelope_hash=link.envelope_hash, prev_hash=link.prev_hash,
             peer_seq=link.peer_seq, peer_hash=link.peer_hash, item_type=item.item_type,
             item_sealed=seal(self._key, "item", encode(item)),
-            refers_to=item.item_hash if isinstance(item, Ack) else None,
+            refers_to=item.item_hash if isinstance(item, Ack) else proposal_id_of(item),
+            deadline=_deadline(item),
             clearances=_clearances(s, channel_id, item), created_at=self.clock(),
         )  # fmt: skip
         s.add(row)
@@ -646,6 +789,32 @@ class Station:
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
                 row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
             )  # fmt: skip
+
+
+def offset_clock() -> Clock:
+    """The system clock, moved by ``BACKCHANNEL_CLOCK_OFFSET`` seconds (tests of deadlines)."""
+    offset = float(os.environ.get("BACKCHANNEL_CLOCK_OFFSET", "0") or 0)
+    if not offset:
+        return time.time
+    return lambda: time.time() + offset
+
+
+def _escalation_json(station: str, item: Due) -> dict[str, object]:
+    """What the webhook receives: no content, only what is late and who owes it."""
+    return {
+        "event": "overdue", "station": station, "channel": item.channel_id,
+        "item": item.item_hash, "kind": item.kind, "owed_by": item.owed_by,
+        "deadline": datetime.fromtimestamp(item.deadline, UTC).isoformat(),
+    }  # fmt: skip
+
+
+def _deadline(item: Item) -> float | None:
+    """When the answer this item asks for is owed, if it asks for one."""
+    if isinstance(item, Message) and item.ack_deadline is not None:
+        return item.ack_deadline.timestamp()
+    if isinstance(item, Proposal):
+        return item.respond_by.timestamp()
+    return None
 
 
 def _channel_row(s: Session, channel_id: str) -> ChannelRow:

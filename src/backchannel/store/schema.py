@@ -100,6 +100,7 @@ class TranscriptRow(Base):
     refers_to: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
     # Labels an officer must hold to read it (an Ack carries its item's labels).
     clearances: Mapped[str] = mapped_column(String(300), default="")
+    deadline: Mapped[float | None] = mapped_column(default=None, index=True)  # answer owed by
     created_at: Mapped[float]
 
 
@@ -202,3 +203,56 @@ class DisclosureRow(Base):
     item_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     state: Mapped[str] = mapped_column(String(20))
     request_id: Mapped[str] = mapped_column(String(32))
+
+
+class ProposalRow(Base):
+    """A proposal's summary; its versions are folded from its items in the transcript."""
+
+    __tablename__ = "proposal"
+
+    proposal_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
+    ours: Mapped[bool]
+    title: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int]
+    awaiting_us: Mapped[bool]
+    respond_by: Mapped[float]
+    clearances: Mapped[str] = mapped_column(String(300), default="")
+    proposal_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[float]
+    updated_at: Mapped[float]
+
+
+class AgreementRow(Base):
+    """An agreed clause in the register: the same rows at both stations."""
+
+    __tablename__ = "agreement"
+
+    id: Mapped[str] = mapped_column(String(70), primary_key=True)  # proposal/clause
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
+    proposal_id: Mapped[str] = mapped_column(String(32))
+    clause_id: Mapped[str] = mapped_column(String(32))
+    text_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    category: Mapped[str] = mapped_column(String(40), default="")
+    action: Mapped[str] = mapped_column(String(10), default="add")
+    target: Mapped[str] = mapped_column(String(70), default="")
+    effective_date: Mapped[str] = mapped_column(String(10))
+    proposed_in: Mapped[bytes] = mapped_column(LargeBinary(32))
+    accepted_in: Mapped[bytes] = mapped_column(LargeBinary(32))
+    state: Mapped[str] = mapped_column(String(10), default="active")
+    changed_by: Mapped[str] = mapped_column(String(70), default="")
+
+
+class EscalationRow(Base):
+    """An overdue item, escalated once: who owes the answer and what was done."""
+
+    __tablename__ = "escalation"
+
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), primary_key=True)
+    item_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # acknowledgement or response
+    owed_by: Mapped[str] = mapped_column(String(4))  # "us" or "them"
+    deadline: Mapped[float]
+    escalated_at: Mapped[float]
+    webhook: Mapped[str] = mapped_column(String(200), default="")  # outcome, if configured
