@@ -24,6 +24,7 @@ import httpx
 import typer
 
 from backchannel.protocol import Item, Message
+from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText
 from backchannel.station.config import StationConfig
 from backchannel.station.errors import StationError
@@ -148,6 +149,54 @@ def release(a: Station, b: Station, out: Path) -> None:
     typer.echo(f"  release signed by both parties: {out}")
 
 
+def negotiate(a: Station, b: Station) -> int:
+    """A proposes three clauses; B accepts one and counters two; A accepts the counter."""
+    proposal_id = a.propose(
+        a.resolve(None), title="Safe return from camp Zelena and demining of Kovac",
+        from_role="principal", to_role="principal",
+        respond_by=datetime.now(UTC) + timedelta(days=14),
+        message="Our offer, as discussed on the line last week.", clearances=("negotiation",),
+        clauses=[
+            Clause("1", "A joint working group on the safe and voluntary return of displaced "
+                   "people from camp Zelena meets every month, alternately in each capital.",
+                   "return"),
+            Clause("2", "Humanitarian demining of Kovac begins on 1 June with mixed teams "
+                   "under the supervision of a neutral organisation.", "demining"),
+            Clause("3", "Both sides hand over their minefield records for Kovac within "
+                   "14 days.", "demining"),
+        ],
+    )  # fmt: skip
+    typer.echo(f"  {a.config.station} proposed three clauses (safe return, demining)")
+    wait_proposal(b, proposal_id, "open")
+    b.respond(b.resolve(None), proposal_id, [
+        Answer("1", "accept"),
+        Answer("2", "counter", "Humanitarian demining of Kovac begins on 1 July with mixed "
+               "teams under the supervision of a neutral organisation."),
+        Answer("3", "counter", "Both sides hand over their minefield records for Kovac "
+               "within 30 days."),
+    ], "Clause 1 agreed; two changes of dates.")  # fmt: skip
+    typer.echo(f"  {b.config.station} accepted clause 1 and countered clauses 2 and 3")
+    wait_proposal(a, proposal_id, "answered")
+    a.respond(a.resolve(None), proposal_id, [Answer("2", "accept"), Answer("3", "accept")],
+              "Agreed.")  # fmt: skip
+    wait_proposal(a, proposal_id, "accepted")
+    wait_proposal(b, proposal_id, "accepted")
+    if a.agreements(None) != b.agreements(None):
+        raise StationError("the two agreements registers differ")
+    typer.echo(f"  {a.config.station} accepted the counter: 3 clauses in both registers")
+    return len(a.agreements(None))
+
+
+def wait_proposal(station: Station, proposal_id: str, state: str) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        if any(p.proposal_id == proposal_id and p.state == state for p in station.proposals(None)):
+            return
+        time.sleep(0.1)
+    name = station.config.station
+    raise StationError(f"proposal {proposal_id[:12]} did not become {state} at {name}")
+
+
 def wait_state(station: Station, request_id: str, state: str) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while time.monotonic() < deadline:
@@ -230,13 +279,14 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         logins = add_officers(workdir, {"A": a, "B": b})
         play(a, b)
         release(a, b, workdir / "release.json")
+        agreed = negotiate(a, b)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
         if check:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
                 f"transcripts identical, release signed by both in {workdir / 'release.json'}, "
-                f"data in {workdir}"
+                f"{agreed} clauses agreed, data in {workdir}"
             )
             return
         explain(workdir, a, b, logins)
@@ -287,6 +337,8 @@ Try, in another terminal:
   .venv/bin/backchannel inbox --station {workdir}/b
   .venv/bin/backchannel transcript --station {workdir}/b
   .venv/bin/backchannel verify {workdir}/release.json
+  .venv/bin/backchannel agreements --station {workdir}/a
+  .venv/bin/backchannel due --station {workdir}/b
 Press Ctrl-C to stop both stations.""")
 
 

@@ -28,6 +28,7 @@ from backchannel.station.service import Station
 from .admin import audit_app, officer_app
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
 from .disclosure import backup, keys_app, release_app, verify
+from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
 
 app = typer.Typer(
@@ -270,6 +271,9 @@ app.add_typer(officer_app, name="officer")
 app.add_typer(audit_app, name="audit")
 app.add_typer(release_app, name="release")
 app.command()(verify)
+app.add_typer(proposal_app, name="proposal")
+app.command()(agreements)
+app.command()(due)
 app.add_typer(keys_app, name="keys")
 app.command()(backup)
 

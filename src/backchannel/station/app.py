@@ -23,6 +23,7 @@ from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 from .api import router as api_router
+from .api_proposals import router as proposals_api
 from .auth import POLL_HEADER, caller
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
@@ -94,6 +95,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     )  # fmt: skip
     app.state.station, app.state.desk = station, Desk(station)
     app.include_router(api_router)
+    app.include_router(proposals_api)
     app.include_router(web_router)
     app.include_router(releases_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -7,15 +7,20 @@ hands out in the audit trail *before* returning it, so nothing is shown unaudite
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from backchannel.protocol import Message
 from backchannel.protocol.items import Role
+from backchannel.protocol.proposal import Answer, Clause, Negotiation
 from backchannel.protocol.release import ReleasedText
+from backchannel.store.schema import ProposalRow
 
 from .audit import Record
+from .deadlines import Due
 from .errors import ChannelNotFound, Forbidden, StationError
 from .policy import Action, Officer
+from .proposals import AgreementView
 from .records import ChannelStatus, Entry, ReleaseView
 from .service import Station, guard
 
@@ -23,8 +28,9 @@ MAX_PAGE = 500
 DOING = {
     Action.VIEW_CHANNELS: "seeing the channels", Action.READ_ITEM: "reading items",
     Action.SEND_ITEM: "sending items", Action.ACKNOWLEDGE: "acknowledging items",
-    Action.DECIDE_RELEASE: "deciding on releases", Action.CONFIRM_PAIRING:
-    "confirming the safety number", Action.READ_AUDIT: "reading the audit trail",
+    Action.DECIDE_RELEASE: "deciding on releases", Action.NEGOTIATE: "negotiating proposals",
+    Action.CONFIRM_PAIRING: "confirming the safety number",
+    Action.READ_AUDIT: "reading the audit trail",
     Action.MANAGE_OFFICERS: "managing officers",
 }  # fmt: skip
 
@@ -178,6 +184,97 @@ class Desk:
         _require(officer, Action.DECIDE_RELEASE, request.clearances)
         return request
 
+    # -- proposals, agreements, deadlines ------------------------------------------------
+
+    def proposals(self, officer: Officer, channel: str) -> list[ProposalRow]:
+        """Proposals whose clearance the officer holds (titles and states only)."""
+        _require(officer, Action.READ_ITEM, ())
+        rows = self.station.proposals(self.station.resolve(channel))
+        return [r for r in rows if officer.may(Action.READ_ITEM, tuple(r.clearances.split()))]
+
+    def negotiation(
+        self, officer: Officer, channel: str, proposal_id: str, origin: str
+    ) -> Negotiation:
+        """A proposal with its versions and answers, audited as read."""
+        _require(officer, Action.READ_ITEM, ())
+        channel_id = self.station.resolve(channel)
+        negotiation = self.station.negotiation(channel_id, proposal_id)
+        _require(officer, Action.READ_ITEM, negotiation.proposal.clearances)
+        shown = [negotiation.proposal_hash, *(v.source for v in negotiation.versions[1:])]
+        self.station.audit.record(
+            *(Record(officer.name, "read", origin, channel_id, h, "proposal") for h in shown)
+        )
+        return negotiation
+
+    def propose(
+        self, officer: Officer, channel: str, origin: str, *, title: str, to_role: Role,
+        clauses: list[Clause], message: str, respond_by: datetime,
+        clearances: tuple[str, ...] = (),
+    ) -> str:  # fmt: skip
+        _require(officer, Action.NEGOTIATE, clearances)
+        channel_id = self.station.resolve(channel)
+        proposal_id = self.station.propose(
+            channel_id, title=title, from_role=officer.role, to_role=to_role, clauses=clauses,
+            message=message, respond_by=respond_by, clearances=clearances,
+        )  # fmt: skip
+        self.station.audit.record(Record(officer.name, "propose", origin, channel_id,
+                                         detail=f"proposal {proposal_id}"))  # fmt: skip
+        return proposal_id
+
+    def respond(
+        self, officer: Officer, channel: str, origin: str, proposal_id: str, *,
+        answers: list[Answer], message: str = "",
+    ) -> None:  # fmt: skip
+        channel_id = self._negotiable(officer, channel, proposal_id)
+        self.station.respond(channel_id, proposal_id, answers, message)
+        self.station.audit.record(Record(officer.name, "respond", origin, channel_id,
+                                         detail=f"proposal {proposal_id}"))  # fmt: skip
+
+    def withdraw(
+        self, officer: Officer, channel: str, origin: str, proposal_id: str, reason: str = ""
+    ) -> None:
+        channel_id = self._negotiable(officer, channel, proposal_id)
+        self.station.withdraw(channel_id, proposal_id, reason)
+        self.station.audit.record(Record(officer.name, "withdraw", origin, channel_id,
+                                         detail=f"proposal {proposal_id}"))  # fmt: skip
+
+    def agreements(self, officer: Officer, channel: str, origin: str) -> list[AgreementView]:
+        """The register, less what the officer is not cleared for; audited as read."""
+        _require(officer, Action.READ_ITEM, ())
+        channel_id = self.station.resolve(channel)
+        labels = {
+            p.proposal_id: tuple(p.clearances.split()) for p in self.station.proposals(channel_id)
+        }
+        shown = [
+            a for a in self.station.agreements(channel_id)
+            if officer.may(Action.READ_ITEM, labels.get(a.proposal_id, ()))
+        ]  # fmt: skip
+        if shown:
+            self.station.audit.record(
+                *(
+                    Record(officer.name, "read", origin, channel_id, bytes.fromhex(a.proof[1]),
+                           f"agreement {a.id}")
+                    for a in shown
+                )
+            )  # fmt: skip
+        return shown
+
+    def due(self, officer: Officer, channel: str | None = None) -> list[Due]:
+        """What is owed by when; titles only for proposals the officer is cleared for."""
+        _require(officer, Action.VIEW_CHANNELS)
+        channel_id = self.station.resolve(channel) if channel else None
+        return [
+            d if officer.may(Action.READ_ITEM, d.clearances) else _untitled(d)
+            for d in self.station.due(channel_id)
+        ]
+
+    def _negotiable(self, officer: Officer, channel: str, proposal_id: str) -> str:
+        _require(officer, Action.NEGOTIATE, ())
+        channel_id = self.station.resolve(channel)
+        negotiation = self.station.negotiation(channel_id, proposal_id)
+        _require(officer, Action.NEGOTIATE, negotiation.proposal.clearances)
+        return channel_id
+
     def confirm(self, officer: Officer, channel: str, origin: str) -> ChannelStatus:
         _require(officer, Action.CONFIRM_PAIRING)
         channel_id = self.station.resolve(channel)
@@ -200,6 +297,10 @@ class Desk:
             officer.name, action, origin, channel_id, bytes.fromhex(entry.envelope_hash), detail
         )
         self.station.audit.record(record)
+
+
+def _untitled(item: Due) -> Due:
+    return dataclasses.replace(item, title="")
 
 
 def record_rendering(

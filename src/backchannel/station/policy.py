@@ -23,6 +23,7 @@ class Action(StrEnum):
     SEND_ITEM = "send-item"  # compose and send, as one's own role
     ACKNOWLEDGE = "acknowledge"  # acknowledge a received item
     DECIDE_RELEASE = "decide-release"  # request, approve, decline or counter a release
+    NEGOTIATE = "negotiate"  # propose, answer or withdraw a proposal
     CONFIRM_PAIRING = "confirm-pairing"  # record that the safety number matched
     READ_AUDIT = "read-audit"  # the access audit trail
     MANAGE_OFFICERS = "manage-officers"  # add, disable, reset accounts
@@ -30,13 +31,19 @@ class Action(StrEnum):
 
 # Actions that touch an item's content also need the item's clearance labels.
 CONTENT_ACTIONS = frozenset(
-    {Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE, Action.DECIDE_RELEASE}
+    {
+        Action.READ_ITEM,
+        Action.SEND_ITEM,
+        Action.ACKNOWLEDGE,
+        Action.DECIDE_RELEASE,
+        Action.NEGOTIATE,
+    }
 )
 
 MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
-        | {Action.DECIDE_RELEASE}
+        | {Action.DECIDE_RELEASE, Action.NEGOTIATE}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
