@@ -40,6 +40,7 @@ from .service import Station
 from .watch import DeadlineWatch
 from .web import HERE, page
 from .web import router as web_router
+from .web_proposals import router as proposals_router
 from .web_releases import router as releases_router
 
 T = TypeVar("T")
@@ -98,6 +99,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.include_router(proposals_api)
     app.include_router(web_router)
     app.include_router(releases_router)
+    app.include_router(proposals_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     _add_handlers(app, station)

@@ -32,6 +32,7 @@ class Due:
     escalated_at: float | None
     clearances: tuple[str, ...]
     title: str  # the proposal's title; empty for a message (its text is content)
+    proposal_id: str = ""  # for a response owed
 
 
 def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
@@ -70,7 +71,7 @@ def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
             Due(
                 p.channel_id, p.proposal_hash.hex(), "response",
                 "us" if p.awaiting_us else "them", p.respond_by, p.respond_by < now,
-                escalated.get(key), tuple(p.clearances.split()), p.title,
+                escalated.get(key), tuple(p.clearances.split()), p.title, p.proposal_id,
             )
         )  # fmt: skip
     return sorted(found, key=lambda d: d.deadline)

@@ -834,8 +834,14 @@ def _signed_by(manifest: Manifest, party: PublicIdentity, c: ReleaseConsent) -> 
 
 def _clearances(s: Session, channel_id: str, item: Item) -> str:
     """The labels guarding an item: its own, or for an Ack those of the item it names."""
-    if isinstance(item, Message | ReleaseRequest):
+    if isinstance(item, Message | ReleaseRequest | Proposal):
         return " ".join(item.clearances)
+    if isinstance(item, Response | Withdrawal):
+        proposal = s.get(ProposalRow, item.proposal_id.hex())
+        return "" if proposal is None else proposal.clearances
+    if isinstance(item, Reminder):
+        named = repo.entry_row(s, channel_id, item.item_hash)
+        return "" if named is None else named.clearances
     if isinstance(item, ReleaseConsent | ReleaseDecline):
         request = releases.request_row(s, item.request_id)
         return "" if request is None else request.clearances

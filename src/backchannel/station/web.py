@@ -20,7 +20,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
+from backchannel.protocol import proposal as negotiation
 from backchannel.protocol.items import Role
+from backchannel.protocol.release import ReleaseRequest
 
 from .audit import Entry as AuditEntry
 from .auth import (
@@ -326,9 +328,17 @@ def view(
     }  # fmt: skip
 
 
+KINDS = {
+    "message": "Message", "ack": "Acknowledgement", "checkpoint": "Checkpoint",
+    "pairing-confirm": "Safety number confirmed", "proposal": "Proposal",
+    "response": "Response to a proposal", "withdrawal": "Proposal withdrawn",
+    "reminder": "Reminder", "release-request": "Release requested",
+    "release-consent": "Release signed", "release-decline": "Release declined",
+}  # fmt: skip
+
+
 def kind(e: Entry) -> str:
-    return {"message": "Message", "ack": "Acknowledgement", "checkpoint": "Checkpoint",
-            "pairing-confirm": "Safety number confirmed"}.get(e.item_type, e.item_type)  # fmt: skip
+    return KINDS.get(e.item_type, e.item_type)
 
 
 def text(e: Entry, ours: bool, acked: Any = None) -> str:
@@ -344,7 +354,27 @@ def text(e: Entry, ours: bool, acked: Any = None) -> str:
         return f"{side} admin compared the safety number over an independent line and confirmed it"
     if isinstance(item, Checkpoint):
         return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
-    return ""
+    return _other_text(item)
+
+
+def _other_text(item: Any) -> str:
+    """A line for proposal, reminder and release items (details are on their own pages)."""
+    if isinstance(item, negotiation.Proposal):
+        return (
+            f"“{item.title}”: {len(item.clauses)} clauses, answer asked for by "
+            f"{item.respond_by:%Y-%m-%d %H:%M} UTC"
+        )
+    if isinstance(item, negotiation.Response):
+        counts = {v: sum(a.verdict == v for a in item.answers) for v in ("accept", "counter")}
+        return (
+            f"answers version {item.version}: {counts['accept']} accepted, "
+            f"{counts['counter']} countered" + (f" — {item.message}" if item.message else "")
+        )
+    if isinstance(item, negotiation.Reminder):
+        return f"the answer owed by {item.deadline:%Y-%m-%d %H:%M} UTC has not arrived"
+    if isinstance(item, ReleaseRequest):
+        return f"asks to release “{item.title}” ({len(item.texts)} items)"
+    return getattr(item, "reason", "") or getattr(item, "note", "")
 
 
 def _short(value: str, limit: int = 80) -> str:

@@ -1,0 +1,172 @@
+"""Proposal pages: compose clause by clause, read versions side by side, answer.
+
+Also the agreements register of a channel and the station's due/overdue list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from backchannel.protocol.proposal import Answer, Clause, Negotiation, Verdict
+
+from .auth import CallerDep, DeskDep
+from .errors import Forbidden, StationError
+from .policy import Action
+from .web import back, page, parse_deadline, stamp
+
+router = APIRouter(include_in_schema=False)
+DEFAULT_ROWS, MAX_ROWS = 5, 50
+VERDICTS: tuple[Verdict, ...] = ("accept", "decline", "counter", "discuss")
+
+
+@router.get("/channels/{channel}/proposals")
+def proposals(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    status = desk.channel(who.officer, channel)
+    rows = list(reversed(desk.proposals(who.officer, status.channel_id)))
+    return page(request, "proposals.html", who=who, status=status, proposals=rows, stamp=stamp,
+                may_negotiate=who.officer.may(Action.NEGOTIATE))  # fmt: skip
+
+
+@router.get("/channels/{channel}/proposals/new")
+def new_proposal(
+    request: Request, channel: str, who: CallerDep, desk: DeskDep, rows: int = DEFAULT_ROWS
+) -> HTMLResponse:
+    _may_negotiate(who)
+    status = desk.channel(who.officer, channel)
+    return page(request, "proposal_new.html", who=who, status=status, form={}, error="",
+                rows=max(1, min(rows, MAX_ROWS)))  # fmt: skip
+
+
+@router.post("/channels/{channel}/proposals/new")
+async def create_proposal(
+    request: Request, channel: str, who: CallerDep, desk: DeskDep
+) -> Response:
+    _may_negotiate(who)
+    form = await request.form()
+    rows = max(1, min(int(str(form.get("rows", DEFAULT_ROWS)) or DEFAULT_ROWS), MAX_ROWS))
+    try:
+        respond_by = parse_deadline(str(form.get("respond_by", "")))
+        if respond_by is None:
+            raise StationError("give the date by which a response is asked for")
+        proposal_id = desk.propose(
+            who.officer, channel, who.origin, title=str(form.get("title", "")),
+            to_role=_role(str(form.get("to_role", "principal"))), clauses=_clauses(form, rows),
+            message=str(form.get("message", "")), respond_by=respond_by,
+            clearances=tuple(sorted({str(v) for v in form.getlist("clearance")})),
+        )  # fmt: skip
+    except Forbidden:
+        raise
+    except StationError as exc:
+        status = desk.channel(who.officer, channel)
+        values = {k: str(v) for k, v in form.multi_items() if k != "clearance"}
+        return page(request, "proposal_new.html", 422, who=who, status=status, form=values,
+                    error=str(exc), rows=rows,
+                    chosen=[str(v) for v in form.getlist("clearance")])  # fmt: skip
+    return back(f"/channels/{channel}/proposals/{proposal_id}")
+
+
+@router.get("/channels/{channel}/proposals/{proposal_id}")
+def proposal(
+    request: Request, channel: str, proposal_id: str, who: CallerDep, desk: DeskDep
+) -> HTMLResponse:
+    status = desk.channel(who.officer, channel)
+    n = desk.negotiation(who.officer, status.channel_id, proposal_id, who.origin)
+    return page(request, "proposal.html", who=who, status=status, n=n, grid=grid(n),
+                proposal_id=proposal_id, verdicts=VERDICTS, error="",
+                may_answer=n.awaiting_us() and who.officer.may(Action.NEGOTIATE),
+                may_withdraw=n.ours and n.state.value == "open"
+                and who.officer.may(Action.NEGOTIATE))  # fmt: skip
+
+
+@router.post("/channels/{channel}/proposals/{proposal_id}/respond")
+async def respond(
+    request: Request, channel: str, proposal_id: str, who: CallerDep, desk: DeskDep
+) -> Response:
+    _may_negotiate(who)
+    form = await request.form()
+    answers = [
+        Answer(cid, _verdict(str(form.get(f"verdict-{cid}", ""))),
+               str(form.get(f"counter-{cid}", "")) if form.get(f"verdict-{cid}") == "counter"
+               else "")
+        for cid in [str(v) for v in form.getlist("clause")]
+    ]  # fmt: skip
+    desk.respond(who.officer, channel, who.origin, proposal_id, answers=answers,
+                 message=str(form.get("message", "")))  # fmt: skip
+    return back(f"/channels/{channel}/proposals/{proposal_id}")
+
+
+@router.post("/channels/{channel}/proposals/{proposal_id}/withdraw")
+async def withdraw(
+    request: Request, channel: str, proposal_id: str, who: CallerDep, desk: DeskDep
+) -> RedirectResponse:
+    reason = str((await request.form()).get("reason", ""))
+    desk.withdraw(who.officer, channel, who.origin, proposal_id, reason)
+    return back(f"/channels/{channel}/proposals/{proposal_id}")
+
+
+@router.get("/channels/{channel}/agreements")
+def agreements(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    status = desk.channel(who.officer, channel)
+    rows = desk.agreements(who.officer, status.channel_id, who.origin)
+    return page(request, "agreements.html", who=who, status=status, agreements=rows)
+
+
+@router.get("/due")
+def due(request: Request, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+    items = desk.due(who.officer)
+    now = desk.station.clock()
+    names = {c.channel_id: c.peer_party for c in desk.channels(who.officer)}
+    return page(request, "due.html", who=who, items=items, now=now, names=names, stamp=stamp,
+                principal=who.officer.role == "principal")  # fmt: skip
+
+
+def grid(n: Negotiation) -> list[dict[str, Any]]:
+    """One row per clause id; per version its text (if open there) and the answer given."""
+    ids: list[str] = []
+    for v in n.versions:
+        ids += [c.id for c in v.clauses if c.id not in ids]
+    rows = []
+    for cid in ids:
+        cells = []
+        for v in n.versions:
+            clause = next((c for c in v.clauses if c.id == cid), None)
+            answer = next((a for a in v.answers if a.clause_id == cid), None)
+            cells.append({"clause": clause, "answer": answer})
+        agreed = any(a.clause.id == cid for a in n.agreed)
+        rows.append({"id": cid, "cells": cells, "agreed": agreed,
+                     "declined": cid in n.declined})  # fmt: skip
+    return rows
+
+
+def _clauses(form: FormData, rows: int) -> list[Clause]:
+    clauses = []
+    for i in range(rows):
+        text = str(form.get(f"text-{i}", "")).strip()
+        if not text:
+            continue
+        cid = str(form.get(f"id-{i}", "")).strip() or str(i + 1)
+        clauses.append(Clause(cid, text, str(form.get(f"category-{i}", "")).strip()))
+    if not clauses:
+        raise StationError("write at least one clause")
+    return clauses
+
+
+def _verdict(value: str) -> Verdict:
+    if value not in VERDICTS:
+        raise StationError("choose accept, decline, counter or discuss for every clause")
+    return value
+
+
+def _role(value: str) -> Any:
+    if value not in ("principal", "officer", "reader"):
+        raise StationError("address the proposal to a principal, officer or reader")
+    return value
+
+
+def _may_negotiate(who: Any) -> None:
+    if not who.officer.may(Action.NEGOTIATE):
+        raise Forbidden(f"your role ({who.officer.role}) does not allow negotiating proposals")
