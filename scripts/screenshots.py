@@ -85,9 +85,11 @@ def take_all(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
     shoot(principal, "channels")
     open_thread(principal)
     shoot(principal, "thread")
-    proposal = principal.locator("li.entry", has_text="Proposal: a hotline test")
+    proposal = principal.locator("li.entry", has_text="Proposal: a hotline test").filter(
+        has_not_text="acknowledges"
+    )
     proposal_url = b_principal.url + str(
-        proposal.get_by_role("link", name="Open").get_attribute("href")
+        proposal.get_by_role("link", name="Open", exact=True).get_attribute("href")
     )
     reply = principal.locator("li.entry", has_text="Agreed in principle")
     reply.get_by_role("link", name="Open").click()
@@ -121,9 +123,38 @@ def take_all(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
     expect(reader.get_by_role("heading", name="Not allowed")).to_be_visible()
     shoot(reader, "not-allowed")
 
+    take_negotiation(principal, b_principal)
+
     phone = sign_in(browser, b_principal, viewport=PHONE)
     open_thread(phone)
     shoot(phone, "thread-phone")
+
+
+def take_negotiation(principal: Page, login: Login) -> None:
+    """Releases, proposals, the agreements register and the due page, as B's principal."""
+    principal.goto(login.url + "/channels")
+    open_thread(principal)
+    principal.get_by_role("link", name="Releases").click()
+    expect(principal.get_by_text("Download the signed bundle")).to_be_visible()
+    shoot(principal, "releases")
+    principal.get_by_role("link", name="Request a release").click()
+    shoot(principal, "release-new")
+    principal.goto(login.url + "/channels")
+    open_thread(principal)
+    principal.get_by_role("link", name="Proposals").click()
+    shoot(principal, "proposals")
+    principal.get_by_role("link", name="Safe return from camp Zelena").click()
+    expect(principal.locator("table.versions")).to_be_visible()
+    shoot(principal, "proposal")
+    principal.goto(login.url + "/channels")
+    open_thread(principal)
+    principal.get_by_role("link", name="Agreements").click()
+    shoot(principal, "agreements")
+    principal.get_by_role("link", name="Proposals with").click()
+    principal.get_by_role("link", name="New proposal").click()
+    shoot(principal, "proposal-new")
+    principal.get_by_role("link", name="Due").click()
+    shoot(principal, "due")
 
 
 def main() -> None:

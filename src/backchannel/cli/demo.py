@@ -187,6 +187,16 @@ def negotiate(a: Station, b: Station) -> int:
     return len(a.agreements(None))
 
 
+def leave_due(a: Station) -> None:
+    """One question left open, so that the Due pages have something to show."""
+    a.send(a.resolve(None), Message(
+        text="Please confirm the date of the first hotline test.", language="en",
+        from_role="principal", to_role="principal",
+        ack_deadline=datetime.now(UTC) + timedelta(days=3),
+    ))  # fmt: skip
+    typer.echo(f"  {a.config.station} asked a question to be acknowledged within 3 days")
+
+
 def wait_proposal(station: Station, proposal_id: str, state: str) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while time.monotonic() < deadline:
@@ -280,6 +290,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         play(a, b)
         release(a, b, workdir / "release.json")
         agreed = negotiate(a, b)
+        leave_due(a)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
         if check:
