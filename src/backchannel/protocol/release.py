@@ -118,6 +118,8 @@ class Manifest(msgspec.Struct, array_like=True, frozen=True):
 
     @classmethod
     def of(cls, request: ReleaseRequest, a: PublicIdentity, b: PublicIdentity) -> Manifest:
+        if a.fingerprint() == b.fingerprint():
+            raise LocalProtocolError("a release has two different parties")
         parties = tuple(sorted((a, b), key=lambda p: p.fingerprint()))
         return cls(
             RELEASE_LABEL, VERSION, parties, request.request_id,  # type: ignore[arg-type]
@@ -273,7 +275,7 @@ def read_bundle(data: bytes) -> tuple[Manifest, Bundle]:
     _check_depth(data)
     try:
         bundle = msgspec.json.decode(data, type=Bundle)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"not a release bundle: {exc}") from None
     if bundle.format != BUNDLE_FORMAT or bundle.version != VERSION:
         raise BundleError(f"unknown bundle format {bundle.format!r} version {bundle.version}")
@@ -290,9 +292,9 @@ def read_bundle(data: bytes) -> tuple[Manifest, Bundle]:
         request.validate()
     except (ValueError, RemoteProtocolError) as exc:
         raise BundleError(str(exc)) from None
+    if not parties[0].fingerprint() < parties[1].fingerprint():
+        raise BundleError("the two parties must be different and in fingerprint order")
     manifest = Manifest.of(request, parties[0], parties[1])
-    if manifest.parties != parties:
-        raise BundleError("the parties are not in fingerprint order")
     return manifest, bundle
 
 
@@ -324,6 +326,8 @@ def verify_bundle(data: bytes) -> tuple[Manifest, list[str]]:
         except RemoteProtocolError:
             raise BundleError(f"the signature of {party.party} does not verify") from None
         lines.append(f"{party.party} ({party.station}) signed with Ed25519 and ML-DSA-65")
+    if len(lines) != 2:
+        raise BundleError("a release needs the signatures of two different parties")
     return manifest, lines
 
 
@@ -395,7 +399,7 @@ def read_keys(data: bytes) -> PublicIdentity:
     _check_depth(data)
     try:
         doc = msgspec.json.decode(data, type=KeysDocument)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"not a backchannel keys file: {exc}") from None
     if doc.format != KEYS_FORMAT:
         raise BundleError(f"unknown keys file format {doc.format!r}")
