@@ -34,6 +34,7 @@ from .items import (
     check_clearances,
     register_item_type,
 )
+from .release import is_date
 from .states import advance
 
 ProposalId = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
@@ -44,7 +45,6 @@ MAX_CLAUSE_CHARS = 8 * 1024
 MAX_TITLE_CHARS = 200
 _CLAUSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9 -]{0,39}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _AGREEMENT = re.compile(r"[0-9a-f]{32}/[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 
@@ -125,8 +125,8 @@ class Response(Item, frozen=True):
     def validate(self) -> None:
         if self.version < 1:
             raise ValueError("a response names a version from 1 on")
-        if not _DATE.fullmatch(self.date):
-            raise ValueError("a response carries its date as YYYY-MM-DD")
+        if not is_date(self.date):
+            raise ValueError("a response carries its date as a real date, YYYY-MM-DD")
         if len(self.message) > MAX_TEXT_CHARS:
             raise ValueError(f"the covering message is longer than {MAX_TEXT_CHARS} characters")
         if not 1 <= len(self.answers) <= MAX_CLAUSES:

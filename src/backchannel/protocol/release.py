@@ -15,6 +15,7 @@ manifest; the long-term keys sign nothing else but invitations.
 
 from __future__ import annotations
 
+import datetime
 import re
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
@@ -35,7 +36,18 @@ MAX_RELEASED_ITEMS = 64
 MAX_TITLE_CHARS = 200
 MAX_BUNDLE_BYTES = 2 * 1024 * 1024
 BUNDLE_FORMAT = "backchannel-release/1"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def is_date(text: str) -> bool:
+    """A calendar date written YYYY-MM-DD in ASCII digits (2031-02-30 is not one)."""
+    if not _DATE.fullmatch(text):
+        return False
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 class ReleasedText(msgspec.Struct, array_like=True, frozen=True):
@@ -93,8 +105,8 @@ def check_terms(title: str, statement: str, date: str, texts: tuple[ReleasedText
         raise ValueError(f"a release needs a title of 1 to {MAX_TITLE_CHARS} characters")
     if len(statement) > MAX_TEXT_CHARS:
         raise ValueError(f"the statement is longer than {MAX_TEXT_CHARS} characters")
-    if not _DATE.fullmatch(date):
-        raise ValueError("the release date must be written YYYY-MM-DD")
+    if not is_date(date):
+        raise ValueError("the release date must be a real date written YYYY-MM-DD")
     if not 1 <= len(texts) <= MAX_RELEASED_ITEMS:
         raise ValueError(f"a release names 1 to {MAX_RELEASED_ITEMS} items")
     if len({t.item_hash for t in texts}) != len(texts):

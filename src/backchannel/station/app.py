@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -166,6 +167,16 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
     async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:
         await run_in_threadpool(station.count_refused, None)
         return JSONResponse({"error": "body too large"}, status_code=413)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """One line naming the first bad field; never the submitted value back."""
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+        reason = f"{where}: {first.get('msg', 'invalid')}"[:300]
+        if request.url.path.startswith(("/api/", "/peer/")):
+            return JSONResponse({"error": reason}, status_code=422)
+        return page(request, "error.html", 422, error=reason, code=422)
 
     @app.exception_handler(RemoteProtocolError)
     async def refused(_request: Request, exc: RemoteProtocolError) -> JSONResponse:

@@ -37,7 +37,7 @@ from backchannel.protocol.release import (
     disclose,
 )
 from backchannel.protocol.sealing import seal, unseal
-from backchannel.store.schema import DisclosureRow, ReleaseRow
+from backchannel.store.schema import DisclosureRow, ReleaseRow, TranscriptRow
 
 RELEASE_ITEMS = (ReleaseRequest, ReleaseConsent, ReleaseDecline)
 LIVE = (RequestState.OPEN.value, RequestState.APPROVED.value)
@@ -57,10 +57,15 @@ class Context:
     countersign: Callable[[Manifest], None]
 
 
-def apply(s: Session, ctx: Context, direction: str, item: Item, envelope_hash: bytes) -> None:
-    """Update requests and disclosure states for one release item just recorded."""
+def apply(
+    s: Session, ctx: Context, direction: str, item: Item, envelope_hash: bytes, *, peer_seq: int
+) -> None:
+    """Update requests and disclosure states for one release item just recorded.
+
+    ``peer_seq``: for a received item, the newest of our envelopes the peer had seen.
+    """
     if isinstance(item, ReleaseRequest):
-        _requested(s, ctx, direction, item, envelope_hash)
+        _requested(s, ctx, direction, item, envelope_hash, peer_seq=peer_seq)
     elif isinstance(item, ReleaseConsent):
         _consented(s, ctx, direction, item)
     elif isinstance(item, ReleaseDecline):
@@ -103,30 +108,36 @@ def open_request_naming(s: Session, channel_id: str, item_hash: bytes) -> Releas
 
 
 def _requested(
-    s: Session, ctx: Context, direction: str, item: ReleaseRequest, envelope_hash: bytes
-) -> None:
+    s: Session, ctx: Context, direction: str, item: ReleaseRequest, envelope_hash: bytes, *,
+    peer_seq: int,
+) -> None:  # fmt: skip
     rid = item.request_id.hex()
     if request_row(s, rid) is not None:
         return  # the same request id twice: the first one stands
+    requester = "us" if direction == "out" else "peer"
     row = ReleaseRow(
         request_id=rid, channel_id=ctx.channel_id, state=RequestState.OPEN.value,
-        requester="us" if direction == "out" else "peer", request_hash=envelope_hash,
+        requester=requester, request_hash=envelope_hash,
         request_sealed=seal(ctx.key, "item", encode(item)), clearances=" ".join(item.clearances),
         supersedes=item.supersedes.hex() if item.supersedes else None, note="",
         created_at=ctx.now, updated_at=ctx.now,
     )  # fmt: skip
     s.add(row)
     old = request_row(s, item.supersedes) if item.supersedes else None
-    if old is not None and old.state in LIVE:
+    # Only the counterpart of a request counters it; anything else is a plain request.
+    if old is not None and old.state in LIVE and old.requester != requester:
         _advance(old, RequestInput.COUNTER, ctx.now)
         kept = {t.item_hash for t in item.texts}
         _items(s, ctx, request_of(old, ctx.key).texts, DisclosureInput.DROP, skip=kept)
-    rivals = _rivals(s, ctx, item, old)
-    if any(rival.request_id < rid for rival in rivals):
-        _void(s, ctx, row, item)  # a smaller concurrent request stands
+    # Of each pair of requests that crossed, the larger id is void (the pair decides,
+    # not whether the other one still stands: so both stations void the same ones).
+    crossed = _crossed(s, ctx, item, peer_seq) if direction == "in" else []
+    for other in crossed:
+        if other.request_id > rid and other.state != RequestState.VOID:
+            _void(s, ctx, other, request_of(other, ctx.key))
+    if any(other.request_id < rid for other in crossed):
+        _void(s, ctx, row, item)
         return
-    for rival in rivals:
-        _void(s, ctx, rival, request_of(rival, ctx.key))
     _items(s, ctx, item.texts, DisclosureInput.REQUEST, request_id=rid)
 
 
@@ -166,16 +177,31 @@ def _declined(s: Session, ctx: Context, direction: str, item: ReleaseDecline) ->
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _rivals(
-    s: Session, ctx: Context, item: ReleaseRequest, replaced: ReleaseRow | None
-) -> list[ReleaseRow]:
-    """Other live requests naming one of the same items (crossed on the wire)."""
-    rivals: dict[str, ReleaseRow] = {}
-    for text in item.texts:
-        rival = open_request_naming(s, ctx.channel_id, text.item_hash)
-        if rival is not None and rival.state in LIVE and rival is not replaced:
-            rivals[rival.request_id] = rival
-    return list(rivals.values())
+def _crossed(s: Session, ctx: Context, item: ReleaseRequest, peer_seq: int) -> list[ReleaseRow]:
+    """Our requests that name one of the same items and that the peer had not seen.
+
+    ``peer_seq`` is the newest of our envelopes the peer had processed when it sent
+    ``item``; a request of ours sent later crossed it on the wire.  Whether a pair
+    crossed is the same at both stations, so the rule "the smaller id of a crossing
+    pair stands" voids the same requests at both, whatever the order of arrival.
+    """
+    named = {t.item_hash for t in item.texts}
+    query = select(ReleaseRow).where(
+        ReleaseRow.channel_id == ctx.channel_id, ReleaseRow.requester == "us",
+        ReleaseRow.state.in_([*LIVE, RequestState.VOID.value]),
+    )  # fmt: skip
+    crossed = []
+    for row in s.scalars(query):
+        sent = s.scalar(
+            select(TranscriptRow.seq).where(
+                TranscriptRow.channel_id == ctx.channel_id, TranscriptRow.direction == "out",
+                TranscriptRow.envelope_hash == row.request_hash,
+            )
+        )  # fmt: skip
+        overlap = named & {t.item_hash for t in request_of(row, ctx.key).texts}
+        if sent is not None and sent > peer_seq and overlap:
+            crossed.append(row)
+    return crossed
 
 
 def _void(s: Session, ctx: Context, row: ReleaseRow, item: ReleaseRequest) -> None:

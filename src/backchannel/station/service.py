@@ -374,6 +374,11 @@ class Station:
                 old = releases.request_row(s, supersedes, lock=True)
                 if old is None or old.channel_id != row.id or old.state != "open":
                     raise StationError("only an open request of this channel can be countered")
+                if old.requester == "us":
+                    raise StationError(
+                        "only the counterpart's request can be countered; ours waits for "
+                        "their answer"
+                    )
             labels: set[str] = set()
             for text in texts:
                 labels |= self._releasable(s, row.id, text.item_hash, old)
@@ -749,7 +754,7 @@ class Station:
         ctx = releases.Context(
             self._key, self.clock(), row.id, self.public_identity(), channel.peer, countersign
         )
-        releases.apply(s, ctx, direction, link.item, link.envelope_hash)
+        releases.apply(s, ctx, direction, link.item, link.envelope_hash, peer_seq=link.peer_seq)
 
     def public_identity(self) -> PublicIdentity:
         """This station's public keys (read once: they never change)."""
