@@ -54,7 +54,7 @@ def new(
     clauses = [
         Clause(cid, text, categories.get(cid, "")) for cid, text in _pairs(clause, "--clause")
     ]
-    deadline = respond_by if respond_by.tzinfo else respond_by.replace(tzinfo=UTC)
+    deadline = (respond_by if respond_by.tzinfo else respond_by.replace(tzinfo=UTC)).astimezone(UTC)
     with opened(station) as s:
         channel_id = s.resolve(channel)
         proposal_id = s.propose(

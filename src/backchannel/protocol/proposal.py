@@ -135,8 +135,10 @@ class Response(Item, frozen=True):
         if len(set(ids)) != len(ids):
             raise ValueError("a response answers each clause once")
         for a in self.answers:
-            if (a.verdict == "counter") != bool(a.counter_text.strip()):
+            if a.verdict == "counter" and not a.counter_text.strip():
                 raise ValueError(f"clause {a.clause_id}: a counter needs a counter-text")
+            if a.verdict != "counter" and a.counter_text:
+                raise ValueError(f"clause {a.clause_id}: only a counter carries a counter-text")
             if len(a.counter_text) > MAX_CLAUSE_CHARS:
                 raise ValueError(f"clause {a.clause_id}: the counter-text is too long")
 
@@ -257,10 +259,13 @@ class Negotiation:
     def current(self) -> Version:
         return self.versions[-1]
 
+    def turn_is_ours(self) -> bool:
+        """Whether the current version is this station's to answer (in any state)."""
+        return (self.current.proposed_by == "proposer") != self.ours
+
     def awaiting_us(self) -> bool:
         """Whether the open version waits for an answer from this station."""
-        proposer_side = self.current.proposed_by == "proposer"
-        return self.state in LIVE_STATES and proposer_side != self.ours
+        return self.state in LIVE_STATES and self.turn_is_ours()
 
     def check_response(self, response: Response, now: datetime) -> None:
         """Raise ValueError unless we may send ``response`` now."""
@@ -281,9 +286,16 @@ class Negotiation:
             )
 
     def apply_response(
-        self, response: Response, item_hash: bytes, *, crossed_our_withdrawal: bool = False
-    ) -> list[Agreed]:
-        """Fold in a response; returns the clauses it agreed.  Ignores what cannot apply."""
+        self, response: Response, item_hash: bytes, *, from_us: bool,
+        crossed_our_withdrawal: bool = False,
+    ) -> list[Agreed]:  # fmt: skip
+        """Fold in a response; returns the clauses it agreed.  Ignores what cannot apply.
+
+        ``from_us``: whether this station sent it.  A response from the side whose text
+        the version is (a party answering its own offer) is ignored.
+        """
+        if from_us != self.turn_is_ours():
+            return []
         if self.state is ProposalState.WITHDRAWN and crossed_our_withdrawal:
             self.state = ProposalState.OPEN  # both were sent unseen: the answer stands
             self.withdrawn_at_seq = None

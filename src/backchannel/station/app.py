@@ -105,6 +105,10 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
 
     _add_handlers(app, station)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon; say so without an error in consoles
+
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}

@@ -69,7 +69,10 @@ def fold(s: Session, key: bytes, channel_id: str, proposal_id: bytes) -> Negotia
         elif isinstance(item, Response):
             withdrawn = negotiation.withdrawn_at_seq
             crossed = row.direction == "in" and withdrawn is not None and row.peer_seq < withdrawn
-            negotiation.apply_response(item, row.envelope_hash, crossed_our_withdrawal=crossed)
+            negotiation.apply_response(
+                item, row.envelope_hash, from_us=row.direction == "out",
+                crossed_our_withdrawal=crossed,
+            )  # fmt: skip
         elif isinstance(item, Withdrawal):
             negotiation.apply_withdrawal(row.direction == "out", row.seq)
     return negotiation

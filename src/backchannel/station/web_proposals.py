@@ -47,8 +47,9 @@ async def create_proposal(
 ) -> Response:
     _may_negotiate(who)
     form = await request.form()
-    rows = max(1, min(int(str(form.get("rows", DEFAULT_ROWS)) or DEFAULT_ROWS), MAX_ROWS))
+    rows = DEFAULT_ROWS
     try:
+        rows = _rows(str(form.get("rows", "")))
         respond_by = parse_deadline(str(form.get("respond_by", "")))
         if respond_by is None:
             raise StationError("give the date by which a response is asked for")
@@ -140,6 +141,15 @@ def grid(n: Negotiation) -> list[dict[str, Any]]:
         rows.append({"id": cid, "cells": cells, "agreed": agreed,
                      "declined": cid in n.declined})  # fmt: skip
     return rows
+
+
+def _rows(value: str) -> int:
+    """How many clause rows the form had; a damaged value is refused."""
+    if not (
+        value.isascii() and value.isdecimal() and len(value) <= 3 and 1 <= int(value) <= MAX_ROWS
+    ):
+        raise StationError("the form was damaged (its row count); reload the page")
+    return int(value)
 
 
 def _clauses(form: FormData, rows: int) -> list[Clause]:
