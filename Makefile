@@ -34,6 +34,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/protocol.py
 	$(BIN)/python bench/station.py
+	$(BIN)/python bench/audit.py
 
 # Two stations on loopback, paired, with a short scenario; Ctrl-C stops both.
 demo: $(STAMP)
