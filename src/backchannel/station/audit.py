@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from backchannel.protocol.kdf import derive_key, mac, mac_matches
@@ -68,10 +68,13 @@ class AuditTrail:
         head = s.get(AuditHeadRow, 1, with_for_update=True)  # serialises appends
         seq, link = (head.seq, head.link) if head else (0, GENESIS)
         now = self.clock()
+        rows = []
         for given in records:
             record, seq = _fit(given), seq + 1
             link = self._link(link, seq, now, record)
-            s.add(AuditRow(seq=seq, at=now, link=link, **_columns(record)))
+            rows.append({"seq": seq, "at": now, "link": link, **_columns(record)})
+        if rows:  # one multi-row INSERT, not one ORM object per record
+            s.execute(insert(AuditRow), rows)
         tag = self._tag(seq, link)
         if head is None:
             s.add(AuditHeadRow(id=1, seq=seq, link=link, tag=tag))

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .schema import ChannelRow, InvitationRow, OutboxRow, StationRow, TranscriptRow
+from .schema import (
+    ChannelRow,
+    DisclosureRow,
+    InvitationRow,
+    OutboxRow,
+    StationRow,
+    TranscriptRow,
+)
 
 
 def station(session: Session) -> StationRow | None:
@@ -111,6 +119,38 @@ def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> Transc
         TranscriptRow.channel_id == channel_id, TranscriptRow.envelope_hash == envelope_hash
     )
     return session.scalar(query.limit(1))
+
+
+@dataclass(frozen=True)
+class EntryFacts:
+    """What a channel's entries show besides their items, read in three queries."""
+
+    acknowledged: set[tuple[bytes, str]]  # (hash, direction) of items the other side acked
+    delivered: set[int]  # our sequence numbers the peer acknowledged receiving
+    disclosure: dict[bytes, str]  # item hash -> disclosure state (absent: confidential)
+
+
+def entry_facts(session: Session, channel_id: str, only: TranscriptRow | None = None) -> EntryFacts:
+    """The facts for a whole channel, or (``only``) for one of its rows."""
+    acks = select(TranscriptRow.refers_to, TranscriptRow.direction).where(
+        TranscriptRow.channel_id == channel_id, TranscriptRow.item_type == "ack"
+    )
+    delivered = select(OutboxRow.seq).where(
+        OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_not(None)
+    )
+    states = select(DisclosureRow.item_hash, DisclosureRow.state).where(
+        DisclosureRow.channel_id == channel_id
+    )
+    if only is not None:
+        acks = acks.where(TranscriptRow.refers_to == only.envelope_hash)
+        delivered = delivered.where(OutboxRow.seq == only.seq)
+        states = states.where(DisclosureRow.item_hash == only.envelope_hash)
+    other = {"in": "out", "out": "in"}
+    return EntryFacts(
+        {(ref, other[d]) for ref, d in session.execute(acks) if ref is not None},
+        set(session.scalars(delivered)),
+        {h: st for h, st in session.execute(states)},
+    )
 
 
 def acknowledged(session: Session, channel_id: str, envelope_hash: bytes, direction: str) -> bool:
