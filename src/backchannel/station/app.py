@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backchannel.protocol import RemoteProtocolError
 from backchannel.protocol.release import keys_document
@@ -57,6 +58,8 @@ SECURITY_HEADERS = {
     "content-security-policy": CSP, "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer", "x-frame-options": "DENY",
 }  # fmt: skip
+HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+HEADERS_NO_STORE = [*HEADERS, (b"cache-control", b"no-store")]
 
 
 class BodyTooLarge(Exception):
@@ -74,6 +77,26 @@ async def read_capped(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise BodyTooLarge
     return bytes(body)
+
+
+class SecurityHeaders:
+    """Adds the CSP and friends to every response (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = HEADERS if scope["path"].startswith("/static/") else HEADERS_NO_STORE
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(station: Station, deliver: bool = True) -> FastAPI:
@@ -159,13 +182,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
 def _add_handlers(app: FastAPI, station: Station) -> None:
     """Security headers on every response, and errors mapped to statuses and pages."""
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
-        response: Response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if not request.url.path.startswith("/static/"):
-            response.headers["cache-control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:

@@ -65,6 +65,9 @@ class AuditTrail:
 
     def append(self, s: Session, records: Iterable[Record]) -> None:
         """Append records inside the caller's transaction."""
+        records = list(records)
+        if not records:
+            return
         head = s.get(AuditHeadRow, 1, with_for_update=True)  # serialises appends
         seq, link = (head.seq, head.link) if head else (0, GENESIS)
         now = self.clock()

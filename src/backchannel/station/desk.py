@@ -87,9 +87,9 @@ class Desk:
             )
         )  # fmt: skip
         channel_id = self.station.resolve(channel)
-        entry = self.station.send(channel_id, item)
-        self._did(officer, "send", origin, channel_id, entry, detail=f"to {to_role}")
-        return entry
+        # The audit record is committed with the item (one transaction, no extra flush).
+        record = Record(officer.name, "send", origin, detail=f"to {to_role}")
+        return self.station.send(channel_id, item, audit=record)
 
     def acknowledge(
         self, officer: Officer, channel: str, envelope_hash: str, origin: str, note: str = ""
@@ -102,9 +102,8 @@ class Desk:
             raise StationError("only a received item can be acknowledged")
         if named.acknowledged:
             raise StationError("this item is already acknowledged")
-        entry = self.station.acknowledge(channel_id, envelope_hash, note)
-        self._did(officer, "acknowledge", origin, channel_id, named)
-        return entry
+        record = Record(officer.name, "acknowledge", origin, detail=f"item {envelope_hash}")
+        return self.station.acknowledge(channel_id, envelope_hash, note, audit=record)
 
     # -- releases ----------------------------------------------------------------------
 
@@ -288,15 +287,6 @@ class Desk:
         self, officer: Officer, channel_id: str, origin: str, entries: list[Entry]
     ) -> None:
         record_rendering(self.station, officer.name, origin, channel_id, entries)
-
-    def _did(
-        self, officer: Officer, action: str, origin: str, channel_id: str, entry: Entry,
-        *, detail: str = "",
-    ) -> None:  # fmt: skip
-        record = Record(
-            officer.name, action, origin, channel_id, bytes.fromhex(entry.envelope_hash), detail
-        )
-        self.station.audit.record(record)
 
 
 def _untitled(item: Due) -> Due:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -41,6 +42,7 @@ TOTP_ISSUER = "backchannel"
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 _DUMMY = _hasher.hash("not a password of anyone")
 SIGN_IN_REFUSED = "wrong name, password or code"
+TOKEN_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Accounts:
         self, db: Database, key: bytes, audit: AuditTrail, clock: Callable[[], float]
     ) -> None:
         self.db, self._key, self.audit, self.clock = db, key, audit, clock
+        self._tokens: dict[bytes, tuple[float, Officer | None]] = {}
 
     # -- administration (CLI and the admin pages) -------------------------------------
 
@@ -133,6 +136,7 @@ class Accounts:
             row.disabled = True
             _end_access(s, row.id)
             self.audit.append(s, [Record(by, "officer-disable", origin, detail=name)])
+        self._tokens.clear()
 
     def reset(
         self, by: str, origin: str, name: str, password: str, totp: bool | None = None
@@ -152,6 +156,7 @@ class Accounts:
                 row.totp_sealed, row.totp_last_step = self._seal_totp(secret), 0
             _end_access(s, row.id)
             self.audit.append(s, [Record(by, "officer-reset", origin, detail=name)])
+        self._tokens.clear()
         return self._uri(name, secret)
 
     def create_token(self, by: str, origin: str, name: str, label: str) -> str:
@@ -246,12 +251,28 @@ class Accounts:
                 self.audit.append(s, [Record(row.name, "sign-out", origin)])
 
     def by_token(self, token: str) -> Officer | None:
-        """The officer an API token belongs to, or None."""
+        """The officer an API token belongs to, or None.
+
+        Answers are kept for ``TOKEN_CACHE_SECONDS`` (scripts send many requests in a
+        row); disabling or resetting an account here empties the cache at once, and
+        one done by another process (the CLI) takes effect within that time.
+        """
+        key, now = token_hash(token), time.monotonic()
+        cached = self._tokens.get(key)
+        if cached is not None and now - cached[0] < TOKEN_CACHE_SECONDS:
+            return cached[1]
+        officer = self._lookup_token(key)
+        if len(self._tokens) > 1000:
+            self._tokens.clear()
+        self._tokens[key] = (now, officer)
+        return officer
+
+    def _lookup_token(self, key: bytes) -> Officer | None:
         with self.db.reading() as s:
             row = s.scalar(
                 select(OfficerRow)
                 .join(ApiTokenRow, ApiTokenRow.officer_id == OfficerRow.id)
-                .where(ApiTokenRow.token_hash == token_hash(token))
+                .where(ApiTokenRow.token_hash == key)
             )
         return None if row is None or row.disabled else _officer(row)
 

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -89,6 +90,8 @@ T = TypeVar("T")
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
 # What the transcript records of an envelope, sent or received.
 Link = SentEnvelope | ItemReceived
+# What a send asks for: the channel, the item, and the audit record of who sent it.
+Send = tuple[str, Item, "Record | None"]
 Clock = Callable[[], float]
 # Posts bytes to a URL and returns the response body; raises on any failure.
 Post = Callable[[str, bytes], bytes]
@@ -108,7 +111,7 @@ class Station:
         self._public: PublicIdentity | None = None
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
-        self._sends: GroupCommit[tuple[str, Item], Entry] = GroupCommit(self._send_batch)
+        self._sends: GroupCommit[Send, Entry] = GroupCommit(self._send_batch)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -236,15 +239,15 @@ class Station:
 
     # -- items -----------------------------------------------------------------------
 
-    def send(self, channel_id: str, item: Item) -> Entry:
+    def send(self, channel_id: str, item: Item, audit: Record | None = None) -> Entry:
         """Encrypt and queue an item; it is durable when this returns."""
-        entry = self._sends.submit((self.resolve(channel_id), item))
+        entry = self._sends.submit((self.resolve(channel_id), item, audit))
         self.on_outbox()
         return entry
 
-    def _send_batch(self, requests: list[Request[tuple[str, Item], Entry]]) -> None:
+    def _send_batch(self, requests: list[Request[Send, Entry]]) -> None:
         """Commit concurrent sends of one channel in one transaction (group commit)."""
-        by_channel: dict[str, list[Request[tuple[str, Item], Entry]]] = {}
+        by_channel: dict[str, list[Request[Send, Entry]]] = {}
         for request in requests:
             by_channel.setdefault(request.value[0], []).append(request)
         for channel_id, batch in by_channel.items():
@@ -258,9 +261,9 @@ class Station:
                 request.result = entry
 
     def _commit_sends(
-        self, channel_id: str, batch: list[Request[tuple[str, Item], Entry]]
-    ) -> list[tuple[Request[tuple[str, Item], Entry], Entry]]:
-        entries = []
+        self, channel_id: str, batch: list[Request[Send, Entry]]
+    ) -> list[tuple[Request[Send, Entry], Entry]]:
+        entries, records = [], []
         with self._channel(channel_id) as (s, row, channel):
             for request in batch:
                 try:
@@ -274,7 +277,10 @@ class Station:
                 entries.append(
                     (request, entry_of(row_out, sent.item, delivered=False, acknowledged=False))
                 )
+                if (audit := request.value[2]) is not None:  # who sent it, in the same commit
+                    records.append(replace(audit, channel_id=row.id, item_hash=sent.envelope_hash))
             self._save(row, channel)  # one snapshot for the whole batch
+            self.audit.append(s, records)
         return entries
 
     def receive(self, data: bytes) -> bytes:
@@ -349,7 +355,9 @@ class Station:
             self._save(row, channel)
         return events
 
-    def acknowledge(self, channel_id: str, envelope_hash: str, note: str = "") -> Entry:
+    def acknowledge(
+        self, channel_id: str, envelope_hash: str, note: str = "", audit: Record | None = None
+    ) -> Entry:
         """A person acknowledges a received item: an Ack item goes back."""
         try:
             item_hash = bytes.fromhex(envelope_hash)
@@ -359,7 +367,7 @@ class Station:
             rows = [r for r in repo.transcript(s, channel_id, "in") if r.envelope_hash == item_hash]
         if not rows:
             raise StationError("no received item of this channel has that hash")
-        return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)))
+        return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)), audit)
 
     # -- releases --------------------------------------------------------------------
 
