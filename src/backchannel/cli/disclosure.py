@@ -59,10 +59,9 @@ def request(
             for h, m, t in zip(hashes, modes, text, strict=True)
         ]
         request_id = s.request_release(
-            channel_id, texts, title=title, statement=statement, date=date, supersedes=counter
-        )
-        s.audit.record(Record(host_user(), "release-request", "cli", channel_id,
-                              detail=f"request {request_id}"))  # fmt: skip
+            channel_id, texts, title=title, statement=statement, date=date, supersedes=counter,
+            audit=Record(host_user(), "release-request", "cli"),
+        )  # fmt: skip
     typer.echo(f"release requested: {request_id}")
 
 
@@ -71,9 +70,7 @@ def approve(station: StationDir, request_id: str, channel: ChannelOpt = None) ->
     """Approve the counterpart's request exactly as written: this station signs it."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        s.approve_release(channel_id, request_id)
-        s.audit.record(Record(host_user(), "release-approve", "cli", channel_id,
-                              detail=f"request {request_id}"))  # fmt: skip
+        s.approve_release(channel_id, request_id, audit=_did("release-approve", request_id))
     typer.echo(
         f"approved and signed; the bundle is complete once {request_id[:12]} is countersigned"
     )
@@ -86,9 +83,7 @@ def decline(
     """Decline the counterpart's request; its items go back to release-declined."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        s.decline_release(channel_id, request_id, reason)
-        s.audit.record(Record(host_user(), "release-decline", "cli", channel_id,
-                              detail=f"request {request_id}"))  # fmt: skip
+        s.decline_release(channel_id, request_id, reason, _did("release-decline", request_id))
     typer.echo("declined")
 
 
@@ -96,7 +91,12 @@ def decline(
 def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """Release requests of a channel with their state."""
     with opened(station) as s:
-        views = s.release_requests(s.resolve(channel))
+        channel_id = s.resolve(channel)
+        views = s.release_requests(channel_id)
+        if views:  # titles and public texts are shown: each request is read
+            s.audit.record(*(Record(host_user(), "read", "cli", channel_id,
+                                    bytes.fromhex(v.request_hash), "release request")
+                             for v in views))  # fmt: skip
     if as_json:
         print_json(views)
         return
@@ -121,6 +121,10 @@ def bundle(
                               detail=f"request {request_id}"))  # fmt: skip
     out.write_bytes(data)
     typer.echo(f"bundle written to {out}; check it anywhere with: backchannel verify {out}")
+
+
+def _did(action: str, request_id: str) -> Record:
+    return Record(host_user(), action, "cli", detail=f"request {request_id}")
 
 
 def verify(

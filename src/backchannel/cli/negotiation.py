@@ -60,9 +60,8 @@ def new(
         proposal_id = s.propose(
             channel_id, title=title, from_role=from_role, to_role=to_role, clauses=clauses,
             message=message, respond_by=deadline, clearances=tuple(clearance or ()),
+            audit=Record(host_user(), "propose", "cli"),
         )  # fmt: skip
-        s.audit.record(Record(host_user(), "propose", "cli", channel_id,
-                              detail=f"proposal {proposal_id}"))  # fmt: skip
     if as_json:
         print_json({"proposal_id": proposal_id})
         return
@@ -76,6 +75,9 @@ def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = Fal
     """The channel's proposals with their state and whose turn it is."""
     with opened(station) as s:
         rows = s.proposals(channel)
+        if rows:  # titles are shown: each proposal is read
+            s.audit.record(*(Record(host_user(), "read", "cli", r.channel_id, r.proposal_hash,
+                                    "proposal title") for r in rows))  # fmt: skip
     if as_json:
         print_json([{"proposal_id": r.proposal_id, "title": r.title, "state": r.state,
                      "version": r.version, "ours": r.ours, "awaiting_us": r.awaiting_us}
@@ -153,9 +155,8 @@ def respond(
         fail("answer the open clauses with --accept, --decline, --counter or --discuss")
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        s.respond(channel_id, proposal_id, answers, message)
-        s.audit.record(Record(host_user(), "respond", "cli", channel_id,
-                              detail=f"proposal {proposal_id}"))  # fmt: skip
+        record = Record(host_user(), "respond", "cli", detail=f"proposal {proposal_id}")
+        s.respond(channel_id, proposal_id, answers, message, audit=record)
     typer.echo("response sent")
 
 
@@ -166,9 +167,8 @@ def withdraw(
     """Withdraw our proposal; only before the counterpart has answered it."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        s.withdraw(channel_id, proposal_id, reason)
-        s.audit.record(Record(host_user(), "withdraw", "cli", channel_id,
-                              detail=f"proposal {proposal_id}"))  # fmt: skip
+        record = Record(host_user(), "withdraw", "cli", detail=f"proposal {proposal_id}")
+        s.withdraw(channel_id, proposal_id, reason, audit=record)
     typer.echo("withdrawn")
 
 

@@ -137,7 +137,8 @@ def item_class(name: str, error: type[ProtocolError] = RemoteProtocolError) -> t
 
 def encode_item(item: Item) -> bytes:
     """Validate and encode an item we are about to send."""
-    if item_class(type(item).item_type, LocalProtocolError) is not type(item):
+    name = type(item).item_type
+    if item_class(name, LocalProtocolError) is not type(item):
         raise LocalProtocolError(f"{type(item).__name__} is not a registered item type")
     try:
         item.validate()
@@ -149,6 +150,11 @@ def encode_item(item: Item) -> bytes:
         raise LocalProtocolError(f"the item cannot be encoded: {exc}") from None
     if len(data) > MAX_ITEM_BYTES:
         raise LocalProtocolError(f"item is {len(data)} bytes, more than {MAX_ITEM_BYTES}")
+    # Structs are not type-checked when built: read the bytes back as the peer will, so
+    # that a wrongly typed field (a bad role, mode or verdict) is our error, not a
+    # stalled channel whose peer refuses the envelope on every retry.
+    decode(data, type(item), limit=MAX_ITEM_BYTES, what=f"{name} item",
+           error=LocalProtocolError, canonical=False)  # fmt: skip
     return data
 
 

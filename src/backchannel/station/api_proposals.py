@@ -56,7 +56,7 @@ def proposals(channel: str, who: CallerDep, desk: DeskDep) -> list[dict[str, Any
             "ours": p.ours, "version": p.version, "awaiting_us": p.awaiting_us,
             "respond_by": p.respond_by, "clearances": p.clearances.split(),
         }
-        for p in desk.proposals(who.officer, channel)
+        for p in desk.proposals(who.officer, channel, who.origin)
     ]  # fmt: skip
 
 

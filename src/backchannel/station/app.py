@@ -31,6 +31,7 @@ from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
 from .desk import Desk
 from .errors import (
+    Busy,
     ChannelNotFound,
     Forbidden,
     InvalidRequest,
@@ -48,7 +49,7 @@ from .web_releases import router as releases_router
 T = TypeVar("T")
 ERROR_STATUS: dict[type[StationError], int] = {
     ChannelNotFound: 404, InvalidRequest: 422, NotSignedIn: 401, Forbidden: 403,
-    TooManyAttempts: 429,
+    TooManyAttempts: 429, Busy: 503,
 }  # fmt: skip
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

@@ -84,3 +84,9 @@ def escalate(s: Session, item: Due, now: float) -> EscalationRow:
     )  # fmt: skip
     s.add(row)
     return row
+
+
+def record_webhook(s: Session, item: Due, outcome: str) -> None:
+    row = s.get(EscalationRow, (item.channel_id, bytes.fromhex(item.item_hash)))
+    if row is not None:
+        row.webhook = outcome

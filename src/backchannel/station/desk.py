@@ -134,13 +134,11 @@ class Desk:
         for text in texts:  # the officer must be cleared for every item named
             entry = self.station.entry(channel_id, text.item_hash.hex())
             _require(officer, Action.DECIDE_RELEASE, entry.clearances)
-        request_id = self.station.request_release(
-            channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes
-        )
         action = "release-counter" if supersedes else "release-request"
-        self.station.audit.record(Record(officer.name, action, origin, channel_id,
-                                         detail=f"request {request_id}"))  # fmt: skip
-        return request_id
+        return self.station.request_release(
+            channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes,
+            audit=Record(officer.name, action, origin),
+        )  # fmt: skip
 
     def decide_release(
         self, officer: Officer, channel: str, origin: str, request_id: str, *, approve: bool,
@@ -148,13 +146,16 @@ class Desk:
     ) -> None:  # fmt: skip
         channel_id = self.station.resolve(channel)
         request = self._request(officer, channel_id, request_id)
+
+        def record(verb: str) -> Record:
+            return Record(officer.name, f"release-{verb}", origin, detail=f"request {request_id}")
+
         if approve:
-            self.station.approve_release(channel_id, request.request_id)
+            self.station.approve_release(channel_id, request.request_id, audit=record("approve"))
         else:
-            self.station.decline_release(channel_id, request.request_id, reason)
-        action = "release-approve" if approve else "release-decline"
-        self.station.audit.record(Record(officer.name, action, origin, channel_id,
-                                         detail=f"request {request_id}"))  # fmt: skip
+            self.station.decline_release(
+                channel_id, request.request_id, reason, audit=record("decline")
+            )
 
     def bundle(self, officer: Officer, channel: str, origin: str, request_id: str) -> bytes:
         """The signed bundle of a completed release (public text only)."""
@@ -185,11 +186,20 @@ class Desk:
 
     # -- proposals, agreements, deadlines ------------------------------------------------
 
-    def proposals(self, officer: Officer, channel: str) -> list[ProposalRow]:
-        """Proposals whose clearance the officer holds (titles and states only)."""
+    def proposals(self, officer: Officer, channel: str, origin: str) -> list[ProposalRow]:
+        """Proposals whose clearance the officer holds (titles and states), audited."""
         _require(officer, Action.READ_ITEM, ())
         rows = self.station.proposals(self.station.resolve(channel))
-        return [r for r in rows if officer.may(Action.READ_ITEM, tuple(r.clearances.split()))]
+        shown = [r for r in rows if officer.may(Action.READ_ITEM, tuple(r.clearances.split()))]
+        if shown:
+            self.station.audit.record(
+                *(
+                    Record(officer.name, "read", origin, r.channel_id, r.proposal_hash,
+                           "proposal title")
+                    for r in shown
+                )
+            )  # fmt: skip
+        return shown
 
     def negotiation(
         self, officer: Officer, channel: str, proposal_id: str, origin: str
@@ -212,30 +222,26 @@ class Desk:
     ) -> str:  # fmt: skip
         _require(officer, Action.NEGOTIATE, clearances)
         channel_id = self.station.resolve(channel)
-        proposal_id = self.station.propose(
+        return self.station.propose(
             channel_id, title=title, from_role=officer.role, to_role=to_role, clauses=clauses,
             message=message, respond_by=respond_by, clearances=clearances,
+            audit=Record(officer.name, "propose", origin),
         )  # fmt: skip
-        self.station.audit.record(Record(officer.name, "propose", origin, channel_id,
-                                         detail=f"proposal {proposal_id}"))  # fmt: skip
-        return proposal_id
 
     def respond(
         self, officer: Officer, channel: str, origin: str, proposal_id: str, *,
         answers: list[Answer], message: str = "",
     ) -> None:  # fmt: skip
         channel_id = self._negotiable(officer, channel, proposal_id)
-        self.station.respond(channel_id, proposal_id, answers, message)
-        self.station.audit.record(Record(officer.name, "respond", origin, channel_id,
-                                         detail=f"proposal {proposal_id}"))  # fmt: skip
+        record = Record(officer.name, "respond", origin, detail=f"proposal {proposal_id}")
+        self.station.respond(channel_id, proposal_id, answers, message, audit=record)
 
     def withdraw(
         self, officer: Officer, channel: str, origin: str, proposal_id: str, reason: str = ""
     ) -> None:
         channel_id = self._negotiable(officer, channel, proposal_id)
-        self.station.withdraw(channel_id, proposal_id, reason)
-        self.station.audit.record(Record(officer.name, "withdraw", origin, channel_id,
-                                         detail=f"proposal {proposal_id}"))  # fmt: skip
+        record = Record(officer.name, "withdraw", origin, detail=f"proposal {proposal_id}")
+        self.station.withdraw(channel_id, proposal_id, reason, audit=record)
 
     def agreements(self, officer: Officer, channel: str, origin: str) -> list[AgreementView]:
         """The register, less what the officer is not cleared for; audited as read."""
@@ -246,7 +252,7 @@ class Desk:
         }
         shown = [
             a for a in self.station.agreements(channel_id)
-            if officer.may(Action.READ_ITEM, labels.get(a.proposal_id, ()))
+            if a.proposal_id in labels and officer.may(Action.READ_ITEM, labels[a.proposal_id])
         ]  # fmt: skip
         if shown:
             self.station.audit.record(

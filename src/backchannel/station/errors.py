@@ -25,3 +25,7 @@ class Forbidden(StationError):
 
 class TooManyAttempts(StationError):
     """Sign-in attempts are being refused for a while (HTTP 429)."""
+
+
+class Busy(StationError):
+    """The station cannot take this now; the sender should try again (HTTP 503)."""

@@ -3,8 +3,10 @@
 Only hashes of secrets are stored: the argon2id hash of each password, SHA-256 of
 each session cookie and API token.  TOTP secrets are sealed with the station key.
 After ``MAX_FAILURES`` wrong passwords in a row an account is locked for
-``LOCKOUT_SECONDS``; a wrong name costs the same argon2 work as a wrong password, so
-timing does not tell which names exist.
+``LOCKOUT_SECONDS``; a wrong name costs the same argon2 work as a wrong password.  A
+locked account says so (people need to know why they cannot sign in), which tells
+someone who tried five wrong passwords that the name exists: the usual trade-off,
+bounded by the per-address throttle in ``auth.py``.
 """
 
 from __future__ import annotations

@@ -84,6 +84,8 @@ def refresh(s: Session, key: bytes, now: float, channel_id: str, proposal_id: by
     if negotiation is None:
         return
     row = s.get(ProposalRow, proposal_id.hex())
+    if row is not None and row.channel_id != channel_id:
+        return  # the id is taken by a proposal of another channel: this one is ignored
     p = negotiation.proposal
     state = negotiation.state
     if row is not None and row.state == ProposalState.EXPIRED and state in (

@@ -101,7 +101,7 @@ def release_view(row: ReleaseRow, request: ReleaseRequest) -> ReleaseView:
         request.statement, request.date, list(request.texts), row.supersedes, signed,
         tuple(row.clearances.split()), row.request_hash.hex(), row.note, row.created_at,
         row.updated_at,
-    )  # fmt: skip  # fmt: skip
+    )  # fmt: skip
 
 
 def to_json(value: Any) -> Any:

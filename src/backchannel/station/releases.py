@@ -72,9 +72,13 @@ def apply(
         _declined(s, ctx, direction, item)
 
 
-def request_row(s: Session, request_id: bytes | str, lock: bool = False) -> ReleaseRow | None:
+def request_row(
+    s: Session, request_id: bytes | str, channel_id: str, lock: bool = False
+) -> ReleaseRow | None:
+    """A request of this channel (an id of another channel's request is not found)."""
     key = request_id.hex() if isinstance(request_id, bytes) else request_id
-    return s.get(ReleaseRow, key, with_for_update=lock)
+    row = s.get(ReleaseRow, key, with_for_update=lock)
+    return row if row is not None and row.channel_id == channel_id else None
 
 
 def request_of(row: ReleaseRow, key: bytes) -> ReleaseRequest:
@@ -101,7 +105,7 @@ def open_request_naming(s: Session, channel_id: str, item_hash: bytes) -> Releas
     row = s.get(DisclosureRow, (channel_id, item_hash))
     if row is None or row.state != Disclosure.REQUESTED:
         return None
-    return request_row(s, row.request_id)
+    return request_row(s, row.request_id, channel_id)
 
 
 # -- the three kinds of item ---------------------------------------------------------------
@@ -112,18 +116,24 @@ def _requested(
     peer_seq: int,
 ) -> None:  # fmt: skip
     rid = item.request_id.hex()
-    if request_row(s, rid) is not None:
-        return  # the same request id twice: the first one stands
+    if s.get(ReleaseRow, rid) is not None:
+        return  # the same request id twice (on any channel): the first one stands
     requester = "us" if direction == "out" else "peer"
     row = ReleaseRow(
         request_id=rid, channel_id=ctx.channel_id, state=RequestState.OPEN.value,
         requester=requester, request_hash=envelope_hash,
-        request_sealed=seal(ctx.key, "item", encode(item)), clearances=" ".join(item.clearances),
+        request_sealed=seal(ctx.key, "item", encode(item)), clearances="",
         supersedes=item.supersedes.hex() if item.supersedes else None, note="",
         created_at=ctx.now, updated_at=ctx.now,
     )  # fmt: skip
     s.add(row)
-    old = request_row(s, item.supersedes) if item.supersedes else None
+    held = _labels_of_named(s, ctx, item)
+    if held is None:  # names something that is not a message of this channel here
+        row.note = "names an item that is not a message of this channel; ignored"
+        _advance(row, RequestInput.LOSE_TIE, ctx.now)
+        return
+    row.clearances = " ".join(sorted(held))  # our labels, not what the peer declared
+    old = request_row(s, item.supersedes, ctx.channel_id) if item.supersedes else None
     # Only the counterpart of a request counters it; anything else is a plain request.
     if old is not None and old.state in LIVE and old.requester != requester:
         _advance(old, RequestInput.COUNTER, ctx.now)
@@ -142,7 +152,12 @@ def _requested(
 
 
 def _consented(s: Session, ctx: Context, direction: str, item: ReleaseConsent) -> None:
-    row = request_row(s, item.request_id)
+    """Store a consent; a request is released only with the signatures of both sides.
+
+    The counterpart's consent counts for a request we made, or for theirs once we
+    approved it: a station cannot approve its own request on our behalf.
+    """
+    row = request_row(s, item.request_id, ctx.channel_id)
     if row is None or row.state not in LIVE:
         return  # superseded, declined or void meanwhile: the consent changes nothing
     manifest = manifest_of(row, ctx.key, ctx.us, ctx.peer)
@@ -150,6 +165,9 @@ def _consented(s: Session, ctx: Context, direction: str, item: ReleaseConsent) -
     if direction == "out":
         row.our_consent_sealed = sealed
     else:
+        if row.requester == "peer" and row.our_consent_sealed is None:
+            row.note = "the counterpart signed its own request before we approved it; ignored"
+            return
         try:
             check_consent(manifest, ctx.peer, item)
         except RemoteProtocolError as exc:
@@ -160,13 +178,14 @@ def _consented(s: Session, ctx: Context, direction: str, item: ReleaseConsent) -
         _advance(row, RequestInput.APPROVE, ctx.now)
         if direction == "in" and row.requester == "us":
             ctx.countersign(manifest)  # our principal asked for it: add our signatures
-        return
-    _advance(row, RequestInput.COMPLETE, ctx.now)
-    _items(s, ctx, manifest.texts, DisclosureInput.RELEASE)
+            return
+    if row.our_consent_sealed is not None and row.peer_consent_sealed is not None:
+        _advance(row, RequestInput.COMPLETE, ctx.now)
+        _items(s, ctx, manifest.texts, DisclosureInput.RELEASE)
 
 
 def _declined(s: Session, ctx: Context, direction: str, item: ReleaseDecline) -> None:
-    row = request_row(s, item.request_id)
+    row = request_row(s, item.request_id, ctx.channel_id)
     decliner = "peer" if direction == "in" else "us"
     if row is None or row.state != RequestState.OPEN or row.requester == decliner:
         return  # only the counterpart of the requester declines an open request
@@ -175,6 +194,23 @@ def _declined(s: Session, ctx: Context, direction: str, item: ReleaseDecline) ->
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _labels_of_named(s: Session, ctx: Context, item: ReleaseRequest) -> set[str] | None:
+    """The clearance labels our transcript has for the items named, or None if one is
+    not a message of this channel."""
+    labels: set[str] = set()
+    for text in item.texts:
+        row = s.scalar(
+            select(TranscriptRow).where(
+                TranscriptRow.channel_id == ctx.channel_id,
+                TranscriptRow.envelope_hash == text.item_hash,
+            )
+        )
+        if row is None or row.item_type != "message":
+            return None
+        labels |= set(row.clearances.split())
+    return labels
 
 
 def _crossed(s: Session, ctx: Context, item: ReleaseRequest, peer_seq: int) -> list[ReleaseRow]:

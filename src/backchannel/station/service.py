@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import select
@@ -34,6 +34,7 @@ from backchannel.protocol import (
     Identity,
     Item,
     ItemReceived,
+    LocalProtocolError,
     Message,
     Pairing,
     PendingInvitation,
@@ -79,7 +80,7 @@ from . import deadlines, proposals, releases
 from .audit import AuditTrail, Record
 from .config import StationConfig, create_key, load_key
 from .deadlines import Due
-from .errors import ChannelNotFound, InvalidRequest, StationError
+from .errors import Busy, ChannelNotFound, InvalidRequest, StationError
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
 from .officers import Accounts
@@ -373,13 +374,13 @@ class Station:
 
     def request_release(
         self, channel_id: str, texts: list[ReleasedText], *, title: str, statement: str,
-        date: str, supersedes: str | None = None,
+        date: str, supersedes: str | None = None, audit: Record | None = None,
     ) -> str:  # fmt: skip
         """Ask the counterpart to release public texts of items; returns the request id."""
         with self._channel(channel_id) as (s, row, channel):
             old = None
             if supersedes is not None:
-                old = releases.request_row(s, supersedes, lock=True)
+                old = releases.request_row(s, supersedes, row.id, lock=True)
                 if old is None or old.channel_id != row.id or old.state != "open":
                     raise StationError("only an open request of this channel can be countered")
                 if old.requester == "us":
@@ -397,24 +398,28 @@ class Station:
                     supersedes=bytes.fromhex(supersedes) if supersedes else None,
                 )
             )  # fmt: skip
-            self._send_now(s, row, channel, item)
+            self._send_now(s, row, channel, item, audit)
         self.on_outbox()
         return item.request_id.hex()
 
-    def approve_release(self, channel_id: str, request_id: str) -> None:
+    def approve_release(
+        self, channel_id: str, request_id: str, audit: Record | None = None
+    ) -> None:
         """Our principal approves the counterpart's request: sign and send our consent."""
         with self._channel(channel_id) as (s, row, channel):
             request = self._incoming_open(s, row, request_id)
             identity, _ = self._identity(s)
             manifest = releases.manifest_of(request, self._key, identity.public, channel.peer)
-            self._send_now(s, row, channel, consent(identity, manifest))
+            self._send_now(s, row, channel, consent(identity, manifest), audit)
         self.on_outbox()
 
-    def decline_release(self, channel_id: str, request_id: str, reason: str = "") -> None:
+    def decline_release(
+        self, channel_id: str, request_id: str, reason: str = "", audit: Record | None = None
+    ) -> None:
         with self._channel(channel_id) as (s, row, channel):
             self._incoming_open(s, row, request_id)
             item = guard(lambda: ReleaseDecline(bytes.fromhex(request_id), reason))
-            self._send_now(s, row, channel, item)
+            self._send_now(s, row, channel, item, audit)
         self.on_outbox()
 
     def release_requests(self, channel_id: str | None) -> list[ReleaseView]:
@@ -425,7 +430,7 @@ class Station:
     def bundle(self, request_id: str) -> bytes:
         """The signed release as a JSON file; only once both parties have signed."""
         with self.db.reading() as s:
-            row = releases.request_row(s, request_id)
+            row = s.get(ReleaseRow, request_id)
             if row is None:
                 raise ChannelNotFound("no release request has that id")
             if row.state != "released":
@@ -456,7 +461,7 @@ class Station:
         return set(entry.clearances.split())
 
     def _incoming_open(self, s: Session, row: ChannelRow, request_id: str) -> ReleaseRow:
-        request = releases.request_row(s, request_id, lock=True)
+        request = releases.request_row(s, request_id, row.id, lock=True)
         if request is None or request.channel_id != row.id:
             raise ChannelNotFound("no release request of this channel has that id")
         if request.requester != "peer" or request.state != "open":
@@ -466,19 +471,24 @@ class Station:
             )
         return request
 
-    def _send_now(self, s: Session, row: ChannelRow, channel: Channel, item: Item) -> None:
-        """Send one item inside the caller's channel transaction."""
+    def _send_now(
+        self, s: Session, row: ChannelRow, channel: Channel, item: Item,
+        audit: Record | None = None,
+    ) -> None:  # fmt: skip
+        """Send one item inside the caller's channel transaction, with its audit record."""
         sent = guard(lambda: channel.send(item, self.clock()))
         self._record_sent(s, row, sent)
         self._after_recorded(s, row, channel, "out", sent)
         self._save(row, channel)
+        if audit is not None:
+            self.audit.append(s, [replace(audit, channel_id=row.id, item_hash=sent.envelope_hash)])
 
     # -- proposals and deadlines -------------------------------------------------------
 
     def propose(
         self, channel_id: str, *, title: str, from_role: Role, to_role: Role,
         clauses: list[Clause], message: str, respond_by: datetime,
-        clearances: tuple[str, ...] = (),
+        clearances: tuple[str, ...] = (), audit: Record | None = None,
     ) -> str:  # fmt: skip
         """Send version 1 of a proposal; returns its id."""
         if respond_by.timestamp() <= self.clock():
@@ -491,13 +501,14 @@ class Station:
             )
         )  # fmt: skip
         with self._channel(channel_id) as (s, row, channel):
-            self._send_now(s, row, channel, item)
+            self._send_now(s, row, channel, item, audit)
         self.on_outbox()
         return item.proposal_id.hex()
 
     def respond(
-        self, channel_id: str, proposal_id: str, answers: list[Answer], message: str = ""
-    ) -> None:
+        self, channel_id: str, proposal_id: str, answers: list[Answer], message: str = "",
+        audit: Record | None = None,
+    ) -> None:  # fmt: skip
         """Answer every open clause of the version that waits for us."""
         now = self.clock()
         date = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
@@ -510,16 +521,18 @@ class Station:
                     message=message, date=date,
                 )
             )  # fmt: skip
-            if self._stored_state(s, proposal_id) == "expired":
+            if self._stored_state(s, row.id, proposal_id) == "expired":
                 raise InvalidRequest("the requested response date has passed")
             try:
                 negotiation.check_response(response, datetime.fromtimestamp(now, UTC))
             except ValueError as exc:
                 raise InvalidRequest(str(exc)) from None
-            self._send_now(s, row, channel, response)
+            self._send_now(s, row, channel, response, audit)
         self.on_outbox()
 
-    def withdraw(self, channel_id: str, proposal_id: str, reason: str = "") -> None:
+    def withdraw(
+        self, channel_id: str, proposal_id: str, reason: str = "", audit: Record | None = None
+    ) -> None:
         with self._channel(channel_id) as (s, row, channel):
             negotiation = self._negotiation(s, row.id, proposal_id)
             try:
@@ -527,7 +540,7 @@ class Station:
             except ValueError as exc:
                 raise InvalidRequest(str(exc)) from None
             item = guard(lambda: Withdrawal(negotiation.proposal.proposal_id, reason))
-            self._send_now(s, row, channel, item)
+            self._send_now(s, row, channel, item, audit)
         self.on_outbox()
 
     def proposals(self, channel_id: str | None) -> list[ProposalRow]:
@@ -562,7 +575,7 @@ class Station:
         fresh = [d for d in self.due() if d.overdue and d.escalated_at is None]
         for item in fresh:
             with self._channel(item.channel_id) as (s, row, channel):
-                escalation = deadlines.escalate(s, item, now)
+                deadlines.escalate(s, item, now)
                 if item.owed_by == "them" and channel.pairing is Pairing.ACTIVE:
                     reminder = Reminder(
                         bytes.fromhex(item.item_hash), datetime.fromtimestamp(item.deadline, UTC),
@@ -572,9 +585,11 @@ class Station:
                 self.audit.append(s, [Record("station", "escalate", "deadline", item.channel_id,
                                              bytes.fromhex(item.item_hash),
                                              f"{item.kind} owed by {item.owed_by}")])  # fmt: skip
-                if notify is not None:
-                    escalation.webhook = notify(_escalation_json(self.config.station, item))[:200]
             self.on_outbox()
+            if notify is not None:  # after the commit: never hold the writer lock on HTTP
+                outcome = notify(_escalation_json(self.config.station, item))[:200]
+                with self.db.transaction(durable=False) as s:
+                    deadlines.record_webhook(s, item, outcome)
         return fresh
 
     def _negotiation(self, s: Session, channel_id: str, proposal_id: str) -> Negotiation:
@@ -585,7 +600,7 @@ class Station:
         negotiation = proposals.fold(s, self._key, channel_id, pid)
         if negotiation is None:
             raise ChannelNotFound("no proposal of this channel has that id")
-        stored = self._stored_state(s, proposal_id)
+        stored = self._stored_state(s, channel_id, proposal_id)
         if stored == "expired" and negotiation.state in (
             ProposalState.OPEN,
             ProposalState.ANSWERED,
@@ -593,9 +608,9 @@ class Station:
             negotiation.state = ProposalState.EXPIRED
         return negotiation
 
-    def _stored_state(self, s: Session, proposal_id: str) -> str | None:
+    def _stored_state(self, s: Session, channel_id: str, proposal_id: str) -> str | None:
         row = s.get(ProposalRow, proposal_id)
-        return None if row is None else row.state
+        return None if row is None or row.channel_id != channel_id else row.state
 
     # -- delivery --------------------------------------------------------------------
 
@@ -756,7 +771,10 @@ class Station:
 
         def countersign(manifest: Manifest) -> None:
             identity, _ = self._identity(s)
-            sent = channel.send(consent(identity, manifest), self.clock())
+            try:
+                sent = channel.send(consent(identity, manifest), self.clock())
+            except LocalProtocolError as exc:  # e.g. too much unacknowledged: later
+                raise Busy(f"cannot countersign now ({exc}); send again later") from None
             self._record_sent(s, row, sent)
             self._after_recorded(s, row, channel, "out", sent)
             self.on_outbox()
@@ -850,22 +868,31 @@ def _signed_by(manifest: Manifest, party: PublicIdentity, c: ReleaseConsent) -> 
 
 
 def _clearances(s: Session, channel_id: str, item: Item) -> str:
-    """The labels guarding an item: its own, or for an Ack those of the item it names."""
-    if isinstance(item, Message | ReleaseRequest | Proposal):
+    """The labels guarding an item: a message's or proposal's own; for anything that
+    names other items (acks, reminders, release requests, answers) the labels this
+    station gave those items, never what the peer declared."""
+    if isinstance(item, Message | Proposal):
         return " ".join(item.clearances)
-    if isinstance(item, Response | Withdrawal):
-        proposal = s.get(ProposalRow, item.proposal_id.hex())
-        return "" if proposal is None else proposal.clearances
-    if isinstance(item, Reminder):
-        named = repo.entry_row(s, channel_id, item.item_hash)
-        return "" if named is None else named.clearances
-    if isinstance(item, ReleaseConsent | ReleaseDecline):
-        request = releases.request_row(s, item.request_id)
-        return "" if request is None else request.clearances
-    if isinstance(item, Ack):
-        named = repo.entry_row(s, channel_id, item.item_hash)
-        return "" if named is None else named.clearances
-    return ""
+    labels: set[str] = set()
+    for text in _named_rows(s, channel_id, item):
+        labels |= set(text.split())
+    return " ".join(sorted(labels))
+
+
+def _named_rows(s: Session, channel_id: str, item: Item) -> list[str]:
+    """The clearance strings of the rows of this channel that ``item`` refers to."""
+    rows: list[Any]
+    if isinstance(item, ReleaseRequest):
+        rows = [repo.entry_row(s, channel_id, t.item_hash) for t in item.texts]
+    elif isinstance(item, Ack | Reminder):
+        rows = [repo.entry_row(s, channel_id, item.item_hash)]
+    elif isinstance(item, Response | Withdrawal):
+        rows = [s.get(ProposalRow, item.proposal_id.hex())]
+    elif isinstance(item, ReleaseConsent | ReleaseDecline):
+        rows = [releases.request_row(s, item.request_id, channel_id)]
+    else:
+        rows = []
+    return [r.clearances for r in rows if r is not None and r.channel_id == channel_id]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -48,8 +48,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 templates.env.filters["stamp"] = lambda at: stamp(at) if at else "never"
 throttle = Throttle()
-Text = Annotated[str, Form()]
-Optional = Annotated[str, Form()]
+Text = Annotated[str, Form()]  # a form field (optional ones have a default)
 
 
 def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
@@ -89,7 +88,7 @@ def login_form(request: Request, error: str = "") -> HTMLResponse:
 
 @router.post("/login")
 async def login(
-    request: Request, name: Text, password: Text, form_token: Text, code: Optional = ""
+    request: Request, name: Text, password: Text, form_token: Text, code: Text = ""
 ) -> Response:
     address = request.client.host if request.client else "unknown"
     expected = request.cookies.get(LOGIN_COOKIE, "")
@@ -181,7 +180,7 @@ def item(
 
 @router.post("/channels/{channel}/items/{item_hash}/ack")
 def acknowledge(
-    channel: str, item_hash: str, who: CallerDep, desk: DeskDep, note: Optional = ""
+    channel: str, item_hash: str, who: CallerDep, desk: DeskDep, note: Text = ""
 ) -> RedirectResponse:
     desk.acknowledge(who.officer, channel, item_hash, who.origin, note)
     return back(f"/channels/{channel}/items/{item_hash}")
@@ -260,7 +259,7 @@ def officers(request: Request, who: Caller, message: str = "") -> HTMLResponse:
 @router.post("/officers")
 def add_officer(
     request: Request, who: CallerDep, name: Text, role: Text, password: Text,
-    clearances: Optional = "",
+    clearances: Text = "",
 ) -> Response:  # fmt: skip
     _require(who.officer, Action.MANAGE_OFFICERS)
     accounts = station_of(request).accounts

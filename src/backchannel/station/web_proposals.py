@@ -26,7 +26,7 @@ VERDICTS: tuple[Verdict, ...] = ("accept", "decline", "counter", "discuss")
 @router.get("/channels/{channel}/proposals")
 def proposals(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
     status = desk.channel(who.officer, channel)
-    rows = list(reversed(desk.proposals(who.officer, status.channel_id)))
+    rows = list(reversed(desk.proposals(who.officer, status.channel_id, who.origin)))
     return page(request, "proposals.html", who=who, status=status, proposals=rows, stamp=stamp,
                 may_negotiate=who.officer.may(Action.NEGOTIATE))  # fmt: skip
 

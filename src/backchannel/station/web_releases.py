@@ -111,15 +111,15 @@ def bundle(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> Resp
 
 def _originals(desk: Any, who: Any, channel_id: str, views: list[ReleaseView]) -> dict[str, str]:
     """The original text of every item named, for side-by-side reading (audited)."""
-    named = {t.item_hash.hex() for v in views for t in v.texts}
-    if not named:
-        return {}
-    entries = desk.thread(who.officer, channel_id, who.origin)
-    return {
-        e.envelope_hash: e.item.text
-        for e in entries
-        if e.envelope_hash in named and isinstance(e.item, Message)
-    }
+    originals = {}
+    for item_hash in {t.item_hash.hex() for v in views for t in v.texts}:
+        try:  # only the items named, each checked and audited like any item shown
+            entry = desk.item(who.officer, channel_id, item_hash, who.origin)
+        except StationError:
+            continue  # not cleared for it: the page says so
+        if isinstance(entry.item, Message):
+            originals[item_hash] = entry.item.text
+    return originals
 
 
 def _countered(desk: Any, who: Any, channel_id: str, request_id: str) -> ReleaseView | None:

@@ -1,0 +1,107 @@
+"""What a misbehaving peer or a damaged request cannot do to our releases.
+
+In-process stations with hand delivery (``test_store``): the peer's station is driven
+directly, so it can send items its own checks would normally stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backchannel.protocol import Message
+from backchannel.protocol.release import Manifest, ReleasedText, ReleaseRequest, consent
+from backchannel.station.errors import InvalidRequest
+from backchannel.station.service import Station
+
+from .test_store import deliver, paired_in_process
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Station, Station]]:
+    a, b = paired_in_process(tmp_path)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def secret_at_b(a: Station, b: Station) -> bytes:
+    """A labelled message B sent to A; returns its transcript hash."""
+    entry = b.send(b.resolve(None), Message(
+        text="Grid 41-17 is mined.", language="en", from_role="principal",
+        to_role="principal", clearances=("secret",),
+    ))  # fmt: skip
+    deliver(b, a)
+    return bytes.fromhex(entry.envelope_hash)
+
+
+def sneak_request(a: Station, item_hash: bytes, *, labels: tuple[str, ...] = ()) -> bytes:
+    """A sends a release request straight through the channel (no local checks)."""
+    request = ReleaseRequest(
+        request_id=bytes(range(16)), title="Leak", statement="", date="2031-01-01",
+        texts=(ReleasedText(item_hash, "verbatim", "Grid 41-17 is mined."),), clearances=labels,
+    )  # fmt: skip
+    a.send(a.resolve(None), request)
+    return request.request_id
+
+
+def test_a_peer_cannot_release_our_items_by_signing_its_own_request(
+    pair: tuple[Station, Station],
+) -> None:
+    a, b = pair
+    item = secret_at_b(a, b)
+    rid = sneak_request(a, item)
+    deliver(a, b)
+    identity_a = a.public_identity()
+    with a.db.reading() as s:
+        full = a._identity(s)[0]
+    manifest = Manifest.of(
+        ReleaseRequest(rid, "Leak", "", "2031-01-01",
+                       (ReleasedText(item, "verbatim", "Grid 41-17 is mined."),)),
+        identity_a, b.public_identity(),
+    )  # fmt: skip
+    own = consent(full, manifest)
+    a.send(a.resolve(None), own)
+    a.send(a.resolve(None), own)
+    deliver(a, b)
+    [view] = b.release_requests(None)
+    assert (view.state, view.signatures) == ("open", 0)
+    assert "before we approved" in view.note
+    assert b.entry(b.resolve(None), item.hex()).disclosure == "release-requested"
+
+
+def test_the_labels_of_a_request_are_ours_not_what_the_peer_declared(
+    pair: tuple[Station, Station],
+) -> None:
+    a, b = pair
+    item = secret_at_b(a, b)
+    sneak_request(a, item, labels=())  # declares no labels for a "secret" item
+    deliver(a, b)
+    [view] = b.release_requests(None)
+    assert view.clearances == ("secret",)
+    request_entry = next(e for e in b.inbox(None) if e.item_type == "release-request")
+    assert request_entry.clearances == ("secret",)
+
+
+def test_a_request_naming_what_we_do_not_hold_is_void(pair: tuple[Station, Station]) -> None:
+    a, b = pair
+    sneak_request(a, bytes(32))
+    deliver(a, b)
+    [view] = b.release_requests(None)
+    assert view.state == "void" and "not a message of this channel" in view.note
+
+
+def test_a_badly_typed_request_is_refused_before_it_is_sent(
+    pair: tuple[Station, Station],
+) -> None:
+    a, b = pair
+    entry = a.send(a.resolve(None), Message(text="x", language="en", from_role="officer",
+                                            to_role="principal"))  # fmt: skip
+    before = len(a.transcript(None))
+    bad = ReleasedText(bytes.fromhex(entry.envelope_hash), "evil", "x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest, match="malformed release-request"):
+        a.request_release(a.resolve(None), [bad], title="t", statement="", date="2031-01-01")
+    assert len(a.transcript(None)) == before
+    assert deliver(a, b) >= 1  # the channel still flows
