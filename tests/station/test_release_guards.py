@@ -7,6 +7,7 @@ directly, so it can send items its own checks would normally stop.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,30 @@ def test_a_badly_typed_request_is_refused_before_it_is_sent(
         a.request_release(a.resolve(None), [bad], title="t", statement="", date="2031-01-01")
     assert len(a.transcript(None)) == before
     assert deliver(a, b) >= 1  # the channel still flows
+
+
+def test_a_release_request_can_ask_for_a_decision_by_a_date(
+    pair: tuple[Station, Station],
+) -> None:
+    a, b = pair
+    entry = a.send(a.resolve(None), Message(text="Convoy at 06:00.", language="en",
+                                            from_role="officer", to_role="principal"))  # fmt: skip
+    by = datetime.now(UTC) + timedelta(hours=1)
+    text = ReleasedText(bytes.fromhex(entry.envelope_hash), "summarised", "A convoy passed.")
+    with pytest.raises(InvalidRequest, match="in the past"):
+        a.request_release(a.resolve(None), [text], title="t", statement="", date="2031-01-01",
+                          respond_by=datetime.now(UTC) - timedelta(minutes=1))  # fmt: skip
+    a.request_release(a.resolve(None), [text], title="Convoy", statement="",
+                      date="2031-01-01", respond_by=by)  # fmt: skip
+    deliver(a, b)
+    [owed_by_b] = [d for d in b.due() if d.kind == "decision"]
+    [owed_to_a] = [d for d in a.due() if d.kind == "decision"]
+    assert (owed_by_b.owed_by, owed_to_a.owed_by) == ("us", "them")
+    assert not owed_by_b.overdue
+    later = by.timestamp() + 60
+    a.clock = b.clock = lambda: later
+    assert [d.kind for d in a.check_deadlines()] == ["decision"]
+    assert [d.kind for d in b.check_deadlines()] == ["decision"]
+    assert a.check_deadlines() == []  # once
+    deliver(a, b)
+    assert any(e.item_type == "reminder" for e in b.inbox(None))

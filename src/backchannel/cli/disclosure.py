@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +46,9 @@ def request(
     ] = None,
     statement: Annotated[str, typer.Option(help="A statement printed with the texts.")] = "",
     counter: Annotated[str | None, typer.Option(help="The request this one replaces.")] = None,
+    respond_by: Annotated[
+        datetime | None, typer.Option(help="A decision is asked for by (ISO 8601, UTC if no zone).")
+    ] = None,
     channel: ChannelOpt = None,
 ) -> None:
     """Ask the counterpart to release public texts of items (a principal's decision)."""
@@ -61,6 +65,7 @@ def request(
         request_id = s.request_release(
             channel_id, texts, title=title, statement=statement, date=date, supersedes=counter,
             audit=Record(host_user(), "release-request", "cli"),
+            respond_by=_utc(respond_by),
         )  # fmt: skip
     typer.echo(f"release requested: {request_id}")
 
@@ -121,6 +126,12 @@ def bundle(
                               detail=f"request {request_id}"))  # fmt: skip
     out.write_bytes(data)
     typer.echo(f"bundle written to {out}; check it anywhere with: backchannel verify {out}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _did(action: str, request_id: str) -> Record:

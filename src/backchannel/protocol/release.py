@@ -25,7 +25,7 @@ import msgspec
 from .encoding import encode
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import RELEASE_LABEL, Identity, PublicIdentity
-from .items import HASH_BYTES, MAX_TEXT_CHARS, Hash, Item, register_item_type
+from .items import HASH_BYTES, MAX_TEXT_CHARS, Deadline, Hash, Item, register_item_type
 from .kdf import digest
 from .states import advance
 from .wire import VERSION
@@ -68,6 +68,7 @@ class ReleaseRequest(Item, frozen=True):
     texts: tuple[ReleasedText, ...]
     supersedes: RequestId | None = None  # set on a counter
     clearances: tuple[str, ...] = ()  # the union of the named items' labels
+    respond_by: Deadline | None = None  # a decision is asked for by then (optional)
 
     def validate(self) -> None:
         check_terms(self.title, self.statement, self.date, self.texts)

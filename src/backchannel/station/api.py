@@ -135,6 +135,7 @@ class ReleaseIn(BaseModel):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     texts: list[ReleasedTextIn] = Field(min_length=1, max_length=64)
     supersedes: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    respond_by: AwareDatetime | None = None  # a decision is asked for by then
 
 
 class DeclineIn(BaseModel):
@@ -152,7 +153,7 @@ def request_release(channel: str, body: ReleaseIn, who: CallerDep, desk: DeskDep
     texts = [ReleasedText(bytes.fromhex(t.item_hash), t.mode, t.text) for t in body.texts]
     request_id = desk.request_release(
         who.officer, channel, who.origin, texts, title=body.title, statement=body.statement,
-        date=body.date, supersedes=body.supersedes,
+        date=body.date, supersedes=body.supersedes, respond_by=body.respond_by,
     )  # fmt: skip
     return {"request_id": request_id}
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from backchannel.protocol.proposal import ProposalState
 from backchannel.store import repository as repo
-from backchannel.store.schema import EscalationRow, ProposalRow, TranscriptRow
+from backchannel.store.schema import EscalationRow, ProposalRow, ReleaseRow, TranscriptRow
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Due:
 
     channel_id: str
     item_hash: str
-    kind: str  # "acknowledgement" or "response"
+    kind: str  # "acknowledgement", "response" (to a proposal) or "decision" (on a release)
     owed_by: str  # "us" or "them"
     deadline: float
     overdue: bool
@@ -58,6 +58,7 @@ def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
                 escalated.get(key), tuple(row.clearances.split()), "",
             )
         )  # fmt: skip
+    found += _release_decisions(s, now, channel_id, escalated)
     proposals = select(ProposalRow).where(
         ProposalRow.state.in_(
             [ProposalState.OPEN.value, ProposalState.ANSWERED.value, ProposalState.EXPIRED.value]
@@ -90,3 +91,32 @@ def record_webhook(s: Session, item: Due, outcome: str) -> None:
     row = s.get(EscalationRow, (item.channel_id, bytes.fromhex(item.item_hash)))
     if row is not None:
         row.webhook = outcome
+
+
+def _release_decisions(
+    s: Session, now: float, channel_id: str | None,
+    escalated: dict[tuple[str, bytes], float],
+) -> list[Due]:  # fmt: skip
+    """Open release requests that ask for a decision by a date."""
+    query = (
+        select(TranscriptRow, ReleaseRow)
+        .join(ReleaseRow, ReleaseRow.request_hash == TranscriptRow.envelope_hash)
+        .where(
+            TranscriptRow.item_type == "release-request", TranscriptRow.deadline.is_not(None),
+            ReleaseRow.state == "open", ReleaseRow.channel_id == TranscriptRow.channel_id,
+        )
+    )  # fmt: skip
+    if channel_id is not None:
+        query = query.where(TranscriptRow.channel_id == channel_id)
+    found = []
+    for row, request in s.execute(query):
+        assert row.deadline is not None
+        found.append(
+            Due(
+                row.channel_id, row.envelope_hash.hex(), "decision",
+                "them" if request.requester == "us" else "us", row.deadline,
+                row.deadline < now, escalated.get((row.channel_id, row.envelope_hash)),
+                tuple(request.clearances.split()), "",
+            )
+        )  # fmt: skip
+    return found

@@ -128,6 +128,7 @@ class Desk:
     def request_release(
         self, officer: Officer, channel: str, origin: str, texts: list[ReleasedText], *,
         title: str, statement: str, date: str, supersedes: str | None = None,
+        respond_by: datetime | None = None,
     ) -> str:  # fmt: skip
         channel_id = self.station.resolve(channel)
         _require(officer, Action.DECIDE_RELEASE, ())
@@ -137,7 +138,7 @@ class Desk:
         action = "release-counter" if supersedes else "release-request"
         return self.station.request_release(
             channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes,
-            audit=Record(officer.name, action, origin),
+            audit=Record(officer.name, action, origin), respond_by=respond_by,
         )  # fmt: skip
 
     def decide_release(

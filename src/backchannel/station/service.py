@@ -375,8 +375,11 @@ class Station:
     def request_release(
         self, channel_id: str, texts: list[ReleasedText], *, title: str, statement: str,
         date: str, supersedes: str | None = None, audit: Record | None = None,
+        respond_by: datetime | None = None,
     ) -> str:  # fmt: skip
         """Ask the counterpart to release public texts of items; returns the request id."""
+        if respond_by is not None and respond_by.timestamp() <= self.clock():
+            raise InvalidRequest("the date a decision is asked for is in the past")
         with self._channel(channel_id) as (s, row, channel):
             old = None
             if supersedes is not None:
@@ -396,6 +399,7 @@ class Station:
                     request_id=os.urandom(16), title=title, statement=statement, date=date,
                     texts=tuple(texts), clearances=tuple(sorted(labels)),
                     supersedes=bytes.fromhex(supersedes) if supersedes else None,
+                    respond_by=respond_by,
                 )
             )  # fmt: skip
             self._send_now(s, row, channel, item, audit)
@@ -848,6 +852,8 @@ def _deadline(item: Item) -> float | None:
     if isinstance(item, Message) and item.ack_deadline is not None:
         return item.ack_deadline.timestamp()
     if isinstance(item, Proposal):
+        return item.respond_by.timestamp()
+    if isinstance(item, ReleaseRequest) and item.respond_by is not None:
         return item.respond_by.timestamp()
     return None
 

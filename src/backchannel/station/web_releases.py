@@ -19,7 +19,7 @@ from .auth import CallerDep, DeskDep
 from .errors import Forbidden, StationError
 from .policy import Action
 from .records import ReleaseView
-from .web import back, page, stamp
+from .web import back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
 MODES = ("verbatim", "redacted", "summarised")
@@ -72,7 +72,7 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
         desk.request_release(
             who.officer, channel, who.origin, texts, title=str(form.get("title", "")),
             statement=str(form.get("statement", "")), date=str(form.get("date", "")),
-            supersedes=counter,
+            supersedes=counter, respond_by=parse_deadline(str(form.get("respond_by", ""))),
         )  # fmt: skip
     except Forbidden:
         raise
