@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -178,3 +179,18 @@ def sign_in(url: str, name: str, password: str = PASSWORD) -> tuple[httpx.Client
     csrf = re.search(r'name="csrf" value="([^"]+)"', me.text)
     assert csrf is not None, me.text[:500]
     return client, csrf[1]
+
+
+# Two paired stations and, at each, one officer per role (with and without the label).
+Side = Literal["a", "b"]
+SIDES: tuple[Side, Side] = ("a", "b")
+LABEL = "negotiation"
+# name -> (role, clearances)
+OFFICERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "principal": ("principal", (LABEL,)),
+    "principal-plain": ("principal", ()),  # a principal without the label
+    "officer": ("officer", (LABEL,)),
+    "reader": ("reader", (LABEL,)),
+    "auditor": ("auditor", ()),
+    "admin": ("admin", ()),
+}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +33,10 @@ from backchannel.station.errors import InvalidRequest
 from backchannel.station.service import Station
 
 from .conftest import (
+    LABEL,
+    OFFICERS,
+    SIDES,
+    Side,
     StationProcess,
     add_officer,
     cli,
@@ -43,18 +47,6 @@ from .conftest import (
 )
 from .test_store import deliver, paired_in_process
 
-Side = Literal["a", "b"]
-SIDES: tuple[Side, Side] = ("a", "b")
-LABEL = "negotiation"
-# Officers at both stations: name -> (role, clearances).
-OFFICERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "principal": ("principal", (LABEL,)),
-    "principal-plain": ("principal", ()),  # a principal without the label
-    "officer": ("officer", (LABEL,)),
-    "reader": ("reader", (LABEL,)),
-    "auditor": ("auditor", ()),
-    "admin": ("admin", ()),
-}
 CLAUSES = [
     {"id": "1", "text": "Hotline tests every first Monday at 10:00 UTC.", "category": "comms"},
     {"id": "2", "text": "Patrol vessels keep 20 nm clear of sea area K-7."},

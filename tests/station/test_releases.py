@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
@@ -27,21 +27,20 @@ from backchannel.station.config import StationConfig
 from backchannel.station.errors import StationError
 from backchannel.station.service import Station
 
-from .conftest import StationProcess, add_officer, cli, make_station, pair_running, wait_until
+from .conftest import (
+    LABEL,
+    OFFICERS,
+    SIDES,
+    Side,
+    StationProcess,
+    add_officer,
+    cli,
+    make_station,
+    pair_running,
+    wait_until,
+)
 
-Side = Literal["a", "b"]
-SIDES: tuple[Side, Side] = ("a", "b")
-LABEL = "negotiation"
 DATE = "2031-05-17"
-# Officers at B: name -> (role, clearances); A has the first two.
-OFFICERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "principal": ("principal", (LABEL,)),
-    "principal-plain": ("principal", ()),  # a principal without the label
-    "officer": ("officer", (LABEL,)),
-    "reader": ("reader", (LABEL,)),
-    "auditor": ("auditor", ()),
-    "admin": ("admin", ()),
-}
 LIVE = ("open", "approved")
 Text = tuple[str, str]  # (item hash, public text)
 

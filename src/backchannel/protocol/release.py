@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime
 import re
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 import msgspec
 
@@ -283,13 +283,7 @@ class BundleError(Exception):
 
 def read_bundle(data: bytes) -> tuple[Manifest, Bundle]:
     """Parse a bundle strictly (size and depth bounded) and rebuild its manifest."""
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise BundleError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
-    _check_depth(data)
-    try:
-        bundle = msgspec.json.decode(data, type=Bundle)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"not a release bundle: {exc}") from None
+    bundle = _read_json(data, Bundle, MAX_BUNDLE_BYTES, "release bundle")
     if bundle.format != BUNDLE_FORMAT or bundle.version != VERSION:
         raise BundleError(f"unknown bundle format {bundle.format!r} version {bundle.version}")
     if len(bundle.parties) != 2:
@@ -365,6 +359,20 @@ def _hex(text: str, size: int) -> bytes:
     return value
 
 
+JsonT = TypeVar("JsonT")
+
+
+def _read_json(data: bytes, schema: type[JsonT], limit: int, what: str) -> JsonT:
+    """Strict, typed JSON, refused before parsing when oversize or nested too deeply."""
+    if len(data) > limit:
+        raise BundleError(f"the {what} is larger than {limit} bytes")
+    _check_depth(data)
+    try:
+        return msgspec.json.decode(data, type=schema)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"not a {what}: {exc}") from None
+
+
 def _check_depth(data: bytes, limit: int = 8) -> None:
     """Refuse JSON nested deeper than a bundle ever is, before parsing it."""
     depth = 0
@@ -407,13 +415,7 @@ def keys_document(identity: PublicIdentity) -> bytes:
 
 def read_keys(data: bytes) -> PublicIdentity:
     """The identity in a keys file (checked: sizes, key validity, fingerprint)."""
-    if len(data) > MAX_KEYS_BYTES:
-        raise BundleError(f"the keys file is larger than {MAX_KEYS_BYTES} bytes")
-    _check_depth(data)
-    try:
-        doc = msgspec.json.decode(data, type=KeysDocument)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"not a backchannel keys file: {exc}") from None
+    doc = _read_json(data, KeysDocument, MAX_KEYS_BYTES, "backchannel keys file")
     if doc.format != KEYS_FORMAT:
         raise BundleError(f"unknown keys file format {doc.format!r}")
     try:

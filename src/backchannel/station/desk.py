@@ -146,7 +146,7 @@ class Desk:
         reason: str = "",
     ) -> None:  # fmt: skip
         channel_id = self.station.resolve(channel)
-        request = self._request(officer, channel_id, request_id)
+        request = self._request(officer, Action.DECIDE_RELEASE, channel_id, request_id)
 
         def record(verb: str) -> Record:
             return Record(officer.name, f"release-{verb}", origin, detail=f"request {request_id}")
@@ -161,28 +161,24 @@ class Desk:
     def bundle(self, officer: Officer, channel: str, origin: str, request_id: str) -> bytes:
         """The signed bundle of a completed release (public text only)."""
         channel_id = self.station.resolve(channel)
-        _require(officer, Action.READ_ITEM, ())
-        request = next(
-            (r for r in self.station.release_requests(channel_id) if r.request_id == request_id),
-            None,
-        )
-        if request is None:
-            raise ChannelNotFound("no release request of this channel has that id")
-        _require(officer, Action.READ_ITEM, request.clearances)
+        self._request(officer, Action.READ_ITEM, channel_id, request_id)
         data = self.station.bundle(request_id)
         self.station.audit.record(Record(officer.name, "release-bundle", origin, channel_id,
                                          detail=f"request {request_id}"))  # fmt: skip
         return data
 
-    def _request(self, officer: Officer, channel_id: str, request_id: str) -> ReleaseView:
-        _require(officer, Action.DECIDE_RELEASE, ())
+    def _request(
+        self, officer: Officer, action: Action, channel_id: str, request_id: str
+    ) -> ReleaseView:
+        """A release request of the channel, if the officer may ``action`` on it."""
+        _require(officer, action, ())
         request = next(
             (r for r in self.station.release_requests(channel_id) if r.request_id == request_id),
             None,
         )
         if request is None:
             raise ChannelNotFound("no release request of this channel has that id")
-        _require(officer, Action.DECIDE_RELEASE, request.clearances)
+        _require(officer, action, request.clearances)
         return request
 
     # -- proposals, agreements, deadlines ------------------------------------------------

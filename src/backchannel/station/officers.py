@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from backchannel.protocol.items import CLEARANCE, MAX_CLEARANCES, Role
+from backchannel.protocol.items import Role, check_clearances
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.store import Database
 from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
@@ -73,14 +73,12 @@ def token_hash(token: str) -> bytes:
 def parse_clearances(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Labels from ``"a b"``, ``"a,b"`` or a list: checked, sorted, unique."""
     labels = text.replace(",", " ").split() if isinstance(text, str) else list(text)
-    if len(labels) > MAX_CLEARANCES:
-        raise StationError(f"at most {MAX_CLEARANCES} clearance labels")
-    for label in labels:
-        if not CLEARANCE.fullmatch(label):
-            raise StationError(
-                f"clearance {label[:40]!r} is not a label of lower-case letters, digits and '-'"
-            )
-    return tuple(sorted(set(labels)))
+    chosen = tuple(sorted(set(labels)))
+    try:
+        check_clearances(chosen)  # the same rule items are held to
+    except ValueError as exc:
+        raise StationError(str(exc)) from None
+    return chosen
 
 
 def check_password(password: str) -> None:

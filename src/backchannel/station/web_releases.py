@@ -101,14 +101,6 @@ async def decline(
     return back(f"/channels/{channel}/releases")
 
 
-@router.get("/channels/{channel}/releases/{request_id}/bundle")
-def bundle(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> Response:
-    data = desk.bundle(who.officer, channel, who.origin, request_id)
-    disposition = f'attachment; filename="release-{request_id[:12]}.json"'
-    return Response(data, media_type="application/json",
-                    headers={"content-disposition": disposition})  # fmt: skip
-
-
 def _originals(desk: Any, who: Any, channel_id: str, views: list[ReleaseView]) -> dict[str, str]:
     """The original text of every item named, for side-by-side reading (audited)."""
     originals = {}
