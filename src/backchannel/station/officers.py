@@ -257,15 +257,25 @@ class Accounts:
         row); disabling or resetting an account here empties the cache at once, and
         one done by another process (the CLI) takes effect within that time.
         """
-        key, now = token_hash(token), time.monotonic()
-        cached = self._tokens.get(key)
-        if cached is not None and now - cached[0] < TOKEN_CACHE_SECONDS:
-            return cached[1]
+        known, officer = self.cached_token(token)
+        if known:
+            return officer
+        key = token_hash(token)
         officer = self._lookup_token(key)
         if len(self._tokens) > 1000:
             self._tokens.clear()
-        self._tokens[key] = (now, officer)
+        self._tokens[key] = (time.monotonic(), officer)
         return officer
+
+    def cached_token(self, token: str) -> tuple[bool, Officer | None]:
+        """``(True, officer or None)`` if a recent answer for this token is kept.
+
+        Touches no database, so the web app may call it on its event loop.
+        """
+        cached = self._tokens.get(token_hash(token))
+        if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS:
+            return True, cached[1]
+        return False, None
 
     def _lookup_token(self, key: bytes) -> Officer | None:
         with self.db.reading() as s:

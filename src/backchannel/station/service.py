@@ -629,11 +629,11 @@ class Station:
     def undelivered(self, channel_id: str, limit: int = 64) -> list[tuple[int, bytes, str]]:
         """Envelopes to (re)send, oldest first, with the peer endpoint to send them to."""
         with self.db.reading() as s:
-            row = repo.channel(s, channel_id)
-            if row is None:
+            peer = repo.peer_endpoint(s, channel_id)
+            if peer is None:
                 return []
-            endpoint = row.peer_endpoint.rstrip("/") + ENVELOPE_PATH
-            return [(o.seq, o.envelope, endpoint) for o in repo.undelivered(s, channel_id, limit)]
+            endpoint = peer.rstrip("/") + ENVELOPE_PATH
+            return [(seq, data, endpoint) for seq, data in repo.undelivered(s, channel_id, limit)]
 
     def delivery_failed(self, channel_id: str, error: str, retry_at: float) -> None:
         with self.db.transaction() as s:

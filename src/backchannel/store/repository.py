@@ -68,14 +68,20 @@ def next_wakeup(session: Session) -> float | None:
     return session.scalar(select(func.min(ChannelRow.retry_at)).where(_with_backlog()))
 
 
-def undelivered(session: Session, channel_id: str, limit: int) -> Sequence[OutboxRow]:
+def undelivered(session: Session, channel_id: str, limit: int) -> list[tuple[int, bytes]]:
+    """(seq, envelope) of the oldest undelivered envelopes (columns, not ORM objects)."""
     query = (
-        select(OutboxRow)
+        select(OutboxRow.seq, OutboxRow.envelope)
         .where(OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_(None))
         .order_by(OutboxRow.seq)
         .limit(limit)
     )
-    return session.scalars(query).all()
+    return [(row.seq, row.envelope) for row in session.execute(query)]
+
+
+def peer_endpoint(session: Session, channel_id: str) -> str | None:
+    """Where the channel's peer takes envelopes, without loading the sealed state."""
+    return session.scalar(select(ChannelRow.peer_endpoint).where(ChannelRow.id == channel_id))
 
 
 def envelope(session: Session, channel_id: str, seq: int) -> bytes | None:
