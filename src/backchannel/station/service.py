@@ -365,8 +365,8 @@ class Station:
         except ValueError:
             raise StationError("the item hash must be hex") from None
         with self.db.reading() as s:
-            rows = [r for r in repo.transcript(s, channel_id, "in") if r.envelope_hash == item_hash]
-        if not rows:
+            row = repo.entry_row(s, channel_id, item_hash)  # by the hash index
+        if row is None or row.direction != "in":
             raise StationError("no received item of this channel has that hash")
         return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)), audit)
 
