@@ -20,18 +20,22 @@ import uvicorn
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+TABLE = "CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, body BLOB, at REAL)"
+
 
 def create_app(path: str) -> FastAPI:
     local = threading.local()
+    # Once, before serving: switching to WAL needs the database to itself, and 32
+    # threads doing it at their first request could fail with "database is locked".
+    with sqlite3.connect(path, isolation_level=None) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute(TABLE)
+    setup.close()
 
     def connection() -> sqlite3.Connection:
         if not hasattr(local, "db"):
             fresh = sqlite3.connect(path, isolation_level=None, timeout=30)
-            fresh.execute("PRAGMA journal_mode=WAL")
             fresh.execute("PRAGMA synchronous=FULL")
-            fresh.execute(
-                "CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, body BLOB, at REAL)"
-            )
             local.db = fresh
         db: sqlite3.Connection = local.db
         return db

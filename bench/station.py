@@ -203,6 +203,12 @@ def started(work: Path) -> Iterator[tuple[Baseline, Stations]]:
         baseline = Baseline(work)
         stations = Stations(work)
         yield baseline, stations
+    except Exception:
+        for log in [*sorted(work.glob("*/serve.log")), work / "b.log"]:
+            if log.exists():  # the reason is in a server's log, which goes with the folder
+                tail = log.read_text(errors="replace")[-3000:]
+                print(f"--- end of {log.relative_to(work)}:\n{tail}", file=sys.stderr)
+        raise
     finally:
         if stations is not None:
             stations.stop()

@@ -63,6 +63,35 @@ def test_a_failed_commit_reaches_every_caller_of_its_batch() -> None:
         group.submit(2)
 
 
+def test_a_reader_can_wait_for_the_batch_being_committed() -> None:
+    """The delivery worker waits for a commit in progress, and only for a bounded time."""
+    release = threading.Event()
+    committed: list[int] = []
+
+    def commit(requests: list[Request[int, int]]) -> None:
+        release.wait(timeout=10)  # a slow flush, held open by the test
+        for r in requests:
+            r.result = r.value
+            committed.append(r.value)
+
+    group: GroupCommit[int, int] = GroupCommit(commit)
+    assert group.wait_batch(5.0) is False  # nothing in progress: no wait at all
+    sender = threading.Thread(target=group.submit, args=(1,))
+    sender.start()
+    deadline = time.monotonic() + 5
+    while not group.wait_batch(0.0) and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the sender is committing
+    started = time.monotonic()
+    assert group.wait_batch(0.05) is True  # in progress: waits, but no longer than asked
+    assert 0.04 <= time.monotonic() - started < 2
+    assert committed == []
+    threading.Timer(0.05, release.set).start()
+    assert group.wait_batch(5.0) is True
+    assert committed == [1]  # it returned once the batch was committed
+    sender.join(timeout=5)
+    assert group.wait_batch(5.0) is False
+
+
 def test_batches_round_trip_and_are_bounded() -> None:
     envelopes = [bytes([n]) * 100 for n in range(MAX_BATCH_ITEMS + 10)]
     batch = take_batch(envelopes)

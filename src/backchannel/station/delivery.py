@@ -28,6 +28,7 @@ BASE_BACKOFF = 0.2
 MAX_BACKOFF = float(os.environ.get("BACKCHANNEL_MAX_BACKOFF", "60"))
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+LINGER = 0.02  # longest wait for a send batch being committed, to post it with ours
 
 
 class DeliveryWorker:
@@ -71,6 +72,10 @@ class DeliveryWorker:
     def _drain(self, channel_id: str) -> None:
         while not self._stop.is_set():
             pending = self.station.undelivered(channel_id, MAX_BATCH_ITEMS)
+            if 0 < len(pending) < MAX_BATCH_ITEMS and self.station.wait_for_sends(LINGER):
+                # More is being committed this instant: one post for all of it, not a
+                # post for the first item while the rest waits a round trip.
+                pending = self.station.undelivered(channel_id, MAX_BATCH_ITEMS)
             if not pending:
                 return
             endpoint = pending[0][2]

@@ -35,8 +35,23 @@ class GroupCommit(Generic[In, Out]):
         """``commit`` must set ``result`` or ``error`` on every request it is given."""
         self._commit = commit
         self._lock = threading.Lock()
+        self._committed = threading.Condition(self._lock)
         self._queue: list[Request[In, Out]] = []
         self._leading = False
+        self._batches = 0  # batches finished so far
+
+    def wait_batch(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for the batch being committed now, if one is.
+
+        True if there was one.  Lets a reader of what the batches write (the delivery
+        worker) take a whole batch at once instead of the first request of it.
+        """
+        with self._committed:
+            if not self._leading:
+                return False
+            target = self._batches + 1
+            self._committed.wait_for(lambda: self._batches >= target, timeout)
+            return True
 
     def submit(self, value: In) -> Out:
         request: Request[In, Out] = Request(value)
@@ -69,6 +84,8 @@ class GroupCommit(Generic[In, Out]):
                 request.finished = True
                 request.signal.set()
             with self._lock:
+                self._batches += 1
+                self._committed.notify_all()
                 if self._queue:
                     successor = self._queue[0]
                     successor.lead = True

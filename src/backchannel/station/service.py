@@ -246,6 +246,10 @@ class Station:
         self.on_outbox()
         return entry
 
+    def wait_for_sends(self, timeout: float) -> bool:
+        """Wait (bounded) for the sends being committed now; True if there were any."""
+        return self._sends.wait_batch(timeout)
+
     def _send_batch(self, requests: list[Request[Send, Entry]]) -> None:
         """Commit concurrent sends of one channel in one transaction (group commit)."""
         by_channel: dict[str, list[Request[Send, Entry]]] = {}
