@@ -40,14 +40,15 @@ class StationProcess:
     url: str
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    args: list[str] = field(default_factory=list)  # more `serve` options (a second worker)
 
     def start(self, **extra_env: str) -> None:
         env = {**os.environ, "BACKCHANNEL_MAX_BACKOFF": "0.5", **self.env, **extra_env}
         log = (self.folder / "serve.log").open("ab")
+        command = ["-m", "backchannel.cli", "serve", "--station", str(self.folder), *self.args]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "backchannel.cli", "serve", "--station", str(self.folder)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            [sys.executable, *command], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
         self.wait_healthy()
 
     def wait_healthy(self) -> None:

@@ -8,8 +8,10 @@ B is always SQLite.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -17,6 +19,7 @@ import pytest
 from sqlalchemy import event, select
 
 from backchannel.protocol import LocalProtocolError, Message, RemoteProtocolError
+from backchannel.protocol.proposal import Reminder
 from backchannel.station.config import ConfigError, StationConfig
 from backchannel.station.errors import StationError
 from backchannel.station.service import CHECKPOINT_AFTER, Station
@@ -288,3 +291,25 @@ def test_delivery_reads_only_the_backlog(tmp_path: Path, database_url: str | Non
             query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_outbox_pending'"
             assert "WHERE (delivered_at IS NULL)" in c.exec_driver_sql(query).scalar_one()
     a.close()
+
+
+def test_a_watch_that_listed_an_item_late_does_not_escalate_it_again(
+    stations: tuple[Station, Station], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers of one station: the second read the due list before the first
+    escalated; under the channel's lock it sees the escalation and skips the item."""
+    a, b = stations
+    channel = a.resolve(None)
+    deadline = datetime.fromtimestamp(time.time() + 60, UTC)
+    item = Message(text="confirm the corridor", language="en", from_role="officer",
+                   to_role="principal", ack_deadline=deadline)  # fmt: skip
+    a.send(channel, item)
+    deliver(a, b)
+    monkeypatch.setattr(a, "clock", lambda: time.time() + 7200)  # two hours on
+    listed_early = a.due()
+    assert [d.escalated_at for d in listed_early] == [None]
+    assert len(a.check_deadlines()) == 1  # the first worker escalates and reminds
+    monkeypatch.setattr(a, "due", lambda channel_id=None: listed_early)
+    assert a.check_deadlines() == []  # the second, with its stale list, does nothing
+    deliver(a, b)
+    assert sum(isinstance(e.item, Reminder) for e in b.inbox(None)) == 1

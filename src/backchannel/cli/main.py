@@ -311,6 +311,7 @@ def show_status(st: ChannelStatus) -> None:
         f"  last contact   {when(st.last_contact_at)}",
         f"  outbox backlog {st.outbox_backlog}",
         f"  refused input  {st.bad_input}",
+        f"  received twice {st.duplicates}",
         f"  fork alarm     {st.fork_alarm or 'none'}",
     ]
     if st.last_error and st.peer_reachable is False:

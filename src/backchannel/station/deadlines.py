@@ -78,6 +78,11 @@ def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
     return sorted(found, key=lambda d: d.deadline)
 
 
+def escalated(s: Session, item: Due) -> bool:
+    """Whether the item was escalated already (read under the channel's row lock)."""
+    return s.get(EscalationRow, (item.channel_id, bytes.fromhex(item.item_hash))) is not None
+
+
 def escalate(s: Session, item: Due, now: float) -> EscalationRow:
     row = EscalationRow(
         channel_id=item.channel_id, item_hash=bytes.fromhex(item.item_hash), kind=item.kind,

@@ -5,6 +5,11 @@ them oldest first to the peer's endpoint and hands each ack to the station, whic
 marks what the peer has durably processed.  On any failure the channel's envelopes
 are put off with exponential backoff and full jitter, capped at ``MAX_BACKOFF``, and
 tried again, for hours if need be: nothing is ever dropped because a peer was down.
+
+Several ``serve`` processes may share one database, each with a worker.  A worker
+posts a channel only while it holds the channel's delivery lease, which it takes
+before draining, extends while it drains, and gives back when the outbox is empty; a
+worker that died loses its lease after ``LEASE`` seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
+import socket
 import threading
+import time
 
 import httpx
 
@@ -29,6 +37,10 @@ MAX_BACKOFF = float(os.environ.get("BACKCHANNEL_MAX_BACKOFF", "60"))
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 LINGER = 0.02  # longest wait for a send batch being committed, to post it with ours
+# A channel's delivery lease, renewed while draining (each post takes ≤ TIMEOUT); tests
+# shorten it to see a worker take over from one that died.
+LEASE = float(os.environ.get("BACKCHANNEL_DELIVERY_LEASE", "30"))
+CONTENDED_WAIT = 0.2  # when another worker holds a lease on a channel we have items for
 
 
 class DeliveryWorker:
@@ -40,6 +52,8 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
         self._client = httpx.Client(timeout=TIMEOUT)
+        self.owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._contended = False  # a channel was leased to another worker this pass
 
     def start(self) -> None:
         self.station.on_outbox = self._wake.set
@@ -54,6 +68,7 @@ class DeliveryWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            self._contended = False
             try:
                 for channel_id in self.station.due_channels():
                     self._drain(channel_id)
@@ -64,13 +79,29 @@ class DeliveryWorker:
             self._wake.wait(wait)
 
     def _wait_seconds(self) -> float:
+        idle = CONTENDED_WAIT if self._contended else IDLE_WAIT
         wakeup = self.station.next_wakeup()
         if wakeup is None:
-            return IDLE_WAIT
-        return min(IDLE_WAIT, max(0.0, wakeup - self.station.clock()))
+            return idle
+        return min(idle, max(0.0, wakeup - self.station.clock()))
 
     def _drain(self, channel_id: str) -> None:
+        if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+            self._contended = True  # another worker is posting it; look again soon
+            return
+        try:
+            self._post_all(channel_id)
+        finally:
+            self.station.release_delivery(channel_id, self.owner)
+
+    def _post_all(self, channel_id: str) -> None:
+        """Post the outbox of a channel we hold the lease of, until empty or failing."""
+        renewed = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - renewed > LEASE / 3:  # a long backlog: keep the lease
+                if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+                    return
+                renewed = time.monotonic()
             pending = self.station.undelivered(channel_id, MAX_BATCH_ITEMS)
             if 0 < len(pending) < MAX_BATCH_ITEMS and self.station.wait_for_sends(LINGER):
                 # More is being committed this instant: one post for all of it, not a

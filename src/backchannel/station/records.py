@@ -29,6 +29,7 @@ class ChannelStatus:
     outbox_backlog: int
     fork_alarm: str | None
     bad_input: int
+    duplicates: int = 0  # envelopes that reached us twice (answered with the same ack)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from backchannel.protocol import (
     Ack,
     Channel,
     Delivered,
+    DuplicateReceived,
     Event,
     ForkDetected,
     Identity,
@@ -581,8 +582,11 @@ class Station:
         with self.db.transaction() as s:
             proposals.expire_due(s, now)
         fresh = [d for d in self.due() if d.overdue and d.escalated_at is None]
+        done = []
         for item in fresh:
             with self._channel(item.channel_id) as (s, row, channel):
+                if deadlines.escalated(s, item):  # another worker of ours was first
+                    continue
                 deadlines.escalate(s, item, now)
                 if item.owed_by == "them" and channel.pairing is Pairing.ACTIVE:
                     reminder = Reminder(
@@ -598,7 +602,8 @@ class Station:
                 outcome = notify(_escalation_json(self.config.station, item))[:200]
                 with self.db.transaction(durable=False) as s:
                     deadlines.record_webhook(s, item, outcome)
-        return fresh
+            done.append(item)
+        return done
 
     def _negotiation(self, s: Session, channel_id: str, proposal_id: str) -> Negotiation:
         try:
@@ -638,6 +643,20 @@ class Station:
                 return []
             endpoint = peer.rstrip("/") + ENVELOPE_PATH
             return [(seq, data, endpoint) for seq, data in repo.undelivered(s, channel_id, limit)]
+
+    def claim_delivery(self, channel_id: str, owner: str, seconds: float) -> bool:
+        """Take or extend the right to post this channel's outbox (one worker at a time).
+
+        Leases are compared across processes, so they run on the wall clock, never on
+        the test clock's offset.
+        """
+        now = time.time()
+        with self.db.transaction(durable=False) as s:
+            return repo.claim_delivery(s, channel_id, owner, now, now + seconds)
+
+    def release_delivery(self, channel_id: str, owner: str) -> None:
+        with self.db.transaction(durable=False) as s:
+            repo.release_delivery(s, channel_id, owner)
 
     def delivery_failed(self, channel_id: str, error: str, retry_at: float) -> None:
         with self.db.transaction() as s:
@@ -764,6 +783,8 @@ class Station:
             if isinstance(event, ItemReceived):
                 self._add_entry(s, row.id, "in", event)
                 self._after_recorded(s, row, channel, "in", event)
+            elif isinstance(event, DuplicateReceived):
+                row.duplicates += 1
         row.last_contact_at = self.clock()
 
     def _after_recorded(
@@ -831,6 +852,7 @@ class Station:
                 row.id, row.peer_party, row.peer_station, row.peer_endpoint, row.safety_number,
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
                 row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
+                row.duplicates,
             )  # fmt: skip
 
 

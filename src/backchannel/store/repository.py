@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .schema import (
@@ -101,6 +101,26 @@ def mark_delivered(session: Session, channel_id: str, up_to_seq: int, now: float
         )
         .values(delivered_at=now)
     )
+
+
+def claim_delivery(session: Session, channel_id: str, owner: str, now: float, until: float) -> bool:
+    """Take or extend the channel's delivery lease; False while another worker holds it."""
+    free = or_(
+        ChannelRow.delivery_until.is_(None),
+        ChannelRow.delivery_until <= now,
+        ChannelRow.delivery_owner == owner,
+    )
+    claim = (
+        update(ChannelRow)
+        .where(ChannelRow.id == channel_id, free)
+        .values(delivery_owner=owner, delivery_until=until)
+    )
+    return session.connection().execute(claim).rowcount == 1
+
+
+def release_delivery(session: Session, channel_id: str, owner: str) -> None:
+    mine = and_(ChannelRow.id == channel_id, ChannelRow.delivery_owner == owner)
+    session.execute(update(ChannelRow).where(mine).values(delivery_owner=None, delivery_until=None))
 
 
 def postpone(session: Session, channel_id: str, at: float | None) -> None:

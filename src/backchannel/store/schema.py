@@ -62,6 +62,10 @@ class ChannelRow(Base):
     bad_input: Mapped[int] = mapped_column(default=0)
     retry_at: Mapped[float | None] = mapped_column(default=None)  # delivery backoff
     created_at: Mapped[float]
+    # One delivery worker at a time posts this channel's outbox (migration 0007).
+    delivery_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    delivery_until: Mapped[float | None] = mapped_column(default=None)
+    duplicates: Mapped[int] = mapped_column(default=0)  # envelopes received twice
 
 
 class OutboxRow(Base):
