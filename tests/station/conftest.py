@@ -23,6 +23,7 @@ from backchannel.cli.demo import free_port
 from backchannel.cli.main import http_post
 from backchannel.protocol import Message
 from backchannel.station.config import StationConfig
+from backchannel.station.records import ChannelStatus
 from backchannel.station.service import Station
 
 WAIT = 60.0
@@ -120,10 +121,23 @@ def pair_running(a: StationProcess, b: StationProcess, with_cli: bool = False) -
             assert done.stdout.strip(), args
     else:
         sa, sb = a.open(), b.open()
-        sb.pair(sa.invite(3600), http_post)
-        sa.confirm(sa.resolve(None))
-        sb.confirm(sb.resolve(None))
-    wait_until(lambda: all(s.open().status().confirmed for s in (a, b)), "channel active")
+        try:
+            sb.pair(sa.invite(3600), http_post)
+            sa.confirm(sa.resolve(None))
+            sb.confirm(sb.resolve(None))
+        finally:
+            sa.close()
+            sb.close()
+    wait_until(lambda: all(status_of(s).confirmed for s in (a, b)), "channel active")
+
+
+def status_of(station: StationProcess) -> ChannelStatus:
+    """The status of a station's channel (its only open one), read and closed again."""
+    s = station.open()
+    try:
+        return s.status()
+    finally:
+        s.close()
 
 
 def wait_until(condition: object, what: str, seconds: float = WAIT) -> None:

@@ -15,7 +15,7 @@ from backchannel.protocol import Message
 from backchannel.station.service import Station
 from backchannel.store import repository as repo
 
-from .conftest import StationProcess, cli, message, wait_until
+from .conftest import StationProcess, cli, message, status_of, wait_until
 
 
 def texts(station: Station) -> list[str]:
@@ -33,7 +33,7 @@ def same_transcripts(a: Station, b: Station) -> None:
 
 
 def drained(*stations: StationProcess) -> bool:
-    return all(s.open().status().outbox_backlog == 0 for s in stations)
+    return all(status_of(s).outbox_backlog == 0 for s in stations)
 
 
 @pytest.mark.parametrize("pair_of_stations", [True], indirect=True)  # paired with the CLI

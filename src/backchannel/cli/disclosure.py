@@ -6,8 +6,6 @@ inside it and, with ``--keys``, against keys a reader pinned beforehand.
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -23,15 +21,19 @@ from backchannel.protocol.release import (
     verify_bundle,
 )
 from backchannel.station.audit import Record
+from backchannel.station.backup import MAX_BACKUP_BYTES
+from backchannel.station.backup import backup as make_backup
+from backchannel.station.backup import restore as restore_backup
+from backchannel.station.config import ConfigError
+from backchannel.station.errors import StationError
 from backchannel.station.records import Entry
 
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
-from .output import fail, print_json
+from .output import fail, print_json, when
 
 release_app = typer.Typer(help="Joint releases: request, approve, decline, list, bundle.",
                           no_args_is_help=True)  # fmt: skip
 keys_app = typer.Typer(help="This station's public keys, for others to pin.", no_args_is_help=True)
-BACKUP_LABEL = "backup"
 
 
 @release_app.command("request")
@@ -193,22 +195,34 @@ def backup(
 ) -> None:
     """An encrypted copy of the archive (SQLite), readable only with the station key."""
     with opened(station) as s:
-        if not s.db.url.startswith("sqlite"):
-            fail("backup copies SQLite stations; for PostgreSQL use pg_dump (content is sealed)")
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / "copy.db"
-            source = sqlite3.connect(s.db.url.removeprefix("sqlite:///"))
-            target = sqlite3.connect(copy)
-            with source, target:
-                source.backup(target)
-            source.close()
-            target.close()
-            sealed = s.seal_blob(BACKUP_LABEL, copy.read_bytes())
+        sealed = make_backup(s)
         s.audit.record(Record(host_user(), "backup", "cli", detail=str(out)[:200]))
     out.write_bytes(sealed)
     out.chmod(0o600)
     typer.echo(f"encrypted backup written to {out} ({len(sealed)} bytes); "
                "it opens only with this station's key")  # fmt: skip
+
+
+def restore(
+    station: StationDir,
+    backup_file: Annotated[Path, typer.Argument(metavar="BACKUP", help="A file from 'backup'.")],
+) -> None:
+    """Put a backup of this station back in place (the station must be stopped).
+
+    Every channel in it comes back closed: its keys are behind the counterpart's.
+    Pair again with each counterpart to go on; the replaced database is kept.
+    """
+    data = _read(backup_file, MAX_BACKUP_BYTES)
+    try:
+        done = restore_backup(station, data, host_user())
+    except (StationError, ConfigError) as exc:
+        fail(str(exc))
+    newest = "no items" if done.newest is None else f"items up to {when(done.newest)}"
+    typer.echo(f"restored {station} from {backup_file} ({newest})")
+    if done.kept is not None:
+        typer.echo(f"the database it replaced is kept as {done.kept}")
+    typer.echo(f"{done.closed} channel(s) closed: pair again with each counterpart to go on "
+               "(backchannel invite / pair)")  # fmt: skip
 
 
 def _read(path: Path, limit: int) -> bytes:

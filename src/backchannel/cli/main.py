@@ -27,7 +27,7 @@ from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
-from .disclosure import backup, keys_app, release_app, verify
+from .disclosure import backup, keys_app, release_app, restore, verify
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
 
@@ -130,6 +130,22 @@ def confirm(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = F
         return
     state = "active" if status.confirmed else "waiting for the counterpart to confirm"
     typer.echo(f"confirmed channel with {status.peer_station}: {state}")
+
+
+@app.command()
+def close(
+    station: StationDir,
+    channel: Annotated[str, typer.Option(help="The channel: id, id prefix or peer station.")],
+    reason: Annotated[str, typer.Option(help="Why, as status will show it.")],
+) -> None:
+    """Close a channel for good: nothing more is sent or received; the archive stays.
+
+    For a counterpart that restored a backup, or a relationship that ended.
+    """
+    with opened(station) as s:
+        channel_id = s.resolve(channel)
+        status = s.close_channel(channel_id, reason, Record(host_user(), "close", "cli"))
+    typer.echo(f"closed the channel with {status.peer_station}: {status.closed}")
 
 
 @app.command()
@@ -276,6 +292,7 @@ app.command()(agreements)
 app.command()(due)
 app.add_typer(keys_app, name="keys")
 app.command()(backup)
+app.command()(restore)
 
 
 def _message(

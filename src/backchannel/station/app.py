@@ -33,6 +33,7 @@ from .delivery import DeliveryWorker
 from .desk import Desk
 from .errors import (
     Busy,
+    ChannelClosed,
     ChannelNotFound,
     Forbidden,
     InvalidRequest,
@@ -50,7 +51,7 @@ from .web_releases import router as releases_router
 T = TypeVar("T")
 ERROR_STATUS: dict[type[StationError], int] = {
     ChannelNotFound: 404, InvalidRequest: 422, NotSignedIn: 401, Forbidden: 403,
-    TooManyAttempts: 429, Busy: 503,
+    TooManyAttempts: 429, Busy: 503, ChannelClosed: 409,
 }  # fmt: skip
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

@@ -75,7 +75,8 @@ def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
                 escalated.get(key), tuple(p.clearances.split()), p.title, p.proposal_id,
             )
         )  # fmt: skip
-    return sorted(found, key=lambda d: d.deadline)
+    closed = repo.closed_channels(s)  # nothing can be answered there any more
+    return sorted((d for d in found if d.channel_id not in closed), key=lambda d: d.deadline)
 
 
 def escalated(s: Session, item: Due) -> bool:

@@ -8,8 +8,9 @@ tried again, for hours if need be: nothing is ever dropped because a peer was do
 
 Several ``serve`` processes may share one database, each with a worker.  A worker
 posts a channel only while it holds the channel's delivery lease, which it takes
-before draining, extends while it drains, and gives back when the outbox is empty; a
-worker that died loses its lease after ``LEASE`` seconds.
+before draining, extends while it drains, and gives back when it stops draining (the
+outbox is empty, a post failed, the worker stops); a worker that died loses its lease
+after ``LEASE`` seconds.  The backoff's failure count is each worker's own.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ MAX_BACKOFF = float(os.environ.get("BACKCHANNEL_MAX_BACKOFF", "60"))
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 LINGER = 0.02  # longest wait for a send batch being committed, to post it with ours
-# A channel's delivery lease, renewed while draining (each post takes ≤ TIMEOUT); tests
-# shorten it to see a worker take over from one that died.
-LEASE = float(os.environ.get("BACKCHANNEL_DELIVERY_LEASE", "30"))
+# A channel's delivery lease.  It is renewed before a post once a quarter of it has
+# passed, so a post (each of its phases bounded by TIMEOUT) and its ack have three
+# quarters of it; tests shorten it to see a worker take over from one that died.
+LEASE = float(os.environ.get("BACKCHANNEL_DELIVERY_LEASE", "60"))
 CONTENDED_WAIT = 0.2  # when another worker holds a lease on a channel we have items for
 
 
@@ -86,22 +88,22 @@ class DeliveryWorker:
         return min(idle, max(0.0, wakeup - self.station.clock()))
 
     def _drain(self, channel_id: str) -> None:
+        claimed = time.monotonic()  # before the claim: it may wait for a lock
         if not self.station.claim_delivery(channel_id, self.owner, LEASE):
             self._contended = True  # another worker is posting it; look again soon
             return
         try:
-            self._post_all(channel_id)
-        finally:
+            self._post_all(channel_id, claimed)
+        finally:  # empty, failed and backing off, stopping, or an error: give it back
             self.station.release_delivery(channel_id, self.owner)
 
-    def _post_all(self, channel_id: str) -> None:
+    def _post_all(self, channel_id: str, claimed: float) -> None:
         """Post the outbox of a channel we hold the lease of, until empty or failing."""
-        renewed = time.monotonic()
         while not self._stop.is_set():
-            if time.monotonic() - renewed > LEASE / 3:  # a long backlog: keep the lease
+            if time.monotonic() - claimed > LEASE / 4:  # a long backlog: keep the lease
+                claimed = time.monotonic()
                 if not self.station.claim_delivery(channel_id, self.owner, LEASE):
                     return
-                renewed = time.monotonic()
             pending = self.station.undelivered(channel_id, MAX_BATCH_ITEMS)
             if 0 < len(pending) < MAX_BATCH_ITEMS and self.station.wait_for_sends(LINGER):
                 # More is being committed this instant: one post for all of it, not a

@@ -11,6 +11,10 @@ class ChannelNotFound(StationError):
     """No channel matches what the user named."""
 
 
+class ChannelClosed(StationError):
+    """The channel takes nothing more (restored from a backup); pair again (HTTP 409)."""
+
+
 class InvalidRequest(StationError):
     """The protocol core refused what the user asked for (a bad item, a wrong state)."""
 

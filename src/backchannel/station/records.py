@@ -29,7 +29,8 @@ class ChannelStatus:
     outbox_backlog: int
     fork_alarm: str | None
     bad_input: int
-    duplicates: int = 0  # envelopes that reached us twice (answered with the same ack)
+    duplicates: int  # envelopes that reached us twice (answered with the same ack)
+    closed: str | None  # why the channel takes nothing more (restored from a backup)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ from . import deadlines, proposals, releases
 from .audit import AuditTrail, Record
 from .config import StationConfig, create_key, load_key
 from .deadlines import Due
-from .errors import Busy, ChannelNotFound, InvalidRequest, StationError
+from .errors import Busy, ChannelClosed, ChannelNotFound, InvalidRequest, StationError
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
 from .officers import Accounts
@@ -239,6 +239,17 @@ class Station:
         self.on_outbox()
         return self.status(channel_id)
 
+    def close_channel(self, channel_id: str, reason: str, audit: Record) -> ChannelStatus:
+        """Close a channel for good, with the reason status shows; its archive stays."""
+        reason = " ".join(reason.split())
+        if not 1 <= len(reason) <= 200:
+            raise InvalidRequest("give a reason of 1 to 200 characters")
+        date = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
+        with self._channel(channel_id) as (s, row, _channel):  # refuses a closed one
+            row.closed = f"closed by {audit.officer} on {date}: {reason}"
+            self.audit.append(s, [replace(audit, channel_id=row.id, detail=reason)])
+        return self.status(channel_id)
+
     # -- items -----------------------------------------------------------------------
 
     def send(self, channel_id: str, item: Item, audit: Record | None = None) -> Entry:
@@ -307,6 +318,8 @@ class Station:
                 row = repo.channel(s, channel_id, lock=True)
                 if row is None:
                     raise RemoteProtocolError("no channel of this station has that id")
+                if row.closed is not None:  # e.g. restored: its keys are behind the peer's
+                    raise RemoteProtocolError(f"this channel is closed at our end: {row.closed}")
                 channel = self._restore(row)
                 for index, data in enumerate(envelopes):
                     try:
@@ -706,23 +719,27 @@ class Station:
     def resolve(self, channel_id: str | None) -> str:
         """A channel id from a prefix or a peer station name; the only one if None.
 
-        A full id is taken as given (the hot path of the API); an unknown one fails
-        where it is used.
+        Where several match, an open channel is preferred to closed ones (after a
+        restore, the counterpart's new channel rather than the old one).  A full id is
+        taken as given (the hot path of the API); an unknown one fails where it is used.
         """
         if channel_id is not None and _FULL_ID.fullmatch(channel_id):
             return channel_id
         with self.db.reading() as s:
-            names = repo.channel_names(s)  # (id, peer station), without the sealed state
+            names = repo.channel_names(s)  # without the sealed state
+        if not names and channel_id is None:
+            raise ChannelNotFound("this station has no channel yet; pair it first")
+        matches = [
+            (i, is_open) for i, peer, is_open in names
+            if channel_id is None or i.startswith(channel_id) or peer == channel_id
+        ]  # fmt: skip
+        if len(matches) > 1:
+            matches = [m for m in matches if m[1]] or matches
+        if len(matches) == 1:
+            return matches[0][0]
         if channel_id is None:
-            if len(names) == 1:
-                return names[0][0]
-            if not names:
-                raise ChannelNotFound("this station has no channel yet; pair it first")
             raise StationError("this station has several channels; name one with --channel")
-        matches = [i for i, peer in names if i.startswith(channel_id) or peer == channel_id]
-        if len(matches) != 1:
-            raise ChannelNotFound(f"no single channel matches {channel_id!r}")
-        return matches[0]
+        raise ChannelNotFound(f"no single channel matches {channel_id!r}")
 
     # -- internals -------------------------------------------------------------------
 
@@ -757,6 +774,8 @@ class Station:
                 row = None if matched == channel_id else repo.channel(s, matched, lock=True)
             if row is None:
                 raise ChannelNotFound(f"no channel {channel_id}")
+            if row.closed is not None:
+                raise ChannelClosed(f"the channel with {row.peer_station} is closed: {row.closed}")
             yield s, row, self._restore(row)
 
     def _add_channel(self, s: Session, channel: Channel, now: float) -> None:
@@ -852,7 +871,7 @@ class Station:
                 row.id, row.peer_party, row.peer_station, row.peer_endpoint, row.safety_number,
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
                 row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
-                row.duplicates,
+                row.duplicates, row.closed,
             )  # fmt: skip
 
 

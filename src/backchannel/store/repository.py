@@ -32,10 +32,11 @@ def channels(session: Session) -> Sequence[ChannelRow]:
     return session.scalars(select(ChannelRow).order_by(ChannelRow.created_at)).all()
 
 
-def channel_names(session: Session) -> list[tuple[str, str]]:
-    """(id, peer station) of every channel, without loading their sealed state."""
-    query = select(ChannelRow.id, ChannelRow.peer_station).order_by(ChannelRow.created_at)
-    return [(row.id, row.peer_station) for row in session.execute(query)]
+def channel_names(session: Session) -> list[tuple[str, str, bool]]:
+    """(id, peer station, open?) of every channel, without loading their sealed state."""
+    columns = (ChannelRow.id, ChannelRow.peer_station, ChannelRow.closed)
+    query = select(*columns).order_by(ChannelRow.created_at)
+    return [(row.id, row.peer_station, row.closed is None) for row in session.execute(query)]
 
 
 def invitation(session: Session, channel_id: str, *, lock: bool = False) -> InvitationRow | None:
@@ -60,12 +61,16 @@ def _with_backlog() -> Any:
 def due_channels(session: Session, now: float) -> Sequence[str]:
     """Channels with an undelivered envelope and no backoff in force."""
     ready = or_(ChannelRow.retry_at.is_(None), ChannelRow.retry_at <= now)
-    return session.scalars(select(ChannelRow.id).where(_with_backlog(), ready)).all()
+    query = select(ChannelRow.id).where(_with_backlog(), ready, ChannelRow.closed.is_(None))
+    return session.scalars(query).all()
 
 
 def next_wakeup(session: Session) -> float | None:
     """When the earliest backoff of a channel with a backlog ends."""
-    return session.scalar(select(func.min(ChannelRow.retry_at)).where(_with_backlog()))
+    query = select(func.min(ChannelRow.retry_at)).where(
+        _with_backlog(), ChannelRow.closed.is_(None)
+    )
+    return session.scalar(query)
 
 
 def undelivered(session: Session, channel_id: str, limit: int) -> list[tuple[int, bytes]]:
@@ -115,12 +120,18 @@ def claim_delivery(session: Session, channel_id: str, owner: str, now: float, un
         .where(ChannelRow.id == channel_id, free)
         .values(delivery_owner=owner, delivery_until=until)
     )
+    # Core execution: its rowcount is the rows matched (one, or none if leased).
     return session.connection().execute(claim).rowcount == 1
 
 
 def release_delivery(session: Session, channel_id: str, owner: str) -> None:
     mine = and_(ChannelRow.id == channel_id, ChannelRow.delivery_owner == owner)
-    session.execute(update(ChannelRow).where(mine).values(delivery_owner=None, delivery_until=None))
+    release = update(ChannelRow).where(mine).values(delivery_owner=None, delivery_until=None)
+    session.connection().execute(release)
+
+
+def closed_channels(session: Session) -> set[str]:
+    return set(session.scalars(select(ChannelRow.id).where(ChannelRow.closed.is_not(None))))
 
 
 def postpone(session: Session, channel_id: str, at: float | None) -> None:

@@ -66,6 +66,8 @@ class ChannelRow(Base):
     delivery_owner: Mapped[str | None] = mapped_column(String(100), default=None)
     delivery_until: Mapped[float | None] = mapped_column(default=None)
     duplicates: Mapped[int] = mapped_column(default=0)  # envelopes received twice
+    # Why the channel takes nothing more, e.g. restored from a backup (migration 0008).
+    closed: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
 class OutboxRow(Base):
