@@ -131,6 +131,29 @@ def pair_running(a: StationProcess, b: StationProcess, with_cli: bool = False) -
     wait_until(lambda: all(status_of(s).confirmed for s in (a, b)), "channel active")
 
 
+def message_texts(station: StationProcess, direction: str | None = None) -> list[str]:
+    """The texts of a station's messages (both ways, or one), read and closed again."""
+    s = station.open()
+    try:
+        return [
+            e.item.text for e in s.transcript(None)
+            if isinstance(e.item, Message) and direction in (None, e.direction)
+        ]  # fmt: skip
+    finally:
+        s.close()
+
+
+def api_token(station: StationProcess, officer: str) -> str:
+    """A new officer account (role officer, no labels) at a station and an API token."""
+    s = station.open()
+    try:
+        s.accounts.add("test", "test", officer, role="officer", clearances=(),
+                       password="a long enough password")  # fmt: skip
+        return s.accounts.create_token("test", "test", officer, "tests")
+    finally:
+        s.close()
+
+
 def status_of(station: StationProcess) -> ChannelStatus:
     """The status of a station's channel (its only open one), read and closed again."""
     s = station.open()

@@ -15,20 +15,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backchannel.protocol import Message
 from backchannel.station.errors import ChannelClosed
 from backchannel.station.service import Station
 
-from .conftest import StationProcess, cli, message, pair_running, status_of, wait_until
+from .conftest import (
+    StationProcess,
+    api_token,
+    cli,
+    message,
+    message_texts,
+    pair_running,
+    status_of,
+    wait_until,
+)
 from .test_two_stations import drained
 
 
 def texts(station: StationProcess) -> list[str]:
-    s = station.open()
-    try:
-        return [e.item.text for e in s.transcript(None) if isinstance(e.item, Message)]
-    finally:
-        s.close()
+    return message_texts(station)
 
 
 def send(station: StationProcess, text: str) -> None:
@@ -98,7 +102,7 @@ def test_restore_brings_back_the_archive_with_its_channels_closed(
         restored.close()
 
     a.start()
-    token = token_of(a)
+    token = api_token(a, "scripter")
     api = f"{a.url}/api/v1/channels/{channel}/messages"
     answer = httpx.post(api, json={"text": "x"}, headers={"authorization": f"Bearer {token}"})
     assert answer.status_code == 409
@@ -127,16 +131,6 @@ def sent_messages(database: Path) -> int:
         return count
     finally:
         db.close()
-
-
-def token_of(station: StationProcess) -> str:
-    s = station.open()
-    try:
-        s.accounts.add("test", "test", "scripter", role="officer", clearances=(),
-                       password="a long enough password")  # fmt: skip
-        return s.accounts.create_token("test", "test", "scripter", "restore test")
-    finally:
-        s.close()
 
 
 def test_a_restore_that_cannot_be_done_changes_nothing(

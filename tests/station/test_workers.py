@@ -18,10 +18,17 @@ import httpx
 import pytest
 
 from backchannel.cli.demo import free_port
-from backchannel.protocol import Message
 from backchannel.protocol.proposal import Reminder
 
-from .conftest import StationProcess, make_station, pair_running, wait_until
+from .conftest import (
+    StationProcess,
+    api_token,
+    make_station,
+    message_texts,
+    pair_running,
+    status_of,
+    wait_until,
+)
 from .test_proposals import Hook, set_webhook
 from .test_store import postgres_database
 from .test_two_stations import drained, same_transcripts
@@ -86,22 +93,12 @@ def send_all(urls: list[str], token: str, channel: str, count: int) -> list[str]
 
 
 def received_texts(b: StationProcess) -> list[str]:
-    station = b.open()
-    try:
-        return [e.item.text for e in station.inbox(None) if isinstance(e.item, Message)]
-    finally:
-        station.close()
+    return message_texts(b, "in")
 
 
 def token_at(a: StationProcess) -> tuple[str, str]:
-    station = a.open()
-    try:
-        station.accounts.add("test", "test", "sender", role="officer", clearances=(),
-                             password="a long enough password")  # fmt: skip
-        token = station.accounts.create_token("test", "test", "sender", "workers")
-        return token, station.resolve(None)
-    finally:
-        station.close()
+    """An API token at A and A's channel."""
+    return api_token(a, "sender"), status_of(a).channel_id
 
 
 def test_two_workers_post_each_envelope_once(
