@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from msgspec.structs import replace
 
-from backchannel.station.errors import ChannelClosed
+from backchannel.cli.main import http_post
+from backchannel.station.errors import ChannelClosed, StationError
 from backchannel.station.service import Station
 
 from .conftest import (
@@ -35,10 +39,10 @@ def texts(station: StationProcess) -> list[str]:
     return message_texts(station)
 
 
-def send(station: StationProcess, text: str) -> None:
+def send(station: StationProcess, text: str, ack_by: datetime | None = None) -> None:
     s = station.open()
     try:
-        s.send(s.resolve(None), message(text))
+        s.send(s.resolve(None), replace(message(text), ack_deadline=ack_by))
     finally:
         s.close()
 
@@ -52,27 +56,48 @@ def files_of(folder: Path) -> dict[str, str]:
     }
 
 
+@dataclass
+class BackedUp:
+    a: StationProcess
+    b: StationProcess
+    backup: Path
+    invitation: str  # issued by A before the backup, never taken
+
+
 @pytest.fixture
-def backed_up(
-    pair_of_stations: tuple[StationProcess, StationProcess], tmp_path: Path
-) -> tuple[StationProcess, StationProcess, Path]:
-    """A and B with two items before A's backup and one after it, all delivered."""
+def backed_up(pair_of_stations: tuple[StationProcess, StationProcess], tmp_path: Path) -> BackedUp:
+    """A's backup holds two delivered items (one owing an acknowledgement), one item not
+    yet delivered, and an open invitation; one more item is sent after it."""
     a, b = pair_of_stations
-    for text in ("before one", "before two"):
-        send(a, text)
+    deadline = datetime.now(UTC) + timedelta(days=2)
+    send(a, "before one", deadline)
+    send(a, "before two")
     wait_until(lambda: drained(a), "delivered before the backup")
+    station = a.open()
+    try:
+        invitation = station.invite(3600)
+    finally:
+        station.close()
+    b.stop()
+    send(a, "queued at the backup")  # undelivered in the backup, delivered after it
     backup = tmp_path / "alpha.backup"
     done = cli("backup", "--station", str(a.folder), "--out", str(backup))
     assert done.returncode == 0, done.stderr
+    b.start()
     send(a, "after the backup")
     wait_until(lambda: drained(a) and "after the backup" in texts(b), "delivered after")
-    return a, b, backup
+    return BackedUp(a, b, backup, invitation)
 
 
 def test_restore_brings_back_the_archive_with_its_channels_closed(
-    backed_up: tuple[StationProcess, StationProcess, Path],
+    backed_up: BackedUp,
 ) -> None:
-    a, b, backup = backed_up
+    a, b, backup = backed_up.a, backed_up.b, backed_up.backup
+    before = a.open()
+    try:
+        assert [d.kind for d in before.due()] == ["acknowledgement"]  # owed by B
+    finally:
+        before.close()
     refused = cli("restore", "--station", str(a.folder), str(backup))
     assert refused.returncode == 1  # while it serves
     assert "in use: stop the station before restoring" in refused.stderr
@@ -84,20 +109,21 @@ def test_restore_brings_back_the_archive_with_its_channels_closed(
     assert done.returncode == 0, done.stderr
     assert "1 channel(s) closed: pair again" in done.stdout
     [kept] = a.folder.glob("station.db.before-restore-*")
-    assert sent_messages(kept) == 3  # nothing is lost: the one it replaced is kept whole
+    assert sent_messages(kept) == 4  # nothing is lost: the one it replaced is kept whole
 
     restored = a.open()
-    try:
-        assert texts(a) == ["before one", "before two"]  # the archive as it was
+    try:  # the archive as it was, the queued item still undelivered
+        assert texts(a) == ["before one", "before two", "queued at the backup"]
         channel = restored.resolve(None)
         status = restored.status(channel)
         assert status.closed is not None and "restored from a backup" in status.closed
+        assert status.outbox_backlog == 1
         with pytest.raises(ChannelClosed, match="is closed: restored from a backup"):
             restored.send(channel, message("from the old state"))
         verdict = restored.audit.verify()
         assert verdict.ok, verdict
         assert [r.record.action for r in restored.audit.show()][-1] == "restore"
-        assert restored.due() == []
+        assert restored.due() == []  # nothing can be answered on a closed channel
     finally:
         restored.close()
 
@@ -110,6 +136,15 @@ def test_restore_brings_back_the_archive_with_its_channels_closed(
     send(b, "to the restored station")  # the counterpart's envelopes are refused
     wait_until(lambda: "closed at our end" in (status_of(b).last_error or ""), "refusal")
     assert "to the restored station" not in texts(a)
+    # A's worker never posted the closed channel's queued envelope: B would count a
+    # duplicate (B has it, delivered before A's restore).
+    assert status_of(b).duplicates == 0 and status_of(a).outbox_backlog == 1
+    station = b.open()
+    try:  # the invitation open in the backup was dropped: its secrets may have been used
+        with pytest.raises(StationError, match="no invitation of this station has that id"):
+            station.pair(backed_up.invitation, http_post)
+    finally:
+        station.close()
 
     # B's admin closes its side of the old channel, and the two pair again.
     close = ("close", "--station", str(b.folder), "--channel", channel, "--reason", "restored")
@@ -133,10 +168,8 @@ def sent_messages(database: Path) -> int:
         db.close()
 
 
-def test_a_restore_that_cannot_be_done_changes_nothing(
-    backed_up: tuple[StationProcess, StationProcess, Path], tmp_path: Path
-) -> None:
-    a, b, backup = backed_up
+def test_a_restore_that_cannot_be_done_changes_nothing(backed_up: BackedUp, tmp_path: Path) -> None:
+    a, b, backup = backed_up.a, backed_up.b, backed_up.backup
     a.stop()
     b.stop()
     other = tmp_path / "bravo.backup"
@@ -160,20 +193,69 @@ def test_a_restore_that_cannot_be_done_changes_nothing(
         assert files_of(a.folder) == before, path
 
 
-def test_a_sealed_database_that_is_not_a_station_is_refused(
-    backed_up: tuple[StationProcess, StationProcess, Path], tmp_path: Path
-) -> None:
-    a, _b, _backup = backed_up
-    a.stop()
+def sealed_variants(a: StationProcess, backup: Path, tmp: Path) -> dict[str, tuple[bytes, str]]:
+    """Backups sealed with A's key whose content is wrong: name -> (file, reason)."""
     station = Station.open(a.folder)
     try:
-        fake = station.seal_blob("backup", b"SQLite format 3\x00" + b"\x00" * 4000)
+        plain = station.unseal_blob("backup", backup.read_bytes())
+        damaged = bytearray(plain)
+        for page in range(2, len(plain) // 4096 - 1):  # every b-tree page but the first
+            damaged[page * 4096 + 8 : page * 4096 + 40] = b"\xff" * 32
+        other = tmp / "other.db"
+        with sqlite3.connect(other) as db:
+            db.execute("CREATE TABLE notes (text TEXT)")
+        db.close()
+        newer = tmp / "newer.db"
+        newer.write_bytes(plain)
+        with sqlite3.connect(newer) as db:
+            db.execute("UPDATE alembic_version SET version_num = '9999'")
+        db.close()
+        contents = {
+            "garbage after the header": (SQLITE_HEADER + b"\x00" * 4000, "cannot be read"),
+            "damaged pages": (bytes(damaged), "the database in the backup"),
+            "not a station": (other.read_bytes(), "is not a station's"),
+            "a newer schema": (newer.read_bytes(), "cannot be brought up to date"),
+        }
+        return {
+            name: (station.seal_blob("backup", data), reason)
+            for name, (data, reason) in contents.items()
+        }
     finally:
         station.close()
-    path = tmp_path / "fake.backup"
-    path.write_bytes(fake)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def test_sealed_content_that_is_not_this_station_s_database_is_refused(
+    backed_up: BackedUp, tmp_path: Path
+) -> None:
+    a = backed_up.a
+    a.stop()
+    variants = sealed_variants(a, backed_up.backup, tmp_path)
     before = files_of(a.folder)
-    done = cli("restore", "--station", str(a.folder), str(path))
-    assert done.returncode == 1
-    assert "the database in the backup" in done.stderr, done.stderr
-    assert files_of(a.folder) == before
+    for name, (sealed, reason) in variants.items():
+        path = tmp_path / f"{name}.backup"
+        path.write_bytes(sealed)
+        done = cli("restore", "--station", str(a.folder), str(path))
+        assert done.returncode == 1, name
+        assert reason in done.stderr, (name, done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert files_of(a.folder) == before, name
+
+
+def test_a_damaged_database_is_kept_as_it_is_and_the_backup_put_in_place(
+    backed_up: BackedUp,
+) -> None:
+    a = backed_up.a
+    a.stop()
+    database = a.folder / "station.db"
+    database.write_bytes(b"what is left after a disk failure")
+    done = cli("restore", "--station", str(a.folder), str(backed_up.backup))
+    assert done.returncode == 0, done.stderr
+    kept = a.folder / next(
+        p.name for p in a.folder.glob("station.db.before-restore-*")
+        if not p.name.endswith(("-wal", "-shm"))  # its journals are kept beside it
+    )  # fmt: skip
+    assert kept.read_bytes() == b"what is left after a disk failure"
+    assert texts(a) == ["before one", "before two", "queued at the backup"]

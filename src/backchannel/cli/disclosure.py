@@ -219,7 +219,7 @@ def restore(
         fail(str(exc))
     newest = "no items" if done.newest is None else f"items up to {when(done.newest)}"
     typer.echo(f"restored {station} from {backup_file} ({newest})")
-    if done.kept is not None:
+    if done.kept.exists():
         typer.echo(f"the database it replaced is kept as {done.kept}")
     typer.echo(f"{done.closed} channel(s) closed: pair again with each counterpart to go on "
                "(backchannel invite / pair)")  # fmt: skip

@@ -16,6 +16,7 @@ replaces is kept beside it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import tempfile
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from backchannel.protocol import ProtocolError
 from backchannel.protocol.sealing import unseal
@@ -35,6 +38,7 @@ from .config import StationConfig, load_key
 from .errors import StationError
 from .service import Station
 
+log = logging.getLogger("backchannel.backup")
 BACKUP_LABEL = "backup"
 MAX_BACKUP_BYTES = 4 * 1024**3  # read into memory whole: keep it bounded
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -44,7 +48,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 class Restored:
     """What a restore did."""
 
-    kept: Path | None  # the database it replaced, renamed (None if there was none)
+    kept: Path  # the name the database it replaced is kept under
     closed: int  # channels closed
     newest: float | None  # when the newest item in the backup was committed
 
@@ -60,13 +64,17 @@ def backup(station: Station) -> bytes:
             source.backup(target)
         source.close()
         target.close()
+        if copy.stat().st_size > MAX_BACKUP_BYTES:  # restore could not read it back
+            raise StationError(f"the database is larger than {MAX_BACKUP_BYTES} bytes; "
+                               "copy the stopped station's folder instead")  # fmt: skip
         return station.seal_blob(BACKUP_LABEL, copy.read_bytes())
 
 
 def restore(folder: Path, sealed: bytes, who: str) -> Restored:
     """Put a backup of this station back in place; every channel in it comes back closed.
 
-    The station must not be running.  Nothing changes unless every check passes.
+    The station must not be running.  Nothing changes unless every check passes; a
+    crash midway leaves either the old database or the restored one in place.
     """
     config = StationConfig.load(folder)
     path = _sqlite_path(config.database(folder), "restore puts back SQLite backups; restore a "
@@ -82,17 +90,18 @@ def restore(folder: Path, sealed: bytes, who: str) -> Restored:
         raise StationError("the backup does not hold a SQLite database")
     staging = path.with_name(path.name + ".restoring")
     try:
+        _remove_with_journals(staging)  # left by an interrupted restore
         _write_private(staging, plain)
         newest = _check(staging)
         closed = _close_channels(staging)
         kept = _swap(path, staging)
+    except OSError as exc:
+        raise StationError(f"cannot restore: {exc.strerror or exc}") from None
     finally:
-        staging.unlink(missing_ok=True)
+        _remove_with_journals(staging)
     station = Station.open(folder)
     try:
-        detail = (
-            f"{closed} channel(s) closed; replaced database kept as {kept.name if kept else '-'}"
-        )
+        detail = f"{closed} channel(s) closed; replaced database kept as {kept.name}"
         station.audit.record(Record(who, "restore", "cli", detail=detail[:200]))
     finally:
         station.close()
@@ -103,6 +112,14 @@ def _sqlite_path(url: str, otherwise: str) -> Path:
     if not url.startswith("sqlite:///"):
         raise StationError(otherwise)
     return Path(url.removeprefix("sqlite:///"))
+
+
+JOURNALS = ("-wal", "-shm", "-journal")
+
+
+def _remove_with_journals(path: Path) -> None:
+    for name in (path.name, *(path.name + j for j in JOURNALS)):
+        path.with_name(name).unlink(missing_ok=True)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -120,7 +137,7 @@ def _check(path: Path) -> float | None:
         if db.execute("PRAGMA integrity_check").fetchone() != ("ok",):
             raise StationError("the database in the backup is damaged (integrity check failed)")
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        if not {"station", "channel", "transcript"} <= tables:
+        if not {"station", "channel", "transcript", "alembic_version"} <= tables:
             raise StationError("the database in the backup is not a station's")
         newest: float | None = db.execute("SELECT max(created_at) FROM transcript").fetchone()[0]
         return newest
@@ -147,39 +164,79 @@ def _close_channels(path: Path) -> int:
             # since: their one-time secrets must not serve a second pairing.
             s.execute(delete(InvitationRow).where(InvitationRow.channel_id.not_in(
                 select(ChannelRow.id))))  # fmt: skip
+    except (SQLAlchemyError, CommandError) as exc:  # e.g. a backup from a newer version
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StationError(
+            f"the database in the backup cannot be brought up to date: {first}"
+        ) from None
     finally:
         db.close()
-    _single_file(path)
+    if not _fold(path):
+        raise StationError("the database in the backup cannot be read after its upgrade")
     return closed
 
 
-def _single_file(path: Path) -> None:
-    """Fold the write-ahead log into the database file, so that one file is all of it."""
-    in_use = StationError(f"{path} is in use: stop the station before restoring")
+def _fold(path: Path) -> bool:
+    """Fold the write-ahead log into the database file, so that one file is all of it.
+
+    False if the file is not a readable database; StationError if a process has it open
+    (switching out of WAL needs the database to itself).
+    """
     db = sqlite3.connect(path, isolation_level=None, timeout=2)
     try:
         busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            raise in_use
-        # Needs the database to itself: fails while a `serve` process holds it open.
-        if db.execute("PRAGMA journal_mode=DELETE").fetchone() != ("delete",):
-            raise in_use
-    except sqlite3.OperationalError:
-        raise in_use from None
+        mode = db.execute("PRAGMA journal_mode=DELETE").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise _in_use(path) from None
+        return False
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        db.close()
+    if busy or mode != ("delete",):
+        raise _in_use(path)
+    return True
+
+
+def _readable(path: Path) -> bool:
+    """Whether the file opens as a database, looked at without writing to it."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlite3.DatabaseError:
+        return False
     finally:
         db.close()
 
 
-def _swap(path: Path, staging: Path) -> Path | None:
-    """Move the current database aside and the restored one into its place."""
-    kept = None
+def _in_use(path: Path) -> StationError:
+    return StationError(f"{path} is in use: stop the station before restoring")
+
+
+def _swap(path: Path, staging: Path) -> Path:
+    """Keep the current database under a new name, then put the restored one in place.
+
+    The current one is linked to its new name first, so that at every instant the
+    station's file is either the old database or the restored one, never missing.  A
+    current file that is not a readable database is kept as it is, with its journals.
+    """
+    kept = _free_name(path, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
     if path.exists():
-        _single_file(path)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        kept = path.with_name(f"{path.name}.before-restore-{stamp}")
-        os.replace(path, kept)
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if _readable(path):
+            _fold(path)  # whole in one file; raises if a process has it open
+        else:
+            log.warning("%s is not a readable database: kept as it is", path)
+        for journal in ("", *JOURNALS):
+            current = path.with_name(path.name + journal)
+            if current.exists():
+                os.link(current, kept.with_name(kept.name + journal))
+        for journal in JOURNALS:  # never leave another database's log beside the new one
+            path.with_name(path.name + journal).unlink(missing_ok=True)
     os.replace(staging, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
@@ -187,3 +244,11 @@ def _swap(path: Path, staging: Path) -> Path | None:
     finally:
         os.close(directory)
     return kept
+
+
+def _free_name(path: Path, stamp: str) -> Path:
+    for n in range(1000):
+        kept = path.with_name(f"{path.name}.before-restore-{stamp}" + (f"-{n}" if n else ""))
+        if not any(kept.with_name(kept.name + j).exists() for j in ("", *JOURNALS)):
+            return kept
+    raise StationError("too many earlier restores kept beside the database; move some away")

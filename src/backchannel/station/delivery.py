@@ -28,6 +28,7 @@ import httpx
 from backchannel.protocol import Delivered, ProtocolError
 
 from .batches import MAX_BATCH_ITEMS, encode_batch, take_batch
+from .errors import ChannelClosed
 from .service import Station
 
 log = logging.getLogger("backchannel.delivery")
@@ -134,6 +135,8 @@ class DeliveryWorker:
             events = self.station.take_ack(channel_id, response.content)
         except ProtocolError as exc:
             return f"bad acknowledgement from peer: {exc}"
+        except ChannelClosed as exc:  # closed by its admin while we were posting
+            return str(exc)
         if not any(isinstance(event, Delivered) for event in events):
             # Its ack did not move (restored from a backup? a fork on its side?):
             # back off instead of posting the same batch again at once.

@@ -595,11 +595,20 @@ class Station:
         with self.db.transaction() as s:
             proposals.expire_due(s, now)
         fresh = [d for d in self.due() if d.overdue and d.escalated_at is None]
-        done = []
-        for item in fresh:
+        done = [item for item in fresh if self._escalate(item, now)]
+        for item in done:
+            if notify is not None:  # after the commit: never hold the writer lock on HTTP
+                outcome = notify(_escalation_json(self.config.station, item))[:200]
+                with self.db.transaction(durable=False) as s:
+                    deadlines.record_webhook(s, item, outcome)
+        return done
+
+    def _escalate(self, item: Due, now: float) -> bool:
+        """Escalate one overdue item, under its channel's lock; False if skipped."""
+        try:
             with self._channel(item.channel_id) as (s, row, channel):
                 if deadlines.escalated(s, item):  # another worker of ours was first
-                    continue
+                    return False
                 deadlines.escalate(s, item, now)
                 if item.owed_by == "them" and channel.pairing is Pairing.ACTIVE:
                     reminder = Reminder(
@@ -610,13 +619,10 @@ class Station:
                 self.audit.append(s, [Record("station", "escalate", "deadline", item.channel_id,
                                              bytes.fromhex(item.item_hash),
                                              f"{item.kind} owed by {item.owed_by}")])  # fmt: skip
-            self.on_outbox()
-            if notify is not None:  # after the commit: never hold the writer lock on HTTP
-                outcome = notify(_escalation_json(self.config.station, item))[:200]
-                with self.db.transaction(durable=False) as s:
-                    deadlines.record_webhook(s, item, outcome)
-            done.append(item)
-        return done
+        except ChannelClosed:  # closed since the list was read: nothing is owed there now
+            return False
+        self.on_outbox()
+        return True
 
     def _negotiation(self, s: Session, channel_id: str, proposal_id: str) -> Negotiation:
         try:
@@ -719,9 +725,10 @@ class Station:
     def resolve(self, channel_id: str | None) -> str:
         """A channel id from a prefix or a peer station name; the only one if None.
 
-        Where several match, an open channel is preferred to closed ones (after a
-        restore, the counterpart's new channel rather than the old one).  A full id is
-        taken as given (the hot path of the API); an unknown one fails where it is used.
+        With none named, the only open channel is taken even if closed ones exist (after
+        a restore, the counterpart's new channel); a name or prefix must match exactly
+        one channel, open or closed.  A full id is taken as given (the hot path of the
+        API); an unknown one fails where it is used.
         """
         if channel_id is not None and _FULL_ID.fullmatch(channel_id):
             return channel_id
@@ -729,17 +736,15 @@ class Station:
             names = repo.channel_names(s)  # without the sealed state
         if not names and channel_id is None:
             raise ChannelNotFound("this station has no channel yet; pair it first")
-        matches = [
-            (i, is_open) for i, peer, is_open in names
-            if channel_id is None or i.startswith(channel_id) or peer == channel_id
-        ]  # fmt: skip
-        if len(matches) > 1:
-            matches = [m for m in matches if m[1]] or matches
-        if len(matches) == 1:
-            return matches[0][0]
         if channel_id is None:
+            pool = [i for i, _peer, is_open in names if is_open] or [i for i, *_ in names]
+            if len(pool) == 1:
+                return pool[0]
             raise StationError("this station has several channels; name one with --channel")
-        raise ChannelNotFound(f"no single channel matches {channel_id!r}")
+        matches = [i for i, peer, _ in names if i.startswith(channel_id) or peer == channel_id]
+        if len(matches) != 1:
+            raise ChannelNotFound(f"no single channel matches {channel_id!r}")
+        return matches[0]
 
     # -- internals -------------------------------------------------------------------
 
