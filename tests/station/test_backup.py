@@ -180,7 +180,7 @@ def test_a_restore_that_cannot_be_done_changes_nothing(backed_up: BackedUp, tmp_
     before = files_of(a.folder)
     cases = {
         other: "does not open with this station's key",
-        garbage: "does not open with this station's key",
+        garbage: "is not a backchannel backup",
         truncated: "does not open with this station's key",
         tmp_path / "missing": "cannot read",
     }

@@ -322,6 +322,7 @@ def show_status(st: ChannelStatus) -> None:
     reach = {None: "not tried yet", True: "reachable", False: "UNREACHABLE"}[st.peer_reachable]
     lines = [
         f"channel {st.channel_id[:12]} with {st.peer_station} ({st.peer_party})",
+        *([f"  CLOSED         {st.closed}"] if st.closed else []),
         f"  pairing        {st.pairing}" + ("" if st.confirmed else "  (items wait for both)"),
         f"  safety number  {st.safety_number}",
         f"  peer           {st.peer_endpoint}  {reach}",

@@ -29,7 +29,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from backchannel.protocol import ProtocolError
-from backchannel.protocol.sealing import unseal
+from backchannel.protocol.sealing import SEAL_MAGIC, unseal
 from backchannel.store import ChannelRow, Database, InvitationRow
 from backchannel.store.database import sqlite_url
 
@@ -79,6 +79,8 @@ def restore(folder: Path, sealed: bytes, who: str) -> Restored:
     config = StationConfig.load(folder)
     path = _sqlite_path(config.database(folder), "restore puts back SQLite backups; restore a "
                         "PostgreSQL station with pg_restore")  # fmt: skip
+    if not sealed.startswith(SEAL_MAGIC):
+        raise StationError("the file is not a backchannel backup")
     try:
         plain = unseal(load_key(folder), BACKUP_LABEL, sealed)
     except ProtocolError:
