@@ -11,11 +11,14 @@ Both sides are started once and warmed up (connections opened, statements compil
 with items that are not counted.  Then one round at concurrency 1, and ``--rounds``
 rounds at concurrency 32 that alternate baseline and stations, so that a slow spell
 of the machine hits both: the ratio is the median of the rounds' ratios, and the p99
-is taken over the items of all rounds together.  Everything listens on 127.0.0.1,
-every loop is bounded, and every process is stopped at the end.
+is taken over the items of all rounds together.  Each round also records the CPU time
+each server process spent on it, per item (Linux ``/proc``): station A is one Python
+process, so its CPU per item is what bounds the station's throughput, and with many
+``--rounds`` it shows whether that cost grows as the channel ages.  Everything listens
+on 127.0.0.1, every loop is bounded, and every process is stopped at the end.
 
-Run: ``.venv/bin/python bench/station.py [--items N] [--rounds R]``; writes
-``bench/results/station.json`` with ``station_items_per_s``, ``baseline_items_per_s``,
+Run: ``.venv/bin/python bench/station.py [--items N] [--rounds R] [--out F]``; writes
+``bench/results/station.json`` (or F) with ``station_items_per_s``, ``baseline_items_per_s``,
 ``ratio`` and ``p99_ms`` (all at concurrency 32), each round's figures, and the
 figures at concurrency 1.
 """
@@ -59,14 +62,30 @@ TIMEOUT = 300.0
 
 @dataclass
 class Round:
-    """One round's per-item latencies (seconds) and its span, first send to last commit."""
+    """One round's per-item latencies (seconds) and its span, first send to last commit,
+    and the CPU time each server process spent on it, in ms per item."""
 
     latencies: list[float]
     first: float
     last: float
+    cpu_ms_per_item: dict[str, float]
 
     def figures(self) -> dict[str, float]:
-        return summary(self.latencies, self.first, self.last)
+        cpu = {f"cpu_ms_per_item_{name}": ms for name, ms in self.cpu_ms_per_item.items()}
+        return summary(self.latencies, self.first, self.last) | cpu
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User and system CPU time of a process so far (Linux /proc); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_item(before: float, after: float, n: int) -> float:
+    return round((after - before) * 1000 / n, 3)
 
 
 def summary(latencies_s: list[float], first: float, last: float) -> dict[str, float]:
@@ -115,9 +134,11 @@ class Baseline:
             post_request(self.url, body(tag, i).encode(), "application/octet-stream")
             for i in range(n)
         ]
+        cpu = cpu_seconds(self.process)
         started, done = asyncio.run(load.run(self.url, n, concurrency, requests.__getitem__))
+        used = {"baseline": cpu_per_item(cpu, cpu_seconds(self.process), n)}
         return Round([done[i] - started[i] for i in range(n)], min(started.values()),
-                     max(done.values()))  # fmt: skip
+                     max(done.values()), used)  # fmt: skip
 
 
 class Stations:
@@ -163,11 +184,16 @@ class Stations:
                          "application/json", self.token)
             for i in range(n)
         ]  # fmt: skip
+        cpu = [cpu_seconds(p) for p in self.processes]
         started, _ = asyncio.run(load.run(self.url, n, concurrency, requests.__getitem__))
         self.received += n
         committed = self._wait_committed(tag)
+        used = {
+            name: cpu_per_item(before, cpu_seconds(p), n)
+            for name, before, p in zip(("a", "b"), cpu, self.processes, strict=True)
+        }
         return Round([committed[i] - started[i] for i in range(n)], min(started.values()),
-                     max(committed.values()))  # fmt: skip
+                     max(committed.values()), used)  # fmt: skip
 
     def _wait_committed(self, tag: str) -> dict[int, float]:
         """Commit time at B of each item of a round, waiting (bounded) for all of them."""
@@ -217,9 +243,14 @@ def started(work: Path) -> Iterator[tuple[Baseline, Stations]]:
 
 
 def line(figures: dict[str, float]) -> str:
+    cpu = " ".join(
+        f"{key.removeprefix('cpu_ms_per_item_')} {value:.2f}"
+        for key, value in figures.items()
+        if key.startswith("cpu_ms_per_item_")
+    )
     return (
         f"{figures['items_per_s']:>7.1f}/s p50 {figures['p50_ms']:.1f} ms "
-        f"p99 {figures['p99_ms']:.1f} ms"
+        f"p99 {figures['p99_ms']:.1f} ms (cpu ms/item: {cpu})"
     )
 
 
@@ -286,6 +317,7 @@ def main() -> None:
     )
     parser.add_argument("--items", type=int, default=1000, help="items per round (bounded)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds at concurrency 32")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the figures")
     args = parser.parse_args()
     if not (1 <= args.items <= 100_000 and 1 <= args.rounds <= 20):
         parser.error("--items must be 1..100000 and --rounds 1..20")
@@ -302,9 +334,9 @@ def main() -> None:
     verdict = "met" if result["target_met"] else "NOT met"
     print(f"ratio (median of rounds) = {ratio:.2f} (target >= {TARGET_RATIO}), p99 at 32 "
           f"over all rounds = {p99} ms (target <= {TARGET_P99_MS:g}): {verdict}")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
