@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -85,6 +86,8 @@ def test_receiver_killed_at_random_moments_loses_and_repeats_nothing(
                 b.start()
     wait_until(lambda: drained(a), "1,000 items delivered", seconds=240)
     assert texts(b.open()) == [f"item {n}" for n in range(total)]
+    # B was killed while delivering, perhaps holding its lease: it must not wait that out.
+    wait_until(lambda: drained(b), "B's checkpoints delivered", seconds=20)
     same_transcripts(a.open(), b.open())
 
 
@@ -160,3 +163,21 @@ def test_bad_input_on_the_peer_endpoint(
     assert after.transcript(channel) == before[0]
     assert after.status(channel).bad_input == before[1] + 1  # the forged one
     assert after.station_bad_input() == before[2] + 5  # the rest name no known channel
+
+
+def test_a_station_killed_holding_its_delivery_lease_delivers_at_once_on_restart(
+    pair_of_stations: tuple[StationProcess, StationProcess],
+) -> None:
+    a, b = pair_of_stations
+    a.stop()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id of this host that no longer runs
+    sa = a.open()
+    try:  # as if the process that served A had been killed mid-post, lease in hand
+        channel = sa.resolve(None)
+        assert sa.claim_delivery(channel, f"{socket.gethostname()[:60]}:{gone.pid}:x", 3600)
+        sa.send(channel, message("after the crash"))
+    finally:
+        sa.close()
+    a.start()
+    wait_until(lambda: "after the crash" in texts(b.open()), "delivered at once", seconds=10)

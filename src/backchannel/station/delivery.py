@@ -60,6 +60,7 @@ class DeliveryWorker:
 
     def start(self) -> None:
         self.station.on_outbox = self._wake.set
+        self.station.end_leases_of_the_dead(self._is_dead)  # ours, if we were killed
         self._thread.start()
 
     def stop(self) -> None:
@@ -91,6 +92,7 @@ class DeliveryWorker:
     def _drain(self, channel_id: str) -> None:
         claimed = time.monotonic()  # before the claim: it may wait for a lock
         if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+            self.station.end_leases_of_the_dead(self._is_dead)  # a worker here was killed?
             self._contended = True  # another worker is posting it; look again soon
             return
         try:
@@ -119,6 +121,27 @@ class DeliveryWorker:
                 self._back_off(channel_id, error)
                 return
             self._failures.pop(channel_id, None)
+
+    def _is_dead(self, owner: str) -> bool:
+        """Whether a lease's owner is a worker of this host whose process is gone.
+
+        Owners are ``host:pid:random``.  A station killed and restarted would otherwise
+        wait for its own old lease to run out before delivering again.  Owners on other
+        hosts cannot be checked from here: their leases run out.
+        """
+        parts = owner.rsplit(":", 2)
+        if len(parts) != 3 or parts[0] != socket.gethostname()[:60] or not parts[1].isdigit():
+            return False
+        pid = int(parts[1])
+        if pid == os.getpid():
+            return owner != self.owner  # an earlier process that had our pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
 
     def _post(self, channel_id: str, endpoint: str, batch: list[bytes]) -> str | None:
         """Send a batch; None if the peer took all of it, else why not."""

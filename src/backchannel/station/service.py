@@ -677,6 +677,13 @@ class Station:
         with self.db.transaction(durable=False) as s:
             repo.release_delivery(s, channel_id, owner)
 
+    def end_leases_of_the_dead(self, dead: Callable[[str], bool]) -> None:
+        """End the delivery leases whose owner ``dead`` says is gone (a killed process)."""
+        with self.db.reading() as s:
+            gone = [(c, owner) for c, owner in repo.lease_holders(s) if dead(owner)]
+        for channel_id, owner in gone:
+            self.release_delivery(channel_id, owner)  # only if that owner still holds it
+
     def delivery_failed(self, channel_id: str, error: str, retry_at: float) -> None:
         with self.db.transaction() as s:
             row = repo.channel(s, channel_id, lock=True)

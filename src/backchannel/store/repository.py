@@ -134,6 +134,14 @@ def closed_channels(session: Session) -> set[str]:
     return set(session.scalars(select(ChannelRow.id).where(ChannelRow.closed.is_not(None))))
 
 
+def lease_holders(session: Session) -> list[tuple[str, str]]:
+    """(channel id, owner) of every delivery lease held."""
+    query = select(ChannelRow.id, ChannelRow.delivery_owner).where(
+        ChannelRow.delivery_owner.is_not(None)
+    )
+    return [(row.id, row.delivery_owner) for row in session.execute(query)]
+
+
 def postpone(session: Session, channel_id: str, at: float | None) -> None:
     """Put a channel's delivery off until ``at`` (backoff); None: due at once."""
     session.execute(update(ChannelRow).where(ChannelRow.id == channel_id).values(retry_at=at))
