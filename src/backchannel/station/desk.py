@@ -18,11 +18,11 @@ from backchannel.store.schema import ProposalRow
 
 from .audit import Record
 from .deadlines import Due
-from .errors import ChannelNotFound, Forbidden, StationError
+from .errors import ChannelNotFound, Forbidden, StationError, guard
 from .policy import Action, Officer
 from .proposals import AgreementView
 from .records import ChannelStatus, Entry, ReleaseView
-from .service import Station, guard
+from .service import Station
 
 MAX_PAGE = 500
 DOING = {

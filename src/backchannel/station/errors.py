@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+
+from backchannel.protocol import ProtocolError
+
+T = TypeVar("T")
+
 
 class StationError(Exception):
     """Something the user asked for cannot be done; the message says why."""
@@ -33,3 +42,11 @@ class TooManyAttempts(StationError):
 
 class Busy(StationError):
     """The station cannot take this now; the sender should try again (HTTP 503)."""
+
+
+def guard(action: Callable[[], T]) -> T:
+    """Run a protocol step, turning our caller's mistakes into a StationError."""
+    try:
+        return action()
+    except (ProtocolError, msgspec.ValidationError) as exc:
+        raise InvalidRequest(str(exc)) from None

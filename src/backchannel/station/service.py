@@ -5,6 +5,11 @@ applies the step, and commits the new snapshot together with the transcript and
 outbox rows it produced.  Nothing is acknowledged to the peer or transmitted before
 that commit (write-ahead), so a crash at any point loses nothing and reuses no key.
 The web app, the delivery worker and the CLI all go through this class.
+
+This module holds the core: lifecycle, pairing, items, delivery and views.  The
+workflows built on items are mixed in from their own modules: joint releases
+(release_steps.py) and proposals with deadlines (negotiation_steps.py); steps.py
+names what they use of the core.
 """
 
 from __future__ import annotations
@@ -17,10 +22,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
-from sqlalchemy import select
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -50,13 +53,9 @@ from backchannel.protocol import (
 from backchannel.protocol.armor import armor, dearmor
 from backchannel.protocol.encoding import encode
 from backchannel.protocol.identity import PublicIdentity
-from backchannel.protocol.items import Role, decode_item
+from backchannel.protocol.items import decode_item
 from backchannel.protocol.proposal import (
-    Answer,
-    Clause,
-    Negotiation,
     Proposal,
-    ProposalState,
     Reminder,
     Response,
     Withdrawal,
@@ -65,30 +64,27 @@ from backchannel.protocol.release import (
     Manifest,
     ReleaseConsent,
     ReleaseDecline,
-    ReleasedText,
     ReleaseRequest,
-    bundle_of,
-    check_consent,
     consent,
 )
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.protocol.wire import parse_envelope
 from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
 from backchannel.store import repository as repo
-from backchannel.store.schema import ProposalRow, ReleaseRow, TranscriptRow
+from backchannel.store.schema import ProposalRow, TranscriptRow
 
-from . import deadlines, proposals, releases
+from . import proposals, releases
 from .audit import AuditTrail, Record
 from .config import StationConfig, create_key, load_key
-from .deadlines import Due
-from .errors import Busy, ChannelClosed, ChannelNotFound, InvalidRequest, StationError
+from .errors import Busy, ChannelClosed, ChannelNotFound, InvalidRequest, StationError, guard
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
+from .negotiation_steps import NegotiationSteps
 from .officers import Accounts
-from .proposals import AgreementView, proposal_id_of
-from .records import ChannelStatus, Entry, ReleaseView, entry_of, release_view
+from .proposals import proposal_id_of
+from .records import ChannelStatus, Entry, entry_of
+from .release_steps import ReleaseSteps
 
-T = TypeVar("T")
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
 # What the transcript records of an envelope, sent or received.
 Link = SentEnvelope | ItemReceived
@@ -103,7 +99,9 @@ PAIR_RETRIES = (0.5, 1.5, 0.0)  # pauses between attempts to deliver an acceptan
 ENVELOPE_PATH = "/peer/v1/envelopes"
 
 
-class Station:
+class Station(ReleaseSteps, NegotiationSteps):
+    """A station: its keys, its archive and its channels, over one database."""
+
     def __init__(
         self, folder: Path, config: StationConfig, key: bytes, clock: Clock = time.time
     ) -> None:
@@ -388,111 +386,6 @@ class Station:
             raise StationError("no received item of this channel has that hash")
         return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)), audit)
 
-    # -- releases --------------------------------------------------------------------
-
-    def request_release(
-        self, channel_id: str, texts: list[ReleasedText], *, title: str, statement: str,
-        date: str, supersedes: str | None = None, audit: Record | None = None,
-        respond_by: datetime | None = None,
-    ) -> str:  # fmt: skip
-        """Ask the counterpart to release public texts of items; returns the request id."""
-        if respond_by is not None and respond_by.timestamp() <= self.clock():
-            raise InvalidRequest("the date a decision is asked for is in the past")
-        with self._channel(channel_id) as (s, row, channel):
-            old = None
-            if supersedes is not None:
-                old = releases.request_row(s, supersedes, row.id, lock=True)
-                if old is None or old.channel_id != row.id or old.state != "open":
-                    raise StationError("only an open request of this channel can be countered")
-                if old.requester == "us":
-                    raise StationError(
-                        "only the counterpart's request can be countered; ours waits for "
-                        "their answer"
-                    )
-            labels: set[str] = set()
-            for text in texts:
-                labels |= self._releasable(s, row.id, text.item_hash, old)
-            item = guard(
-                lambda: ReleaseRequest(
-                    request_id=os.urandom(16), title=title, statement=statement, date=date,
-                    texts=tuple(texts), clearances=tuple(sorted(labels)),
-                    supersedes=bytes.fromhex(supersedes) if supersedes else None,
-                    respond_by=respond_by,
-                )
-            )  # fmt: skip
-            self._send_now(s, row, channel, item, audit)
-        self.on_outbox()
-        return item.request_id.hex()
-
-    def approve_release(
-        self, channel_id: str, request_id: str, audit: Record | None = None
-    ) -> None:
-        """Our principal approves the counterpart's request: sign and send our consent."""
-        with self._channel(channel_id) as (s, row, channel):
-            request = self._incoming_open(s, row, request_id)
-            identity, _ = self._identity(s)
-            manifest = releases.manifest_of(request, self._key, identity.public, channel.peer)
-            self._send_now(s, row, channel, consent(identity, manifest), audit)
-        self.on_outbox()
-
-    def decline_release(
-        self, channel_id: str, request_id: str, reason: str = "", audit: Record | None = None
-    ) -> None:
-        with self._channel(channel_id) as (s, row, channel):
-            self._incoming_open(s, row, request_id)
-            item = guard(lambda: ReleaseDecline(bytes.fromhex(request_id), reason))
-            self._send_now(s, row, channel, item, audit)
-        self.on_outbox()
-
-    def release_requests(self, channel_id: str | None) -> list[ReleaseView]:
-        with self.db.reading() as s:
-            rows = releases.live_requests(s, self.resolve(channel_id))
-            return [release_view(r, releases.request_of(r, self._key)) for r in rows]
-
-    def bundle(self, request_id: str) -> bytes:
-        """The signed release as a JSON file; only once both parties have signed."""
-        with self.db.reading() as s:
-            row = s.get(ReleaseRow, request_id)
-            if row is None:
-                raise ChannelNotFound("no release request has that id")
-            if row.state != "released":
-                raise StationError(f"the release is {row.state}, not signed by both parties")
-            peer = self._restore(_channel_row(s, row.channel_id)).peer
-            manifest = releases.manifest_of(row, self._key, self.public_identity(), peer)
-            consents = {
-                party.fingerprint(): c
-                for c in releases.consents_of(row, self._key)
-                for party in manifest.parties
-                if _signed_by(manifest, party, c)
-            }
-        return bundle_of(manifest, consents)
-
-    def _releasable(
-        self, s: Session, channel_id: str, item_hash: bytes, replacing: ReleaseRow | None
-    ) -> set[str]:
-        """The labels of an item that may be named in a new request; refuses others."""
-        entry = repo.entry_row(s, channel_id, item_hash)
-        if entry is None or entry.item_type != "message":
-            raise StationError(f"item {item_hash.hex()[:12]} is not a message of this channel")
-        state = releases.state_of(s, channel_id, item_hash)
-        open_request = releases.open_request_naming(s, channel_id, item_hash)
-        if state == "released":
-            raise StationError(f"item {item_hash.hex()[:12]} is already released")
-        if open_request is not None and open_request is not replacing:
-            raise StationError(f"item {item_hash.hex()[:12]} is already in an open request")
-        return set(entry.clearances.split())
-
-    def _incoming_open(self, s: Session, row: ChannelRow, request_id: str) -> ReleaseRow:
-        request = releases.request_row(s, request_id, row.id, lock=True)
-        if request is None or request.channel_id != row.id:
-            raise ChannelNotFound("no release request of this channel has that id")
-        if request.requester != "peer" or request.state != "open":
-            raise StationError(
-                f"only an open request of the counterpart can be decided (this one is "
-                f"{request.state}, made by {'us' if request.requester == 'us' else 'them'})"
-            )
-        return request
-
     def _send_now(
         self, s: Session, row: ChannelRow, channel: Channel, item: Item,
         audit: Record | None = None,
@@ -504,145 +397,6 @@ class Station:
         self._save(row, channel)
         if audit is not None:
             self.audit.append(s, [replace(audit, channel_id=row.id, item_hash=sent.envelope_hash)])
-
-    # -- proposals and deadlines -------------------------------------------------------
-
-    def propose(
-        self, channel_id: str, *, title: str, from_role: Role, to_role: Role,
-        clauses: list[Clause], message: str, respond_by: datetime,
-        clearances: tuple[str, ...] = (), audit: Record | None = None,
-    ) -> str:  # fmt: skip
-        """Send version 1 of a proposal; returns its id."""
-        if respond_by.timestamp() <= self.clock():
-            raise InvalidRequest("the requested response date is in the past")
-        item = guard(
-            lambda: Proposal(
-                proposal_id=os.urandom(16), title=title, from_role=from_role, to_role=to_role,
-                clauses=tuple(clauses), message=message, respond_by=respond_by,
-                clearances=tuple(sorted(set(clearances))),
-            )
-        )  # fmt: skip
-        with self._channel(channel_id) as (s, row, channel):
-            self._send_now(s, row, channel, item, audit)
-        self.on_outbox()
-        return item.proposal_id.hex()
-
-    def respond(
-        self, channel_id: str, proposal_id: str, answers: list[Answer], message: str = "",
-        audit: Record | None = None,
-    ) -> None:  # fmt: skip
-        """Answer every open clause of the version that waits for us."""
-        now = self.clock()
-        date = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-        with self._channel(channel_id) as (s, row, channel):
-            negotiation = self._negotiation(s, row.id, proposal_id)
-            response = guard(
-                lambda: Response(
-                    proposal_id=negotiation.proposal.proposal_id,
-                    version=negotiation.current.number, answers=tuple(answers),
-                    message=message, date=date,
-                )
-            )  # fmt: skip
-            if self._stored_state(s, row.id, proposal_id) == "expired":
-                raise InvalidRequest("the requested response date has passed")
-            try:
-                negotiation.check_response(response, datetime.fromtimestamp(now, UTC))
-            except ValueError as exc:
-                raise InvalidRequest(str(exc)) from None
-            self._send_now(s, row, channel, response, audit)
-        self.on_outbox()
-
-    def withdraw(
-        self, channel_id: str, proposal_id: str, reason: str = "", audit: Record | None = None
-    ) -> None:
-        with self._channel(channel_id) as (s, row, channel):
-            negotiation = self._negotiation(s, row.id, proposal_id)
-            try:
-                negotiation.check_withdrawal()
-            except ValueError as exc:
-                raise InvalidRequest(str(exc)) from None
-            item = guard(lambda: Withdrawal(negotiation.proposal.proposal_id, reason))
-            self._send_now(s, row, channel, item, audit)
-        self.on_outbox()
-
-    def proposals(self, channel_id: str | None) -> list[ProposalRow]:
-        with self.db.reading() as s:
-            query = select(ProposalRow).where(ProposalRow.channel_id == self.resolve(channel_id))
-            return list(s.scalars(query.order_by(ProposalRow.created_at)))
-
-    def negotiation(self, channel_id: str | None, proposal_id: str) -> Negotiation:
-        """A proposal folded from its items: versions, answers, agreed clauses."""
-        with self.db.reading() as s:
-            return self._negotiation(s, self.resolve(channel_id), proposal_id)
-
-    def agreements(self, channel_id: str | None) -> list[AgreementView]:
-        with self.db.reading() as s:
-            return proposals.agreements(s, self._key, self.resolve(channel_id))
-
-    def due(self, channel_id: str | None = None) -> list[Due]:
-        with self.db.reading() as s:
-            return deadlines.due(s, self.clock(), channel_id)
-
-    def check_deadlines(
-        self, notify: Callable[[dict[str, object]], str] | None = None
-    ) -> list[Due]:
-        """Expire proposals past their date and escalate each overdue item once.
-
-        Returns the items escalated now.  ``notify`` posts to the webhook (if any) and
-        returns what happened, which is kept with the escalation.
-        """
-        now = self.clock()
-        with self.db.transaction() as s:
-            proposals.expire_due(s, now)
-        fresh = [d for d in self.due() if d.overdue and d.escalated_at is None]
-        done = [item for item in fresh if self._escalate(item, now)]
-        for item in done:
-            if notify is not None:  # after the commit: never hold the writer lock on HTTP
-                outcome = notify(_escalation_json(self.config.station, item))[:200]
-                with self.db.transaction(durable=False) as s:
-                    deadlines.record_webhook(s, item, outcome)
-        return done
-
-    def _escalate(self, item: Due, now: float) -> bool:
-        """Escalate one overdue item, under its channel's lock; False if skipped."""
-        try:
-            with self._channel(item.channel_id) as (s, row, channel):
-                if deadlines.escalated(s, item):  # another worker of ours was first
-                    return False
-                deadlines.escalate(s, item, now)
-                if item.owed_by == "them" and channel.pairing is Pairing.ACTIVE:
-                    reminder = Reminder(
-                        bytes.fromhex(item.item_hash), datetime.fromtimestamp(item.deadline, UTC),
-                        f"the {item.kind} asked for by this date has not arrived",
-                    )  # fmt: skip
-                    self._send_now(s, row, channel, reminder)
-                self.audit.append(s, [Record("station", "escalate", "deadline", item.channel_id,
-                                             bytes.fromhex(item.item_hash),
-                                             f"{item.kind} owed by {item.owed_by}")])  # fmt: skip
-        except ChannelClosed:  # closed since the list was read: nothing is owed there now
-            return False
-        self.on_outbox()
-        return True
-
-    def _negotiation(self, s: Session, channel_id: str, proposal_id: str) -> Negotiation:
-        try:
-            pid = bytes.fromhex(proposal_id)
-        except ValueError:
-            raise InvalidRequest("a proposal id is 32 hex digits") from None
-        negotiation = proposals.fold(s, self._key, channel_id, pid)
-        if negotiation is None:
-            raise ChannelNotFound("no proposal of this channel has that id")
-        stored = self._stored_state(s, channel_id, proposal_id)
-        if stored == "expired" and negotiation.state in (
-            ProposalState.OPEN,
-            ProposalState.ANSWERED,
-        ):
-            negotiation.state = ProposalState.EXPIRED
-        return negotiation
-
-    def _stored_state(self, s: Session, channel_id: str, proposal_id: str) -> str | None:
-        row = s.get(ProposalRow, proposal_id)
-        return None if row is None or row.channel_id != channel_id else row.state
 
     # -- delivery --------------------------------------------------------------------
 
@@ -895,15 +649,6 @@ def offset_clock() -> Clock:
     return lambda: time.time() + offset
 
 
-def _escalation_json(station: str, item: Due) -> dict[str, object]:
-    """What the webhook receives: no content, only what is late and who owes it."""
-    return {
-        "event": "overdue", "station": station, "channel": item.channel_id,
-        "item": item.item_hash, "kind": item.kind, "owed_by": item.owed_by,
-        "deadline": datetime.fromtimestamp(item.deadline, UTC).isoformat(),
-    }  # fmt: skip
-
-
 def _deadline(item: Item) -> float | None:
     """When the answer this item asks for is owed, if it asks for one."""
     if isinstance(item, Message) and item.ack_deadline is not None:
@@ -913,21 +658,6 @@ def _deadline(item: Item) -> float | None:
     if isinstance(item, ReleaseRequest) and item.respond_by is not None:
         return item.respond_by.timestamp()
     return None
-
-
-def _channel_row(s: Session, channel_id: str) -> ChannelRow:
-    row = repo.channel(s, channel_id)
-    if row is None:
-        raise ChannelNotFound(f"no channel {channel_id}")
-    return row
-
-
-def _signed_by(manifest: Manifest, party: PublicIdentity, c: ReleaseConsent) -> bool:
-    try:
-        check_consent(manifest, party, c)
-    except RemoteProtocolError:
-        return False
-    return True
 
 
 def _clearances(s: Session, channel_id: str, item: Item) -> str:
@@ -960,11 +690,3 @@ def _named_rows(s: Session, channel_id: str, item: Item) -> list[str]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-def guard(action: Callable[[], T]) -> T:
-    """Run a protocol step, turning our caller's mistakes into a StationError."""
-    try:
-        return action()
-    except (ProtocolError, msgspec.ValidationError) as exc:
-        raise InvalidRequest(str(exc)) from None
