@@ -41,6 +41,8 @@ from backchannel.protocol import (
 from backchannel.protocol import channel as channel_module
 from backchannel.protocol.channel import MAX_SNAPSHOT_BYTES, Channel, ChannelState
 from backchannel.protocol.encoding import encode
+from backchannel.protocol.errors import ConflictingEnvelope
+from backchannel.protocol.events import AckBehind
 from backchannel.protocol.wire import Header, KemOffer, KemRenewal
 from backchannel.testing import ChannelPair, SimulatedStation
 
@@ -193,7 +195,7 @@ BYTE_FLIPS = [
     Flip("channel_id", 0x01, RemoteProtocolError, "another channel"),
     Flip("sender", 0x01, RemoteProtocolError, "pair of stations"),
     Flip("receiver", 0x01, RemoteProtocolError, "pair of stations"),
-    Flip("seq", 0x03, RemoteProtocolError, "conflicts"),  # 2 -> 1, already received
+    Flip("seq", 0x03, ConflictingEnvelope, "conflicts"),  # 2 -> 1, already received
     Flip("seq", 0xFF, RemoteProtocolError, "malformed envelope"),  # 2 -> -3
     Flip("item_type", 0x01, RemoteProtocolError, "unknown item type"),  # "messagd"
     Flip("item_type", 0x80, RemoteProtocolError, "malformed envelope"),  # invalid UTF-8
@@ -251,7 +253,7 @@ HEADER_CHANGES = [
     pytest.param(swapped, RemoteProtocolError, "pair of stations", id="swapped"),
     pytest.param(changed(sender=OTHER), RemoteProtocolError, "pair of stations", id="sender"),
     pytest.param(changed(receiver=OTHER), RemoteProtocolError, "pair of stations", id="receiver"),
-    pytest.param(changed(seq=GENUINE_SEQ - 1), RemoteProtocolError, "conflicts", id="old-seq"),
+    pytest.param(changed(seq=GENUINE_SEQ - 1), ConflictingEnvelope, "conflicts", id="old-seq"),
     pytest.param(changed(seq=0), RemoteProtocolError, "malformed", id="seq-zero"),
     pytest.param(changed(seq=2**62 + 1), RemoteProtocolError, "malformed", id="seq-huge"),
     pytest.param(changed(item_type="ack"), AuthenticationFailed, "", id="ack"),
@@ -420,8 +422,8 @@ def test_replayed_envelope_is_a_duplicate(pair: ChannelPair, genuine: bytes) -> 
 def test_replayed_seq_with_other_body_conflicts(pair: ChannelPair, genuine: bytes) -> None:
     accepted(pair, genuine)
     header, body = wire.parse_envelope(genuine)
-    refuse(pair, wire.encode_envelope(header, flip(body, 0)), RemoteProtocolError, "conflicts")
-    refuse(pair, flip(genuine, len(genuine) - 1), RemoteProtocolError, "conflicts")
+    refuse(pair, wire.encode_envelope(header, flip(body, 0)), ConflictingEnvelope, "conflicts")
+    refuse(pair, flip(genuine, len(genuine) - 1), ConflictingEnvelope, "conflicts")
 
 
 def test_reflected_envelope_is_refused(pair: ChannelPair, genuine: bytes) -> None:
@@ -605,8 +607,9 @@ def test_replayed_acks_change_nothing(pair: ChannelPair, ack: bytes) -> None:
     assert pair.a.channel.receive_ack(ack) == [Delivered(GENUINE_SEQ)]
     pair.deliver(pair.a.send(message("next")), pair.b)  # carries B's ack of envelope 3 to A
     latest, before = pair.b.channel.ack(), state_of(pair.a.channel)
-    for data in (ack, latest, ack):
-        assert pair.a.channel.receive_ack(data) == []
+    behind = [AckBehind(GENUINE_SEQ, GENUINE_SEQ + 1)]  # reported, so heads get compared
+    for data, events in ((ack, behind), (latest, []), (ack, behind)):
+        assert pair.a.channel.receive_ack(data) == events
         assert state_of(pair.a.channel) == before
 
 

@@ -166,8 +166,13 @@ def test_rolled_back_sender_cannot_replace_a_received_envelope() -> None:
     pair.send(pair.a, msg("the real one"))
     pair.a.channel = Channel.restore(before, KEY)
     other = pair.a.channel.send_item(msg("a different one"), pair.clock())
+    inbox = list(pair.b.inbox)
+    # It authenticates (the sender's state went back): a fork alarm, never an item.
+    assert [type(e) for e in pair.b.channel.receive(other, pair.clock())] == [ForkDetected]
+    assert pair.b.channel.fork_alarm is not None and pair.b.inbox == inbox
+    forged = other[:-1] + bytes([other[-1] ^ 1])  # one that does not open: refused
     with pytest.raises(RemoteProtocolError, match="conflicts"):
-        pair.b.channel.receive(other, pair.clock())
+        pair.b.channel.receive(forged, pair.clock())
 
 
 def test_ack_naming_a_different_envelope_raises_the_fork_alarm() -> None:

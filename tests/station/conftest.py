@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from backchannel.cli.demo import free_port
-from backchannel.cli.main import http_post
 from backchannel.protocol import Message
 from backchannel.station.config import StationConfig
 from backchannel.station.records import ChannelStatus
@@ -100,7 +99,12 @@ def make_station(tmp: Path, name: str, database_url: str | None = None) -> Stati
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = StationConfig(
-        party=f"Party {name}", station=name, public_url=url, port=port, database_url=database_url
+        party=f"Party {name}",
+        station=name,
+        public_url=url,
+        port=port,
+        database_url=database_url,
+        allow_private_endpoints=True,
     )
     Station.create(tmp / name, config).close()
     return StationProcess(tmp / name, url)
@@ -112,7 +116,7 @@ def pair_running(a: StationProcess, b: StationProcess, with_cli: bool = False) -
         invitation = a.folder / "invitation.txt"
         for args in (
             ("invite", "--station", str(a.folder), "--out", str(invitation)),
-            ("pair", "--station", str(b.folder), str(invitation)),
+            ("pair", "--station", str(b.folder), "--yes", str(invitation)),
             ("confirm", "--station", str(a.folder)),
             ("confirm", "--station", str(b.folder)),
         ):
@@ -122,7 +126,7 @@ def pair_running(a: StationProcess, b: StationProcess, with_cli: bool = False) -
     else:
         sa, sb = a.open(), b.open()
         try:
-            sb.pair(sa.invite(3600), http_post)
+            sb.pair(sa.invite(3600))
             sa.confirm(sa.resolve(None))
             sb.confirm(sb.resolve(None))
         finally:

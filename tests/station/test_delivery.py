@@ -77,7 +77,7 @@ def test_a_peer_that_acknowledges_nothing_new_is_backed_off(
     status = a.status()
     assert status.outbox_backlog == 1 and status.peer_reachable is False
     assert "acknowledged nothing new" in (status.last_error or "")
-    assert channel not in a.due_channels()  # put off until its retry time
+    assert channel not in [c for c, _ in a.due_channels(60.0)]  # put off until its retry time
 
 
 def test_refusal_quoting_peer_text_stays_an_ascii_header(
@@ -94,5 +94,5 @@ def test_refusal_quoting_peer_text_stays_an_ascii_header(
     with TestClient(create_app(b, deliver=False)) as client:
         reply = client.post("/peer/v1/envelopes", content=encode_batch([envelope, evil]))
     assert reply.status_code == 200  # the genuine one was taken
-    assert reply.headers["x-refused"] == "unknown item type '\\u20acvil'"
+    assert reply.headers["x-refused"] == "unknown item type '?vil'"  # plain ASCII
     assert b.status().bad_input == 1

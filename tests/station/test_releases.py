@@ -329,7 +329,8 @@ def test_verify_refuses_a_tampered_bundle_and_foreign_keys(
 
     port = free_port()
     config = StationConfig(party="Party mallory", station="mallory",
-                           public_url=f"http://127.0.0.1:{port}", port=port)  # fmt: skip
+                           public_url=f"http://127.0.0.1:{port}", port=port,
+                           allow_private_endpoints=True)  # fmt: skip
     third = Station.create(tmp_path / "mallory", config)
     try:
         foreign = tmp_path / "foreign.json"

@@ -25,7 +25,6 @@ import pyotp
 import pytest
 
 from backchannel.cli.demo import free_port
-from backchannel.cli.main import http_post
 from backchannel.protocol import Ack, Message
 from backchannel.station.config import StationConfig
 from backchannel.station.errors import StationError
@@ -150,7 +149,9 @@ def session_cookie(response: httpx.Response) -> str | None:
 def hostile_station(tmp: Path, folder: str, party: str, station: str) -> StationProcess:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = StationConfig(party=party, station=station, public_url=url, port=port)
+    config = StationConfig(
+        party=party, station=station, public_url=url, port=port, allow_private_endpoints=True
+    )
     Station.create(tmp / folder, config).close()
     return StationProcess(tmp / folder, url)
 
@@ -160,10 +161,17 @@ def pending_channel(folder: Path, inviter: Station, party: str) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     peer = Station.create(
-        folder, StationConfig(party=party, station=folder.name, public_url=url, port=port)
+        folder,
+        StationConfig(
+            party=party,
+            station=folder.name,
+            public_url=url,
+            port=port,
+            allow_private_endpoints=True,
+        ),
     )
     try:
-        return peer.pair(inviter.invite(3600), http_post).channel_id
+        return peer.pair(inviter.invite(3600)).channel_id
     finally:
         peer.close()
 

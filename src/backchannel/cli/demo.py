@@ -31,7 +31,6 @@ from backchannel.station.errors import StationError
 from backchannel.station.records import Entry
 from backchannel.station.service import Station
 
-from .main import http_post
 from .output import fail
 
 DELIVERY_TIMEOUT = 60.0
@@ -82,7 +81,11 @@ def create(folder: Path, key: str) -> Station:
     party, name = PARTIES[key]
     port = free_port()
     config = StationConfig(
-        party=party, station=name, public_url=f"http://127.0.0.1:{port}", port=port
+        party=party,
+        station=name,
+        public_url=f"http://127.0.0.1:{port}",
+        port=port,
+        allow_private_endpoints=True,  # both stations run on this host
     )
     return Station.create(folder, config)
 
@@ -280,7 +283,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
             wait_healthy(station.config.public_url, process)
         typer.echo(f"two stations up: {a.config.public_url} (A), {b.config.public_url} (B)")
         (workdir / "invitation.txt").write_text(a.invite(3600), encoding="utf-8")
-        status = b.pair((workdir / "invitation.txt").read_text(encoding="utf-8"), http_post)
+        status = b.pair((workdir / "invitation.txt").read_text(encoding="utf-8"))
         typer.echo(f"paired; safety number {status.safety_number}")
         a.confirm(a.resolve(None))
         b.confirm(b.resolve(None))

@@ -9,11 +9,11 @@ delivery worker picks up what they queue within a second.
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
 from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
@@ -24,6 +24,7 @@ from backchannel.station.desk import record_rendering
 from backchannel.station.errors import StationError
 from backchannel.station.records import ChannelStatus, Entry
 from backchannel.station.service import Station
+from backchannel.station.testhooks import StrayHook, refuse_stray_hooks
 
 from .admin import audit_app, officer_app
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
@@ -39,14 +40,16 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _before_every_command() -> None:
+    """backchannel: a confidential, deniable line between two organisations."""
+    try:
+        refuse_stray_hooks()
+    except StrayHook as exc:
+        fail(str(exc))
+
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def http_post(url: str, body: bytes) -> bytes:
-    response = httpx.post(url, content=body, timeout=15.0)
-    if response.status_code != 200:
-        raise StationError(f"{url} answered {response.status_code}: {response.text[:200]}")
-    return response.content
 
 
 @app.command()
@@ -106,15 +109,31 @@ def invite(
 def pair(
     station: StationDir,
     invitation: Annotated[Path, typer.Argument(help="The counterpart's invitation file.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Contact the invitation's endpoint without asking.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Import the counterpart's invitation, pair with its station, show the safety number."""
+    """Import the counterpart's invitation, pair with its station, show the safety number.
+
+    Shows who the invitation is from and the endpoint it names, and asks before
+    contacting it (the endpoint is whatever the invitation's author wrote).
+    """
     try:
         text = invitation.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {invitation}: {exc}")
     with opened(station) as s:
-        status = s.pair(text, http_post)
+        body = s.read_invitation(text).body
+        typer.echo(f"invitation from {body.identity.party} (station {body.identity.station})")
+        typer.echo(f"pairing sends this station's acceptance to {body.endpoint}")
+        if not yes:
+            if not sys.stdin.isatty():
+                fail("no terminal to ask whether to contact it; check the endpoint, then "
+                     "pass --yes")  # fmt: skip
+            if not typer.confirm("contact that endpoint now?", default=False):
+                fail("not paired: the endpoint was not contacted")
+        status = s.pair(text)
         s.audit.record(Record(host_user(), "pair", "cli", status.channel_id))
     show_pairing(status, as_json)
 
@@ -159,9 +178,9 @@ def serve(
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
 ) -> None:
     """Run the station: peer endpoint, web UI, officer API and delivery worker."""
-    import uvicorn
-
     from backchannel.station.app import create_app
+    from backchannel.station.server import Listen
+    from backchannel.station.server import serve as run_server
 
     if (tls_cert is None) != (tls_key is None):
         fail("give both --tls-cert and --tls-key, or neither")
@@ -174,13 +193,11 @@ def serve(
                  s.config.station, scheme, host, port)  # fmt: skip
         if not s.accounts.accounts():
             log.warning("no officer accounts yet: add one with 'backchannel officer add'")
-        if tls_cert is None and host not in LOOPBACK:
+        proxies = tuple(str(address) for address in s.config.trusted_proxies)
+        if tls_cert is None and host not in LOOPBACK and not proxies:
             log.warning("serving plain HTTP on %s: put TLS in front or pass --tls-cert", host)
-        uvicorn.run(
-            create_app(s), host=host, port=port, log_level="warning",
-            ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-            proxy_headers=False,  # the client address is the socket's: no spoofed X-Forwarded-For
-        )  # fmt: skip
+        where = Listen(host, port, tls_cert, tls_key, proxies)
+        run_server(create_app(s), where)
 
 
 @app.command()

@@ -12,14 +12,20 @@ before being refused, its Olm plaintext is stashed (see ``MAX_STASHED``).
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import msgspec
 import vodozemac
 
 from .encoding import decode, encode
-from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
+from .errors import (
+    AuthenticationFailed,
+    ConflictingEnvelope,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from .events import (
+    AckBehind,
     ChannelActive,
     CheckpointMatched,
     Delivered,
@@ -27,9 +33,26 @@ from .events import (
     EnvelopeHeld,
     Event,
     ForkDetected,
+    HeadsMatched,
     HeldEnvelopeDiscarded,
     ItemReceived,
     PeerConfirmed,
+    WentBack,
+)
+from .heads import (
+    Found,
+    Heads,
+    HeadsProbe,
+    Ours,
+    Side,
+    WentBackNotice,
+    check_tag,
+    compare,
+    decode_message,
+    encode_message,
+    heads_tag,
+    notice_tag,
+    probe_tag,
 )
 from .identity import PublicIdentity, safety_number
 from .items import Checkpoint, Item, PairingConfirm, decode_item, encode_item, item_class
@@ -281,23 +304,108 @@ class Channel:
         fork = self._chain.apply_ack(ack.seq, ack.head)
         if fork is not None:
             return self._alarm(fork)
+        if ack.seq < previous:
+            return [AckBehind(ack.seq, previous)]
         return [Delivered(ack.seq)] if ack.seq > previous else []
 
-    def receive(self, data: bytes, now: float) -> list[Event]:
-        """Process one envelope from the peer; raise without any change if it is refused."""
+    def receive(self, data: bytes, now: float, known_hash: bytes | None = None) -> list[Event]:
+        """Process one envelope from the peer; raise without any change if it is refused.
+
+        ``known_hash``: the hash of the peer envelope with this sequence number that
+        the driver's archive holds, if it holds one (older ones than the transcript's
+        window of recent hashes), so that a different envelope at a position already
+        processed is told from a retransmission however old it is.
+        """
         header, body = parse_envelope(data)
         self._check_addressing(header.channel_id, header.sender, header.receiver)
         item_class(header.item_type)
         hashed = envelope_hash(data)
-        arrival = self._chain.classify(header.seq, hashed, self.policy.max_gap)
+        arrival = self._chain.classify(header.seq, hashed, self.policy.max_gap, known_hash)
         if arrival is Arrival.DUPLICATE:
             return [DuplicateReceived(header.seq)]
+        if arrival is Arrival.CONFLICT:
+            return self._conflict(header, body)
         if arrival is Arrival.EARLY:
             return self._hold(header, body, data)
         events = self._process(header, body, hashed)
         return events + self._drain_held()
 
+    # -- comparing heads (heads.py) ----------------------------------------------------
+
+    def heads_probe(self, nonce: bytes) -> bytes:
+        """Ask the peer for its heads; keep ``nonce`` (16 random bytes) for the answer."""
+        probe = HeadsProbe(self.channel_id, self._local_id, self._peer_id, nonce, b"")
+        probe = msgspec.structs.replace(probe, auth=probe_tag(self._state.mac_key, probe))
+        return encode_message(probe)
+
+    def answer_heads(self, data: bytes) -> bytes:
+        """The peer's probe, answered with our heads (changes nothing)."""
+        probe = self._peer_message(data, HeadsProbe)
+        c = self._chain.state
+        heads = Heads(
+            self.channel_id, self._local_id, self._peer_id, probe.nonce, c.sent_seq,
+            c.sent_head, c.received_seq, c.received_head, c.acked_seq, b"",
+        )  # fmt: skip
+        heads = msgspec.structs.replace(heads, auth=heads_tag(self._state.mac_key, heads))
+        return encode_message(heads)
+
+    def check_heads(self, data: bytes, nonce: bytes) -> list[Event]:
+        """The peer's answer to our probe with ``nonce``: went back, fork, or matched."""
+        heads = self._peer_message(data, Heads)
+        if heads.nonce != nonce:
+            raise RemoteProtocolError("the heads answer is not for our probe")
+        c = self._chain.state
+        ours = Ours(c.sent_seq, c.acked_seq, c.received_seq, c.received_head)
+        verdict = compare(ours, heads, self._chain.our_hash_if_held)
+        if verdict is None:
+            return [HeadsMatched()]
+        who, reason = verdict
+        alarm = self._alarm(reason)
+        return alarm if who == "fork" else [*alarm, WentBack(who, reason)]
+
+    def went_back_notice(self, who: Found) -> bytes:
+        """Tell the peer that ``who`` (from our side) went back, or that the transcripts
+        forked: it stops the channel too."""
+        notice = WentBackNotice(self.channel_id, self._local_id, self._peer_id, who, b"")
+        notice = msgspec.structs.replace(notice, auth=notice_tag(self._state.mac_key, notice))
+        return encode_message(notice)
+
+    def receive_notice(self, data: bytes) -> list[Event]:
+        """The peer found that one of us went back."""
+        notice = self._peer_message(data, WentBackNotice)
+        if notice.who == "fork":
+            return self._alarm("the counterpart found that the transcripts differ")
+        who: Side = "peer" if notice.who == "us" else "us"
+        reason = (
+            "the counterpart found that its own state went back to an earlier copy"
+            if who == "peer"
+            else "the counterpart found that this station's state went back to an earlier copy"
+        )
+        return [*self._alarm(reason), WentBack(who, reason)]
+
+    def _peer_message(self, data: bytes, kind: type[HeadsT]) -> HeadsT:
+        message = decode_message(data)
+        if not isinstance(message, kind):
+            raise RemoteProtocolError("not the heads message expected here")
+        self._check_addressing(message.channel_id, message.sender, message.receiver)
+        check_tag(self._state.mac_key, message)
+        return message
+
     # -- internals ---------------------------------------------------------------------
+
+    def _conflict(self, header: Header, body: bytes) -> list[Event]:
+        """A different envelope at a position already processed.
+
+        If it opens under our current outer key it is the peer's (its state went back,
+        or it forked): an alarm.  If not, anyone could have sent it: refused.
+        """
+        try:
+            self._outer.open(header, body, associated_data(header))
+        except RemoteProtocolError:
+            raise ConflictingEnvelope(
+                f"envelope {header.seq} conflicts with the one already received"
+            ) from None
+        return self._alarm(f"the peer sent a different envelope {header.seq} than the one held")
 
     def _check_addressing(self, channel_id: bytes, sender: bytes, receiver: bytes) -> None:
         if channel_id != self.channel_id:
@@ -445,6 +553,9 @@ class Channel:
         )  # fmt: skip
         session = vodozemac.Session.from_pickle(state.olm_session, olm_pickle_key(key))
         return cls(state, session, policy, rng)
+
+
+HeadsT = TypeVar("HeadsT", HeadsProbe, Heads, WentBackNotice)
 
 
 class _ForkError(Exception):

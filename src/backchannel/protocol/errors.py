@@ -20,6 +20,10 @@ class RemoteProtocolError(ProtocolError):
     """The bytes that came in are not acceptable; no state was changed."""
 
 
+class ConflictingEnvelope(RemoteProtocolError):
+    """A different envelope at a position already processed, that does not open."""
+
+
 class AuthenticationFailed(RemoteProtocolError):
     """Incoming bytes failed authentication (uniform for every layer)."""
 

@@ -6,6 +6,8 @@ made per envelope and Structs cost a fraction to construct.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from .items import Item
@@ -75,6 +77,31 @@ class Delivered(msgspec.Struct, frozen=True):
     seq: int
 
 
+class AckBehind(msgspec.Struct, frozen=True):
+    """An authentic ack names less than the peer acknowledged before: compare heads.
+
+    It may be an old answer arriving late, or the peer's state may have gone back;
+    only a fresh comparison (:meth:`Channel.heads_probe`) can tell.
+    """
+
+    seq: int
+    acked_seq: int
+
+
+class HeadsMatched(msgspec.Struct, frozen=True):
+    """A fresh comparison of heads with the peer found nothing wrong."""
+
+
+class WentBack(msgspec.Struct, frozen=True):
+    """One side's state went back to an earlier copy: stop the channel at both ends.
+
+    ``who`` is "us" (this station's storage was put back) or "peer".
+    """
+
+    who: Literal["us", "peer"]
+    reason: str
+
+
 Event = (
     ItemReceived
     | DuplicateReceived
@@ -86,4 +113,7 @@ Event = (
     | CheckpointMatched
     | ForkDetected
     | Delivered
+    | AckBehind
+    | HeadsMatched
+    | WentBack
 )

@@ -102,9 +102,11 @@ class OuterLayer:
     def next_send(self, policy: ChannelPolicy, now: float) -> tuple[int, KemRenewal | None]:
         """The epoch for the next envelope, renewing first if due and possible."""
         s = self.state
+        # A start in the future means the clock went back (it was ahead when the epoch
+        # began): renew rather than wait until the clock catches up with it.
         due = (
             s.send_count >= policy.renew_after_items
-            or now - s.send_started_at >= policy.renew_after_seconds
+            or not 0 <= now - s.send_started_at < policy.renew_after_seconds
         )
         renewal = None
         if due and s.peer_offer is not None:

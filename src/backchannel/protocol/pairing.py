@@ -36,6 +36,10 @@ ACCEPTANCE_MAGIC = b"BCA\x01"
 MAX_INVITATION_BYTES = 16 * 1024
 MAX_ENDPOINT_CHARS = 2048
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+# The longest an invitation may stay valid.  One that claims more was issued under a
+# clock that ran ahead (or is a forgery of the inviter's intent): it is refused, so
+# a clock jump cannot leave an invitation open for a year.
+MAX_TTL_SECONDS = 30 * 24 * 3600
 
 # Field types shared with the envelope format.
 Key32 = Hash
@@ -80,6 +84,7 @@ class SignedInvitation(msgspec.Struct, array_like=True, frozen=True):
         body.identity.verify(INVITATION_LABEL, encode(body), self.ed25519_sig, self.mldsa65_sig)
         if now > body.expires_at:
             raise RemoteProtocolError("the invitation has expired; ask for a new one")
+        _check_not_too_far(body, now)
 
 
 class Acceptance(msgspec.Struct, array_like=True, frozen=True):
@@ -163,8 +168,10 @@ def create_invitation(
 ) -> PendingInvitation:
     """Issue an invitation. Persist the identity (its one-time key) and the pending state."""
     check_endpoint(endpoint)
-    if ttl_seconds <= 0:
-        raise LocalProtocolError("an invitation must be valid for a positive time")
+    if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+        raise LocalProtocolError(
+            f"an invitation is valid for a positive time of at most {MAX_TTL_SECONDS // 86400} days"
+        )
     identity.account.generate_one_time_keys(1)
     one_time_key = next(iter(identity.account.one_time_keys.values())).to_bytes()
     identity.account.mark_keys_as_published()
@@ -234,6 +241,7 @@ def complete_pairing(
         raise RemoteProtocolError("this invitation was already used; issue a new one")
     if now > body.expires_at:
         raise RemoteProtocolError("the invitation expired before it was accepted")
+    _check_not_too_far(body, now)
     if acceptance.invitation_digest != pending.invitation.digest():
         raise RemoteProtocolError("the acceptance answers a different invitation")
     acceptance.identity.check()
@@ -274,3 +282,11 @@ def _open_prekey(identity: Identity, acceptance: Acceptance) -> tuple[vodozemac.
 
 # The rollback pickle never leaves the process; its key protects nothing at rest.
 _ROLLBACK_KEY = bytes(32)
+
+
+def _check_not_too_far(body: InvitationBody, now: float) -> None:
+    if body.expires_at > now + MAX_TTL_SECONDS:
+        raise RemoteProtocolError(
+            "the invitation claims to stay valid for more than "
+            f"{MAX_TTL_SECONDS // 86400} days: the inviter's clock may be ahead; ask for a new one"
+        )

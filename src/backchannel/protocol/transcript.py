@@ -27,6 +27,7 @@ Heads = tuple[int, bytes, int, bytes]
 
 class Arrival(Enum):
     DUPLICATE = "duplicate"
+    CONFLICT = "conflict"  # a different envelope at a position already processed
     NEXT = "next"
     EARLY = "early"
 
@@ -72,15 +73,25 @@ class Transcript:
             raise RemoteProtocolError(f"the peer names our envelope {seq}, which was never sent")
         return s.unacked[seq]
 
+    def our_hash_if_held(self, seq: int) -> bytes | None:
+        """Like :meth:`our_hash`, but None (not an error) for a seq never sent."""
+        return None if seq > self.state.sent_seq else self.our_hash(seq)
+
     # -- receiving -----------------------------------------------------------------
 
-    def classify(self, seq: int, envelope_hash: bytes, max_gap: int) -> Arrival:
-        """Decide what an incoming envelope is, before any key is derived."""
+    def classify(
+        self, seq: int, envelope_hash: bytes, max_gap: int, known: bytes | None = None
+    ) -> Arrival:
+        """Decide what an incoming envelope is, before any key is derived.
+
+        ``known``: the hash the driver's archive holds for ``seq``, for envelopes older
+        than the window of recent hashes kept here.
+        """
         s = self.state
         if seq <= s.received_seq:
-            known = s.recent.get(seq)
-            if known is not None and known != envelope_hash:
-                raise RemoteProtocolError(f"envelope {seq} conflicts with the one already received")
+            held = s.recent.get(seq, known)
+            if held is not None and held != envelope_hash:
+                return Arrival.CONFLICT
             return Arrival.DUPLICATE
         if seq - s.received_seq > max_gap:
             raise RemoteProtocolError(

@@ -19,15 +19,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backchannel.protocol import RemoteProtocolError
+from backchannel.protocol.heads import MAX_HEADS_BYTES
 from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 from .api import router as api_router
 from .api_proposals import router as proposals_api
-from .auth import POLL_HEADER, caller
+from .auth import POLL_HEADER, SignInFirst, caller
 from .batches import MAX_BATCH_BYTES, decode_batch
 from .delivery import DeliveryWorker
 from .desk import Desk
@@ -41,6 +44,8 @@ from .errors import (
     StationError,
     TooManyAttempts,
 )
+from .limits import BodyLimits, BodyTooLarge
+from .peer_http import plain
 from .service import Station
 from .watch import DeadlineWatch
 from .web import HERE, page
@@ -63,17 +68,16 @@ SECURITY_HEADERS = {
 }  # fmt: skip
 HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 HEADERS_NO_STORE = [*HEADERS, (b"cache-control", b"no-store")]
-
-
-class BodyTooLarge(Exception):
-    pass
+# Over TLS (directly or through a trusted proxy): browsers come back over TLS only.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
-    """The request body, refusing it as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+    """The request body, refusing it as soon as it passes ``limit`` bytes.
+
+    ``BodyLimits`` caps every body by its route already; this is the peer routes'
+    own, exact limit, checked as the bytes arrive.
+    """
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -93,6 +97,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = HEADERS if scope["path"].startswith("/static/") else HEADERS_NO_STORE
+        if scope.get("scheme") == "https":
+            extra = [*extra, HSTS]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -131,9 +137,10 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
 
     # The interactive docs load scripts from a CDN, which the CSP forbids: the schema
     # stays at /openapi.json.
+    # No redirect to the same path with a slash: it would be built from the Host header.
     app = FastAPI(
         title="backchannel station", version="1", lifespan=lifespan,
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, redirect_slashes=False,
     )  # fmt: skip
     app.state.station, app.state.desk = station, Desk(station)
     app.include_router(api_router)
@@ -158,13 +165,20 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         """Our public keys, for anyone who wants to pin them before checking a release."""
         return Response(keys_document(station.public_identity()), media_type="application/json")
 
+    _add_peer_routes(app, station)
+    return app
+
+
+def _add_peer_routes(app: FastAPI, station: Station) -> None:
+    """What the counterpart's station posts: envelopes, heads, its acceptance."""
+
     async def counted(parse: Callable[[bytes], T], request: Request, limit: int) -> T:
         """Parse a peer body; count it in the station's status if it is refused."""
         data = await read_capped(request, limit)
         try:
             return parse(data)
         except RemoteProtocolError:
-            await run_in_threadpool(station.count_refused, None)
+            station.count_refused(None)  # in memory: no write per refusal
             raise
 
     @app.post("/peer/v1/envelope")
@@ -179,9 +193,21 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         batch = await counted(decode_batch, request, MAX_BATCH_BYTES)
         ack, refused = await run_in_threadpool(station.receive_batch, batch)
         # The reason may quote peer-supplied text: keep the header plain ASCII.
-        reason = (refused or "")[:200].encode("ascii", "backslashreplace").decode()
-        headers = {"x-refused": reason} if refused else {}
+        headers = {"x-refused": plain(refused, 200)} if refused else {}
         return Response(ack, media_type="application/octet-stream", headers=headers)
+
+    @app.post("/peer/v1/heads")
+    async def heads(request: Request) -> Response:
+        """A peer compares heads with us (a probe: our heads back), or stops (a notice)."""
+        data = await read_capped(request, MAX_HEADS_BYTES)
+        try:
+            answer = await run_in_threadpool(station.take_heads_message, data)
+        except RemoteProtocolError:
+            station.count_refused(None)  # in memory: no write per refusal
+            raise
+        if answer is None:
+            return Response(status_code=204)
+        return Response(answer, media_type="application/octet-stream")
 
     @app.post("/peer/v1/pair")
     async def pair(request: Request) -> dict[str, str]:
@@ -189,22 +215,41 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         try:
             status = await run_in_threadpool(station.accept_pairing, data)
         except RemoteProtocolError:
-            await run_in_threadpool(station.count_refused, None)
+            station.count_refused(None)  # in memory: no write per refusal
             raise
         return {"channel_id": status.channel_id, "station": station.config.station}
-
-    return app
 
 
 def _add_handlers(app: FastAPI, station: Station) -> None:
     """Security headers on every response, and errors mapped to statuses and pages."""
 
+    # The last added is the outermost: headers on every answer, then the body caps,
+    # then the sign-in, all before a route reads a byte of the body.
+    def body_refused(path: str) -> None:
+        if path.startswith("/peer/"):
+            station.count_refused(None)
+
+    app.add_middleware(SignInFirst)
+    app.add_middleware(BodyLimits, refused=body_refused)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(BodyTooLarge)
-    async def too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:
-        await run_in_threadpool(station.count_refused, None)
-        return JSONResponse({"error": "body too large"}, status_code=413)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        if request.url.path.startswith("/peer/"):
+            station.count_refused(None)  # in memory: no write per refusal
+        return JSONResponse({"error": exc.detail}, status_code=413)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """Starlette's own refusals (404, 405, a body it could not parse) as one line."""
+        reason = exc.detail if isinstance(exc.detail, str) else "refused"
+        if request.url.path.startswith(("/api/", "/peer/")) or exc.status_code == 405:
+            return JSONResponse({"error": reason}, exc.status_code, headers=exc.headers)
+        return page(request, "error.html", exc.status_code, error=reason, code=exc.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        return Response(status_code=400)  # nobody reads it; nothing worth a log line
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -218,7 +263,7 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
 
     @app.exception_handler(RemoteProtocolError)
     async def refused(_request: Request, exc: RemoteProtocolError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": plain(str(exc), 200)}, status_code=400)
 
     @app.exception_handler(StationError)
     async def station_error(request: Request, exc: StationError) -> Response:

@@ -1,7 +1,8 @@
 """Who is asking: sessions (cookie) or API tokens (bearer), CSRF, sign-in throttling.
 
-A browser holds one cookie, ``bc_session``: HttpOnly, SameSite=Strict, Secure over
-TLS, a fresh random value at every sign-in (so a planted value is never adopted).
+A browser holds one cookie, ``bc_session`` (``__Host-bc_session`` over TLS, which
+browsers accept only with Secure, Path=/ and no Domain): HttpOnly, SameSite=Strict,
+a fresh random value at every sign-in (so a planted value is never adopted).
 Every state-changing request made with that cookie must carry the session's CSRF
 token (form field ``csrf`` or header ``X-CSRF-Token``).  Scripts use
 ``Authorization: Bearer <token>`` instead and need no CSRF token.
@@ -10,17 +11,16 @@ token (form field ``csrf`` or header ``X-CSRF-Token``).  Scripts use
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .desk import Desk
-from .errors import Forbidden, NotSignedIn, TooManyAttempts
+from .errors import Forbidden, NotSignedIn
 from .policy import Officer
 from .service import Station
 
@@ -60,7 +60,7 @@ def caller(request: Request) -> Caller:
     token = _bearer(request)
     if token is not None:
         return _token_caller(request, station.accounts.by_token(token))
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(session_cookie(request))
     polling = request.headers.get(POLL_HEADER) is not None
     found = station.accounts.session(token, touch=not polling) if token else None
     if found is None:
@@ -94,11 +94,21 @@ def _cached_caller(request: Request) -> Caller | None:
     return _token_caller(request, officer) if known else None
 
 
+async def identify(request: Request) -> Caller:
+    """The signed-in officer (looked up once per request), or NotSignedIn."""
+    known: Caller | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
+    found = _cached_caller(request)
+    if found is None:
+        found = await run_in_threadpool(caller, request)
+    request.state.caller = found
+    return found
+
+
 async def csrf_checked(request: Request) -> Caller:
     """The signed-in officer, or NotSignedIn; CSRF-checked for state changes."""
-    who = _cached_caller(request)
-    if who is None:
-        who = await run_in_threadpool(caller, request)
+    who = await identify(request)
     if request.method not in SAFE_METHODS and who.csrf is not None:
         sent = request.headers.get("x-csrf-token")
         if sent is None and _is_form(request):
@@ -119,39 +129,62 @@ def _is_form(request: Request) -> bool:
 
 
 CallerDep = Annotated[Caller, Depends(csrf_checked)]
+
+# Paths anyone may reach: every other one is an officer's, and answers nothing,
+# reads no byte of its body, until the caller is known.
+OPEN_PATHS = frozenset({"/", "/login", "/health", "/favicon.ico", "/openapi.json"})
+OPEN_PREFIXES = ("/peer/", "/static/", "/.well-known/")
+
+
+class SignInFirst:
+    """Authenticates officer routes before any body is read or parsed.
+
+    FastAPI reads and parses a JSON or form body before it runs the dependencies
+    that check the session, so without this an anonymous client could make the
+    station parse megabytes it would then refuse.  The caller found here is kept in
+    the request's state for ``csrf_checked``: one lookup per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else "/"
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)  # no receive: nothing here can touch the body
+        try:
+            await identify(request)
+        except NotSignedIn as exc:
+            polling = request.headers.get(POLL_HEADER) is not None
+            if path.startswith("/api/") or polling:
+                refusal: Response = JSONResponse({"error": str(exc)}, status_code=401)
+            else:
+                refusal = RedirectResponse("/login", status_code=303)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 DeskDep = Annotated[Desk, Depends(desk_of)]
+
+
+def over_tls(request: Request) -> bool:
+    """Whether the browser reached us over TLS (directly, or through a trusted proxy)."""
+    return request.url.scheme == "https"
+
+
+def session_cookie(request: Request) -> str:
+    return "__Host-" + SESSION_COOKIE if over_tls(request) else SESSION_COOKIE
+
+
+def login_cookie(request: Request) -> str:
+    return "__Secure-" + LOGIN_COOKIE if over_tls(request) else LOGIN_COOKIE
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", path="/",
+        session_cookie(request), token, httponly=True, samesite="strict",
+        secure=over_tls(request), path="/",
     )  # fmt: skip
-
-
-class Throttle:
-    """Refuses sign-in attempts from an address after too many recent failures."""
-
-    def __init__(self, limit: int = THROTTLE_FAILURES, window: float = THROTTLE_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, address: str) -> None:
-        with self._lock:
-            recent = self._recent(address)
-            if len(recent) >= self.limit:
-                raise TooManyAttempts("too many failed sign-ins from this address; wait a while")
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            self._recent(address).append(time.monotonic())
-
-    def _recent(self, address: str) -> deque[float]:
-        recent = self._failures.setdefault(address, deque(maxlen=self.limit))
-        while recent and recent[0] < time.monotonic() - self.window:
-            recent.popleft()
-        if not recent and len(self._failures) > 10_000:  # bounded memory
-            self._failures.clear()
-            recent = self._failures.setdefault(address, deque(maxlen=self.limit))
-        return recent

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, IPvAnyAddress, ValidationError
 
 from backchannel.store import sqlite_url
 
@@ -36,6 +36,12 @@ class StationConfig(BaseModel):
     database_url: str | None = None
     # Where overdue items are posted as JSON (no content), if anywhere.
     webhook_url: str | None = Field(default=None, max_length=2048)
+    # Reverse proxies in front of `serve` (IP addresses): only their X-Forwarded-For
+    # and X-Forwarded-Proto are believed.  Empty: the socket's address is the client.
+    trusted_proxies: list[IPvAnyAddress] = Field(default_factory=list, max_length=32)
+    # Whether a counterpart's endpoint may be a loopback or private address (a test
+    # bed, a demo on one host, a private network between the ministries).
+    allow_private_endpoints: bool = False
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

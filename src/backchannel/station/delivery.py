@@ -11,6 +11,12 @@ posts a channel only while it holds the channel's delivery lease, which it takes
 before draining, extends while it drains, and gives back when it stops draining (the
 outbox is empty, a post failed, the worker stops); a worker that died loses its lease
 after ``LEASE`` seconds.  The backoff's failure count is each worker's own.
+
+Backoff is kept on the monotonic clock: a worker does not try a channel again before
+its own delay is over, whatever the wall clock does.  The wall-clock ``retry_at`` it
+also stores (for status, and for the other workers) is clamped when read: one
+further ahead than ``MAX_BACKOFF`` counts as over.  A worker that starts, and a new
+send, end a channel's backoff: the peer may be back by now.
 """
 
 from __future__ import annotations
@@ -26,16 +32,21 @@ import time
 import httpx
 
 from backchannel.protocol import Delivered, ProtocolError
+from backchannel.protocol.heads import MAX_HEADS_BYTES
+from backchannel.protocol.wire import MAX_ACK_BYTES
 
+from . import peer_http
 from .batches import MAX_BATCH_ITEMS, encode_batch, take_batch
-from .errors import ChannelClosed
+from .errors import ChannelClosed, StationError
+from .peer_http import plain
 from .service import Station
+from .testhooks import number
 
 log = logging.getLogger("backchannel.delivery")
 
 BASE_BACKOFF = 0.2
 # Tests shorten the cap so that a restarted peer is retried within a second.
-MAX_BACKOFF = float(os.environ.get("BACKCHANNEL_MAX_BACKOFF", "60"))
+MAX_BACKOFF = number("BACKCHANNEL_MAX_BACKOFF", 60.0)
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 LINGER = 0.02  # longest wait for a send batch being committed, to post it with ours
@@ -57,10 +68,13 @@ class DeliveryWorker:
         self._client = httpx.Client(timeout=TIMEOUT)
         self.owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._contended = False  # a channel was leased to another worker this pass
+        self._not_before: dict[str, float] = {}  # monotonic end of our own backoff
+        self._compared: set[str] = set()  # channels whose heads matched the peer's
 
     def start(self) -> None:
         self.station.on_outbox = self._wake.set
         self.station.end_leases_of_the_dead(self._is_dead)  # ours, if we were killed
+        self.station.end_backoffs()
         self._thread.start()
 
     def stop(self) -> None:
@@ -74,20 +88,83 @@ class DeliveryWorker:
             self._wake.clear()
             self._contended = False
             try:
-                for channel_id in self.station.due_channels():
-                    self._drain(channel_id)
+                self.station.flush_tallies()
+                due = self.station.due_channels(MAX_BACKOFF)
+                for channel_id, retry_at in due:
+                    if not self._backing_off(channel_id, retry_at) and self._heads_agree(
+                        channel_id
+                    ):
+                        self._drain(channel_id)
+                idle = {c for c, _ in due}
+                for channel_id in self.station.suspects.all():  # nothing to post, but ask
+                    if channel_id not in idle and not self._backing_off(channel_id, 0.0):
+                        self._heads_agree(channel_id)
                 wait = self._wait_seconds()
             except Exception:  # keep the worker alive whatever happens; it retries
                 log.exception("delivery pass failed")
                 wait = 1.0
             self._wake.wait(wait)
 
+    def _heads_agree(self, channel_id: str) -> bool:
+        """Whether the peer's heads agree with ours; compared once after a start, and
+        again while the channel is a suspect (heads_steps.py).  False: do not post."""
+        if channel_id in self._compared and channel_id not in self.station.suspects:
+            return True
+        allow_private = self.station.config.allow_private_endpoints
+        try:
+            nonce, probe, url = self.station.heads_probe(channel_id)
+            response = peer_http.post(self._client, url, probe, allow_private=allow_private,
+                                      limit=MAX_HEADS_BYTES)  # fmt: skip
+        except httpx.HTTPError as exc:
+            self._back_off(channel_id, f"peer unreachable: {type(exc).__name__}")
+            return False
+        except (StationError, ProtocolError) as exc:
+            self._back_off(channel_id, str(exc))
+            return False
+        if response.status_code != 200:
+            self._back_off(
+                channel_id, f"the peer refused to compare heads ({response.status_code})"
+            )
+            return False
+        return self._take_heads(channel_id, url, response.content, nonce)
+
+    def _take_heads(self, channel_id: str, url: str, answer: bytes, nonce: bytes) -> bool:
+        try:
+            notice = self.station.check_heads(channel_id, answer, nonce)
+        except ChannelClosed:
+            return False
+        except ProtocolError as exc:
+            self._back_off(channel_id, f"bad heads from peer: {exc}")
+            return False
+        if notice is None:
+            self._compared.add(channel_id)
+            return True
+        log.error("channel %s stopped: it or its peer went back, or they forked; see status",
+                  channel_id[:8])  # fmt: skip
+        try:  # best effort: the peer finds it by itself when it compares heads
+            allow_private = self.station.config.allow_private_endpoints
+            peer_http.post(self._client, url, notice, allow_private=allow_private)
+        except (httpx.HTTPError, StationError):
+            log.warning("could not tell the peer of channel %s that it stopped", channel_id[:8])
+        return False
+
+    def _backing_off(self, channel_id: str, retry_at: float | None) -> bool:
+        """Whether our own backoff of this channel still runs (monotonic clock)."""
+        if retry_at is None:  # a send since our last failure ended the backoff
+            self._not_before.pop(channel_id, None)
+            self._failures.pop(channel_id, None)
+            self._not_before.pop(channel_id, None)
+            return False
+        return time.monotonic() < self._not_before.get(channel_id, 0.0)
+
     def _wait_seconds(self) -> float:
         idle = CONTENDED_WAIT if self._contended else IDLE_WAIT
+        now = time.monotonic()
+        ours = [end - now for end in self._not_before.values() if end > now]
         wakeup = self.station.next_wakeup()
-        if wakeup is None:
-            return idle
-        return min(idle, max(0.0, wakeup - self.station.clock()))
+        if wakeup is not None:
+            ours.append(min(MAX_BACKOFF, wakeup - self.station.clock()))
+        return min([idle, *ours]) if ours else idle
 
     def _drain(self, channel_id: str) -> None:
         claimed = time.monotonic()  # before the claim: it may wait for a lock
@@ -144,32 +221,47 @@ class DeliveryWorker:
         return False
 
     def _post(self, channel_id: str, endpoint: str, batch: list[bytes]) -> str | None:
-        """Send a batch; None if the peer took all of it, else why not."""
+        """Send a batch; None if the peer took all of it, else why not.
+
+        The reason is ours to word: a peer's answer body is never kept, and the one
+        line of its refusal header is cut to plain ASCII.
+        """
+        allow_private = self.station.config.allow_private_endpoints
         try:
-            response = self._client.post(
-                endpoint, content=encode_batch(batch),
-                headers={"content-type": "application/octet-stream"},
+            response = peer_http.post(
+                self._client, endpoint, encode_batch(batch), allow_private=allow_private,
+                limit=MAX_ACK_BYTES,
             )  # fmt: skip
         except httpx.HTTPError as exc:
             return f"peer unreachable: {type(exc).__name__}"
+        except StationError as exc:  # an endpoint we may not contact, an oversize answer
+            return str(exc)
         if response.status_code != 200:
-            return f"peer refused with {response.status_code}: {response.text[:200]}"
+            self.station.suspects.add(channel_id)  # did it go back? compare heads first
+            return f"the peer refused with {response.status_code}"
+        return self._take_ack(channel_id, response)
+
+    def _take_ack(self, channel_id: str, response: httpx.Response) -> str | None:
+        """Hand the peer's ack to the station; None if all was taken, else why not."""
         try:
             events = self.station.take_ack(channel_id, response.content)
         except ProtocolError as exc:
+            self.station.suspects.add(channel_id)  # e.g. it names envelopes we never sent
             return f"bad acknowledgement from peer: {exc}"
         except ChannelClosed as exc:  # closed by its admin while we were posting
             return str(exc)
         if not any(isinstance(event, Delivered) for event in events):
             # Its ack did not move (restored from a backup? a fork on its side?):
-            # back off instead of posting the same batch again at once.
+            # back off instead of posting the same batch again at once, and compare heads.
+            self.station.suspects.add(channel_id)
             return "the peer acknowledged nothing new"
         refused: str | None = response.headers.get("x-refused")
-        return refused
+        return None if refused is None else f"the peer refused an envelope: {plain(refused)}"
 
     def _back_off(self, channel_id: str, error: str) -> None:
         failures = self._failures.get(channel_id, 0) + 1
         self._failures[channel_id] = failures
         delay = self._rng.uniform(0, min(MAX_BACKOFF, BASE_BACKOFF * 2**failures))
         log.warning("delivery to %s failed (%s); retrying in %.1f s", channel_id[:8], error, delay)
+        self._not_before[channel_id] = time.monotonic() + delay
         self.station.delivery_failed(channel_id, error, self.station.clock() + delay)

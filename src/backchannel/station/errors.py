@@ -10,6 +10,8 @@ import msgspec
 from backchannel.protocol import ProtocolError
 
 T = TypeVar("T")
+# What the peer endpoint answers for an unknown channel and for a closed one alike.
+NO_OPEN_CHANNEL = "no open channel of this station has that id"
 
 
 class StationError(Exception):

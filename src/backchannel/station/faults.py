@@ -1,19 +1,23 @@
 """Fault injection points, for the crash tests and nothing else.
 
-``BACKCHANNEL_FAULT=NAME@N`` makes the N-th pass through ``fault_point(NAME)`` end the
-process at once, as a power cut would: no cleanup, no flush, exit code 99.  Unset
-(always, outside tests) each point costs one dictionary lookup.
+``BACKCHANNEL_FAULT=NAME@N`` (a test hook: see ``testhooks.py``) makes the N-th pass
+through ``fault_point(NAME)`` end the process at once, as a power cut would: no
+cleanup, no flush, exit code 99.  Read once at start; outside tests each point costs
+one comparison.
 """
 
 from __future__ import annotations
 
 import os
 
+from .testhooks import hook
+
 _passes: dict[str, int] = {}
+_SPEC = hook("BACKCHANNEL_FAULT")
 
 
 def fault_point(name: str) -> None:
-    spec = os.environ.get("BACKCHANNEL_FAULT")
+    spec = _SPEC
     if not spec:
         return
     target, _, count = spec.partition("@")

@@ -6,7 +6,14 @@ After ``MAX_FAILURES`` wrong passwords in a row an account is locked for
 ``LOCKOUT_SECONDS``; a wrong name costs the same argon2 work as a wrong password.  A
 locked account says so (people need to know why they cannot sign in), which tells
 someone who tried five wrong passwords that the name exists: the usual trade-off,
-bounded by the per-address throttle in ``auth.py``.
+bounded by the throttles of the sign-in gate (``throttle.py``).
+
+A sign-in checks the password outside any write transaction, in one of the gate's
+argon2 slots, and records the outcome in a short transaction afterwards: a flood of
+sign-ins never holds the database's write lock while argon2 runs.  Times read back
+from the database (lockouts, sessions) are clamped to now plus their longest span,
+so a clock that was once far ahead cannot lock an account or keep a session for a
+year.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
 from .audit import AuditTrail, Record
 from .errors import NotSignedIn, StationError, TooManyAttempts
 from .policy import ROLES, Officer
+from .testhooks import hook
+from .throttle import SignInGate
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _CODE = re.compile(r"[0-9]{6}", re.ASCII)
@@ -40,8 +49,18 @@ MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 MAX_FAILURES, LOCKOUT_SECONDS = 5, 15 * 60
 SESSION_SECONDS, IDLE_SECONDS = 8 * 3600, 30 * 60
 SEEN_EVERY = 60.0  # write last_seen_at at most this often
+CLOCK_SKEW = 60.0  # how far ahead of our clock a stored time may be before it is refused
 TOTP_ISSUER = "backchannel"
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+
+
+def _password_hasher() -> PasswordHasher:
+    """argon2id, RFC 9106 low-memory profile (64 MiB, 3 passes); tests may ask for less."""
+    if hook("BACKCHANNEL_ARGON2") == "cheap":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher()
+
+
+_hasher = _password_hasher()
 _DUMMY = _hasher.hash("not a password of anyone")
 SIGN_IN_REFUSED = "wrong name, password or code"
 TOKEN_CACHE_SECONDS = 2.0
@@ -64,6 +83,18 @@ class SignedIn:
     officer: Officer
     csrf: str
     token: str  # the session cookie value; returned once, at sign-in
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A sign-in whose password was checked, on its way to being recorded."""
+
+    name: str
+    code: str
+    origin: str
+    seen: OfficerRow | None  # the account as it was read before argon2 ran
+    matches: bool
+    rehashed: str | None  # a new hash of the password, when the stored one is outdated
 
 
 def token_hash(token: str) -> bytes:
@@ -92,6 +123,7 @@ class Accounts:
     ) -> None:
         self.db, self._key, self.audit, self.clock = db, key, audit, clock
         self._tokens: dict[bytes, tuple[float, Officer | None]] = {}
+        self.gate = SignInGate()
 
     # -- administration (CLI and the admin pages) -------------------------------------
 
@@ -177,32 +209,55 @@ class Accounts:
 
     # -- signing in --------------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str, code: str, origin: str) -> SignedIn:
+    def sign_in(
+        self, name: str, password: str, code: str, origin: str, address: str = ""
+    ) -> SignedIn:
         """Check the password (and TOTP code) and open a session; audited either way.
 
-        A refusal is committed (failure count, lockout, audit record) before it is
-        raised, so that it cannot be rolled back with the attempt.
+        The throttles are checked first and argon2 runs in one of the gate's slots,
+        outside any transaction; the outcome is then committed in a short one (failure
+        count, lockout, audit record, or the new session) before a refusal is raised.
         """
+        name, address = name[:64], address or origin.split(" ", maxsplit=1)[0]
+        self.gate.check(address, name)
+        with self.db.reading() as s:
+            seen = s.scalar(select(OfficerRow).where(OfficerRow.name == name))
+        if seen is not None and self._locked(seen):
+            self.gate.failed(address, name)
+            self.audit.record(Record(name, "sign-in-locked", origin))
+            raise TooManyAttempts("this account is locked for a while after failed sign-ins")
+        with self.gate.slot():
+            matches = _password_matches(seen.password_hash if seen else _DUMMY, password)
+            rehashed = (
+                _hasher.hash(password)
+                if matches and seen is not None and _hasher.check_needs_rehash(seen.password_hash)
+                else None
+            )
+        attempt = _Attempt(name, code, origin, seen, matches, rehashed)
         with self.db.transaction() as s:
-            outcome = self._attempt(s, name[:64], password, code, origin)
+            outcome = self._record_attempt(s, attempt)
         if isinstance(outcome, StationError):
+            self.gate.failed(address, name)
             raise outcome
         return outcome
 
-    def _attempt(
-        self, s: Session, name: str, password: str, code: str, origin: str
-    ) -> SignedIn | StationError:
-        now = self.clock()
-        row = s.scalar(select(OfficerRow).where(OfficerRow.name == name).with_for_update())
-        if row is not None and row.locked_until is not None and row.locked_until > now:
-            self.audit.append(s, [Record(name, "sign-in-locked", origin)])
+    def _record_attempt(self, s: Session, attempt: _Attempt) -> SignedIn | StationError:
+        """The outcome of a checked password, against the account as it is now."""
+        seen, origin = attempt.seen, attempt.origin
+        row = s.get(OfficerRow, seen.id, with_for_update=True) if seen is not None else None
+        if row is not None and self._locked(row):
+            self.audit.append(s, [Record(attempt.name, "sign-in-locked", origin)])
             return TooManyAttempts("this account is locked for a while after failed sign-ins")
-        reason = self._refusal(row, password, code)
+        # Reset while we checked: the old password no longer counts.
+        matches = attempt.matches and (row is None or seen is None or
+                                       row.password_hash == seen.password_hash)  # fmt: skip
+        reason = self._refusal(row, matches, attempt.code)
         if reason is not None or row is None:
-            self._failed(s, row, name, origin, reason or "unknown name")
+            self._failed(s, row, attempt.name, origin, reason or "unknown name")
             return NotSignedIn(SIGN_IN_REFUSED)
-        if _hasher.check_needs_rehash(row.password_hash):
-            row.password_hash = _hasher.hash(password)
+        if attempt.rehashed is not None:
+            row.password_hash = attempt.rehashed
+        now = self.clock()
         row.failed_logins, row.locked_until = 0, None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         s.add(
@@ -214,6 +269,13 @@ class Accounts:
         )  # fmt: skip
         self.audit.append(s, [Record(row.name, "sign-in", origin)])
         return SignedIn(_officer(row), csrf, token)
+
+    def _locked(self, row: OfficerRow) -> bool:
+        """Locked now; a lockout further ahead than its span counts as that span."""
+        if row.locked_until is None:
+            return False
+        now = self.clock()
+        return min(row.locked_until, now + LOCKOUT_SECONDS) > now
 
     def session(self, token: str, touch: bool = True) -> tuple[Officer, str] | None:
         """The officer and CSRF token of a live session, or None.
@@ -231,7 +293,7 @@ class Accounts:
         if found is None:
             return None
         session, row = found
-        if row.disabled or now > session.expires_at or now > session.last_seen_at + IDLE_SECONDS:
+        if row.disabled or not _live(session, now):
             return None
         if touch and now - session.last_seen_at > SEEN_EVERY:
             with self.db.transaction(durable=False) as s:
@@ -288,11 +350,9 @@ class Accounts:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _refusal(self, row: OfficerRow | None, password: str, code: str) -> str | None:
-        """Why a sign-in fails, or None.  Always spends one argon2 verification."""
-        try:
-            _hasher.verify(row.password_hash if row else _DUMMY, password[:MAX_PASSWORD])
-        except (VerificationError, InvalidHashError):
+    def _refusal(self, row: OfficerRow | None, matches: bool, code: str) -> str | None:
+        """Why a sign-in fails, or None, once the password was checked."""
+        if not matches:
             return "wrong password" if row else "unknown name"
         if row is None:
             return "unknown name"
@@ -312,11 +372,13 @@ class Accounts:
         if not _CODE.fullmatch(code):
             return None
         totp = pyotp.TOTP(unseal(self._key, "totp", row.totp_sealed).decode())
-        now = self.clock()
+        now_step = int(self.clock() // totp.interval)
+        # A last step ahead of now was taken under a clock that ran ahead: it bars nothing.
+        last = row.totp_last_step if row.totp_last_step <= now_step + 1 else 0
         for drift in (0, -1, 1):
-            step = int(now // totp.interval) + drift
+            step = now_step + drift
             expected = totp.at(step * totp.interval).encode()
-            if step > row.totp_last_step and secrets.compare_digest(expected, code.encode()):
+            if step > last and secrets.compare_digest(expected, code.encode()):
                 return step
         return None
 
@@ -344,6 +406,25 @@ class Accounts:
         if secret is None:
             return None
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
+
+
+def _live(session: SessionRow, now: float) -> bool:
+    """Whether a session is within its spans, measured from times that are not ahead.
+
+    A session opened or touched while the clock ran ahead would otherwise outlive its
+    span by as much: one whose times lie in the future is refused.
+    """
+    if session.created_at > now + CLOCK_SKEW or session.last_seen_at > now + CLOCK_SKEW:
+        return False
+    ends = min(session.expires_at, session.created_at + SESSION_SECONDS)
+    return now <= ends and now <= session.last_seen_at + IDLE_SECONDS
+
+
+def _password_matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _officer(row: OfficerRow) -> Officer:

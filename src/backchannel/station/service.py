@@ -14,7 +14,6 @@ names what they use of the core.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +51,8 @@ from backchannel.protocol import (
 )
 from backchannel.protocol.armor import armor, dearmor
 from backchannel.protocol.encoding import encode
+from backchannel.protocol.errors import ConflictingEnvelope
+from backchannel.protocol.events import AckBehind
 from backchannel.protocol.identity import PublicIdentity
 from backchannel.protocol.items import decode_item
 from backchannel.protocol.proposal import (
@@ -68,7 +69,7 @@ from backchannel.protocol.release import (
     consent,
 )
 from backchannel.protocol.sealing import seal, unseal
-from backchannel.protocol.wire import parse_envelope
+from backchannel.protocol.wire import Header, envelope_hash, parse_envelope
 from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
 from backchannel.store import repository as repo
 from backchannel.store.schema import ProposalRow, TranscriptRow
@@ -76,14 +77,26 @@ from backchannel.store.schema import ProposalRow, TranscriptRow
 from . import proposals, releases
 from .audit import AuditTrail, Record
 from .config import StationConfig, create_key, load_key
-from .errors import Busy, ChannelClosed, ChannelNotFound, InvalidRequest, StationError, guard
+from .errors import (
+    NO_OPEN_CHANNEL,
+    Busy,
+    ChannelClosed,
+    ChannelNotFound,
+    InvalidRequest,
+    StationError,
+    guard,
+)
 from .faults import fault_point
 from .group_commit import GroupCommit, Request
+from .heads_steps import HeadsSteps, Suspects
 from .negotiation_steps import NegotiationSteps
 from .officers import Accounts
+from .peer_http import post_once
 from .proposals import proposal_id_of
 from .records import ChannelStatus, Entry, entry_of
 from .release_steps import ReleaseSteps
+from .tallies import DUPLICATES, REFUSED, Tallies
+from .testhooks import number
 
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
 # What the transcript records of an envelope, sent or received.
@@ -99,7 +112,14 @@ PAIR_RETRIES = (0.5, 1.5, 0.0)  # pauses between attempts to deliver an acceptan
 ENVELOPE_PATH = "/peer/v1/envelopes"
 
 
-class Station(ReleaseSteps, NegotiationSteps):
+def _header_or_none(data: bytes) -> Header | None:
+    try:
+        return parse_envelope(data)[0]
+    except RemoteProtocolError:
+        return None  # refused in its turn, by the channel
+
+
+class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
     """A station: its keys, its archive and its channels, over one database."""
 
     def __init__(
@@ -112,6 +132,8 @@ class Station(ReleaseSteps, NegotiationSteps):
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self._sends: GroupCommit[Send, Entry] = GroupCommit(self._send_batch)
+        self.tallies = Tallies()  # refused and repeated input, written in batches
+        self.suspects = Suspects()  # channels whose heads to compare with the peer's
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -150,7 +172,10 @@ class Station(ReleaseSteps, NegotiationSteps):
         return station
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.flush_tallies()
+        finally:
+            self.db.close()
 
     def seal_blob(self, label: str, data: bytes) -> bytes:
         """Encrypt data to the station key (backups); only this key opens it."""
@@ -181,8 +206,19 @@ class Station(ReleaseSteps, NegotiationSteps):
             )  # fmt: skip
         return armor(pending.invitation.encode())
 
-    def pair(self, invitation_text: str, post: Post) -> ChannelStatus:
+    def post_to_peer(self, url: str, body: bytes) -> bytes:
+        """POST to a counterpart's endpoint, if this station may contact it (peer_http)."""
+        return post_once(url, body, allow_private=self.config.allow_private_endpoints)
+
+    def read_invitation(self, invitation_text: str) -> SignedInvitation:
+        """An invitation, checked (signature, expiry), so a person can see what it asks."""
+        invitation = guard(lambda: SignedInvitation.decode(dearmor(invitation_text)))
+        guard(lambda: invitation.verify(self.clock()))
+        return invitation
+
+    def pair(self, invitation_text: str, post: Post | None = None) -> ChannelStatus:
         """Accept a counterpart's invitation and send our acceptance to its station."""
+        post = post or self.post_to_peer
         now = self.clock()
         invitation = guard(lambda: SignedInvitation.decode(dearmor(invitation_text)))
         channel_id = invitation.body.channel_id.hex()
@@ -307,38 +343,68 @@ class Station(ReleaseSteps, NegotiationSteps):
 
         Returns the ack (after commit) and why the first refused envelope was refused,
         if one was; what came before it is kept.  Raises if the first is refused.
+        A batch of nothing but retransmissions is answered without a write.
         """
-        channel_id, refused = None, None
+        channel_id = None
         try:
-            header, _ = parse_envelope(envelopes[0])
-            channel_id = header.channel_id.hex()
-            with self.db.transaction() as s:
-                row = repo.channel(s, channel_id, lock=True)
-                if row is None:
-                    raise RemoteProtocolError("no channel of this station has that id")
-                if row.closed is not None:  # e.g. restored: its keys are behind the peer's
-                    raise RemoteProtocolError(f"this channel is closed at our end: {row.closed}")
-                channel = self._restore(row)
-                for index, data in enumerate(envelopes):
-                    try:
-                        events = channel.receive(data, self.clock())
-                    except RemoteProtocolError as exc:
-                        if index == 0:
-                            raise
-                        refused = str(exc)
-                        break
-                    self._apply_received(s, row, channel, events)
-                self._answer_if_quiet(s, row, channel)
-                self._save(row, channel)
-                fault_point("before-receive-commit")  # crash tests: processed, not committed
-                ack = channel.ack()
-            fault_point("after-receive-commit")  # crash tests: committed, ack not sent
-        except RemoteProtocolError:
-            self.count_refused(channel_id)
+            first = parse_envelope(envelopes[0])[0]
+            channel_id = first.channel_id.hex()
+            headers = [first, *map(_header_or_none, envelopes[1:])]
+            with self.db.reading() as s:  # what we hold at these positions, however old
+                held = repo.received_hashes(s, channel_id, [h.seq for h in headers if h])
+            known = [held.get(h.seq) if h else None for h in headers]
+            if all(k == envelope_hash(d) for k, d in zip(known, envelopes, strict=True)):
+                return self._answer_retransmission(channel_id, len(envelopes)), None
+            ack, refused = self._receive_new(channel_id, envelopes, known)
+        except RemoteProtocolError as exc:
+            self._refused(channel_id, exc)
             raise
         if refused is not None:
-            self.count_refused(channel_id)
+            self._refused(channel_id, refused)
+        return ack, None if refused is None else str(refused)
+
+    def _receive_new(
+        self, channel_id: str, envelopes: list[bytes], known: list[bytes | None]
+    ) -> tuple[bytes, RemoteProtocolError | None]:
+        refused = None
+        with self.db.transaction() as s:
+            row = repo.channel(s, channel_id, lock=True)
+            # A closed channel (e.g. restored: its keys are behind the peer's) is
+            # refused in the same words as an unknown one: the wire learns nothing
+            # of who closed it, when or why.
+            if row is None or row.closed is not None:
+                raise RemoteProtocolError(NO_OPEN_CHANNEL)
+            channel = self._restore(row)
+            for index, data in enumerate(envelopes):
+                try:
+                    events = channel.receive(data, self.clock(), known[index])
+                except RemoteProtocolError as exc:
+                    if index == 0:
+                        raise
+                    refused = exc
+                    break
+                self._apply_received(s, row, channel, events)
+            self._answer_if_quiet(s, row, channel)
+            self._save(row, channel)
+            fault_point("before-receive-commit")  # crash tests: processed, not committed
+            ack = channel.ack()
+        fault_point("after-receive-commit")  # crash tests: committed, ack not sent
         return ack, refused
+
+    def _answer_retransmission(self, channel_id: str, count: int) -> bytes:
+        """The ack for envelopes we hold already: read, counted in memory, no write."""
+        with self.db.reading() as s:
+            row = repo.channel(s, channel_id)
+            if row is None or row.closed is not None:
+                raise RemoteProtocolError(NO_OPEN_CHANNEL)
+            ack = self._restore(row).ack()
+        self.tallies.add(channel_id, DUPLICATES, count)
+        return ack
+
+    def _refused(self, channel_id: str | None, exc: RemoteProtocolError) -> None:
+        self.tallies.add(channel_id, REFUSED)
+        if channel_id is not None and isinstance(exc, ConflictingEnvelope):
+            self.suspects.add(channel_id)  # the peer went back, or a forgery: compare heads
 
     def _answer_if_quiet(self, s: Session, row: ChannelRow, channel: Channel) -> None:
         """Send a checkpoint after CHECKPOINT_AFTER received envelopes without a reply.
@@ -355,8 +421,23 @@ class Station(ReleaseSteps, NegotiationSteps):
 
     def count_refused(self, channel_id: str | None) -> None:
         """Count refused peer input in the status of its channel (or of the station)."""
-        with self.db.transaction() as s:
-            repo.count_bad_input(s, channel_id)
+        self.tallies.add(channel_id, REFUSED)
+
+    def flush_tallies(self) -> None:
+        """Write the counts gathered in memory (tallies.py): one cheap transaction."""
+        counts = self.tallies.take()
+        if not counts:
+            return
+        channels = {channel for channel, _kind in counts}
+        try:
+            with self.db.transaction(durable=False) as s:
+                for channel in channels:
+                    repo.add_counts(
+                        s, channel, counts[(channel, REFUSED)], counts[(channel, DUPLICATES)]
+                    )
+        except SQLAlchemyError:
+            self.tallies.give_back(counts)
+            raise
 
     def take_ack(self, channel_id: str, ack: bytes) -> list[Event]:
         """The peer acknowledged our envelopes (delivery worker)."""
@@ -365,8 +446,8 @@ class Station(ReleaseSteps, NegotiationSteps):
             for event in events:
                 if isinstance(event, Delivered):
                     repo.mark_delivered(s, channel_id, event.seq, self.clock())
-                if isinstance(event, ForkDetected):
-                    row.fork_alarm = channel.fork_alarm
+                if isinstance(event, ForkDetected | AckBehind):
+                    self.suspects.add(channel_id)  # compare heads before going on
             row.peer_reachable, row.last_contact_at, row.last_error = True, self.clock(), None
             row.retry_at = None
             self._save(row, channel)
@@ -400,9 +481,15 @@ class Station(ReleaseSteps, NegotiationSteps):
 
     # -- delivery --------------------------------------------------------------------
 
-    def due_channels(self) -> list[str]:
+    def due_channels(self, longest_backoff: float) -> list[tuple[str, float | None]]:
+        """(id, retry_at) of the channels whose envelopes may be posted now."""
         with self.db.reading() as s:
-            return list(repo.due_channels(s, self.clock()))
+            return repo.due_channels(s, self.clock(), longest_backoff)
+
+    def end_backoffs(self) -> None:
+        """Make every channel due at once (a worker starts: the peer may be back)."""
+        with self.db.transaction(durable=False) as s:
+            repo.end_backoffs(s)
 
     def next_wakeup(self) -> float | None:
         with self.db.reading() as s:
@@ -458,7 +545,7 @@ class Station(ReleaseSteps, NegotiationSteps):
     def station_bad_input(self) -> int:
         with self.db.reading() as s:
             row = repo.station(s)
-            return 0 if row is None else row.bad_input
+            return (0 if row is None else row.bad_input) + self.tallies.pending(None, REFUSED)
 
     def transcript(self, channel_id: str | None = None, after: int = 0) -> list[Entry]:
         """The channel's items in order; ``after``: those that arrived after a position."""
@@ -556,6 +643,7 @@ class Station(ReleaseSteps, NegotiationSteps):
 
     def _record_sent(self, s: Session, row: ChannelRow, sent: SentEnvelope) -> TranscriptRow:
         """Outbox and transcript rows for a sent envelope; the caller saves the state."""
+        row.retry_at = None  # something new to say: try the peer at once, not later
         s.add(
             OutboxRow(channel_id=row.id, seq=sent.seq, envelope=sent.data, created_at=self.clock())
         )
@@ -570,6 +658,8 @@ class Station(ReleaseSteps, NegotiationSteps):
                 self._after_recorded(s, row, channel, "in", event)
             elif isinstance(event, DuplicateReceived):
                 row.duplicates += 1
+            elif isinstance(event, ForkDetected):
+                self.suspects.add(row.id)  # compare heads: did one of us go back?
         row.last_contact_at = self.clock()
 
     def _after_recorded(
@@ -636,14 +726,15 @@ class Station(ReleaseSteps, NegotiationSteps):
             return ChannelStatus(
                 row.id, row.peer_party, row.peer_station, row.peer_endpoint, row.safety_number,
                 row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
-                row.last_error, repo.backlog(s, row.id), row.fork_alarm, row.bad_input,
-                row.duplicates, row.closed,
+                row.last_error, repo.backlog(s, row.id), row.fork_alarm,
+                row.bad_input + self.tallies.pending(row.id, REFUSED),
+                row.duplicates + self.tallies.pending(row.id, DUPLICATES), row.closed,
             )  # fmt: skip
 
 
 def offset_clock() -> Clock:
-    """The system clock, moved by ``BACKCHANNEL_CLOCK_OFFSET`` seconds (tests of deadlines)."""
-    offset = float(os.environ.get("BACKCHANNEL_CLOCK_OFFSET", "0") or 0)
+    """The system clock, moved by ``BACKCHANNEL_CLOCK_OFFSET`` seconds (a test hook)."""
+    offset = number("BACKCHANNEL_CLOCK_OFFSET", 0.0)
     if not offset:
         return time.time
     return lambda: time.time() + offset

@@ -9,15 +9,15 @@ when the station has a ``webhook_url`` — posted there as JSON without any cont
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 import httpx
 
 from .service import Station
+from .testhooks import number
 
 log = logging.getLogger("backchannel.deadlines")
-WATCH_EVERY = float(os.environ.get("BACKCHANNEL_WATCH_EVERY", "15"))
+WATCH_EVERY = number("BACKCHANNEL_WATCH_EVERY", 15.0)  # tests look more often
 
 
 class DeadlineWatch:

@@ -26,19 +26,19 @@ from backchannel.protocol.release import ReleaseRequest
 
 from .audit import Entry as AuditEntry
 from .auth import (
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
     Caller,
     CallerDep,
     DeskDep,
-    Throttle,
+    login_cookie,
     origin_of,
+    over_tls,
     same_secret,
+    session_cookie,
     set_session_cookie,
     station_of,
 )
 from .desk import DOING, Desk
-from .errors import Forbidden, StationError
+from .errors import Busy, Forbidden, StationError, TooManyAttempts
 from .officers import parse_clearances
 from .policy import ROLES, Action, Officer
 from .records import ChannelStatus, Entry
@@ -47,7 +47,6 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 templates.env.filters["stamp"] = lambda at: stamp(at) if at else "never"
-throttle = Throttle()
 Text = Annotated[str, Form()]  # a form field (optional ones have a default)
 
 
@@ -80,8 +79,8 @@ def login_form(request: Request, error: str = "") -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
     response = page(request, "login.html", form_token=nonce, error=error[:200])
     response.set_cookie(
-        LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", path="/login",
+        login_cookie(request), nonce, httponly=True, samesite="strict",
+        secure=over_tls(request), path="/login",
     )  # fmt: skip
     return response
 
@@ -91,24 +90,23 @@ async def login(
     request: Request, name: Text, password: Text, form_token: Text, code: Text = ""
 ) -> Response:
     address = request.client.host if request.client else "unknown"
-    expected = request.cookies.get(LOGIN_COOKIE, "")
+    expected = request.cookies.get(login_cookie(request), "")
     if not expected or not same_secret(form_token, expected):
         return login_again(request, "the sign-in form expired; please try again")
-    throttle.check(address)
     accounts = station_of(request).accounts
-    old = request.cookies.get(SESSION_COOKIE)
+    old = request.cookies.get(session_cookie(request))
     if old:  # never carry a session over a sign-in (fixation)
         await run_in_threadpool(accounts.sign_out, old, origin_of(request, "web"))
     try:
         signed = await run_in_threadpool(
-            accounts.sign_in, name.strip(), password, code, origin_of(request, "web")
+            accounts.sign_in, name.strip(), password, code, origin_of(request, "web"), address
         )
     except StationError as exc:
-        throttle.failed(address)
-        return login_again(request, str(exc), status=401)
+        status = 429 if isinstance(exc, TooManyAttempts) else 503 if isinstance(exc, Busy) else 401
+        return login_again(request, str(exc), status=status)
     response = back("/channels")
     set_session_cookie(request, response, signed.token)
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    response.delete_cookie(login_cookie(request), path="/login", secure=over_tls(request))
     return response
 
 
@@ -120,10 +118,10 @@ def login_again(request: Request, error: str, status: int = 400) -> HTMLResponse
 
 @router.post("/logout")
 def logout(request: Request, who: CallerDep) -> RedirectResponse:
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = request.cookies.get(session_cookie(request), "")
     station_of(request).accounts.sign_out(token, who.origin)
     response = back("/login")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(session_cookie(request), path="/", secure=over_tls(request))
     return response
 
 

@@ -58,11 +58,20 @@ def _with_backlog() -> Any:
     )
 
 
-def due_channels(session: Session, now: float) -> Sequence[str]:
-    """Channels with an undelivered envelope and no backoff in force."""
-    ready = or_(ChannelRow.retry_at.is_(None), ChannelRow.retry_at <= now)
-    query = select(ChannelRow.id).where(_with_backlog(), ready, ChannelRow.closed.is_(None))
-    return session.scalars(query).all()
+def due_channels(session: Session, now: float, longest: float) -> list[tuple[str, float | None]]:
+    """(id, retry_at) of channels with an undelivered envelope and no backoff in force.
+
+    A backoff that ends further ahead than ``longest`` was set under a clock that ran
+    ahead: it is over.
+    """
+    ready = or_(
+        ChannelRow.retry_at.is_(None), ChannelRow.retry_at <= now,
+        ChannelRow.retry_at > now + longest,
+    )  # fmt: skip
+    query = select(ChannelRow.id, ChannelRow.retry_at).where(
+        _with_backlog(), ready, ChannelRow.closed.is_(None)
+    )
+    return [(row.id, row.retry_at) for row in session.execute(query)]
 
 
 def next_wakeup(session: Session) -> float | None:
@@ -71,6 +80,11 @@ def next_wakeup(session: Session) -> float | None:
         _with_backlog(), ChannelRow.closed.is_(None)
     )
     return session.scalar(query)
+
+
+def end_backoffs(session: Session) -> None:
+    """Every channel is due at once (a start-up: the peer may be back by now)."""
+    session.execute(update(ChannelRow).values(retry_at=None))
 
 
 def undelivered(session: Session, channel_id: str, limit: int) -> list[tuple[int, bytes]]:
@@ -109,10 +123,15 @@ def mark_delivered(session: Session, channel_id: str, up_to_seq: int, now: float
 
 
 def claim_delivery(session: Session, channel_id: str, owner: str, now: float, until: float) -> bool:
-    """Take or extend the channel's delivery lease; False while another worker holds it."""
+    """Take or extend the channel's delivery lease; False while another worker holds it.
+
+    A lease that ends further ahead than twice the span of ours was taken under a
+    clock that ran ahead: it is free.
+    """
     free = or_(
         ChannelRow.delivery_until.is_(None),
         ChannelRow.delivery_until <= now,
+        ChannelRow.delivery_until > now + 2 * (until - now),
         ChannelRow.delivery_owner == owner,
     )
     claim = (
@@ -226,10 +245,20 @@ def last_sent_peer_seq(session: Session, channel_id: str) -> int:
     return session.scalar(query) or 0
 
 
-def count_bad_input(session: Session, channel_id: str | None) -> None:
-    """Count refused input against its channel, or the station if none matched."""
+def received_hashes(session: Session, channel_id: str, seqs: list[int]) -> dict[int, bytes]:
+    """The hashes of the peer envelopes we hold at these positions (the unique index)."""
+    query = select(TranscriptRow.seq, TranscriptRow.envelope_hash).where(
+        TranscriptRow.channel_id == channel_id, TranscriptRow.direction == "in",
+        TranscriptRow.seq.in_(seqs),
+    )  # fmt: skip
+    return {row.seq: row.envelope_hash for row in session.execute(query)}
+
+
+def add_counts(session: Session, channel_id: str | None, bad_input: int, duplicates: int) -> None:
+    """Add to a channel's counts of refused and repeated input (or the station's)."""
     if channel_id is not None and session.get(ChannelRow, channel_id) is not None:
         row = update(ChannelRow).where(ChannelRow.id == channel_id)
-        session.execute(row.values(bad_input=ChannelRow.bad_input + 1))
-    else:
-        session.execute(update(StationRow).values(bad_input=StationRow.bad_input + 1))
+        session.execute(row.values(bad_input=ChannelRow.bad_input + bad_input,
+                                   duplicates=ChannelRow.duplicates + duplicates))  # fmt: skip
+    elif bad_input:
+        session.execute(update(StationRow).values(bad_input=StationRow.bad_input + bad_input))
