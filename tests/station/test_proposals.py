@@ -384,7 +384,7 @@ CASES: dict[str, Case] = {
     "withdraw-unknown-proposal": ("a", "principal", "/proposals/" + "cd" * 16 + "/withdraw",
         lambda: {}, 404, "no proposal of this channel has that id"),
     "malformed-proposal-id": ("b", "principal", "/proposals/not-hex/respond",
-        lambda: BOTH, 422, "a proposal id is 32 hex digits"),
+        lambda: BOTH, 422, "proposal_id: String should match pattern"),
 }  # fmt: skip
 for _role in ("officer", "reader", "auditor", "admin"):
     _error = f"your role ({_role}) {NOT_NEGOTIATING}"

@@ -20,6 +20,7 @@ from .audit import Entry as AuditEntry
 from .auth import CallerDep, DeskDep
 from .desk import DOING
 from .errors import Forbidden, InvalidRequest
+from .params import After, ChannelId, ItemFilter, ItemHash, OfficerFilter, RequestId
 from .policy import Action
 from .records import ChannelStatus, Entry, to_json
 
@@ -72,17 +73,17 @@ def channels(who: CallerDep, desk: DeskDep) -> list[ChannelStatus]:
 
 
 @router.get("/channels/{channel}")
-def channel(channel: str, who: CallerDep, desk: DeskDep) -> ChannelStatus:
+def channel(channel: ChannelId, who: CallerDep, desk: DeskDep) -> ChannelStatus:
     return desk.channel(who.officer, channel)
 
 
 @router.post("/channels/{channel}/confirm")
-def confirm(channel: str, who: CallerDep, desk: DeskDep) -> ChannelStatus:
+def confirm(channel: ChannelId, who: CallerDep, desk: DeskDep) -> ChannelStatus:
     return desk.confirm(who.officer, channel, who.origin)
 
 
 @router.post("/channels/{channel}/messages", status_code=201, responses={201: ENTRY})
-def send_message(channel: str, body: MessageIn, who: CallerDep, desk: DeskDep) -> Response:
+def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, desk: DeskDep) -> Response:
     entry = desk.send(
         who.officer, channel, who.origin, text=body.text, to_role=body.to_role,
         language=body.language, clearances=tuple(body.clearances),
@@ -92,31 +93,31 @@ def send_message(channel: str, body: MessageIn, who: CallerDep, desk: DeskDep) -
 
 
 @router.post("/channels/{channel}/acks", status_code=201, responses={201: ENTRY})
-def acknowledge(channel: str, body: AckIn, who: CallerDep, desk: DeskDep) -> Response:
+def acknowledge(channel: ChannelId, body: AckIn, who: CallerDep, desk: DeskDep) -> Response:
     entry = desk.acknowledge(who.officer, channel, body.item_hash, who.origin, body.note)
     return json_response(entry_json(entry), 201)
 
 
 @router.get("/channels/{channel}/inbox", responses={200: ENTRIES})
-def inbox(channel: str, who: CallerDep, desk: DeskDep) -> Response:
+def inbox(channel: ChannelId, who: CallerDep, desk: DeskDep) -> Response:
     entries = desk.thread(who.officer, channel, who.origin, direction="in")
     return json_response([entry_json(e) for e in entries])
 
 
 @router.get("/channels/{channel}/transcript", responses={200: ENTRIES})
-def transcript(channel: str, who: CallerDep, desk: DeskDep, after: int = 0) -> Response:
+def transcript(channel: ChannelId, who: CallerDep, desk: DeskDep, after: After = 0) -> Response:
     entries = desk.thread(who.officer, channel, who.origin, after=after)
     return json_response([entry_json(e) for e in entries])
 
 
 @router.get("/channels/{channel}/items/{item_hash}", responses={200: ENTRY})
-def item(channel: str, item_hash: str, who: CallerDep, desk: DeskDep) -> Response:
+def item(channel: ChannelId, item_hash: ItemHash, who: CallerDep, desk: DeskDep) -> Response:
     return json_response(entry_json(desk.item(who.officer, channel, item_hash, who.origin)))
 
 
 @router.get("/audit")
 def audit(
-    who: CallerDep, desk: DeskDep, officer: str | None = None, item: str | None = None
+    who: CallerDep, desk: DeskDep, officer: OfficerFilter = None, item: ItemFilter = None
 ) -> list[dict[str, Any]]:
     if not who.officer.may(Action.READ_AUDIT):
         raise Forbidden(f"your role ({who.officer.role}) does not allow {DOING[Action.READ_AUDIT]}")
@@ -161,13 +162,15 @@ class DeclineIn(BaseModel):
 
 
 @router.get("/channels/{channel}/releases")
-def releases(channel: str, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
+def releases(channel: ChannelId, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
     plain: list[dict[str, Any]] = to_json(desk.releases(who.officer, channel, who.origin))
     return plain
 
 
 @router.post("/channels/{channel}/releases", status_code=201)
-def request_release(channel: str, body: ReleaseIn, who: CallerDep, desk: DeskDep) -> dict[str, str]:
+def request_release(
+    channel: ChannelId, body: ReleaseIn, who: CallerDep, desk: DeskDep
+) -> dict[str, str]:
     texts = [ReleasedText(bytes.fromhex(t.item_hash), t.mode, t.text) for t in body.texts]
     request_id = desk.request_release(
         who.officer, channel, who.origin, texts, title=body.title, statement=body.statement,
@@ -177,14 +180,16 @@ def request_release(channel: str, body: ReleaseIn, who: CallerDep, desk: DeskDep
 
 
 @router.post("/channels/{channel}/releases/{request_id}/approve")
-def approve_release(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> dict[str, str]:
+def approve_release(
+    channel: ChannelId, request_id: RequestId, who: CallerDep, desk: DeskDep
+) -> dict[str, str]:
     desk.decide_release(who.officer, channel, who.origin, request_id, approve=True)
     return {"request_id": request_id, "decision": "approved"}
 
 
 @router.post("/channels/{channel}/releases/{request_id}/decline")
 def decline_release(
-    channel: str, request_id: str, body: DeclineIn, who: CallerDep, desk: DeskDep
+    channel: ChannelId, request_id: RequestId, body: DeclineIn, who: CallerDep, desk: DeskDep
 ) -> dict[str, str]:
     desk.decide_release(
         who.officer, channel, who.origin, request_id, approve=False, reason=body.reason
@@ -193,7 +198,7 @@ def decline_release(
 
 
 @router.get("/channels/{channel}/releases/{request_id}/bundle")
-def bundle(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> Response:
+def bundle(channel: ChannelId, request_id: RequestId, who: CallerDep, desk: DeskDep) -> Response:
     data = desk.bundle(who.officer, channel, who.origin, request_id)
     disposition = f'attachment; filename="release-{request_id[:12]}.json"'
     return Response(data, media_type="application/json",

@@ -11,6 +11,7 @@ from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause
 
 from .auth import CallerDep, DeskDep
+from .params import ChannelFilter, ChannelId, ProposalId
 from .records import to_json
 
 router = APIRouter(prefix="/api/v1")
@@ -49,7 +50,7 @@ class WithdrawIn(BaseModel):
 
 
 @router.get("/channels/{channel}/proposals")
-def proposals(channel: str, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
+def proposals(channel: ChannelId, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
     return [
         {
             "proposal_id": p.proposal_id, "title": p.title, "state": p.state,
@@ -61,7 +62,7 @@ def proposals(channel: str, who: CallerDep, desk: DeskDep) -> list[dict[str, Any
 
 
 @router.post("/channels/{channel}/proposals", status_code=201)
-def propose(channel: str, body: ProposalIn, who: CallerDep, desk: DeskDep) -> dict[str, str]:
+def propose(channel: ChannelId, body: ProposalIn, who: CallerDep, desk: DeskDep) -> dict[str, str]:
     clauses = [Clause(c.id, c.text, c.category, c.action, c.target) for c in body.clauses]
     proposal_id = desk.propose(
         who.officer, channel, who.origin, title=body.title, to_role=body.to_role,
@@ -72,7 +73,9 @@ def propose(channel: str, body: ProposalIn, who: CallerDep, desk: DeskDep) -> di
 
 
 @router.get("/channels/{channel}/proposals/{proposal_id}")
-def proposal(channel: str, proposal_id: str, who: CallerDep, desk: DeskDep) -> dict[str, Any]:
+def proposal(
+    channel: ChannelId, proposal_id: ProposalId, who: CallerDep, desk: DeskDep
+) -> dict[str, Any]:
     n = desk.negotiation(who.officer, channel, proposal_id, who.origin)
     plain: dict[str, Any] = to_json(
         {
@@ -86,7 +89,7 @@ def proposal(channel: str, proposal_id: str, who: CallerDep, desk: DeskDep) -> d
 
 @router.post("/channels/{channel}/proposals/{proposal_id}/respond")
 def respond(
-    channel: str, proposal_id: str, body: ResponseIn, who: CallerDep, desk: DeskDep
+    channel: ChannelId, proposal_id: ProposalId, body: ResponseIn, who: CallerDep, desk: DeskDep
 ) -> dict[str, str]:
     answers = [Answer(a.clause_id, a.verdict, a.counter_text) for a in body.answers]
     desk.respond(
@@ -97,19 +100,19 @@ def respond(
 
 @router.post("/channels/{channel}/proposals/{proposal_id}/withdraw")
 def withdraw(
-    channel: str, proposal_id: str, body: WithdrawIn, who: CallerDep, desk: DeskDep
+    channel: ChannelId, proposal_id: ProposalId, body: WithdrawIn, who: CallerDep, desk: DeskDep
 ) -> dict[str, str]:
     desk.withdraw(who.officer, channel, who.origin, proposal_id, body.reason)
     return {"proposal_id": proposal_id, "status": "withdrawn"}
 
 
 @router.get("/channels/{channel}/agreements")
-def agreements(channel: str, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
+def agreements(channel: ChannelId, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
     plain: list[dict[str, Any]] = to_json(desk.agreements(who.officer, channel, who.origin))
     return plain
 
 
 @router.get("/due")
-def due(who: CallerDep, desk: DeskDep, channel: str | None = None) -> list[dict[str, Any]]:
+def due(who: CallerDep, desk: DeskDep, channel: ChannelFilter = None) -> list[dict[str, Any]]:
     plain: list[dict[str, Any]] = to_json(desk.due(who.officer, channel))
     return plain

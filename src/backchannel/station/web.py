@@ -40,6 +40,7 @@ from .auth import (
 from .desk import DOING, Desk
 from .errors import Busy, Forbidden, StationError, TooManyAttempts
 from .officers import parse_clearances
+from .params import After
 from .policy import ROLES, Action, Officer
 from .records import ChannelStatus, Entry
 
@@ -147,7 +148,7 @@ def thread(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTM
 
 @router.get("/channels/{channel}/since")
 def since(
-    request: Request, channel: str, who: CallerDep, desk: DeskDep, after: int = 0
+    request: Request, channel: str, who: CallerDep, desk: DeskDep, after: After = 0
 ) -> Response:
     """New items after a position, as escaped HTML for the thread (polled by app.js)."""
     entries = desk.thread(who.officer, channel, who.origin, after=after)
