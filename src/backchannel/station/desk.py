@@ -25,6 +25,9 @@ from .records import ChannelStatus, Entry, ReleaseView
 from .service import Station
 
 MAX_PAGE = 500
+NO_ITEM = "no item of this channel has that hash"
+NO_REQUEST = "no release request of this channel has that id"
+NO_PROPOSAL = "no proposal of this channel has that id"
 DOING = {
     Action.VIEW_CHANNELS: "seeing the channels", Action.READ_ITEM: "reading items",
     Action.SEND_ITEM: "sending items", Action.ACKNOWLEDGE: "acknowledging items",
@@ -59,7 +62,7 @@ class Desk:
             e for e in entries
             if officer.may(Action.READ_ITEM, e.clearances) and direction in (None, e.direction)
         ]  # fmt: skip
-        shown = readable[-limit:]
+        shown = self._conceal(officer, channel_id, readable[-limit:])
         self._rendered(officer, channel_id, origin, shown)
         return shown
 
@@ -67,9 +70,10 @@ class Desk:
         _require(officer, Action.READ_ITEM, ())
         channel_id = self.station.resolve(channel)
         entry = self.station.entry(channel_id, envelope_hash)
-        _require(officer, Action.READ_ITEM, entry.clearances)
-        self._rendered(officer, channel_id, origin, [entry])
-        return entry
+        _require(officer, Action.READ_ITEM, entry.clearances, hidden=NO_ITEM)
+        shown = self._conceal(officer, channel_id, [entry])
+        self._rendered(officer, channel_id, origin, shown)
+        return shown[0]
 
     def send(
         self, officer: Officer, channel: str, origin: str, *, text: str, to_role: Role,
@@ -97,7 +101,7 @@ class Desk:
         channel_id = self.station.resolve(channel)
         _require(officer, Action.ACKNOWLEDGE, ())
         named = self.station.entry(channel_id, envelope_hash)
-        _require(officer, Action.ACKNOWLEDGE, named.clearances)
+        _require(officer, Action.ACKNOWLEDGE, named.clearances, hidden=NO_ITEM)
         if named.direction != "in":
             raise StationError("only a received item can be acknowledged")
         if named.acknowledged:
@@ -134,7 +138,7 @@ class Desk:
         _require(officer, Action.DECIDE_RELEASE, ())
         for text in texts:  # the officer must be cleared for every item named
             entry = self.station.entry(channel_id, text.item_hash.hex())
-            _require(officer, Action.DECIDE_RELEASE, entry.clearances)
+            _require(officer, Action.DECIDE_RELEASE, entry.clearances, hidden=NO_ITEM)
         action = "release-counter" if supersedes else "release-request"
         return self.station.request_release(
             channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes,
@@ -177,8 +181,8 @@ class Desk:
             None,
         )
         if request is None:
-            raise ChannelNotFound("no release request of this channel has that id")
-        _require(officer, action, request.clearances)
+            raise ChannelNotFound(NO_REQUEST)
+        _require(officer, action, request.clearances, hidden=NO_REQUEST)
         return request
 
     # -- proposals, agreements, deadlines ------------------------------------------------
@@ -205,7 +209,7 @@ class Desk:
         _require(officer, Action.READ_ITEM, ())
         channel_id = self.station.resolve(channel)
         negotiation = self.station.negotiation(channel_id, proposal_id)
-        _require(officer, Action.READ_ITEM, negotiation.proposal.clearances)
+        _require(officer, Action.READ_ITEM, negotiation.proposal.clearances, hidden=NO_PROPOSAL)
         shown = [negotiation.proposal_hash, *(v.source for v in negotiation.versions[1:])]
         self.station.audit.record(
             *(Record(officer.name, "read", origin, channel_id, h, "proposal") for h in shown)
@@ -262,19 +266,22 @@ class Desk:
         return shown
 
     def due(self, officer: Officer, channel: str | None = None) -> list[Due]:
-        """What is owed by when; titles only for proposals the officer is cleared for."""
-        _require(officer, Action.VIEW_CHANNELS)
+        """What is owed by when, of the items this officer may read; nothing of others.
+
+        Roles that read no items (auditor, admin) are refused: a due list is made of
+        items, and what one of them owes says something of its content.
+        """
+        _require(officer, Action.READ_ITEM, ())
         channel_id = self.station.resolve(channel) if channel else None
         return [
-            d if officer.may(Action.READ_ITEM, d.clearances) else _untitled(d)
-            for d in self.station.due(channel_id)
+            d for d in self.station.due(channel_id) if officer.may(Action.READ_ITEM, d.clearances)
         ]
 
     def _negotiable(self, officer: Officer, channel: str, proposal_id: str) -> str:
         _require(officer, Action.NEGOTIATE, ())
         channel_id = self.station.resolve(channel)
         negotiation = self.station.negotiation(channel_id, proposal_id)
-        _require(officer, Action.NEGOTIATE, negotiation.proposal.clearances)
+        _require(officer, Action.NEGOTIATE, negotiation.proposal.clearances, hidden=NO_PROPOSAL)
         return channel_id
 
     def confirm(self, officer: Officer, channel: str, origin: str) -> ChannelStatus:
@@ -286,14 +293,29 @@ class Desk:
         )
         return status
 
+    def _conceal(self, officer: Officer, channel_id: str, entries: list[Entry]) -> list[Entry]:
+        """The entries with the links to items this officer may not read left out.
+
+        ``prev_hash`` and ``peer_hash`` name neighbouring items; for one the officer
+        may not read, a hash is all they would learn, and it is still too much: they
+        see that an item exists there (a gap in the numbers), nothing else.
+        """
+        named = {h for e in entries for h in (e.prev_hash, e.peer_hash)}
+        labels = self.station.clearances_of(channel_id, named)
+        visible = {h for h, c in labels.items() if officer.may(Action.READ_ITEM, c)}
+
+        def shown(value: str) -> str:
+            return value if value in visible else ""
+
+        return [
+            dataclasses.replace(e, prev_hash=shown(e.prev_hash), peer_hash=shown(e.peer_hash))
+            for e in entries
+        ]
+
     def _rendered(
         self, officer: Officer, channel_id: str, origin: str, entries: list[Entry]
     ) -> None:
         record_rendering(self.station, officer.name, origin, channel_id, entries)
-
-
-def _untitled(item: Due) -> Due:
-    return dataclasses.replace(item, title="")
 
 
 def record_rendering(
@@ -310,10 +332,20 @@ def record_rendering(
 
 
 def _require(
-    officer: Officer, action: Action, labels: tuple[str, ...] | frozenset[str] = ()
-) -> None:
-    if not officer.may(action, labels):
-        doing = DOING.get(action, action.value)
-        if officer.may(action):
-            raise Forbidden(f"this item needs a clearance you do not hold, for {doing}")
+    officer: Officer, action: Action, labels: tuple[str, ...] | frozenset[str] = (),
+    hidden: str = "",
+) -> None:  # fmt: skip
+    """Refuse what the matrix does not allow.
+
+    ``hidden``: the labels are an existing item's.  An officer who may not read it is
+    told it is not found, in the words used for an item that does not exist, so a
+    refusal never confirms that an item is there.
+    """
+    if officer.may(action, labels):
+        return
+    doing = DOING.get(action, action.value)
+    if not officer.may(action):
         raise Forbidden(f"your role ({officer.role}) does not allow {doing}")
+    if hidden:
+        raise ChannelNotFound(hidden)
+    raise Forbidden(f"you may not give an item a clearance label you do not hold, for {doing}")

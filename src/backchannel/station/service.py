@@ -567,6 +567,13 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
                 raise ChannelNotFound("no item of this channel has that hash")
             return self._entry(s, row)
 
+    def clearances_of(self, channel_id: str, hashes: set[str]) -> dict[str, tuple[str, ...]]:
+        """The labels of those of these items (hex hashes) that this channel holds."""
+        wanted = [bytes.fromhex(h) for h in hashes if len(h) == 64]
+        with self.db.reading() as s:
+            found = repo.clearances_of(s, channel_id, wanted)
+        return {h.hex(): tuple(labels.split()) for h, labels in found.items()}
+
     def inbox(self, channel_id: str | None = None) -> list[Entry]:
         return [e for e in self.transcript(channel_id) if e.direction == "in"]
 

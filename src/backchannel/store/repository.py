@@ -178,6 +178,14 @@ def transcript(
     return session.scalars(query.order_by(TranscriptRow.created_at, TranscriptRow.id)).all()
 
 
+def clearances_of(session: Session, channel_id: str, hashes: list[bytes]) -> dict[bytes, str]:
+    """The clearance labels of those of these items the channel holds."""
+    query = select(TranscriptRow.envelope_hash, TranscriptRow.clearances).where(
+        TranscriptRow.channel_id == channel_id, TranscriptRow.envelope_hash.in_(hashes)
+    )
+    return {row.envelope_hash: row.clearances for row in session.execute(query)}
+
+
 def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> TranscriptRow | None:
     query = select(TranscriptRow).where(
         TranscriptRow.channel_id == channel_id, TranscriptRow.envelope_hash == envelope_hash
