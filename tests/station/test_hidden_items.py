@@ -21,8 +21,7 @@ from backchannel.station.errors import ChannelNotFound, Forbidden
 from backchannel.station.policy import Officer
 from backchannel.station.service import Station
 
-from .test_audit import deliver
-from .test_store import paired_in_process
+from .test_store import deliver, paired_in_process
 
 LABEL = "negotiation"
 READER = Officer(2, "rex", "reader", frozenset())
