@@ -49,6 +49,7 @@ from backchannel.protocol.release import (
     decide,
     disclose,
     keys_document,
+    pinned_parties,
     read_keys,
     verify_bundle,
 )
@@ -493,9 +494,21 @@ def verify_runs(release: Release, tmp_path_factory: pytest.TempPathFactory) -> d
         write(f"{i.station}.keys.json", keys_document(i.public))
         for i in (release.a, release.b, release.outsider)
     )
+    # Two brand-new stations that merely call themselves by the real parties' names.
+    fa, fb = (Identity.generate(i.public.party, i.public.station) for i in (release.a, release.b))
+    fabricated = Manifest.of(request_of("A statement nobody made"), fa.public, fb.public)
+    signed = {f.public.fingerprint(): consent(f, fabricated) for f in (fa, fb)}
+    impostor = write("impostor.json", bundle_of(fabricated, signed))
+    pins = [release.a.public.fingerprint().hex(), release.b.public.fingerprint().hex()]
     cases = {
         "good": [bundle],
         "pinned": [bundle, "--keys", a, "--keys", b],
+        "one-pinned": [bundle, "--keys", a],
+        "fingerprints": [bundle, "--fingerprint", pins[0], "--fingerprint", pins[1]],
+        "bad-fingerprint": [bundle, "--fingerprint", "12ab"],
+        "impostor": [impostor],
+        "impostor-pinned": [impostor, "--keys", a, "--keys", b],
+        "plain-http-keys": [bundle, "--keys", "http://127.0.0.1:9/.well-known/backchannel/keys"],
         "outsider": [bundle, "--keys", a, "--keys", outsider],
         "one-character": [write("edited.json", release.data.replace(b"3-5 May", b"3-6 May"))],
         # Fails today: a Traceback (UnicodeDecodeError), see the test above.
@@ -517,22 +530,38 @@ def verify_runs(release: Release, tmp_path_factory: pytest.TempPathFactory) -> d
     return outcomes
 
 
-def test_cli_verifies_a_good_bundle(release: Release, verify_runs: dict[str, Outcome]) -> None:
+def test_cli_never_calls_a_bundle_valid_without_pinned_keys(
+    release: Release, verify_runs: dict[str, Outcome]
+) -> None:
+    for case in ("good", "one-pinned", "impostor"):
+        done = verify_runs[case]
+        assert done.returncode == 3, (case, done.stderr)  # consistent, parties unverified
+        assert done.stdout.startswith("PARTIES UNVERIFIED"), case
+        assert "VALID" not in done.stdout.replace("UNVERIFIED", ""), case
+        assert "--keys" in done.stdout and "--fingerprint" in done.stdout  # how to pin
     done = verify_runs["good"]
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("VALID release")
     for text in (release.a.party, release.b.party, NOTICE, REPLY, release.request.title):
         assert text in done.stdout
-    assert "no --keys given" in done.stdout
+    assert done.stdout.count("NOT PINNED") == 2
+    assert verify_runs["one-pinned"].stdout.count("NOT PINNED") == 1
 
 
 def test_cli_checks_pinned_keys(verify_runs: dict[str, Outcome]) -> None:
-    done = verify_runs["pinned"]
-    assert done.returncode == 0, done.stderr
-    assert "keys pinned from 2 file(s) match" in done.stdout
+    for case in ("pinned", "fingerprints"):
+        done = verify_runs[case]
+        assert done.returncode == 0, (case, done.stderr)
+        assert done.stdout.startswith("VALID release, signed by both parties"), case
+        assert done.stdout.count("[keys pinned]") == 2, case
     done = verify_runs["outsider"]
     assert done.returncode == 1
     assert_one_error_line(done, "not a party's keys")
+
+
+def test_cli_refuses_an_impostor_against_the_real_keys(verify_runs: dict[str, Outcome]) -> None:
+    assert_one_error_line(verify_runs["impostor-pinned"], "not a party's keys")
+    assert verify_runs["impostor-pinned"].returncode == 1
+    assert_one_error_line(verify_runs["bad-fingerprint"], "a fingerprint is 64 hex digits")
+    assert_one_error_line(verify_runs["plain-http-keys"], "plain http prove nothing")
 
 
 def assert_one_error_line(done: Outcome, reason: str) -> None:
@@ -554,3 +583,15 @@ def test_cli_refuses_an_edited_bundle_in_one_line(
     done = verify_runs[case]
     assert done.returncode == 1
     assert_one_error_line(done, reason)
+
+
+def test_only_keys_pinned_apart_from_the_bundle_say_who_signed(release: Release) -> None:
+    a, b, outsider = release.a.public, release.b.public, release.outsider.public
+    assert pinned_parties(release.manifest, [], []) == []
+    assert pinned_parties(release.manifest, [a], [b.fingerprint()]) == list(
+        release.manifest.parties
+    )
+    with pytest.raises(BundleError, match="not a party's keys"):
+        pinned_parties(release.manifest, [outsider], [])
+    with pytest.raises(BundleError, match="is not a party's"):
+        pinned_parties(release.manifest, [], [outsider.fingerprint()])

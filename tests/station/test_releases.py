@@ -293,10 +293,10 @@ def test_verify_accepts_the_bundle_against_both_published_keys(
     bundle = tmp_path / "bundle.json"
     bundle.write_bytes(released.bundles["a"])
     done = cli("verify", str(bundle))
-    assert done.returncode == 0, done.stderr
-    assert "VALID release, signed by both parties: Route 7" in done.stdout
-    assert "party: Party alpha (station alpha)" in done.stdout
-    assert "party: Party bravo (station bravo)" in done.stdout
+    assert done.returncode == 3, done.stderr  # consistent, but nothing says who signed
+    assert "PARTIES UNVERIFIED: Route 7" in done.stdout
+    assert "party: Party alpha (station alpha)  [NOT PINNED]" in done.stdout
+    assert "party: Party bravo (station bravo)  [NOT PINNED]" in done.stdout
     assert released.public in done.stdout
 
     keys = []
@@ -307,7 +307,8 @@ def test_verify_accepts_the_bundle_against_both_published_keys(
         keys[-1].write_bytes(answer.content)
     pinned = cli("verify", str(bundle), "--keys", str(keys[0]), "--keys", str(keys[1]))
     assert pinned.returncode == 0, pinned.stderr
-    assert "keys pinned from 2 file(s) match" in pinned.stdout
+    assert "VALID release, signed by both parties: Route 7" in pinned.stdout
+    assert pinned.stdout.count("[keys pinned]") == 2
 
     exported = tmp_path / "exported.json"  # `keys export` writes the same file
     done = cli("keys", "export", "--station", str(pair.a.folder), "--out", str(exported))

@@ -25,7 +25,7 @@ import typer
 
 from backchannel.protocol import Item, Message
 from backchannel.protocol.proposal import Answer, Clause
-from backchannel.protocol.release import ReleasedText
+from backchannel.protocol.release import ReleasedText, keys_document
 from backchannel.station.config import StationConfig
 from backchannel.station.errors import StationError
 from backchannel.station.records import Entry
@@ -149,6 +149,8 @@ def release(a: Station, b: Station, out: Path) -> None:
     if a.bundle(request_id) != b.bundle(request_id):
         raise StationError("the two stations hold different release bundles")
     out.write_bytes(a.bundle(request_id))
+    for name, station in (("a", a), ("b", b)):  # what each party publishes, for pinning
+        (out.parent / f"{name}.keys.json").write_bytes(keys_document(station.public_identity()))
     typer.echo(f"  release signed by both parties: {out}")
 
 
@@ -350,7 +352,8 @@ Try, in another terminal:
   .venv/bin/backchannel send --station {workdir}/a "Are you receiving?"
   .venv/bin/backchannel inbox --station {workdir}/b
   .venv/bin/backchannel transcript --station {workdir}/b
-  .venv/bin/backchannel verify {workdir}/release.json
+  .venv/bin/backchannel verify {workdir}/release.json --keys {workdir}/a.keys.json \\
+      --keys {workdir}/b.keys.json
   .venv/bin/backchannel agreements --station {workdir}/a
   .venv/bin/backchannel due --station {workdir}/b
 Press Ctrl-C to stop both stations.""")

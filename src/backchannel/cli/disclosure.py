@@ -10,13 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
+from backchannel.protocol.identity import PublicIdentity
 from backchannel.protocol.release import (
+    MAX_KEYS_BYTES,
     BundleError,
     Manifest,
     ReleasedText,
     keys_document,
+    pinned_parties,
     read_keys,
     verify_bundle,
 )
@@ -140,41 +144,100 @@ def _did(action: str, request_id: str) -> Record:
     return Record(host_user(), action, "cli", detail=f"request {request_id}")
 
 
+UNVERIFIED_EXIT = 3
+KEYS_HELP = (
+    "A party's keys: a keys file, or its https://…/.well-known/backchannel/keys; "
+    "repeat for both parties."
+)
+KEYS_TIMEOUT = 10.0
+
+
 def verify(
     bundle: Annotated[Path, typer.Argument(help="The release bundle (JSON).")],
     keys: Annotated[
-        list[Path] | None,
-        typer.Option(help="A party's published keys file to pin; repeat for both."),
+        list[str] | None,
+        typer.Option(help=KEYS_HELP),
+    ] = None,
+    fingerprint: Annotated[
+        list[str] | None,
+        typer.Option(help="A party's key fingerprint (64 hex digits), read out by the party."),
     ] = None,
 ) -> None:
-    """Check a release bundle offline: all four signatures, and optionally pinned keys."""
+    """Check a release bundle offline: its four signatures, and who the signers are.
+
+    Exit 0: valid, and both parties' keys were pinned with --keys or --fingerprint.
+    Exit 3: the signatures are consistent, but the parties are unverified (nothing
+    shows that the keys in the bundle are the named parties' keys).  Exit 1: not valid.
+    """
     try:
         manifest, lines = verify_bundle(_read(bundle, 4 * 1024 * 1024))
-        for path in keys or []:
-            pinned = read_keys(_read(path, 64 * 1024))
-            if pinned not in manifest.parties:
-                raise BundleError(f"the keys in {path} ({pinned.party}) are not a party's keys")
+        pins = [read_keys(_keys_from(source)) for source in keys or []]
+        prints = [_fingerprint(text) for text in fingerprint or []]
+        pinned = pinned_parties(manifest, pins, prints)
     except BundleError as exc:
         fail(f"NOT VALID: {exc}")
-    show_release(manifest, lines, pinned=len(keys or []))
+    show_release(manifest, lines, pinned)
+    if len(pinned) < len(manifest.parties):
+        raise typer.Exit(UNVERIFIED_EXIT)
 
 
-def show_release(manifest: Manifest, lines: list[str], pinned: int) -> None:
-    typer.echo(f"VALID release, signed by both parties: {manifest.title}")
+def show_release(manifest: Manifest, lines: list[str], pinned: list[PublicIdentity]) -> None:
+    verified = len(pinned) == len(manifest.parties)
+    if verified:
+        typer.echo(f"VALID release, signed by both parties: {manifest.title}")
+    else:
+        typer.echo(f"PARTIES UNVERIFIED: {manifest.title}")
+        typer.echo("the signatures are consistent with the keys inside this bundle, but "
+                   "nothing shows those keys are the named parties' (anyone can name a "
+                   "station after a real party)")  # fmt: skip
     typer.echo(f"date: {manifest.date}")
     for party in manifest.parties:
-        typer.echo(f"party: {party.party} (station {party.station})")
+        state = "keys pinned" if party in pinned else "NOT PINNED"
+        typer.echo(f"party: {party.party} (station {party.station})  [{state}]")
         typer.echo(f"  fingerprint {party.fingerprint().hex()}")
     for line in lines:
         typer.echo(f"  {line}")
-    if pinned:
-        typer.echo(f"keys pinned from {pinned} file(s) match")
-    else:
-        typer.echo("no --keys given: compare the fingerprints with the parties' published keys")
+    if not verified:
+        typer.echo(
+            "to verify, pin each party's keys from a source you trust: --keys FILE (from "
+            "'backchannel keys export' at that party), --keys https://STATION/.well-known/"
+            "backchannel/keys, or --fingerprint HEX read out by the party"
+        )
     if manifest.statement:
         typer.echo(f"\nstatement:\n{manifest.statement}")
     for n, t in enumerate(manifest.texts, 1):
         typer.echo(f"\n[{n}] {t.mode} text of item {t.item_hash.hex()[:16]}:\n{t.text}")
+
+
+def _keys_from(source: str) -> bytes:
+    """A keys document from a file or an https URL (TLS-authenticated, size-capped)."""
+    if source.startswith("http://"):
+        raise BundleError("keys fetched over plain http prove nothing: use https or a file")
+    if not source.startswith("https://"):
+        return _read(Path(source), MAX_KEYS_BYTES)
+    try:
+        with httpx.stream("GET", source, timeout=KEYS_TIMEOUT, follow_redirects=False) as got:
+            if got.status_code != 200:
+                raise BundleError(f"{source} answered {got.status_code}")
+            data = bytearray()
+            for chunk in got.iter_bytes():
+                data += chunk
+                if len(data) > MAX_KEYS_BYTES:
+                    raise BundleError(f"{source} sent more than {MAX_KEYS_BYTES} bytes")
+    except httpx.HTTPError as exc:
+        raise BundleError(f"could not fetch {source}: {type(exc).__name__}") from None
+    return bytes(data)
+
+
+def _fingerprint(text: str) -> bytes:
+    cleaned = text.replace(":", "").replace(" ", "").lower()
+    try:
+        value = bytes.fromhex(cleaned)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise BundleError(f"a fingerprint is 64 hex digits, not {text[:80]!r}")
+    return value
 
 
 @keys_app.command("export")

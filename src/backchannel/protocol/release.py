@@ -429,3 +429,27 @@ def _bundle_party(p: PublicIdentity) -> BundleParty:
         p.party, p.station, p.curve25519.hex(), p.ed25519.hex(), p.mlkem768.hex(),
         p.mldsa65.hex(), p.fingerprint().hex(),
     )  # fmt: skip
+
+
+def pinned_parties(
+    manifest: Manifest, keys: list[PublicIdentity], fingerprints: list[bytes]
+) -> list[PublicIdentity]:
+    """The parties of a verified bundle whose keys a reader pinned beforehand.
+
+    A bundle carries its signers' keys, so its signatures prove only that whoever
+    holds those keys signed it: anyone can make a station called by a real party's
+    name.  Only keys obtained from the party itself, apart from the bundle (a keys
+    file, its published document, a fingerprint read out), say who signed.  Raises
+    BundleError for a pin that is no party's: it names someone else.
+    """
+    by_fingerprint = {p.fingerprint(): p for p in manifest.parties}
+    pinned: dict[bytes, PublicIdentity] = {}
+    for key in keys:
+        if key.fingerprint() not in by_fingerprint:
+            raise BundleError(f"the keys pinned for {key.party} are not a party's keys")
+        pinned[key.fingerprint()] = by_fingerprint[key.fingerprint()]
+    for fingerprint in fingerprints:
+        if fingerprint not in by_fingerprint:
+            raise BundleError(f"fingerprint {fingerprint.hex()[:16]}… is not a party's")
+        pinned[fingerprint] = by_fingerprint[fingerprint]
+    return [p for p in manifest.parties if p.fingerprint() in pinned]
