@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit chromium demo bench fuzz screenshots clean
+.PHONY: test lint unit chromium nginx demo bench fuzz screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,20 @@ lint: $(STAMP)
 chromium:
 	scripts/ensure-chromium.sh
 
-unit: $(STAMP) chromium
+# Debian's nginx for the reverse-proxy test (installed from apt if missing).
+nginx:
+	scripts/ensure-nginx.sh
+
+unit: $(STAMP) chromium nginx
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint unit
 
-# A longer run of the property-based tests (minutes, not part of `make test`).
+# A longer run of the property-based tests and of the API fuzzing of two real stations
+# (minutes, not part of `make test`).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/protocol -k "stateful or property" -q
+	BACKCHANNEL_FUZZ_EXAMPLES=400 $(BIN)/pytest tests/station/test_schema.py -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/protocol.py

@@ -153,12 +153,14 @@ def test_database_copy_alone_decrypts_nothing(
     assert secret.encode() not in raw and b"K-9" not in raw
     assert all(blob.startswith(b"BCS\x01") for blob in blobs)
     # The database with another key: nothing opens.
-    (tmp_path / "thief").mkdir()
+    (tmp_path / "thief").mkdir(mode=0o700)
     (tmp_path / "thief" / "station.db").write_bytes(raw)
     for suffix in ("-wal", "-shm"):
         wal = tmp_path / "bravo" / f"station.db{suffix}"
         if wal.exists():
             (tmp_path / "thief" / f"station.db{suffix}").write_bytes(wal.read_bytes())
+    for copied in (tmp_path / "thief").iterdir():
+        copied.chmod(0o600)
     config = StationConfig(party="x", station="thief", public_url="http://t.invalid")
     config.save(tmp_path / "thief")
     (tmp_path / "thief" / "station.key").write_text("00" * 32)

@@ -22,7 +22,7 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=256)  # a few dozen kinds (one per sealed column) per key
 def _cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
     # Cached: a station seals every item and snapshot under a handful of subkeys, and
     # deriving one costs more than the sealing itself.  The caller holds the key anyway.

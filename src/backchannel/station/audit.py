@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import LargeBinary, Row, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backchannel.protocol.kdf import derive_key, mac, mac_matches
 from backchannel.store import Database
 from backchannel.store.schema import AuditHeadRow, AuditRow
+from backchannel.store.sealed import BrokenSeal, blind_index, open_value
 
 GENESIS = bytes(32)
 MAX_DETAIL = 500
@@ -57,6 +59,7 @@ class AuditTrail:
     def __init__(self, db: Database, station_key: bytes, clock: Callable[[], float]) -> None:
         self.db, self.clock = db, clock
         self._key = derive_key(station_key, "audit-chain")
+        self._station_key = station_key
 
     def record(self, *records: Record) -> None:
         """Append records in a transaction of their own (durable before we go on)."""
@@ -75,7 +78,8 @@ class AuditTrail:
         for given in records:
             record, seq = _fit(given), seq + 1
             link = self._link(link, seq, now, record)
-            rows.append({"seq": seq, "at": now, "link": link, **_columns(record)})
+            rows.append({"seq": seq, "at": now, "link": link, **_columns(record),
+                         "officer_key": self._officer_key(record.officer)})  # fmt: skip
         if rows:  # one multi-row INSERT, not one ORM object per record
             s.execute(insert(AuditRow), rows)
         tag = self._tag(seq, link)
@@ -103,10 +107,11 @@ class AuditTrail:
     def _walk(self, s: Session) -> tuple[Verdict | None, int, bytes]:
         """Check every link in order: (the first break or None, links, last link)."""
         expected, link = 1, GENESIS
-        for row in _rows(s):
+        for row in _raw_rows(s):
             if row.seq != expected:
                 return Verdict(False, expected - 1, expected, f"link {expected} is missing"), 0, b""
-            if row.link != self._link(link, row.seq, row.at, _record(row)):
+            record = self._open(row)  # None: a sealed field was written around us
+            if record is None or row.link != self._link(link, row.seq, row.at, record):
                 return (
                     Verdict(False, expected - 1, expected, f"link {expected} was altered"),
                     0,
@@ -126,7 +131,7 @@ class AuditTrail:
         """The newest records first, filtered by officer, item and time."""
         query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
         if officer is not None:
-            query = query.where(AuditRow.officer == officer)
+            query = query.where(AuditRow.officer_key == self._officer_key(officer[:100]))
         if item_hash is not None:
             query = query.where(AuditRow.item_hash == item_hash)
         if since is not None:
@@ -141,6 +146,21 @@ class AuditTrail:
             self._key, "audit-link", previous, seq, round(at * 1_000_000), r.officer, r.action,
             r.origin, r.channel_id or "", r.item_hash or b"", r.detail,
         )  # fmt: skip
+
+    def _open(self, row: Row[Any]) -> Record | None:
+        """The record of a raw row, or None if one of its sealed fields does not open."""
+        try:
+            o, a, origin, d = (
+                open_value(self._station_key, f"audit.{f}", str, getattr(row, f))
+                for f in SEALED_FIELDS
+            )
+        except BrokenSeal:
+            return None
+        return Record(o, a, origin, row.channel_id, row.item_hash, d)
+
+    def _officer_key(self, officer: str) -> bytes:
+        """The keyed digest records are filtered by (officer names are sealed)."""
+        return blind_index(self._station_key, "audit.officer", officer)
 
     def _tag(self, seq: int, link: bytes) -> bytes:
         return mac(self._key, "audit-head", seq, link)
@@ -165,12 +185,18 @@ def _record(row: AuditRow) -> Record:
     return Record(row.officer, row.action, row.origin, row.channel_id, row.item_hash, row.detail)
 
 
-def _rows(s: Session) -> Iterator[AuditRow]:
-    """Every row in sequence order, a batch at a time."""
+SEALED_FIELDS = ("officer", "action", "origin", "detail")
+# The sealed fields as stored, so that one that does not open is a broken link, not a crash.
+_RAW = [type_coerce(getattr(AuditRow, f), LargeBinary).label(f) for f in SEALED_FIELDS]
+
+
+def _raw_rows(s: Session) -> Iterator[Row[Any]]:
+    """Every row in sequence order, a batch at a time, its sealed fields unopened."""
     after = 0
+    columns = (AuditRow.seq, AuditRow.at, AuditRow.link, AuditRow.channel_id, AuditRow.item_hash)
     while True:
-        query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq)
-        batch = s.scalars(query.limit(VERIFY_BATCH)).all()
+        query = select(*columns, *_RAW).where(AuditRow.seq > after).order_by(AuditRow.seq)
+        batch: list[Row[Any]] = list(s.execute(query.limit(VERIFY_BATCH)))
         if not batch:
             return
         yield from batch

@@ -81,8 +81,9 @@ def restore(folder: Path, sealed: bytes, who: str) -> Restored:
                         "PostgreSQL station with pg_restore")  # fmt: skip
     if not sealed.startswith(SEAL_MAGIC):
         raise StationError("the file is not a backchannel backup")
+    key = load_key(folder)
     try:
-        plain = unseal(load_key(folder), BACKUP_LABEL, sealed)
+        plain = unseal(key, BACKUP_LABEL, sealed)
     except ProtocolError:
         raise StationError(
             "the file does not open with this station's key: it is a backup of another "
@@ -95,7 +96,7 @@ def restore(folder: Path, sealed: bytes, who: str) -> Restored:
         _remove_with_journals(staging)  # left by an interrupted restore
         _write_private(staging, plain)
         newest = _check(staging)
-        closed = _close_channels(staging)
+        closed = _close_channels(staging, key)
         kept = _swap(path, staging)
     except OSError as exc:
         raise StationError(f"cannot restore: {exc.strerror or exc}") from None
@@ -149,14 +150,14 @@ def _check(path: Path) -> float | None:
         db.close()
 
 
-def _close_channels(path: Path) -> int:
+def _close_channels(path: Path, key: bytes) -> int:
     """Bring the copy's schema up to date and close every channel in it."""
     when = datetime.now(UTC).strftime("%Y-%m-%d")
     reason = (
         f"restored from a backup on {when}; its keys are behind the counterpart's, so it "
         "sends and receives nothing more: pair again to go on"
     )
-    db = Database(sqlite_url(path))
+    db = Database(sqlite_url(path), key)
     try:
         db.migrate()
         with db.transaction() as s:

@@ -23,8 +23,39 @@ DATABASE_FILE = "station.db"
 KEY_BYTES = 32
 
 
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
+DATABASE_FILES = (DATABASE_FILE, DATABASE_FILE + "-wal", DATABASE_FILE + "-shm")
+
+
 class ConfigError(Exception):
     """The data folder, its settings or its key are missing or wrong."""
+
+
+def make_private_folder(folder: Path) -> None:
+    """The station's folder, created (or narrowed) to its owner alone."""
+    folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    folder.chmod(PRIVATE_FOLDER)
+
+
+def make_private_file(path: Path) -> None:
+    """An empty file only its owner may read, before anything writes to it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    path.chmod(PRIVATE_FILE)
+
+
+def check_private(folder: Path) -> None:
+    """Refuse a station folder, settings or database file that others may open.
+
+    The database holds only sealed content, but names the tables, counts the rows
+    and times every item; the folder also holds the key (unless it comes from the
+    environment).  So all of it is its owner's alone, checked at every start.
+    """
+    if folder.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{folder} is open to others; run: chmod 700 {folder}")
+    for name in (CONFIG_FILE, *DATABASE_FILES):
+        path = folder / name
+        if path.exists() and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"{path} is readable by others; run: chmod 600 {path}")
 
 
 class StationConfig(BaseModel):
@@ -47,13 +78,19 @@ class StationConfig(BaseModel):
         return self.database_url or sqlite_url(folder / DATABASE_FILE)
 
     def save(self, folder: Path) -> None:
-        (folder / CONFIG_FILE).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        """Write station.json, readable by its owner only (it names the party)."""
+        path = folder / CONFIG_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.model_dump_json(indent=2) + "\n")
+        path.chmod(PRIVATE_FILE)  # an existing file keeps its mode through O_CREAT
 
     @classmethod
     def load(cls, folder: Path) -> StationConfig:
         path = folder / CONFIG_FILE
         if not path.is_file():
             raise ConfigError(f"{folder} is not a station folder (no {CONFIG_FILE}); run init")
+        check_private(folder)
         try:
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:

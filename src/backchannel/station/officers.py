@@ -29,13 +29,14 @@ from typing import cast
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from backchannel.protocol.items import Role, check_clearances
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.store import Database
 from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
+from backchannel.store.sealed import blind_index
 
 from .audit import AuditTrail, Record
 from .errors import NotSignedIn, StationError, TooManyAttempts
@@ -141,11 +142,12 @@ class Accounts:
         check_password(password)
         secret = pyotp.random_base32() if totp else None
         with self.db.transaction() as s:
-            if s.scalar(select(OfficerRow.id).where(OfficerRow.name == name)) is not None:
+            if s.scalar(select(OfficerRow.id).where(self._named(name))) is not None:
                 raise StationError(f"an officer named {name!r} already exists")
             s.add(
                 OfficerRow(
-                    name=name, role=role, clearances=" ".join(clearances),
+                    name=name, name_key=self._name_key(name), role=role,
+                    clearances=" ".join(clearances),
                     password_hash=_hasher.hash(password), totp_sealed=self._seal_totp(secret),
                     totp_last_step=0, disabled=False, failed_logins=0, created_at=self.clock(),
                 )
@@ -158,8 +160,8 @@ class Accounts:
 
     def accounts(self) -> list[Account]:
         with self.db.reading() as s:
-            rows = s.scalars(select(OfficerRow).order_by(OfficerRow.name)).all()
-            return [_account(row) for row in rows]
+            rows = s.scalars(select(OfficerRow)).all()  # names are sealed: sorted here
+            return sorted((_account(row) for row in rows), key=lambda a: a.name)
 
     def disable(self, by: str, origin: str, name: str) -> None:
         """Disable an account and end its sessions and API tokens."""
@@ -221,7 +223,7 @@ class Accounts:
         name, address = name[:64], address or origin.split(" ", maxsplit=1)[0]
         self.gate.check(address, name)
         with self.db.reading() as s:
-            seen = s.scalar(select(OfficerRow).where(OfficerRow.name == name))
+            seen = s.scalar(select(OfficerRow).where(self._named(name)))
         if seen is not None and self._locked(seen):
             self.gate.failed(address, name)
             self.audit.record(Record(name, "sign-in-locked", origin))
@@ -394,10 +396,17 @@ class Accounts:
         self.audit.append(s, [Record(name[:64], "sign-in-failed", origin, detail=reason)])
 
     def _row(self, s: Session, name: str) -> OfficerRow:
-        row = s.scalar(select(OfficerRow).where(OfficerRow.name == name).with_for_update())
+        row = s.scalar(select(OfficerRow).where(self._named(name)).with_for_update())
         if row is None:
             raise StationError(f"no officer named {name!r}")
         return row
+
+    def _name_key(self, name: str) -> bytes:
+        """The keyed digest an officer is found by (names are sealed)."""
+        return blind_index(self._key, "officer.name", name)
+
+    def _named(self, name: str) -> ColumnElement[bool]:
+        return OfficerRow.name_key == self._name_key(name)
 
     def _seal_totp(self, secret: str | None) -> bytes | None:
         return None if secret is None else seal(self._key, "totp", secret.encode())

@@ -108,29 +108,25 @@ def refresh(s: Session, key: bytes, now: float, channel_id: str, proposal_id: by
 
 def expire_due(s: Session, now: float) -> list[ProposalRow]:
     """Mark live proposals whose response date passed as expired; returns them."""
-    query = select(ProposalRow).where(
-        ProposalRow.state.in_([ProposalState.OPEN.value, ProposalState.ANSWERED.value]),
-        ProposalRow.respond_by < now,
+    live = select(ProposalRow).where(
+        ProposalRow.state.in_([ProposalState.OPEN.value, ProposalState.ANSWERED.value])
     )
-    rows = list(s.scalars(query))
+    rows = [row for row in s.scalars(live) if row.respond_by < now]  # the date is sealed
     for row in rows:
         row.state, row.updated_at = ProposalState.EXPIRED.value, now
     return rows
 
 
 def agreements(s: Session, key: bytes, channel_id: str) -> list[AgreementView]:
-    query = (
-        select(AgreementRow)
-        .where(AgreementRow.channel_id == channel_id)
-        .order_by(AgreementRow.effective_date, AgreementRow.id)
-    )
+    query = select(AgreementRow).where(AgreementRow.channel_id == channel_id)
+    rows = sorted(s.scalars(query), key=lambda r: (r.effective_date, r.id))  # dates are sealed
     return [
         AgreementView(
             r.id, r.proposal_id, r.clause_id, unseal(key, "agreement", r.text_sealed).decode(),
             r.category, r.action, r.target, r.effective_date,
             (r.proposed_in.hex(), r.accepted_in.hex()), r.state, r.changed_by,
         )
-        for r in s.scalars(query)
+        for r in rows
     ]  # fmt: skip
 
 

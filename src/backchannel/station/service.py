@@ -76,7 +76,14 @@ from backchannel.store.schema import ProposalRow, TranscriptRow
 
 from . import proposals, releases
 from .audit import AuditTrail, Record
-from .config import StationConfig, create_key, load_key
+from .config import (
+    DATABASE_FILE,
+    StationConfig,
+    create_key,
+    load_key,
+    make_private_file,
+    make_private_folder,
+)
 from .errors import (
     NO_OPEN_CHANNEL,
     Busy,
@@ -126,7 +133,7 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
         self, folder: Path, config: StationConfig, key: bytes, clock: Clock = time.time
     ) -> None:
         self.folder, self.config, self._key, self.clock = folder, config, key, clock
-        self.db = Database(config.database(folder))
+        self.db = Database(config.database(folder), key)
         self.audit = AuditTrail(self.db, key, clock)
         self._public: PublicIdentity | None = None
         self.accounts = Accounts(self.db, key, self.audit, clock)
@@ -139,14 +146,16 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
 
     @classmethod
     def create(cls, folder: Path, config: StationConfig) -> Station:
-        """A new station: folder, key, database and long-term identity."""
-        folder.mkdir(parents=True, exist_ok=True)
+        """A new station: folder, key, database and long-term identity (all 0600/0700)."""
         if (folder / "station.json").exists():
             raise StationError(f"{folder} already holds a station")
+        make_private_folder(folder)
         identity = guard(lambda: Identity.generate(config.party, config.station))
         key_file = folder / "station.key"
         create_key(folder)
         try:
+            if config.database_url is None:  # SQLite: its journals take the file's mode
+                make_private_file(folder / DATABASE_FILE)
             station = cls(folder, config, load_key(folder))
             station.db.migrate()
             with station.db.transaction() as s:

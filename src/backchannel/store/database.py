@@ -16,10 +16,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
+from .sealed import set_key
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+SEALING_REVISION = "0009"  # the migration that sealed the plain columns
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -62,22 +66,47 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 class Database:
-    """One station's database: a URL, an engine and a session factory."""
+    """One station's database: a URL, an engine and a session factory.
 
-    def __init__(self, url: str) -> None:
+    ``key``, the station key, opens and seals the ``Sealed`` columns (sealed.py).
+    """
+
+    def __init__(self, url: str, key: bytes | None = None) -> None:
         self.url = url
         self.engine = _make_engine(url)
+        set_key(self.engine.dialect, key)
         # SQLite has one writer at a time; queueing our own threads here is far
         # cheaper than SQLite's busy handler, which sleeps for up to 100 ms a try.
         self._writer = threading.Lock() if url.startswith("sqlite") else None
 
     def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
+        """Create or upgrade the schema to the newest migration.
+
+        On SQLite, an upgrade that sealed plain columns (0009) is followed by a VACUUM,
+        so that no freed page of the file keeps the old text.
+        """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        sqlite = self.url.startswith("sqlite")
+        with self.engine.connect() as connection:
+            # SQLite changes a column's type by copying its table, which the foreign
+            # keys pointing at it would refuse; they are checked again afterwards.
+            raw = connection.connection.driver_connection if sqlite else None
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction
+            try:
+                with connection.begin():
+                    before = MigrationContext.configure(connection).get_current_revision()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                    if raw is not None and raw.execute("PRAGMA foreign_key_check").fetchall():
+                        raise RuntimeError("the upgrade broke a foreign key; nothing changed")
+                if raw is not None and before is not None and before < SEALING_REVISION:
+                    raw.execute("VACUUM")  # no freed page keeps the old text
+                    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                if raw is not None:
+                    raw.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Session]:

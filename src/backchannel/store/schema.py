@@ -1,15 +1,22 @@
 """The tables of a station's archive.
 
-Secrets and content are sealed blobs (``sealed`` in the column name): the identity,
-pending invitations, channel snapshots and item bodies.  Envelopes in the outbox are
-already ciphertext.  Hashes are stored in the clear: they reveal nothing and let the
-transcript be compared without the key.
+Secrets and content are sealed with the station key.  Blobs the station seals itself
+have ``sealed`` in their names (the identity, pending invitations, channel snapshots,
+item bodies); every other column that carries content or names — party and station
+names, the peer's endpoint, the safety number, labels, deadlines, titles, officer
+names, the audit trail's records, reasons and notes — is a ``Sealed`` column
+(``sealed.py``), read and written as a plain value.  Envelopes in the outbox are
+already ciphertext.  What stays in the clear is what queries need: ids, sequence
+numbers, hashes, times, states and roles from fixed vocabularies, counts, and keyed
+digests (``*_key``) to find a name without storing it (docs/station.md lists them).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .sealed import Sealed
 
 
 class Base(DeclarativeBase):
@@ -22,9 +29,9 @@ class StationRow(Base):
     __tablename__ = "station"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    party: Mapped[str] = mapped_column(String(100))
-    name: Mapped[str] = mapped_column(String(100))
-    public_url: Mapped[str] = mapped_column(String(2048))
+    party: Mapped[str] = mapped_column(Sealed("station.party"))
+    name: Mapped[str] = mapped_column(Sealed("station.name"))
+    public_url: Mapped[str] = mapped_column(Sealed("station.public_url"))
     identity_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     bad_input: Mapped[int] = mapped_column(default=0)  # refused input for no known channel
     created_at: Mapped[float]
@@ -48,17 +55,17 @@ class ChannelRow(Base):
     __tablename__ = "channel"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    peer_party: Mapped[str] = mapped_column(String(100))
-    peer_station: Mapped[str] = mapped_column(String(100))
-    peer_endpoint: Mapped[str] = mapped_column(String(2048))
-    safety_number: Mapped[str] = mapped_column(String(80))
+    peer_party: Mapped[str] = mapped_column(Sealed("channel.peer_party"))
+    peer_station: Mapped[str] = mapped_column(Sealed("channel.peer_station"))
+    peer_endpoint: Mapped[str] = mapped_column(Sealed("channel.peer_endpoint"))
+    safety_number: Mapped[str] = mapped_column(Sealed("channel.safety_number"))
     pairing: Mapped[str] = mapped_column(String(30))
     snapshot_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(default=0)
-    fork_alarm: Mapped[str | None] = mapped_column(String(500), default=None)
+    fork_alarm: Mapped[str | None] = mapped_column(Sealed("channel.fork_alarm"), default=None)
     peer_reachable: Mapped[bool | None] = mapped_column(default=None)
     last_contact_at: Mapped[float | None] = mapped_column(default=None)
-    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    last_error: Mapped[str | None] = mapped_column(Sealed("channel.last_error"), default=None)
     bad_input: Mapped[int] = mapped_column(default=0)
     retry_at: Mapped[float | None] = mapped_column(default=None)  # delivery backoff
     created_at: Mapped[float]
@@ -67,7 +74,7 @@ class ChannelRow(Base):
     delivery_until: Mapped[float | None] = mapped_column(default=None)
     duplicates: Mapped[int] = mapped_column(default=0)  # envelopes received twice
     # Why the channel takes nothing more, e.g. restored from a backup (migration 0008).
-    closed: Mapped[str | None] = mapped_column(String(300), default=None)
+    closed: Mapped[str | None] = mapped_column(Sealed("channel.closed"), default=None)
 
 
 class OutboxRow(Base):
@@ -111,8 +118,10 @@ class TranscriptRow(Base):
     item_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     refers_to: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
     # Labels an officer must hold to read it (an Ack carries its item's labels).
-    clearances: Mapped[str] = mapped_column(String(300), default="")
-    deadline: Mapped[float | None] = mapped_column(default=None, index=True)  # answer owed by
+    clearances: Mapped[str] = mapped_column(Sealed("transcript.clearances"), default="")
+    deadline: Mapped[float | None] = mapped_column(  # answer owed by
+        Sealed("transcript.deadline", float), default=None
+    )
     created_at: Mapped[float]
 
 
@@ -122,9 +131,10 @@ class OfficerRow(Base):
     __tablename__ = "officer"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Sealed("officer.name"))
+    name_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # blind index
     role: Mapped[str] = mapped_column(String(20))
-    clearances: Mapped[str] = mapped_column(String(400), default="")  # space-separated labels
+    clearances: Mapped[str] = mapped_column(Sealed("officer.clearances"), default="")
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
     totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     totp_last_step: Mapped[int] = mapped_column(default=0)  # a code is accepted once
@@ -141,8 +151,8 @@ class SessionRow(Base):
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), index=True)
-    csrf: Mapped[str] = mapped_column(String(64))
-    origin: Mapped[str] = mapped_column(String(100))
+    csrf: Mapped[str] = mapped_column(Sealed("officer_session.csrf"))
+    origin: Mapped[str] = mapped_column(Sealed("officer_session.origin"))
     created_at: Mapped[float]
     expires_at: Mapped[float]
     last_seen_at: Mapped[float]
@@ -155,7 +165,7 @@ class ApiTokenRow(Base):
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), index=True)
-    label: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(Sealed("api_token.label"))
     created_at: Mapped[float]
 
 
@@ -166,12 +176,13 @@ class AuditRow(Base):
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     at: Mapped[float] = mapped_column(index=True)
-    officer: Mapped[str] = mapped_column(String(100), index=True)
-    action: Mapped[str] = mapped_column(String(40))
+    officer: Mapped[str] = mapped_column(Sealed("audit.officer"))
+    officer_key: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)  # blind index
+    action: Mapped[str] = mapped_column(Sealed("audit.action"))
     channel_id: Mapped[str | None] = mapped_column(String(32), default=None)
     item_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
-    detail: Mapped[str] = mapped_column(String(500), default="")
-    origin: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Sealed("audit.detail"), default="")
+    origin: Mapped[str] = mapped_column(Sealed("audit.origin"))
     link: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
@@ -197,11 +208,13 @@ class ReleaseRow(Base):
     state: Mapped[str] = mapped_column(String(20))
     request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # its transcript entry
     request_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    clearances: Mapped[str] = mapped_column(String(300), default="")
+    clearances: Mapped[str] = mapped_column(Sealed("release_request.clearances"), default="")
     supersedes: Mapped[str | None] = mapped_column(String(32), default=None)
     our_consent_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     peer_consent_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    note: Mapped[str] = mapped_column(String(500), default="")  # why a consent was ignored
+    note: Mapped[str] = mapped_column(  # why a consent was ignored
+        Sealed("release_request.note"), default=""
+    )
     created_at: Mapped[float]
     updated_at: Mapped[float]
 
@@ -225,12 +238,12 @@ class ProposalRow(Base):
     proposal_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
     ours: Mapped[bool]
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Sealed("proposal.title"))
     state: Mapped[str] = mapped_column(String(20))
     version: Mapped[int]
     awaiting_us: Mapped[bool]
-    respond_by: Mapped[float]
-    clearances: Mapped[str] = mapped_column(String(300), default="")
+    respond_by: Mapped[float] = mapped_column(Sealed("proposal.respond_by", float))
+    clearances: Mapped[str] = mapped_column(Sealed("proposal.clearances"), default="")
     proposal_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[float]
     updated_at: Mapped[float]
@@ -246,10 +259,10 @@ class AgreementRow(Base):
     proposal_id: Mapped[str] = mapped_column(String(32))
     clause_id: Mapped[str] = mapped_column(String(32))
     text_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    category: Mapped[str] = mapped_column(String(40), default="")
-    action: Mapped[str] = mapped_column(String(10), default="add")
-    target: Mapped[str] = mapped_column(String(70), default="")
-    effective_date: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(Sealed("agreement.category"), default="")
+    action: Mapped[str] = mapped_column(Sealed("agreement.action"), default="add")
+    target: Mapped[str] = mapped_column(Sealed("agreement.target"), default="")
+    effective_date: Mapped[str] = mapped_column(Sealed("agreement.effective_date"))
     proposed_in: Mapped[bytes] = mapped_column(LargeBinary(32))
     accepted_in: Mapped[bytes] = mapped_column(LargeBinary(32))
     state: Mapped[str] = mapped_column(String(10), default="active")
@@ -263,8 +276,10 @@ class EscalationRow(Base):
 
     channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), primary_key=True)
     item_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))  # acknowledgement or response
-    owed_by: Mapped[str] = mapped_column(String(4))  # "us" or "them"
-    deadline: Mapped[float]
+    kind: Mapped[str] = mapped_column(Sealed("escalation.kind"))  # acknowledgement, response
+    owed_by: Mapped[str] = mapped_column(Sealed("escalation.owed_by"))  # "us" or "them"
+    deadline: Mapped[float] = mapped_column(Sealed("escalation.deadline", float))
     escalated_at: Mapped[float]
-    webhook: Mapped[str] = mapped_column(String(200), default="")  # outcome, if configured
+    webhook: Mapped[str] = mapped_column(  # outcome, if configured
+        Sealed("escalation.webhook"), default=""
+    )
