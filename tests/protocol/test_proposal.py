@@ -209,6 +209,10 @@ ANSWER_MISFITS: dict[str, tuple[Response, str]] = {
         response(1, {"1": "accept", "2": "accept", "x": "accept"}),
         "answer every open clause exactly once; missing 3; not open: x$",
     ),
+    "impossible-clause-id": (  # quoted, never echoed raw (a line break in it)
+        response(1, {"1": "accept", "2": "accept", "3": "accept", "\n": "accept"}),
+        r"an answer names a clause id that cannot be: '\\n'$",
+    ),
     "wrong-version": (
         response(2, {"1": "accept", "2": "accept", "3": "accept"}),
         "answers version 2; the open one is 1",

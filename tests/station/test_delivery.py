@@ -41,7 +41,7 @@ def test_a_batch_goes_out_and_the_ack_is_taken(paired: tuple[Station, Station]) 
         a.send(a.resolve(None), message(f"m{n}"))
 
     def peer(request: httpx.Request) -> httpx.Response:
-        ack, _refused = b.receive_batch(decode_batch(request.content))
+        ack = b.receive_batch(decode_batch(request.content)).ack
         return httpx.Response(200, content=ack)
 
     worker = worker_for(a, httpx.MockTransport(peer))
@@ -60,7 +60,7 @@ def test_a_peer_that_acknowledges_nothing_new_is_backed_off(
     first_ack: list[bytes] = []
 
     def remember(request: httpx.Request) -> httpx.Response:
-        ack, _ = b.receive_batch(decode_batch(request.content))
+        ack = b.receive_batch(decode_batch(request.content)).ack
         first_ack.append(ack)
         return httpx.Response(200, content=ack)
 

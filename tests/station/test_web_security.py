@@ -4,8 +4,8 @@ Cross-site scripting through every name and text a peer or a visitor controls, C
 on every state-changing route, session fixation and logout, cookie flags, password
 guessing (account lockout, per-address throttle), TOTP replay, and what answers
 without a sign-in.  One station pair serves the whole module.  Sign-ins that are
-meant to fail come from their own loopback address (127.0.0.x), so that the
-per-address throttle of one test never refuses another test's sign-ins.
+meant to fail come from loopback addresses of their own (127.N.0.1), so that the
+per-address and per-network throttles of one test never refuse another test's sign-ins.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         for name in ("pat", "ada", "aud"):
             site.browsers[name] = browser(a.url, name)
         # A failed sign-in under a hostile name puts that name in the audit trail.
-        with client(a.url, "127.0.0.50") as c:
+        with client(a.url, "127.50.0.1") as c:
             assert login(c, PAYLOADS["failed-name"], "wrong password!").status_code == 401
         yield site
     finally:
@@ -698,13 +698,13 @@ def audit_actions(site: Site, name: str) -> list[tuple[str, str]]:
 
 
 def test_five_wrong_passwords_lock_the_account_until_reset(site: Site) -> None:
-    with client(site.a.url, "127.0.0.11") as c:
+    with client(site.a.url, "127.11.0.1") as c:
         for _ in range(5):
             refused = login(c, "locked-one", "not the password")
             assert refused.status_code == 401
             assert "wrong name, password or code" in refused.text
     # The right password, even from another address, is refused while locked.
-    with client(site.a.url, "127.0.0.12") as c:
+    with client(site.a.url, "127.12.0.1") as c:
         locked = login(c, "locked-one")
         assert locked.status_code in (401, 429)
         assert "locked" in locked.text
@@ -722,13 +722,13 @@ def test_five_wrong_passwords_lock_the_account_until_reset(site: Site) -> None:
         input=new_password + "\n", capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    with client(site.a.url, "127.0.0.12") as c:
+    with client(site.a.url, "127.12.0.1") as c:
         assert login(c, "locked-one", PASSWORD).status_code == 401  # the old one is gone
         assert login(c, "locked-one", new_password).status_code == 303
 
 
 def test_an_address_with_many_failures_is_throttled(site: Site) -> None:
-    with client(site.a.url, "127.0.0.21") as c:
+    with client(site.a.url, "127.21.0.1") as c:
         for n in range(20):
             assert login(c, f"nobody-{n}", "not the password").status_code == 401
         # Now even the right password of a real account is refused from this address...
@@ -740,7 +740,7 @@ def test_an_address_with_many_failures_is_throttled(site: Site) -> None:
         data = {"name": "throttled", "password": PASSWORD, "form_token": form_token(c), "code": ""}
         spoofed = c.post("/login", data=data, headers={"x-forwarded-for": "203.0.113.9"})
         assert spoofed.status_code == 429
-    with client(site.a.url, "127.0.0.22") as c:
+    with client(site.a.url, "127.22.0.1") as c:
         assert login(c, "throttled").status_code == 303  # other addresses are not affected
     unknown = audit_actions(site, "nobody-7")
     assert unknown == [("sign-in-failed", "unknown name")]
@@ -755,7 +755,7 @@ def test_totp_is_required_and_a_code_works_once(site: Site) -> None:
     assert uri is not None
     totp = pyotp.parse_uri(uri)
     assert isinstance(totp, pyotp.TOTP)
-    with client(site.a.url, "127.0.0.31") as c:
+    with client(site.a.url, "127.31.0.1") as c:
         assert login(c, "two-factor").status_code == 401  # no code
         now = int(site.store.clock())
         valid = {totp.at(now + drift) for drift in (-30, 0, 30)}
@@ -765,7 +765,7 @@ def test_totp_is_required_and_a_code_works_once(site: Site) -> None:
         signed = login(c, "two-factor", code=code)
         assert signed.status_code == 303
         assert session_cookie(signed) is not None
-    with client(site.a.url, "127.0.0.32") as c:
+    with client(site.a.url, "127.32.0.1") as c:
         replayed = login(c, "two-factor", code=code)
         assert replayed.status_code == 401
         assert session_cookie(replayed) is None
@@ -782,10 +782,10 @@ def test_a_non_ascii_totp_code_is_a_counted_failure(site: Site) -> None:
     """
     site.store.accounts.add("test", "test", "two-factor-b", role="officer", clearances=(),
                             password=PASSWORD, totp=True)  # fmt: skip
-    with client(site.a.url, "127.0.0.33") as c:
+    with client(site.a.url, "127.33.0.1") as c:
         wrong_password = login(c, "two-factor-b", "not the password", code="12345é")
         assert wrong_password.status_code == 401
-    with client(site.a.url, "127.0.0.34") as c:
+    with client(site.a.url, "127.34.0.1") as c:
         right_password = login(c, "two-factor-b", code="12345é")
         assert right_password.status_code == wrong_password.status_code, right_password.text[:200]
         assert session_cookie(right_password) is None

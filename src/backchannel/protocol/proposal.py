@@ -355,6 +355,11 @@ class Negotiation:
                 f"the response answers version {response.version}; the open one is "
                 f"{self.current.number}"
             )
+        for answer in response.answers:
+            if not _CLAUSE_ID.fullmatch(answer.clause_id):
+                raise ValueError(
+                    f"an answer names a clause id that cannot be: {answer.clause_id[:40]!r}"
+                )
         wanted = {c.id for c in self.current.clauses}
         given = {a.clause_id for a in response.answers}
         if wanted != given:

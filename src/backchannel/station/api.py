@@ -20,11 +20,11 @@ from .audit import Entry as AuditEntry
 from .auth import CallerDep, DeskDep
 from .desk import DOING
 from .errors import Forbidden, InvalidRequest
-from .params import After, ChannelId, ItemFilter, ItemHash, OfficerFilter, RequestId
+from .params import ERRORS, After, ChannelId, ItemFilter, ItemHash, OfficerFilter, RequestId
 from .policy import Action
 from .records import ChannelStatus, Entry, to_json
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 class MessageIn(BaseModel):

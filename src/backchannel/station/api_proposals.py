@@ -11,10 +11,10 @@ from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause
 
 from .auth import CallerDep, DeskDep
-from .params import ChannelFilter, ChannelId, ProposalId
+from .params import ERRORS, ChannelFilter, ChannelId, ProposalId
 from .records import to_json
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 class ClauseIn(BaseModel):
@@ -35,7 +35,7 @@ class ProposalIn(BaseModel):
 
 
 class AnswerIn(BaseModel):
-    clause_id: str = Field(min_length=1, max_length=32)
+    clause_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
     verdict: Literal["accept", "decline", "counter", "discuss"]
     counter_text: str = Field(default="", max_length=8 * 1024)
 

@@ -44,9 +44,10 @@ from .errors import (
     StationError,
     TooManyAttempts,
 )
-from .limits import BodyLimits, BodyTooLarge
+from .limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
 from .peer_http import plain
-from .service import Station
+from .service import Receipt, Station
+from .throttle import CostBuckets
 from .watch import DeadlineWatch
 from .web import HERE, page
 from .web import router as web_router
@@ -170,53 +171,54 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
 
 
 def _add_peer_routes(app: FastAPI, station: Station) -> None:
-    """What the counterpart's station posts: envelopes, heads, its acceptance."""
+    """What the counterpart's station posts: envelopes, heads, its acceptance.
 
-    async def counted(parse: Callable[[bytes], T], request: Request, limit: int) -> T:
-        """Parse a peer body; count it in the station's status if it is refused."""
+    Every one of them is refused at once (429) for a source that has spent its budget
+    of refused and repeated requests (throttle.CostBuckets), before its body is read.
+    """
+    costs = CostBuckets()
+
+    async def guarded(request: Request, limit: int, work: Callable[[bytes], T]) -> T:
+        source = request.client.host if request.client else "unknown"
+        if not costs.allows(source):
+            raise PeerTooCostly
         data = await read_capped(request, limit)
         try:
-            return parse(data)
-        except RemoteProtocolError:
+            result = await run_in_threadpool(work, data)
+        except (RemoteProtocolError, BodyTooLarge):
             station.count_refused(None)  # in memory: no write per refusal
+            costs.charge(source)
             raise
+        if isinstance(result, Receipt) and (result.repeated or result.refused):
+            costs.charge(source)
+        return result
 
     @app.post("/peer/v1/envelope")
     async def envelope(request: Request) -> Response:
-        data = await read_capped(request, MAX_ENVELOPE_BYTES)
-        ack = await run_in_threadpool(station.receive, data)
-        return Response(ack, media_type="application/octet-stream")
+        receipt = await guarded(request, MAX_ENVELOPE_BYTES, lambda d: station.receive_batch([d]))
+        return Response(receipt.ack, media_type="application/octet-stream")
 
     @app.post("/peer/v1/envelopes")
     async def envelopes(request: Request) -> Response:
         """Several envelopes of one channel, in order, committed together (see batches.py)."""
-        batch = await counted(decode_batch, request, MAX_BATCH_BYTES)
-        ack, refused = await run_in_threadpool(station.receive_batch, batch)
+        receipt = await guarded(
+            request, MAX_BATCH_BYTES, lambda d: station.receive_batch(decode_batch(d))
+        )
         # The reason may quote peer-supplied text: keep the header plain ASCII.
-        headers = {"x-refused": plain(refused, 200)} if refused else {}
-        return Response(ack, media_type="application/octet-stream", headers=headers)
+        headers = {"x-refused": plain(receipt.refused, 200)} if receipt.refused else {}
+        return Response(receipt.ack, media_type="application/octet-stream", headers=headers)
 
     @app.post("/peer/v1/heads")
     async def heads(request: Request) -> Response:
         """A peer compares heads with us (a probe: our heads back), or stops (a notice)."""
-        data = await read_capped(request, MAX_HEADS_BYTES)
-        try:
-            answer = await run_in_threadpool(station.take_heads_message, data)
-        except RemoteProtocolError:
-            station.count_refused(None)  # in memory: no write per refusal
-            raise
+        answer = await guarded(request, MAX_HEADS_BYTES, station.take_heads_message)
         if answer is None:
             return Response(status_code=204)
         return Response(answer, media_type="application/octet-stream")
 
     @app.post("/peer/v1/pair")
     async def pair(request: Request) -> dict[str, str]:
-        data = await read_capped(request, 64 * 1024)
-        try:
-            status = await run_in_threadpool(station.accept_pairing, data)
-        except RemoteProtocolError:
-            station.count_refused(None)  # in memory: no write per refusal
-            raise
+        status = await guarded(request, PAIRING_BYTES, station.accept_pairing)
         return {"channel_id": status.channel_id, "station": station.config.station}
 
 
@@ -243,6 +245,10 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         """Starlette's own refusals (404, 405, a body it could not parse) as one line."""
         reason = exc.detail if isinstance(exc.detail, str) else "refused"
+        if exc.status_code == 400 and request.url.path.startswith("/api/"):
+            # FastAPI's "error parsing the body" (not UTF-8, say): a body that is not
+            # acceptable is a 422 like any other, as the schema says.
+            return JSONResponse({"error": "request: the body is not JSON in UTF-8"}, 422)
         if request.url.path.startswith(("/api/", "/peer/")) or exc.status_code == 405:
             return JSONResponse({"error": reason}, exc.status_code, headers=exc.headers)
         return page(request, "error.html", exc.status_code, error=reason, code=exc.status_code)
@@ -270,7 +276,7 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
         status = ERROR_STATUS.get(type(exc), 409)
         background = request.headers.get(POLL_HEADER) is not None
         if request.url.path.startswith(("/api/", "/peer/")) or background:
-            return JSONResponse({"error": str(exc)}, status_code=status)
+            return JSONResponse({"error": " ".join(str(exc).split())[:300]}, status_code=status)
         if isinstance(exc, NotSignedIn):
             return RedirectResponse("/login", status_code=303)
         try:  # keep the page signed in: navigation and Sign out stay on it

@@ -18,7 +18,7 @@ from backchannel.store.schema import ProposalRow
 
 from .audit import Record
 from .deadlines import Due
-from .errors import ChannelNotFound, Forbidden, StationError, guard
+from .errors import ChannelNotFound, Forbidden, InvalidRequest, StationError, guard
 from .policy import Action, Officer
 from .proposals import AgreementView
 from .records import ChannelStatus, Entry, ReleaseView
@@ -56,7 +56,7 @@ class Desk:
     ) -> list[Entry]:  # fmt: skip
         """The items of a channel this officer may read (newest ``limit``), audited."""
         _require(officer, Action.READ_ITEM, ())
-        channel_id = self.station.resolve(channel)
+        channel_id = self.station.known(self.station.resolve(channel))
         entries = self.station.transcript(channel_id, after=after)
         readable = [
             e for e in entries
@@ -83,7 +83,7 @@ class Desk:
         """Send a message as the officer's own role, at clearances the officer holds."""
         _require(officer, Action.SEND_ITEM, clearances)
         if ack_deadline is not None and ack_deadline.timestamp() <= self.station.clock():
-            raise StationError("the acknowledgement deadline is in the past")
+            raise InvalidRequest("the acknowledgement deadline is in the past")
         item = guard(
             lambda: Message(
                 text=text, language=language, from_role=officer.role, to_role=to_role,
@@ -114,7 +114,7 @@ class Desk:
     def releases(self, officer: Officer, channel: str, origin: str) -> list[ReleaseView]:
         """Release requests whose items this officer is cleared for, audited as read."""
         _require(officer, Action.READ_ITEM, ())
-        channel_id = self.station.resolve(channel)
+        channel_id = self.station.known(self.station.resolve(channel))
         views = [
             r for r in self.station.release_requests(channel_id)
             if officer.may(Action.READ_ITEM, r.clearances)
@@ -190,7 +190,7 @@ class Desk:
     def proposals(self, officer: Officer, channel: str, origin: str) -> list[ProposalRow]:
         """Proposals whose clearance the officer holds (titles and states), audited."""
         _require(officer, Action.READ_ITEM, ())
-        rows = self.station.proposals(self.station.resolve(channel))
+        rows = self.station.proposals(self.station.known(self.station.resolve(channel)))
         shown = [r for r in rows if officer.may(Action.READ_ITEM, tuple(r.clearances.split()))]
         if shown:
             self.station.audit.record(
@@ -247,7 +247,7 @@ class Desk:
     def agreements(self, officer: Officer, channel: str, origin: str) -> list[AgreementView]:
         """The register, less what the officer is not cleared for; audited as read."""
         _require(officer, Action.READ_ITEM, ())
-        channel_id = self.station.resolve(channel)
+        channel_id = self.station.known(self.station.resolve(channel))
         labels = {
             p.proposal_id: tuple(p.clearances.split()) for p in self.station.proposals(channel_id)
         }

@@ -46,6 +46,11 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "the request body is too large")
 
 
+class PeerTooCostly(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(429, "too many refused or repeated requests from this address; slow down")
+
+
 class ServerBusy(HTTPException):
     def __init__(self) -> None:
         super().__init__(503, "the station is busy; try again in a moment")

@@ -226,7 +226,8 @@ class Accounts:
             seen = s.scalar(select(OfficerRow).where(self._named(name)))
         if seen is not None and self._locked(seen):
             self.gate.failed(address, name)
-            self.audit.record(Record(name, "sign-in-locked", origin))
+            with self.db.transaction() as s:
+                self._refuse_locked(s, seen.id, name, origin)
             raise TooManyAttempts("this account is locked for a while after failed sign-ins")
         with self.gate.slot():
             matches = _password_matches(seen.password_hash if seen else _DUMMY, password)
@@ -248,7 +249,7 @@ class Accounts:
         seen, origin = attempt.seen, attempt.origin
         row = s.get(OfficerRow, seen.id, with_for_update=True) if seen is not None else None
         if row is not None and self._locked(row):
-            self.audit.append(s, [Record(attempt.name, "sign-in-locked", origin)])
+            self._refuse_locked(s, row.id, attempt.name, origin)
             return TooManyAttempts("this account is locked for a while after failed sign-ins")
         # Reset while we checked: the old password no longer counts.
         matches = attempt.matches and (row is None or seen is None or
@@ -271,6 +272,15 @@ class Accounts:
         )  # fmt: skip
         self.audit.append(s, [Record(row.name, "sign-in", origin)])
         return SignedIn(_officer(row), csrf, token)
+
+    def _refuse_locked(self, s: Session, officer_id: int, name: str, origin: str) -> None:
+        """Audit a sign-in refused by a lockout; one set under a clock that ran ahead is
+        cut to a lockout's span from now, so that it ends."""
+        row = s.get(OfficerRow, officer_id, with_for_update=True)
+        latest = self.clock() + LOCKOUT_SECONDS
+        if row is not None and row.locked_until is not None and row.locked_until > latest:
+            row.locked_until = latest
+        self.audit.append(s, [Record(name, "sign-in-locked", origin)])
 
     def _locked(self, row: OfficerRow) -> bool:
         """Locked now; a lockout further ahead than its span counts as that span."""

@@ -119,4 +119,4 @@ def _host_header(url: str) -> str:
 def plain(text: str, limit: int = 120) -> str:
     """Peer-supplied text made safe to store, show and log: printable ASCII, bounded."""
     kept = "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
-    return kept + ("…" if len(text) > limit else "")
+    return kept + ("..." if len(text) > limit else "")

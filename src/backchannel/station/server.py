@@ -9,8 +9,10 @@ protocol with four more rules:
   ``header_bytes`` (431 otherwise);
 - a body must arrive within ``body_seconds`` once the headers are in;
 - at most ``per_address`` connections from one client address (trusted proxies
-  excepted) and ``max_connections`` in all: a connection beyond either is closed at
-  once, so the sockets a flood opens never starve the ones that are served;
+  excepted): one beyond it is closed at once;
+- at most ``max_connections`` in all: when they are all taken, the connection that
+  has waited longest for its headers is closed to make room, so sockets held open by
+  slow clients (from however many addresses) never keep out one that is served;
 - a keep-alive connection serves at most ``requests_per_connection`` requests.
 
 The file-descriptor limit is raised to its hard limit at start, and the total cap
@@ -45,12 +47,18 @@ class ConnectionLimits:
     requests_per_connection: int = 1000
     exempt: frozenset[str] = frozenset()  # addresses not capped per address (proxies)
     open: Counter[str] = field(default_factory=Counter)  # live connections per address
+    # Connections waiting for their headers, oldest first (dicts keep insertion order).
+    waiting: dict[asyncio.BaseTransport, None] = field(default_factory=dict)
 
     def admit(self, address: str) -> bool:
-        if sum(self.open.values()) >= self.max_connections:
-            return False
         if address not in self.exempt and self.open[address] >= self.per_address:
             return False
+        if sum(self.open.values()) >= self.max_connections:
+            if not self.waiting:
+                return False
+            oldest = next(iter(self.waiting))
+            del self.waiting[oldest]
+            oldest.close()  # its connection_lost frees its place in ``open``
         self.open[address] += 1
         return True
 
@@ -85,6 +93,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        self.limits.waiting.pop(self.transport, None)
         if self._admitted:
             self._admitted = False
             self.limits.leave(self._address)
@@ -109,6 +118,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._cancel_deadline()
+        self.limits.waiting.pop(self.transport, None)
         self._served += 1
         super().on_headers_complete()
         if self._served >= self.limits.requests_per_connection and self.cycle is not None:
@@ -124,6 +134,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_headers, self._header_bytes = True, 0
         self._cancel_deadline()
         self._deadline = self.loop.call_later(self.limits.header_seconds, self._too_slow)
+        self.limits.waiting[self.transport] = None
 
     def _too_slow(self) -> None:
         """A deadline passed: the request (or its body) did not arrive in time."""

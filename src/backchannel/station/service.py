@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -117,6 +117,14 @@ PAIR_PATH = "/peer/v1/pair"
 CHECKPOINT_AFTER = 64  # received envelopes without a reply of ours
 PAIR_RETRIES = (0.5, 1.5, 0.0)  # pauses between attempts to deliver an acceptance
 ENVELOPE_PATH = "/peer/v1/envelopes"
+
+
+class Receipt(NamedTuple):
+    """What taking a batch of envelopes came to."""
+
+    ack: bytes  # to send back: the commit is done
+    refused: str | None  # why the first refused envelope was refused, if one was
+    repeated: bool  # every envelope was one we held already (answered without a write)
 
 
 def _header_or_none(data: bytes) -> Header | None:
@@ -345,9 +353,9 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
 
     def receive(self, data: bytes) -> bytes:
         """Process an envelope from a peer; returns the ack to send back after commit."""
-        return self.receive_batch([data])[0]
+        return self.receive_batch([data]).ack
 
-    def receive_batch(self, envelopes: list[bytes]) -> tuple[bytes, str | None]:
+    def receive_batch(self, envelopes: list[bytes]) -> Receipt:
         """Process envelopes of one channel in order, in one transaction.
 
         Returns the ack (after commit) and why the first refused envelope was refused,
@@ -363,14 +371,14 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
                 held = repo.received_hashes(s, channel_id, [h.seq for h in headers if h])
             known = [held.get(h.seq) if h else None for h in headers]
             if all(k == envelope_hash(d) for k, d in zip(known, envelopes, strict=True)):
-                return self._answer_retransmission(channel_id, len(envelopes)), None
+                return Receipt(self._answer_retransmission(channel_id, len(envelopes)), None, True)
             ack, refused = self._receive_new(channel_id, envelopes, known)
         except RemoteProtocolError as exc:
             self._refused(channel_id, exc)
             raise
         if refused is not None:
             self._refused(channel_id, refused)
-        return ack, None if refused is None else str(refused)
+        return Receipt(ack, None if refused is None else str(refused), repeated=False)
 
     def _receive_new(
         self, channel_id: str, envelopes: list[bytes], known: list[bytes | None]
@@ -582,6 +590,13 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
         with self.db.reading() as s:
             found = repo.clearances_of(s, channel_id, wanted)
         return {h.hex(): tuple(labels.split()) for h, labels in found.items()}
+
+    def known(self, channel_id: str) -> str:
+        """The channel's id if this station has it, else ChannelNotFound."""
+        with self.db.reading() as s:
+            if repo.channel_exists(s, channel_id):
+                return channel_id
+        raise ChannelNotFound(f"no channel {channel_id}")
 
     def inbox(self, channel_id: str | None = None) -> list[Entry]:
         return [e for e in self.transcript(channel_id) if e.direction == "in"]

@@ -50,7 +50,8 @@ def refuse_stray_hooks() -> None:
         return
     stray = [name for name in HOOKS if os.environ.get(name)]
     if stray:
+        what = "is a test hook" if len(stray) == 1 else "are test hooks"
         raise StrayHook(
-            f"{', '.join(stray)} is a test hook and is ignored outside tests; unset it "
+            f"{', '.join(stray)} {what}, ignored outside tests; unset it "
             f"(tests also set {ENABLE}=1)"
         )

@@ -4,11 +4,14 @@ A sign-in costs one argon2id verification: 64 MiB and about a quarter of a secon
 one core.  So before any of that work, a sign-in must pass four throttles, each a
 count of recent failures: by client address, by its network (/24 for IPv4, /64 for
 IPv6, so one host with many addresses counts once), by the name tried (unknown names
-included; known accounts also lock in the database) and overall.  Then it waits for
-one of ``slots`` argon2 slots, at most ``slot_wait`` seconds and behind at most
-``queue`` others; a sign-in that cannot have one is told the station is busy.  With
-one slot on two cores, a flood of sign-ins costs the station one core and never
-holds a lock that sends and envelopes need.
+included; known accounts also lock in the database) and overall.  Then it must find
+room (``admit``): ``slots`` argon2 checks at a time and ``queue`` waiting, else it is
+told at once that the station is busy — both checks run on the event loop, before
+any thread, database or template is touched, so a refusal costs next to nothing.
+And argon2 runs at most ``duty`` of the time in each slot: after a check that took
+t seconds the slot stays shut for t * (1 - duty) / duty more, so a flood costs at
+most half a core and the other work of the station keeps the rest.  Nobody waits
+for that pause but the next sign-in in the queue.
 
 The counts live in memory, per process: a restart forgets them (the lockout in the
 database does not), and several workers each keep their own.
@@ -33,12 +36,13 @@ MAX_KEYS = 10_000  # remembered addresses, networks or names per throttle
 @dataclass(frozen=True)
 class GateLimits:
     per_address: int = 20
-    per_network: int = 100
+    per_network: int = 30
     per_name: int = 20
-    overall: int = 1000
+    overall: int = 300
     slots: int = 1
     slot_wait: float = 3.0
-    queue: int = 16
+    queue: int = 3
+    duty: float = 0.5  # the share of a slot's time that argon2 may use
 
 
 class FailureCount:
@@ -97,7 +101,7 @@ class SignInGate:
         }
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(limits.slots)
-        self._waiting = 0
+        self._inside = 0  # sign-ins admitted: checking, or waiting for a slot
 
     def check(self, address: str, name: str) -> None:
         """Raise TooManyAttempts if any throttle is full for this attempt."""
@@ -114,23 +118,39 @@ class SignInGate:
                 self._counts[kind].add(key, now)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """One of the argon2 slots, or Busy if none frees up in time."""
+    def admitted(self) -> Iterator[None]:
+        """Room for one more sign-in (checking or queued), or Busy at once.
+
+        Cheap and without waiting: the web route asks on its event loop, before it
+        hands the sign-in to a thread.
+        """
         with self._lock:
-            if self._waiting >= self.limits.queue:
+            if self._inside >= self.limits.slots + self.limits.queue:
                 raise Busy("the station is busy with other sign-ins; try again in a moment")
-            self._waiting += 1
-        try:
-            got = self._slots.acquire(timeout=self.limits.slot_wait)
-        finally:
-            with self._lock:
-                self._waiting -= 1
-        if not got:
-            raise Busy("the station is busy with other sign-ins; try again in a moment")
+            self._inside += 1
         try:
             yield
         finally:
-            self._slots.release()
+            with self._lock:
+                self._inside -= 1
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the argon2 slots (waiting at most ``slot_wait``), or Busy."""
+        if not self._slots.acquire(timeout=self.limits.slot_wait):
+            raise Busy("the station is busy with other sign-ins; try again in a moment")
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - began
+            pause = spent * (1 - self.limits.duty) / self.limits.duty
+            if pause > 0:  # the slot reopens later; this sign-in goes on at once
+                timer = threading.Timer(pause, self._slots.release)
+                timer.daemon = True
+                timer.start()
+            else:
+                self._slots.release()
 
     @staticmethod
     def _keys(address: str, name: str) -> tuple[tuple[str, str], ...]:
@@ -144,3 +164,34 @@ _REFUSALS = {
     "name": "too many failed sign-ins for this name; wait a while",
     "overall": "too many failed sign-ins at this station; wait a while",
 }
+
+
+class CostBuckets:
+    """What refused or repeated requests from one source may cost: a token bucket each.
+
+    The peer routes take envelopes from anyone (envelopes authenticate themselves), so
+    garbage, and one captured envelope replayed without end, are answered, each at
+    some cost.  Every such answer takes a token from its source's bucket; a source
+    with none left is refused (429) before its body is read.  A real peer's traffic
+    is neither refused nor repeated, save a retransmission after a lost ack.
+    """
+
+    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def allows(self, key: str) -> bool:
+        with self._lock:
+            return self._level(key, time.monotonic()) >= 1.0
+
+    def charge(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._tokens) >= MAX_KEYS and key not in self._tokens:
+                self._tokens.clear()  # bounded memory; everyone starts full again
+            self._tokens[key] = (self._level(key, now) - 1.0, now)
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._tokens.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)

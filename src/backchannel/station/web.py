@@ -75,10 +75,22 @@ def login_page(request: Request) -> HTMLResponse:
     return login_form(request)
 
 
-def login_form(request: Request, error: str = "") -> HTMLResponse:
-    """The sign-in form with a fresh double-submit token; ``error`` comes from us only."""
+def login_form(request: Request, error: str = "", status: int = 200) -> HTMLResponse:
+    """The sign-in form with a fresh double-submit token; ``error`` comes from us only.
+
+    The page is rendered once per error and kept, the token put in afterwards: a flood
+    of sign-ins is answered with this page, and must not cost a template each time.
+    """
     nonce = secrets.token_urlsafe(24)
-    response = page(request, "login.html", form_token=nonce, error=error[:200])
+    config = station_of(request).config
+    key = (config.party, config.station, error[:200], over_tls(request))
+    if key not in _LOGIN_PAGES:
+        if len(_LOGIN_PAGES) > 64:
+            _LOGIN_PAGES.clear()
+        rendered = page(request, "login.html", form_token=_NONCE, error=key[2])
+        _LOGIN_PAGES[key] = bytes(rendered.body)
+    html = _LOGIN_PAGES[key].replace(_NONCE.encode(), nonce.encode())
+    response = HTMLResponse(html, status_code=status)
     response.set_cookie(
         login_cookie(request), nonce, httponly=True, samesite="strict",
         secure=over_tls(request), path="/login",
@@ -95,13 +107,16 @@ async def login(
     if not expected or not same_secret(form_token, expected):
         return login_again(request, "the sign-in form expired; please try again")
     accounts = station_of(request).accounts
-    old = request.cookies.get(session_cookie(request))
-    if old:  # never carry a session over a sign-in (fixation)
-        await run_in_threadpool(accounts.sign_out, old, origin_of(request, "web"))
     try:
-        signed = await run_in_threadpool(
-            accounts.sign_in, name.strip(), password, code, origin_of(request, "web"), address
-        )
+        # Throttles and room, on the event loop: a refusal touches no thread or database.
+        accounts.gate.check(address, name.strip()[:64])
+        with accounts.gate.admitted():
+            old = request.cookies.get(session_cookie(request))
+            if old:  # never carry a session over a sign-in (fixation)
+                await run_in_threadpool(accounts.sign_out, old, origin_of(request, "web"))
+            signed = await run_in_threadpool(
+                accounts.sign_in, name.strip(), password, code, origin_of(request, "web"), address
+            )
     except StationError as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 503 if isinstance(exc, Busy) else 401
         return login_again(request, str(exc), status=status)
@@ -112,9 +127,11 @@ async def login(
 
 
 def login_again(request: Request, error: str, status: int = 400) -> HTMLResponse:
-    response = login_form(request, error)
-    response.status_code = status
-    return response
+    return login_form(request, error, status)
+
+
+_NONCE = "@@form-token@@"
+_LOGIN_PAGES: dict[tuple[str, str, str, bool], bytes] = {}  # station, error, TLS -> page
 
 
 @router.post("/logout")

@@ -28,6 +28,11 @@ def channel(session: Session, channel_id: str, *, lock: bool = False) -> Channel
     return session.get(ChannelRow, channel_id, with_for_update=lock)
 
 
+def channel_exists(session: Session, channel_id: str) -> bool:
+    query = select(ChannelRow.id).where(ChannelRow.id == channel_id)
+    return session.scalar(query) is not None
+
+
 def channels(session: Session) -> Sequence[ChannelRow]:
     return session.scalars(select(ChannelRow).order_by(ChannelRow.created_at)).all()
 
