@@ -107,6 +107,39 @@ def test_cutting_the_tail_and_moving_the_head_back_is_detected(station: Station)
     assert not verdict.ok and "head" in verdict.reason
 
 
+def test_putting_a_saved_head_back_over_a_cut_tail_is_detected(station: Station) -> None:
+    """The head row is saved, five reads happen, they are deleted and the head put back.
+
+    The saved row carries a good tag, so the chain in the database looks whole; the head
+    witnessed outside the database (audit.witness) is further on, and says so.
+    """
+    fill(station, 3)
+    with station.db.engine.connect() as connection:
+        saved = connection.execute(text("SELECT seq, link, tag FROM audit_head")).one()
+    fill(station, 5)
+    sql(station, f"DELETE FROM audit WHERE seq > {saved.seq}")
+    with station.db.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_head SET seq = :seq, link = :link, tag = :tag"),
+                           {"seq": saved.seq, "link": saved.link, "tag": saved.tag})  # fmt: skip
+    verdict = station.audit.verify()
+    assert not verdict.ok and verdict.first_bad == 4
+    assert verdict.reason == "links 4 to 8 were removed (witnessed in audit.witness)"
+
+
+def test_the_witness_itself_cannot_be_edited_or_moved_back(station: Station) -> None:
+    fill(station, 3)
+    assert station.audit.witness is not None
+    path = station.audit.witness.path
+    early = path.read_text()
+    fill(station, 2)
+    path.write_text(early)  # an older witness: no harm, it is still reached
+    assert station.audit.verify().ok
+    doc = path.read_text().replace('"seq": 3', '"seq": 99')
+    path.write_text(doc)  # its tag covers the position
+    verdict = station.audit.verify()
+    assert not verdict.ok and "audit.witness was altered" in verdict.reason
+
+
 def test_show_filters_by_officer_item_and_time(station: Station) -> None:
     fill(station, 6)
     assert len(station.audit.show(officer="officer1")) == 3

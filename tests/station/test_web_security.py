@@ -30,7 +30,15 @@ from backchannel.station.config import StationConfig
 from backchannel.station.errors import StationError
 from backchannel.station.service import Station
 
-from .conftest import PASSWORD, StationProcess, add_officer, message, pair_running, wait_until
+from .conftest import (
+    PASSWORD,
+    StationProcess,
+    add_officer,
+    grant,
+    message,
+    pair_running,
+    wait_until,
+)
 
 
 def hostile(n: int) -> str:
@@ -724,6 +732,14 @@ def test_five_wrong_passwords_lock_the_account_until_reset(site: Site) -> None:
     assert done.returncode == 0, done.stderr
     with client(site.a.url, "127.12.0.1") as c:
         assert login(c, "locked-one", PASSWORD).status_code == 401  # the old one is gone
+        # Whoever reset it knows the new password: a second person approves first.
+        assert login(c, "locked-one", new_password).status_code == 401
+        approve = subprocess.run(
+            [sys.executable, "-m", "backchannel.cli", "officer", "approve", "--station",
+             str(site.a.folder), "locked-one", "--by", "pat", "--password-stdin"],
+            input=PASSWORD + "\n", capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert approve.returncode == 0, approve.stderr
         assert login(c, "locked-one", new_password).status_code == 303
 
 
@@ -750,8 +766,7 @@ def test_an_address_with_many_failures_is_throttled(site: Site) -> None:
 
 
 def test_totp_is_required_and_a_code_works_once(site: Site) -> None:
-    uri = site.store.accounts.add("test", "test", "two-factor", role="officer", clearances=(),
-                                  password=PASSWORD, totp=True)  # fmt: skip
+    uri = grant(site.store, "two-factor", "officer", password=PASSWORD, totp=True)
     assert uri is not None
     totp = pyotp.parse_uri(uri)
     assert isinstance(totp, pyotp.TOTP)
@@ -780,8 +795,7 @@ def test_a_non_ascii_totp_code_is_a_counted_failure(site: Site) -> None:
     towards the address throttle, nothing is audited, and the 500 (against the 401 of a
     wrong password) tells a guesser that the password was right without any code.
     """
-    site.store.accounts.add("test", "test", "two-factor-b", role="officer", clearances=(),
-                            password=PASSWORD, totp=True)  # fmt: skip
+    grant(site.store, "two-factor-b", "officer", password=PASSWORD, totp=True)
     with client(site.a.url, "127.33.0.1") as c:
         wrong_password = login(c, "two-factor-b", "not the password", code="12345é")
         assert wrong_password.status_code == 401

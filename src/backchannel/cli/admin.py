@@ -29,12 +29,12 @@ FromStdin = Annotated[
 Name = Annotated[str, typer.Argument(help="The officer's sign-in name.")]
 
 
-def read_password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool, confirm: bool = True) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
         fail("no terminal to ask for the password; use --password-stdin")
-    password: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    password: str = typer.prompt("password", hide_input=True, confirmation_prompt=confirm)
     return password
 
 
@@ -74,7 +74,7 @@ def list_(station: StationDir, as_json: AsJson = False) -> None:
     if not accounts:
         typer.echo("no officers yet: 'backchannel officer add'")
     for a in accounts:
-        state = "disabled" if a.disabled else (
+        state = "disabled" if a.disabled else "waiting for approval" if a.pending else (
             f"locked until {when(a.locked_until)}" if a.locked_until and a.locked_until > now
             else "active"
         )  # fmt: skip
@@ -106,6 +106,40 @@ def reset(
     typer.echo(f"officer {name!r} reset; they can sign in with the new password")
     if uri:
         typer.echo(f"add this to their authenticator app (shown once): {uri}")
+
+
+@officer_app.command("approve")
+def approve(
+    station: StationDir,
+    name: Name,
+    by: Annotated[str, typer.Option("--by", help="The approving principal or auditor.")],
+    code: Annotated[str, typer.Option(help="The approver's TOTP code, if they have one.")] = "",
+    password_stdin: FromStdin = False,
+) -> None:
+    """Approve an account's grant as a second person (a principal or an auditor).
+
+    A grant of a content role, the auditor role or a clearance label, and a new
+    password for such an account, waits for this: the approver signs with their own
+    password, which this command asks for.
+    """
+    password = read_password(password_stdin, confirm=False)
+    with opened(station) as s:
+        s.accounts.approve_as(by, password, code, f"{host_user()} cli", name)
+    typer.echo(f"officer {name!r} approved by {by}; they can sign in")
+
+
+@officer_app.command("pending")
+def pending(station: StationDir, as_json: AsJson = False) -> None:
+    """Accounts whose grant waits for a second person's approval."""
+    with opened(station) as s:
+        grants = s.accounts.pending_grants()
+    if as_json:
+        print_json(grants)
+        return
+    if not grants:
+        typer.echo("no grant waits for approval")
+    for g in grants:
+        typer.echo(f"{g.name:<24} {g.role:<10} asked by {g.asked_by}: {g.what}")
 
 
 @officer_app.command("token")

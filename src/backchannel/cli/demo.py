@@ -326,10 +326,14 @@ def add_officers(workdir: Path, stations: dict[str, Station]) -> str:
     """The demo roster at both stations; returns the logins, also kept in logins.txt."""
     lines = []
     for key, station in stations.items():
+        passwords: dict[str, str] = {}
         for name, role, clearances in ROSTER:
-            password = secrets.token_urlsafe(12)
+            password = passwords[name] = secrets.token_urlsafe(12)
             station.accounts.add("demo", "demo", name, role=role, clearances=clearances,
                                  password=password)  # fmt: skip
+            waiting = {a.name for a in station.accounts.accounts() if a.pending}
+            if name in waiting:  # the principal, made first, is the second person
+                station.accounts.approve_as("principal", passwords["principal"], "", "demo", name)
             labels = f" (cleared: {', '.join(clearances)})" if clearances else ""
             lines.append(f"  {key}  {station.config.public_url}/login  {name:<10} {password}"
                          f"  {role}{labels}")  # fmt: skip

@@ -2,10 +2,12 @@
 
 Each record is a link of a chain: ``link = HMAC(audit key, previous link, record)``
 with a key derived from the station key, which lives outside the database.  A head
-row holds the newest sequence number and link under a keyed tag.  So whoever can
-write to the database but does not hold the station key cannot edit a record,
-delete one, or cut off the newest ones without ``verify`` naming the first bad link.
-What it cannot catch: a rollback of the whole database to an older copy of itself.
+row holds the newest sequence number and link under a keyed tag, and the same head is
+witnessed outside the database after every commit (``witness.py``).  So whoever can
+write to the database but does not hold the station key cannot edit a record, delete
+one, or cut off the newest ones — even by putting an older head row back, or the
+whole database back to an older copy — without ``verify`` naming the first bad link.
+The records' fields are sealed columns; the chain covers their plain values.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import LargeBinary, Row, insert, select, type_coerce
+from sqlalchemy import LargeBinary, Row, event, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backchannel.protocol.kdf import derive_key, mac, mac_matches
 from backchannel.store import Database
 from backchannel.store.schema import AuditHeadRow, AuditRow
 from backchannel.store.sealed import BrokenSeal, blind_index, open_value
+
+from .witness import Head, Witness, WitnessBroken
 
 GENESIS = bytes(32)
 MAX_DETAIL = 500
@@ -56,10 +61,14 @@ class Verdict:
 
 
 class AuditTrail:
-    def __init__(self, db: Database, station_key: bytes, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, db: Database, station_key: bytes, clock: Callable[[], float],
+        witness_path: Path | None = None,
+    ) -> None:  # fmt: skip
         self.db, self.clock = db, clock
         self._key = derive_key(station_key, "audit-chain")
         self._station_key = station_key
+        self.witness = None if witness_path is None else Witness(witness_path, self._key)
 
     def record(self, *records: Record) -> None:
         """Append records in a transaction of their own (durable before we go on)."""
@@ -87,6 +96,26 @@ class AuditTrail:
             s.add(AuditHeadRow(id=1, seq=seq, link=link, tag=tag))
         else:
             head.seq, head.link, head.tag = seq, link, tag
+        self._witness_after_commit(s, Head(seq, link))
+
+    def _witness_after_commit(self, s: Session, head: Head) -> None:
+        """Witness the new head once the caller's transaction has committed."""
+        if self.witness is None:
+            return
+        pending = s.info.get("audit_head")
+        s.info["audit_head"] = head
+        if pending is None:  # the first append of this transaction: listen for its end
+            witness = self.witness
+            event.listen(s, "after_commit", lambda done: witness.advance(done.info["audit_head"]),
+                         once=True)  # fmt: skip
+
+    def rewitness(self) -> None:
+        """Witness the trail's head as it is now, even if behind (after a restore)."""
+        if self.witness is None:
+            return
+        with self.db.reading() as s:
+            head = s.get(AuditHeadRow, 1)
+        self.witness.reset(Head(0, GENESIS) if head is None else Head(head.seq, head.link))
 
     def verify(self) -> Verdict:
         """Recompute the chain from the first link; name the first one that is wrong."""
@@ -102,6 +131,27 @@ class AuditTrail:
             return Verdict(False, count, head.seq, "the head of the trail was altered")
         if head.seq != count or head.link != link:
             return Verdict(False, count, count + 1, f"links {count + 1} to {head.seq} were removed")
+        return self._check_witness(count)
+
+    def _check_witness(self, count: int) -> Verdict:
+        """The chain, intact in itself, must reach the head witnessed outside the database."""
+        if self.witness is None:
+            return Verdict(True, count)
+        try:
+            seen = self.witness.read()
+        except WitnessBroken as exc:
+            return Verdict(False, count, None, f"the witness of the trail's head: {exc}")
+        if seen is None:
+            return Verdict(True, count)
+        where = self.witness.path.name
+        if seen.seq > count:
+            reason = f"links {count + 1} to {seen.seq} were removed (witnessed in {where})"
+            return Verdict(False, count, count + 1, reason)
+        with self.db.reading() as s:
+            link = s.scalar(select(AuditRow.link).where(AuditRow.seq == seen.seq))
+        if seen.seq and link != seen.link:
+            reason = f"link {seen.seq} is not the one witnessed in {where}: it was rewritten"
+            return Verdict(False, count, seen.seq, reason)
         return Verdict(True, count)
 
     def _walk(self, s: Session) -> tuple[Verdict | None, int, bytes]:

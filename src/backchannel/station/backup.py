@@ -104,6 +104,7 @@ def restore(folder: Path, sealed: bytes, who: str) -> Restored:
         _remove_with_journals(staging)
     station = Station.open(folder)
     try:
+        station.audit.rewitness()  # the restored trail is older than the one witnessed
         detail = f"{closed} channel(s) closed; replaced database kept as {kept.name}"
         station.audit.record(Record(who, "restore", "cli", detail=detail[:200]))
     finally:

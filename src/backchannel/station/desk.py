@@ -35,6 +35,7 @@ DOING = {
     Action.CONFIRM_PAIRING: "confirming the safety number",
     Action.READ_AUDIT: "reading the audit trail",
     Action.MANAGE_OFFICERS: "managing officers",
+    Action.APPROVE_GRANTS: "approving grants",
 }  # fmt: skip
 
 

@@ -39,7 +39,8 @@ from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
 from backchannel.store.sealed import blind_index
 
 from .audit import AuditTrail, Record
-from .errors import NotSignedIn, StationError, TooManyAttempts
+from .errors import Forbidden, NotSignedIn, StationError, TooManyAttempts
+from .grants import PendingGrant, approval_needed, pending_grants, refusal_to_approve
 from .policy import ROLES, Officer
 from .testhooks import hook
 from .throttle import SignInGate
@@ -77,6 +78,7 @@ class Account:
     disabled: bool
     totp: bool
     locked_until: float | None
+    pending: bool = False  # its grant waits for a second person (grants.py)
 
 
 @dataclass(frozen=True)
@@ -141,22 +143,50 @@ class Accounts:
             raise StationError(f"role must be one of {', '.join(ROLES)}")
         check_password(password)
         secret = pyotp.random_base32() if totp else None
+        what = f"{name} as {role}" + (f" cleared for {' '.join(clearances)}" * bool(clearances))
         with self.db.transaction() as s:
             if s.scalar(select(OfficerRow.id).where(self._named(name))) is not None:
                 raise StationError(f"an officer named {name!r} already exists")
+            waits = approval_needed(s, role, clearances)
             s.add(
                 OfficerRow(
                     name=name, name_key=self._name_key(name), role=role,
                     clearances=" ".join(clearances),
                     password_hash=_hasher.hash(password), totp_sealed=self._seal_totp(secret),
                     totp_last_step=0, disabled=False, failed_logins=0, created_at=self.clock(),
+                    pending=waits, pending_by=by if waits else None,
+                    pending_what=f"new account: {what}" if waits else None,
                 )
             )  # fmt: skip
-            detail = f"{name} as {role}" + (
-                f" cleared for {' '.join(clearances)}" * bool(clearances)
-            )
+            detail = what + (" (waits for a second person's approval)" if waits else "")
             self.audit.append(s, [Record(by, "officer-add", origin, detail=detail)])
         return self._uri(name, secret)
+
+    def pending_grants(self) -> list[PendingGrant]:
+        """Accounts whose grant waits for a principal's or an auditor's approval."""
+        with self.db.reading() as s:
+            return pending_grants(s)
+
+    def approve(self, approver: Officer, origin: str, name: str) -> None:
+        """A second person approves an account's grant: it may sign in from now on."""
+        with self.db.transaction() as s:
+            row = self._row(s, name)
+            reason = refusal_to_approve(row, approver.name, approver.role)
+            if reason is not None:
+                raise Forbidden(reason)
+            what = row.pending_what or ""
+            row.pending, row.pending_by, row.pending_what = False, None, None
+            self.audit.append(s, [Record(approver.name, "officer-approve", origin,
+                                         detail=f"{name}: {what}"[:500])])  # fmt: skip
+        self._tokens.clear()
+
+    def approve_as(self, approver: str, password: str, code: str, origin: str, name: str) -> None:
+        """``approve`` for the command line: the approver proves who they are first."""
+        signed = self.sign_in(approver, password, code, origin)
+        try:
+            self.approve(signed.officer, origin, name)
+        finally:
+            self.sign_out(signed.token, origin)
 
     def accounts(self) -> list[Account]:
         with self.db.reading() as s:
@@ -188,8 +218,15 @@ class Accounts:
             secret = pyotp.random_base32() if totp else None
             if totp is not None:
                 row.totp_sealed, row.totp_last_step = self._seal_totp(secret), 0
+            # Whoever set the new password knows it: for a content account, a second
+            # person approves before it is used.
+            waits = approval_needed(s, row.role, tuple(row.clearances.split()))
+            if waits:
+                row.pending, row.pending_by = True, by
+                row.pending_what = f"new password for {name} ({row.role})"
             _end_access(s, row.id)
-            self.audit.append(s, [Record(by, "officer-reset", origin, detail=name)])
+            detail = name + (" (waits for a second person's approval)" if waits else "")
+            self.audit.append(s, [Record(by, "officer-reset", origin, detail=detail)])
         self._tokens.clear()
         return self._uri(name, secret)
 
@@ -198,8 +235,9 @@ class Accounts:
         token = "bct_" + secrets.token_urlsafe(32)
         with self.db.transaction() as s:
             row = self._row(s, name)
-            if row.disabled:
-                raise StationError(f"{name} is disabled")
+            if row.disabled or row.pending:
+                state = "disabled" if row.disabled else "waiting for approval"
+                raise StationError(f"{name} is {state}")
             s.add(
                 ApiTokenRow(
                     token_hash=token_hash(token), officer_id=row.id, label=label[:100],
@@ -305,7 +343,7 @@ class Accounts:
         if found is None:
             return None
         session, row = found
-        if row.disabled or not _live(session, now):
+        if row.disabled or row.pending or not _live(session, now):
             return None
         if touch and now - session.last_seen_at > SEEN_EVERY:
             with self.db.transaction(durable=False) as s:
@@ -358,7 +396,7 @@ class Accounts:
                 .join(ApiTokenRow, ApiTokenRow.officer_id == OfficerRow.id)
                 .where(ApiTokenRow.token_hash == key)
             )
-        return None if row is None or row.disabled else _officer(row)
+        return None if row is None or row.disabled or row.pending else _officer(row)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -370,6 +408,8 @@ class Accounts:
             return "unknown name"
         if row.disabled:
             return "account disabled"
+        if row.pending:
+            return "account waiting for a second person's approval"
         if row.totp_sealed is not None:
             step = self._totp_step(row, code)
             if step is None:
@@ -454,7 +494,7 @@ def _officer(row: OfficerRow) -> Officer:
 def _account(row: OfficerRow) -> Account:
     return Account(
         row.name, cast(Role, row.role), tuple(row.clearances.split()), row.disabled,
-        row.totp_sealed is not None, row.locked_until,
+        row.totp_sealed is not None, row.locked_until, row.pending,
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ class Action(StrEnum):
     CONFIRM_PAIRING = "confirm-pairing"  # record that the safety number matched
     READ_AUDIT = "read-audit"  # the access audit trail
     MANAGE_OFFICERS = "manage-officers"  # add, disable, reset accounts
+    APPROVE_GRANTS = "approve-grants"  # the second person for a grant of content
 
 
 # Actions that touch an item's content also need the item's clearance labels.
@@ -43,13 +44,13 @@ CONTENT_ACTIONS = frozenset(
 MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
-        | {Action.DECIDE_RELEASE, Action.NEGOTIATE}
+        | {Action.DECIDE_RELEASE, Action.NEGOTIATE, Action.APPROVE_GRANTS}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
     ),
     "reader": frozenset({Action.VIEW_CHANNELS, Action.READ_ITEM}),
-    "auditor": frozenset({Action.VIEW_CHANNELS, Action.READ_AUDIT}),
+    "auditor": frozenset({Action.VIEW_CHANNELS, Action.READ_AUDIT, Action.APPROVE_GRANTS}),
     "admin": frozenset({Action.VIEW_CHANNELS, Action.CONFIRM_PAIRING, Action.MANAGE_OFFICERS}),
 }
 

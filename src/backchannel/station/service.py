@@ -104,6 +104,7 @@ from .records import ChannelStatus, Entry, entry_of
 from .release_steps import ReleaseSteps
 from .tallies import DUPLICATES, REFUSED, Tallies
 from .testhooks import number
+from .witness import WITNESS_FILE
 
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
 # What the transcript records of an envelope, sent or received.
@@ -142,7 +143,7 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
     ) -> None:
         self.folder, self.config, self._key, self.clock = folder, config, key, clock
         self.db = Database(config.database(folder), key)
-        self.audit = AuditTrail(self.db, key, clock)
+        self.audit = AuditTrail(self.db, key, clock, folder / WITNESS_FILE)
         self._public: PublicIdentity | None = None
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up

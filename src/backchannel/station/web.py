@@ -306,6 +306,28 @@ def reset_officer(request: Request, name: str, who: CallerDep, password: Text) -
     return back("/officers")
 
 
+@router.get("/approvals")
+def approvals_page(request: Request, who: CallerDep) -> HTMLResponse:
+    return approvals(request, who)
+
+
+def approvals(request: Request, who: Caller, message: str = "") -> HTMLResponse:
+    """Grants waiting for a second person (grants.py); ``message`` comes from us only."""
+    _require(who.officer, Action.APPROVE_GRANTS)
+    grants = station_of(request).accounts.pending_grants()
+    return page(request, "approvals.html", who=who, grants=grants, message=message[:300])
+
+
+@router.post("/approvals/{name}")
+def approve_grant(request: Request, name: str, who: CallerDep) -> Response:
+    _require(who.officer, Action.APPROVE_GRANTS)
+    try:
+        station_of(request).accounts.approve(who.officer, who.origin, name)
+    except StationError as exc:
+        return approvals(request, who, message=f"not approved: {exc}")
+    return back("/approvals")
+
+
 # -- what the templates show -------------------------------------------------------------
 
 

@@ -142,6 +142,10 @@ class OfficerRow(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[float | None] = mapped_column(default=None)
     created_at: Mapped[float]
+    # Waiting for a second person to approve its grant (migration 0010): who asked, what.
+    pending: Mapped[bool] = mapped_column(default=False)
+    pending_by: Mapped[str | None] = mapped_column(Sealed("officer.pending_by"), default=None)
+    pending_what: Mapped[str | None] = mapped_column(Sealed("officer.pending_what"), default=None)
 
 
 class SessionRow(Base):
