@@ -116,6 +116,16 @@ def test_epochs_renew_and_old_keys_are_forgotten(by: str) -> None:
     assert len(pair.b.channel._outer.state.offers) == 1
 
 
+def test_an_epoch_begun_in_the_future_renews_at_once() -> None:
+    """An epoch begun under a clock that ran ahead does not wait for it to catch up."""
+    pair = ChannelPair.create(ChannelPolicy(renew_after_items=10**6, renew_after_seconds=60))
+    pair.send(pair.b, msg("B offers its KEM key with this one"))
+    pair.a.channel._outer.state.send_started_at = pair.clock() + 365 * 24 * 3600
+    events = pair.send(pair.a, msg("the clock was set right"))
+    assert [e for e in events if isinstance(e, EpochRenewed)]
+    assert pair.a.channel._outer.state.send_started_at == pair.clock()
+
+
 def test_renewal_waits_for_an_offer_in_one_way_traffic() -> None:
     pair = ChannelPair.create(ChannelPolicy(renew_after_items=2))
     for n in range(8):

@@ -82,6 +82,21 @@ def test_expired_invitation_is_refused(identities: tuple[Identity, Identity]) ->
         complete_pairing(a, pending, acceptance, NOW + 61)
 
 
+def test_an_invitation_from_a_clock_far_ahead_is_refused(
+    identities: tuple[Identity, Identity],
+) -> None:
+    a, b = identities
+    year = 365 * 24 * 3600
+    ahead = create_invitation(a, "https://a.example", NOW + year)  # the inviter's clock
+    with pytest.raises(RemoteProtocolError, match="clock may be ahead"):
+        accept_invitation(b, ahead.invitation, "https://b.example", NOW)
+    _, acceptance = accept_invitation(b, ahead.invitation, "https://b.example", NOW + year)
+    with pytest.raises(RemoteProtocolError, match="clock may be ahead"):  # its own, set right
+        complete_pairing(a, ahead, acceptance, NOW)
+    with pytest.raises(LocalProtocolError, match="at most 30 days"):
+        create_invitation(a, "https://a.example", NOW, ttl_seconds=31 * 24 * 3600)
+
+
 def test_reused_invitation_is_refused(identities: tuple[Identity, Identity]) -> None:
     a, b = identities
     pending = invite(a)

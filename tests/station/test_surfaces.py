@@ -290,3 +290,56 @@ def test_a_peer_batch_is_posted_in_one_request(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+# -- the stored transcript, edited by someone writing the database -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found"),
+    [
+        ("DELETE FROM transcript WHERE direction = 'out' AND seq = 3",
+         "sent envelope 3 is missing"),
+        ("DELETE FROM transcript WHERE direction = 'out' AND seq = 5",
+         "end at 4, the channel's state at 5"),
+        ("UPDATE transcript SET item_sealed = X'00' WHERE direction = 'out' AND seq = 2",
+         "sent envelope 2: its body was altered"),
+        ("UPDATE transcript SET prev_hash = X'00' WHERE direction = 'in' AND seq = 2",
+         "received envelope 2 does not name the envelope before it"),
+    ],
+)  # fmt: skip
+def test_a_transcript_row_edited_or_deleted_is_found(
+    tmp_path: Path, tamper: str, found: str
+) -> None:
+    a, b = paired_in_process(tmp_path)
+    try:
+        channel = a.resolve(None)
+        for n in range(4):
+            a.send(channel, message(f"m{n}"))
+            b.send(channel, message(f"r{n}"))
+            deliver(a, b)
+            deliver(b, a)
+        assert a.transcript_break(channel) is None
+        with a.db.engine.begin() as connection:
+            connection.exec_driver_sql(tamper)
+        assert found in (a.transcript_break(channel) or "")
+        done = cli("transcript", "--check", "--station", str(tmp_path / "alpha"))
+        assert done.returncode == 1 and found in done.stderr
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/../station.json", "/static/..%2f..%2fstation.key", "/static/%2e%2e/station.db",
+     "/api/v1/channels/..%2f..%2f/inbox", "/channels/../../etc/passwd"],
+)  # fmt: skip
+def test_no_path_leads_out_of_the_static_files(
+    served: tuple[StationProcess, str], path: str
+) -> None:
+    station, token = served
+    answer = httpx.get(station.url + path, headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code in (303, 401, 404, 422), (path, answer.status_code)
+    assert b"station" not in answer.content.lower() or answer.status_code != 200
+    assert "BCS" not in answer.text and '"party"' not in answer.text

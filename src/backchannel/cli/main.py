@@ -256,10 +256,27 @@ def inbox(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = Fal
 
 
 @app.command()
-def transcript(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
-    """The channel's items in order, both directions, with their hashes."""
+def transcript(
+    station: StationDir,
+    channel: ChannelOpt = None,
+    as_json: AsJson = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the stored transcript is whole (exit 1).")
+    ] = False,
+) -> None:
+    """The channel's items in order, both directions, with their hashes.
+
+    With --check, nothing is shown: the stored chains are checked against the sealed
+    channel state (a row edited, deleted or cut off by someone writing the database).
+    """
     with opened(station) as s:
         channel_id = s.resolve(channel)
+        if check:
+            broken = s.transcript_break(channel_id)
+            if broken is not None:
+                fail(f"the transcript is not whole: {broken}")
+            typer.echo("transcript whole: both chains end where the channel's state does")
+            return
         entries = s.transcript(channel_id)
         record_rendering(s, host_user(), "cli", channel_id, entries)
     show_entries(entries, as_json, hashes=True)

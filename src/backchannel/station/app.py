@@ -178,15 +178,29 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     """
     costs = CostBuckets()
 
-    async def guarded(request: Request, limit: int, work: Callable[[bytes], T]) -> T:
+    def decoded(data: bytes) -> list[bytes]:
+        try:
+            return decode_batch(data)
+        except RemoteProtocolError:
+            station.count_refused(None)  # no channel to count it against yet
+            raise
+
+    async def guarded(
+        request: Request, limit: int, work: Callable[[bytes], T], counts_itself: bool = False
+    ) -> T:
+        """Run ``work`` on the body within the source's budget; count what is refused.
+
+        ``counts_itself``: the station counts what ``work`` refuses (receive_batch).
+        """
         source = request.client.host if request.client else "unknown"
         if not costs.allows(source):
             raise PeerTooCostly
-        data = await read_capped(request, limit)
         try:
+            data = await read_capped(request, limit)
             result = await run_in_threadpool(work, data)
-        except (RemoteProtocolError, BodyTooLarge):
-            station.count_refused(None)  # in memory: no write per refusal
+        except (RemoteProtocolError, BodyTooLarge) as exc:
+            if isinstance(exc, BodyTooLarge) or not counts_itself:
+                station.count_refused(None)  # in memory: no write per refusal
             costs.charge(source)
             raise
         if isinstance(result, Receipt) and (result.repeated or result.refused):
@@ -195,15 +209,18 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
 
     @app.post("/peer/v1/envelope")
     async def envelope(request: Request) -> Response:
-        receipt = await guarded(request, MAX_ENVELOPE_BYTES, lambda d: station.receive_batch([d]))
+        receipt = await guarded(
+            request, MAX_ENVELOPE_BYTES, lambda d: station.receive_batch([d]), counts_itself=True
+        )
         return Response(receipt.ack, media_type="application/octet-stream")
 
     @app.post("/peer/v1/envelopes")
     async def envelopes(request: Request) -> Response:
         """Several envelopes of one channel, in order, committed together (see batches.py)."""
         receipt = await guarded(
-            request, MAX_BATCH_BYTES, lambda d: station.receive_batch(decode_batch(d))
-        )
+            request, MAX_BATCH_BYTES, lambda d: station.receive_batch(decoded(d)),
+            counts_itself=True,
+        )  # fmt: skip
         # The reason may quote peer-supplied text: keep the header plain ASCII.
         headers = {"x-refused": plain(receipt.refused, 200)} if receipt.refused else {}
         return Response(receipt.ack, media_type="application/octet-stream", headers=headers)
@@ -236,10 +253,8 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(BodyTooLarge)
-    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        if request.url.path.startswith("/peer/"):
-            station.count_refused(None)  # in memory: no write per refusal
-        return JSONResponse({"error": exc.detail}, status_code=413)
+    async def too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=413)  # counted where raised
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

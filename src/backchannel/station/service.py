@@ -592,6 +592,26 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
             found = repo.clearances_of(s, channel_id, wanted)
         return {h.hex(): tuple(labels.split()) for h, labels in found.items()}
 
+    def transcript_break(self, channel_id: str) -> str | None:
+        """The first place where the stored transcript is not what the channel holds.
+
+        Each direction must run 1, 2, 3 … with every envelope naming the one before it,
+        end at the head the sealed channel state holds, and every body must open: so a
+        row edited, deleted or cut off the end by someone writing the database is found.
+        """
+        with self.db.reading() as s:
+            row = repo.channel(s, channel_id)
+            if row is None:
+                raise ChannelNotFound(f"no channel {channel_id}")
+            heads = self._restore(row).checkpoint()
+            ends = {"out": (heads.sent_seq, heads.sent_head),
+                    "in": (heads.received_seq, heads.received_head)}  # fmt: skip
+            for direction, end in ends.items():
+                found = _chain_break(s, self._key, channel_id, direction, end)
+                if found is not None:
+                    return found
+        return None
+
     def known(self, channel_id: str) -> str:
         """The channel's id if this station has it, else ChannelNotFound."""
         with self.db.reading() as s:
@@ -809,6 +829,31 @@ def _named_rows(s: Session, channel_id: str, item: Item) -> list[str]:
     else:
         rows = []
     return [r.clearances for r in rows if r is not None and r.channel_id == channel_id]
+
+
+def _chain_break(
+    s: Session, key: bytes, channel_id: str, direction: str, end: tuple[int, bytes]
+) -> str | None:
+    """The first break in one direction of a stored transcript, or None.
+
+    ``end``: the sequence number and hash the channel's sealed state ends that chain at.
+    """
+    count, head = end
+    side = "sent" if direction == "out" else "received"
+    expected, previous = 1, None
+    for seq, hashed, prev_hash, sealed in repo.chain(s, channel_id, direction):
+        if seq != expected:
+            return f"{side} envelope {expected} is missing"
+        if previous is not None and prev_hash != previous:
+            return f"{side} envelope {seq} does not name the envelope before it"
+        try:
+            unseal(key, "item", sealed)
+        except ProtocolError:
+            return f"{side} envelope {seq}: its body was altered"
+        previous, expected = hashed, expected + 1
+    if expected - 1 != count or (count and previous != head):
+        return f"the {side} envelopes end at {expected - 1}, the channel's state at {count}"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

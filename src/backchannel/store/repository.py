@@ -191,6 +191,19 @@ def clearances_of(session: Session, channel_id: str, hashes: list[bytes]) -> dic
     return {row.envelope_hash: row.clearances for row in session.execute(query)}
 
 
+def chain(
+    session: Session, channel_id: str, direction: str
+) -> list[tuple[int, bytes, bytes, bytes]]:
+    """(seq, hash, prev_hash, sealed body) of one direction of a transcript, in order."""
+    query = (
+        select(TranscriptRow.seq, TranscriptRow.envelope_hash, TranscriptRow.prev_hash,
+               TranscriptRow.item_sealed)
+        .where(TranscriptRow.channel_id == channel_id, TranscriptRow.direction == direction)
+        .order_by(TranscriptRow.seq)
+    )  # fmt: skip
+    return [(r.seq, r.envelope_hash, r.prev_hash, r.item_sealed) for r in session.execute(query)]
+
+
 def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> TranscriptRow | None:
     query = select(TranscriptRow).where(
         TranscriptRow.channel_id == channel_id, TranscriptRow.envelope_hash == envelope_hash
