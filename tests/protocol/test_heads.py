@@ -32,9 +32,9 @@ from .test_channel import msg
 
 
 def ask(asker: SimulatedStation, answerer: SimulatedStation) -> list[object]:
-    nonce = os.urandom(16)
+    nonce, asked = os.urandom(16), asker.channel.positions()
     answer = answerer.channel.answer_heads(asker.channel.heads_probe(nonce))
-    return list(asker.channel.check_heads(answer, nonce))
+    return list(asker.channel.check_heads(answer, nonce, asked))
 
 
 def old_copy(side: SimulatedStation) -> Channel:
@@ -102,35 +102,39 @@ def test_a_notice_stops_the_other_side() -> None:
 def test_a_fork_at_a_position_both_hold_is_an_alarm_not_a_rollback() -> None:
     pair = ChannelPair.create()
     pair.send(pair.a, msg("m"))
-    nonce = os.urandom(16)
+    nonce, here = os.urandom(16), pair.a.channel.positions()
     answer = decode_message(pair.b.channel.answer_heads(pair.a.channel.heads_probe(nonce)))
     assert isinstance(answer, Heads)
     forged = msgspec.structs.replace(answer, received_head=bytes(32))
     # A tag over the altered heads (as the peer itself would make it): a real fork.
     key = pair.b.channel._state.mac_key
     forged = msgspec.structs.replace(forged, auth=heads_tag(key, forged))
-    events = pair.a.channel.check_heads(encode_message(forged), nonce)
+    events = pair.a.channel.check_heads(encode_message(forged), nonce, here)
     assert [type(e) for e in events] == [ForkDetected]
     sent = msgspec.structs.replace(answer, sent_head=bytes(32))
     sent = msgspec.structs.replace(sent, auth=heads_tag(key, sent))
-    assert [type(e) for e in pair.a.channel.check_heads(encode_message(sent), nonce)] == [
-        ForkDetected
-    ]
+    events = pair.a.channel.check_heads(encode_message(sent), nonce, here)
+    assert [type(e) for e in events] == [ForkDetected]
 
 
 def test_answers_must_be_fresh_authentic_and_of_the_right_kind() -> None:
     pair = ChannelPair.create()
     nonce = os.urandom(16)
     answer = pair.b.channel.answer_heads(pair.a.channel.heads_probe(nonce))
+    here = pair.a.channel.positions()
     with pytest.raises(RemoteProtocolError, match="not for our probe"):
-        pair.a.channel.check_heads(answer, os.urandom(16))  # an old answer replayed
+        pair.a.channel.check_heads(
+            answer, os.urandom(16), pair.a.channel.positions()
+        )  # an old answer replayed
     tampered = answer[:-1] + bytes([answer[-1] ^ 1])
     with pytest.raises(AuthenticationFailed):
-        pair.a.channel.check_heads(tampered, nonce)
+        pair.a.channel.check_heads(tampered, nonce, here)
     with pytest.raises(RemoteProtocolError, match="not the heads message expected"):
-        pair.a.channel.check_heads(pair.a.channel.heads_probe(nonce), nonce)
+        pair.a.channel.check_heads(
+            pair.a.channel.heads_probe(nonce), nonce, pair.a.channel.positions()
+        )
     with pytest.raises(RemoteProtocolError, match="not a backchannel heads message"):
-        pair.a.channel.check_heads(b"BH\x01" + b"\x00" * 600, nonce)
+        pair.a.channel.check_heads(b"BH\x01" + b"\x00" * 600, nonce, here)
     with pytest.raises(RemoteProtocolError, match="another channel"):
         ChannelPair.create().b.channel.answer_heads(pair.a.channel.heads_probe(nonce))
     with pytest.raises(AuthenticationFailed):  # a probe made without the MAC key
@@ -163,3 +167,13 @@ def test_an_old_position_holding_a_different_envelope_is_never_a_duplicate() -> 
     events = pair.b.channel.receive(again, 0.0, known_hash=known)
     assert [type(e) for e in events] == [ForkDetected]  # it opens: it is the peer's
     assert pair.b.channel.receive(again, 0.0) == [DuplicateReceived(2)]  # no archive: blind
+
+
+def test_what_moves_while_the_probe_is_out_is_no_rollback() -> None:
+    """We take the peer's next envelope and its ack while our probe is on its way."""
+    pair = ChannelPair.create()
+    nonce, asked = os.urandom(16), pair.a.channel.positions()
+    answer = pair.b.channel.answer_heads(pair.a.channel.heads_probe(nonce))
+    pair.send(pair.b, msg("arrives while the probe is out"))  # A received more ...
+    pair.send(pair.a, msg("and sent more, acknowledged"))  # ... and was acknowledged more
+    assert pair.a.channel.check_heads(answer, nonce, asked) == [HeadsMatched()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,6 +139,25 @@ def test_the_witness_itself_cannot_be_edited_or_moved_back(station: Station) -> 
     path.write_text(doc)  # its tag covers the position
     verdict = station.audit.verify()
     assert not verdict.ok and "audit.witness was altered" in verdict.reason
+
+
+def test_verify_while_records_are_appended_finds_nothing_wrong(station: Station) -> None:
+    """The witness runs ahead of the snapshot verify reads, never behind it."""
+    done = threading.Event()
+
+    def appending() -> None:
+        while not done.is_set():
+            station.audit.record(Record("busy", "read", "test"))
+
+    writer = threading.Thread(target=appending)
+    writer.start()
+    try:
+        verdicts = [station.audit.verify() for _ in range(10)]
+    finally:
+        done.set()
+        writer.join(timeout=30)
+    assert all(v.ok for v in verdicts), [v.reason for v in verdicts if not v.ok]
+    assert verdicts[-1].links > verdicts[0].links  # records were appended meanwhile
 
 
 def test_show_filters_by_officer_item_and_time(station: Station) -> None:

@@ -58,6 +58,30 @@ def test_the_first_approver_is_made_at_set_up_and_every_grant_after_it_waits(
     assert grant.what == "new account: eve as principal cleared for deconfliction negotiation"
 
 
+def test_the_web_cannot_make_a_station_s_first_approver(tmp_path: Path) -> None:
+    s = create(tmp_path, "fresh")
+    try:
+        with pytest.raises(StationError, match="first principal or auditor is made on its host"):
+            s.accounts.add("ada", "10.0.0.1 web", "eve", role="principal", clearances=(),
+                           password=PASSWORD, on_host=False)  # fmt: skip
+        s.accounts.add("ada", "web", "ops", role="admin", clearances=(), password=PASSWORD,
+                       on_host=False)  # fmt: skip  # an admin opens no content
+        assert {a.name for a in s.accounts.accounts()} == {"ops"}
+    finally:
+        s.close()
+
+
+def test_a_grant_changed_since_it_was_shown_is_not_approved(station: Station) -> None:
+    station.accounts.add("ada", "web", "eve", role="reader", clearances=(), password=PASSWORD)
+    [shown] = station.accounts.pending_grants()
+    station.accounts.reset("ada", "web", "eve", "a password only ada knows")  # meanwhile
+    pat = station.accounts.sign_in("pat", PASSWORD, "", "10.0.0.2 web").officer
+    with pytest.raises(Forbidden, match="changed since it was shown"):
+        station.accounts.approve(pat, "web", "eve", seen=shown.what)
+    [now] = station.accounts.pending_grants()
+    station.accounts.approve(pat, "web", "eve", seen=now.what)
+
+
 def test_only_a_second_person_who_may_approve_approves(station: Station) -> None:
     station.accounts.add("ada", "web", "eve", role="officer", clearances=(), password=PASSWORD)
     for who, reason in (
@@ -115,7 +139,10 @@ def test_on_the_web_an_admin_asks_and_a_principal_approves(tmp_path: Path) -> No
         pat, pat_csrf = sign_in(station.url, "pat")
         page = pat.get("/approvals")
         assert page.status_code == 200 and re.search(r"<td>eve</td>", page.text)
-        assert pat.post("/approvals/eve", data={"csrf": pat_csrf}).status_code == 303
+        what = "new account: eve as principal cleared for negotiation"
+        stale = pat.post("/approvals/eve", data={"csrf": pat_csrf, "what": "something else"})
+        assert stale.status_code == 200 and "changed since it was shown" in stale.text
+        assert pat.post("/approvals/eve", data={"csrf": pat_csrf, "what": what}).status_code == 303
         assert "No grant waits" in pat.get("/approvals").text
         eve, _ = sign_in(station.url, "eve")
         assert eve.get("/api/v1/me").json()["role"] == "principal"

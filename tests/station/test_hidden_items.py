@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backchannel.protocol import Message
+from backchannel.protocol import Checkpoint, Message
 from backchannel.station.app import create_app
 from backchannel.station.desk import Desk
 from backchannel.station.errors import ChannelNotFound, Forbidden
@@ -104,3 +104,26 @@ def test_due_lists_show_nothing_of_items_one_may_not_read(
     assert len(desk.due(READER)) == len(owed) - 1  # the open one is still listed
     with pytest.raises(Forbidden):  # a role that reads no items sees no due list
         desk.due(ADMIN)
+
+
+def test_a_checkpoint_names_no_hash_of_an_item_one_may_not_read(tmp_path: Path) -> None:
+    a, b = paired_in_process(tmp_path / "checkpoint")
+    try:
+        channel = a.resolve(None)
+        for n in range(62):
+            a.send(channel, note(f"open {n}"))
+        for n in range(3):
+            a.send(channel, note(f"labelled {n}", labels=(LABEL,)))
+        deliver(a, b)  # 64 received without a reply: B answers with a checkpoint
+        hidden = {e.envelope_hash for e in b.inbox(None)
+                  if isinstance(e.item, Message) and e.item.clearances}  # fmt: skip
+        [checkpoint] = [
+            e for e in Desk(b).thread(READER, "", "test") if e.item_type == "checkpoint"
+        ]
+        assert isinstance(checkpoint.item, Checkpoint)
+        assert checkpoint.item.received_head == b""  # it names the hidden item: left out
+        [full] = [e for e in Desk(b).thread(CLEARED, "", "test") if e.item_type == "checkpoint"]
+        assert isinstance(full.item, Checkpoint) and full.item.received_head.hex() in hidden
+    finally:
+        a.close()
+        b.close()

@@ -17,6 +17,8 @@ import pytest
 
 from backchannel.protocol import Message, RemoteProtocolError
 from backchannel.protocol.transcript import DUPLICATE_WINDOW
+from backchannel.station.audit import Record
+from backchannel.station.errors import ChannelClosed
 from backchannel.store import repository as repo
 
 from .conftest import StationProcess, api_token, message, status_of, wait_until
@@ -137,6 +139,20 @@ def test_an_old_position_with_a_different_envelope_is_not_answered_as_a_duplicat
         assert after.bad_input == before.bad_input + 1  # the forged one
         inbox = [e.envelope_hash for e in b.inbox(channel)]
         assert first.envelope_hash in inbox and len(inbox) == DUPLICATE_WINDOW + 4
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_stopped_channel_is_no_longer_compared(tmp_path: Path) -> None:
+    a, b = paired_in_process(tmp_path)
+    try:
+        channel = a.resolve(None)
+        a.suspects.add(channel, force=True)
+        a.close_channel(channel, "stopped", Record("host:test", "close", "cli"))
+        with pytest.raises(ChannelClosed):
+            a.heads_probe(channel)
+        assert channel not in a.suspects  # the worker stops asking the peer
     finally:
         a.close()
         b.close()

@@ -146,7 +146,7 @@ def _filled(line: Line) -> Line:
         held = [repo.envelope(s, channel, seq) for seq in range(1, 64)]
     line.envelopes = [e for e in held if e is not None]
     assert len(line.envelopes) >= 2, "Alpha's outbox keeps what it sent"
-    _nonce, line.probe, _url = a.heads_probe(channel)
+    line.probe = a.heads_probe(channel).data
     invitation = SignedInvitation.decode(dearmor(b.invite(3600)))
     stranger = Identity.generate("Party Charlie", "charlie")
     _channel, accepted = accept_invitation(stranger, invitation, "http://127.0.0.1:9", time.time())

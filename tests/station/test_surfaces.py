@@ -11,6 +11,8 @@ from __future__ import annotations
 import http.server
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,7 +65,8 @@ def test_a_closed_channel_is_refused_in_the_words_for_an_unknown_one(tmp_path: P
 @pytest.mark.parametrize(
     "address",
     ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-     "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "224.0.0.1"],
+     "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "224.0.0.1",
+     "64:ff9b::7f00:1", "2002:c0a8:101::1"],  # NAT64 and 6to4 wrapping private IPv4
 )  # fmt: skip
 def test_loopback_and_private_endpoints_are_refused_unless_allowed(address: str) -> None:
     host = f"[{address}]" if ":" in address else address
@@ -343,3 +346,60 @@ def test_no_path_leads_out_of_the_static_files(
     assert answer.status_code in (303, 401, 404, 422), (path, answer.status_code)
     assert b"station" not in answer.content.lower() or answer.status_code != 200
     assert "BCS" not in answer.text and '"party"' not in answer.text
+
+
+def test_a_heads_answer_posted_to_the_heads_route_is_refused_not_a_500(tmp_path: Path) -> None:
+    a, b = paired_in_process(tmp_path)
+    try:
+        probe = a.heads_probe(a.resolve(None))
+        answer = b.take_heads_message(probe.data)  # a genuine Heads message
+        assert answer is not None
+        with TestClient(create_app(b, deliver=False)) as client:
+            posted = client.post("/peer/v1/heads", content=answer)
+        assert posted.status_code == 400
+        assert posted.json() == {"error": "only a probe or a notice is posted here"}
+    finally:
+        a.close()
+        b.close()
+
+
+SMALL_SERVER = """
+import sys
+from pathlib import Path
+from backchannel.station.app import create_app
+from backchannel.station.server import ConnectionLimits, Listen, serve
+from backchannel.station.service import Station
+station = Station.open(Path(sys.argv[1]))
+serve(create_app(station), Listen("127.0.0.1", int(sys.argv[2])),
+      ConnectionLimits(max_connections=4, header_seconds=30.0))
+"""
+
+
+def test_a_full_connection_table_makes_room_for_one_that_is_served(tmp_path: Path) -> None:
+    station = make_station(tmp_path, "alpha")
+    port = int(station.url.rsplit(":", 1)[1])
+    server = subprocess.Popen(
+        [sys.executable, "-c", SMALL_SERVER, str(station.folder), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    idle: list[socket.socket] = []
+    try:
+        station.process = server
+        station.wait_healthy()
+        for n in range(4):  # four slow clients, from four addresses, fill the table
+            source = (f"127.9.0.{n + 1}", 0)
+            sock = socket.create_connection(("127.0.0.1", port), source_address=source)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            idle.append(sock)
+        time.sleep(0.5)
+        for _ in range(3):
+            answer = httpx.get(station.url + "/health", timeout=5)
+            assert answer.status_code == 200  # the oldest slow reader made room
+        idle[0].settimeout(5)
+        assert idle[0].recv(1) == b""  # it was closed
+    finally:
+        for sock in idle:
+            sock.close()
+        server.terminate()
+        server.wait(timeout=15)
+        station.process = None

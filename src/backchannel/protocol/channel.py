@@ -349,14 +349,20 @@ class Channel:
         heads = msgspec.structs.replace(heads, auth=heads_tag(self._state.mac_key, heads))
         return encode_message(heads)
 
-    def check_heads(self, data: bytes, nonce: bytes) -> list[Event]:
-        """The peer's answer to our probe with ``nonce``: went back, fork, or matched."""
+    def positions(self) -> Ours:
+        """Our positions now: keep them with a probe's nonce for :meth:`check_heads`."""
+        c = self._chain.state
+        return Ours(c.sent_seq, c.acked_seq, c.received_seq, c.received_head)
+
+    def check_heads(self, data: bytes, nonce: bytes, asked: Ours) -> list[Event]:
+        """The peer's answer to our probe with ``nonce``: went back, fork, or matched.
+
+        ``asked``: our :meth:`positions` when the probe went out.
+        """
         heads = self._peer_message(data, Heads)
         if heads.nonce != nonce:
             raise RemoteProtocolError("the heads answer is not for our probe")
-        c = self._chain.state
-        ours = Ours(c.sent_seq, c.acked_seq, c.received_seq, c.received_head)
-        verdict = compare(ours, heads, self._chain.our_hash_if_held)
+        verdict = compare(self.positions(), asked, heads, self._chain.our_hash_if_held)
         if verdict is None:
             return [HeadsMatched()]
         who, reason = verdict

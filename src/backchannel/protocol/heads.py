@@ -132,37 +132,44 @@ class Ours(msgspec.Struct, frozen=True):
 Verdict = tuple[Side | Literal["fork"], str]
 
 
-def compare(ours: Ours, theirs: Heads, our_hash: Callable[[int], bytes | None]) -> Verdict | None:
+def compare(
+    now: Ours, asked: Ours, theirs: Heads, our_hash: Callable[[int], bytes | None]
+) -> Verdict | None:
     """Who went back (or a fork), from a fresh, authenticated answer; None if consistent.
 
-    ``our_hash(seq)`` is the hash of our envelope ``seq`` if we still hold it (our
-    unacknowledged ones and the last acknowledged), else None.  Envelopes in flight
-    are no contradiction: the peer may have sent more than we received, and have
-    received less than we sent.
+    ``asked`` are our positions when the probe went out, ``now`` ours as the answer is
+    read: between the two we may have received, sent and been acknowledged more, and
+    the peer answered somewhere in between.  So that nothing in flight reads as a
+    rollback, the peer is held to what we knew when we asked (it can only have moved
+    on since), and we to what we know now (ours only grow).  ``our_hash(seq)`` is the
+    hash of our envelope ``seq`` if we still hold it, else None.
     """
-    return _went_back(ours, theirs) or _forked(ours, theirs, our_hash)
+    return _went_back(now, asked, theirs) or _forked(now, asked, theirs, our_hash)
 
 
-def _went_back(ours: Ours, theirs: Heads) -> Verdict | None:
-    if theirs.received_seq > ours.sent_seq:
+def _went_back(now: Ours, asked: Ours, theirs: Heads) -> Verdict | None:
+    if theirs.received_seq > now.sent_seq:
         return "us", (f"the counterpart has processed our envelope {theirs.received_seq}, "
-                      f"but this station has sent only {ours.sent_seq}")  # fmt: skip
-    if theirs.acked_seq > ours.received_seq:
+                      f"but this station has sent only {now.sent_seq}")  # fmt: skip
+    if theirs.acked_seq > now.received_seq:
         return "us", (f"this station acknowledged the counterpart's envelope {theirs.acked_seq},"
-                      f" but holds only {ours.received_seq}")  # fmt: skip
-    if theirs.received_seq < ours.acked_seq:
-        return "peer", (f"the counterpart acknowledged our envelope {ours.acked_seq}, but "
+                      f" but holds only {now.received_seq}")  # fmt: skip
+    if theirs.received_seq < asked.acked_seq:
+        return "peer", (f"the counterpart acknowledged our envelope {asked.acked_seq}, but "
                         f"holds only {theirs.received_seq}")  # fmt: skip
-    if theirs.sent_seq < ours.received_seq:
-        return "peer", (f"this station holds the counterpart's envelope {ours.received_seq}, "
+    if theirs.sent_seq < asked.received_seq:
+        return "peer", (f"this station holds the counterpart's envelope {asked.received_seq}, "
                         f"but it has sent only {theirs.sent_seq}")  # fmt: skip
     return None
 
 
-def _forked(ours: Ours, theirs: Heads, our_hash: Callable[[int], bytes | None]) -> Verdict | None:
+def _forked(
+    now: Ours, asked: Ours, theirs: Heads, our_hash: Callable[[int], bytes | None]
+) -> Verdict | None:
+    del now  # our own envelopes are looked up by their hash, whenever they were sent
     known = our_hash(theirs.received_seq)
     if known is not None and known != theirs.received_head:
         return "fork", f"the counterpart holds a different envelope {theirs.received_seq} of ours"
-    if theirs.sent_seq == ours.received_seq and theirs.sent_head != ours.received_head:
-        return "fork", f"this station holds a different envelope {ours.received_seq} of theirs"
+    if theirs.sent_seq == asked.received_seq and theirs.sent_head != asked.received_head:
+        return "fork", f"this station holds a different envelope {asked.received_seq} of theirs"
     return None

@@ -45,9 +45,9 @@ from .errors import (
     TooManyAttempts,
 )
 from .limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
+from .peer_budget import CostBuckets
 from .peer_http import plain
 from .service import Receipt, Station
-from .throttle import CostBuckets
 from .watch import DeadlineWatch
 from .web import HERE, page
 from .web import router as web_router
@@ -174,7 +174,7 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     """What the counterpart's station posts: envelopes, heads, its acceptance.
 
     Every one of them is refused at once (429) for a source that has spent its budget
-    of refused and repeated requests (throttle.CostBuckets), before its body is read.
+    of refused and repeated requests (peer_budget.py), before its body is read.
     """
     costs = CostBuckets()
 
@@ -185,7 +185,7 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
             station.count_refused(None)  # no channel to count it against yet
             raise
 
-    async def guarded(
+    async def within_budget(
         request: Request, limit: int, work: Callable[[bytes], T], counts_itself: bool = False
     ) -> T:
         """Run ``work`` on the body within the source's budget; count what is refused.
@@ -193,23 +193,28 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
         ``counts_itself``: the station counts what ``work`` refuses (receive_batch).
         """
         source = request.client.host if request.client else "unknown"
-        if not costs.allows(source):
+        if not costs.allows(source) or not costs.enter(source):
             raise PeerTooCostly
         try:
             data = await read_capped(request, limit)
             result = await run_in_threadpool(work, data)
+        except ClientDisconnect:  # hung up, or too slow with its body: it cost us waiting
+            costs.charge(source)
+            raise
         except (RemoteProtocolError, BodyTooLarge) as exc:
             if isinstance(exc, BodyTooLarge) or not counts_itself:
                 station.count_refused(None)  # in memory: no write per refusal
             costs.charge(source)
             raise
+        finally:
+            costs.leave(source)
         if isinstance(result, Receipt) and (result.repeated or result.refused):
             costs.charge(source)
         return result
 
     @app.post("/peer/v1/envelope")
     async def envelope(request: Request) -> Response:
-        receipt = await guarded(
+        receipt = await within_budget(
             request, MAX_ENVELOPE_BYTES, lambda d: station.receive_batch([d]), counts_itself=True
         )
         return Response(receipt.ack, media_type="application/octet-stream")
@@ -217,7 +222,7 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     @app.post("/peer/v1/envelopes")
     async def envelopes(request: Request) -> Response:
         """Several envelopes of one channel, in order, committed together (see batches.py)."""
-        receipt = await guarded(
+        receipt = await within_budget(
             request, MAX_BATCH_BYTES, lambda d: station.receive_batch(decoded(d)),
             counts_itself=True,
         )  # fmt: skip
@@ -228,14 +233,14 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     @app.post("/peer/v1/heads")
     async def heads(request: Request) -> Response:
         """A peer compares heads with us (a probe: our heads back), or stops (a notice)."""
-        answer = await guarded(request, MAX_HEADS_BYTES, station.take_heads_message)
+        answer = await within_budget(request, MAX_HEADS_BYTES, station.take_heads_message)
         if answer is None:
             return Response(status_code=204)
         return Response(answer, media_type="application/octet-stream")
 
     @app.post("/peer/v1/pair")
     async def pair(request: Request) -> dict[str, str]:
-        status = await guarded(request, PAIRING_BYTES, station.accept_pairing)
+        status = await within_budget(request, PAIRING_BYTES, station.accept_pairing)
         return {"channel_id": status.channel_id, "station": station.config.station}
 
 

@@ -12,6 +12,7 @@ The records' fields are sealed columns; the chain covers their plain values.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from backchannel.store.sealed import BrokenSeal, blind_index, open_value
 
 from .witness import Head, Witness, WitnessBroken
 
+log = logging.getLogger("backchannel.audit")
 GENESIS = bytes(32)
 MAX_DETAIL = 500
 VERIFY_BATCH = 1000
@@ -105,9 +107,16 @@ class AuditTrail:
         pending = s.info.get("audit_head")
         s.info["audit_head"] = head
         if pending is None:  # the first append of this transaction: listen for its end
-            witness = self.witness
-            event.listen(s, "after_commit", lambda done: witness.advance(done.info["audit_head"]),
-                         once=True)  # fmt: skip
+            event.listen(s, "after_commit", self._witness_now, once=True)
+
+    def _witness_now(self, s: Session) -> None:
+        """After a commit: the commit stands whatever happens here, so a failure to write
+        the witness is logged, never raised into the caller that committed."""
+        assert self.witness is not None
+        try:
+            self.witness.advance(s.info["audit_head"])
+        except OSError as exc:
+            log.error("could not witness the audit trail's head: %s", exc.strerror or exc)
 
     def rewitness(self) -> None:
         """Witness the trail's head as it is now, even if behind (after a restore)."""
@@ -119,6 +128,9 @@ class AuditTrail:
 
     def verify(self) -> Verdict:
         """Recompute the chain from the first link; name the first one that is wrong."""
+        # The witness first: it never leads the database, so the snapshot read after it
+        # must reach it, however many records are appended meanwhile.
+        witnessed = self._read_witness()
         with self.db.reading() as s:
             broken, count, link = self._walk(s)
             head = s.get(AuditHeadRow, 1)
@@ -131,17 +143,21 @@ class AuditTrail:
             return Verdict(False, count, head.seq, "the head of the trail was altered")
         if head.seq != count or head.link != link:
             return Verdict(False, count, count + 1, f"links {count + 1} to {head.seq} were removed")
-        return self._check_witness(count)
+        return self._check_witness(count, witnessed)
 
-    def _check_witness(self, count: int) -> Verdict:
-        """The chain, intact in itself, must reach the head witnessed outside the database."""
+    def _read_witness(self) -> Head | WitnessBroken | None:
         if self.witness is None:
-            return Verdict(True, count)
+            return None
         try:
-            seen = self.witness.read()
+            return self.witness.read()
         except WitnessBroken as exc:
-            return Verdict(False, count, None, f"the witness of the trail's head: {exc}")
-        if seen is None:
+            return exc
+
+    def _check_witness(self, count: int, seen: Head | WitnessBroken | None) -> Verdict:
+        """The chain, intact in itself, must reach the head witnessed outside the database."""
+        if isinstance(seen, WitnessBroken):
+            return Verdict(False, count, None, f"the witness of the trail's head: {seen}")
+        if seen is None or self.witness is None:
             return Verdict(True, count)
         where = self.witness.path.name
         if seen.seq > count:

@@ -155,6 +155,8 @@ class SignInFirst:
             return
         request = Request(scope)  # no receive: nothing here can touch the body
         try:
+            if _bearer(request) is None and session_cookie(request) not in request.cookies:
+                raise NotSignedIn("sign in first")  # no credential: no thread, no database
             await identify(request)
         except NotSignedIn as exc:
             polling = request.headers.get(POLL_HEADER) is not None

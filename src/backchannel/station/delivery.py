@@ -38,6 +38,7 @@ from backchannel.protocol.wire import MAX_ACK_BYTES
 from . import peer_http
 from .batches import MAX_BATCH_ITEMS, encode_batch, take_batch
 from .errors import ChannelClosed, StationError
+from .heads_steps import Probe
 from .peer_http import plain
 from .service import Station
 from .testhooks import number
@@ -48,7 +49,7 @@ BASE_BACKOFF = 0.2
 # Tests shorten the cap so that a restarted peer is retried within a second.
 MAX_BACKOFF = number("BACKCHANNEL_MAX_BACKOFF", 60.0)
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
-TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+TIMEOUT = peer_http.TIMEOUT
 LINGER = 0.02  # longest wait for a send batch being committed, to post it with ours
 # A channel's delivery lease.  It is renewed before a post once a quarter of it has
 # passed, so a post (each of its phases bounded by TIMEOUT) and its ack have three
@@ -65,7 +66,8 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
-        self._client = httpx.Client(timeout=TIMEOUT)
+        self._clients = peer_http.Clients()  # one per peer host (TLS checked per name)
+        self._client: httpx.Client | None = None  # tests put a mock transport here
         self.owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._contended = False  # a channel was leased to another worker this pass
         self._not_before: dict[str, float] = {}  # monotonic end of our own backoff
@@ -81,7 +83,7 @@ class DeliveryWorker:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=15)
-        self._client.close()
+        self._clients.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -95,9 +97,9 @@ class DeliveryWorker:
                         channel_id
                     ):
                         self._drain(channel_id)
-                idle = {c for c, _ in due}
+                posted = {c for c, _ in due}
                 for channel_id in self.station.suspects.all():  # nothing to post, but ask
-                    if channel_id not in idle and not self._backing_off(channel_id, 0.0):
+                    if channel_id not in posted and not self._in_own_backoff(channel_id):
                         self._heads_agree(channel_id)
                 wait = self._wait_seconds()
             except Exception:  # keep the worker alive whatever happens; it retries
@@ -112,9 +114,12 @@ class DeliveryWorker:
             return True
         allow_private = self.station.config.allow_private_endpoints
         try:
-            nonce, probe, url = self.station.heads_probe(channel_id)
-            response = peer_http.post(self._client, url, probe, allow_private=allow_private,
+            probe = self.station.heads_probe(channel_id)
+            response = peer_http.post(self._client_for(probe.url), probe.url, probe.data,
+                                      allow_private=allow_private,
                                       limit=MAX_HEADS_BYTES)  # fmt: skip
+        except ChannelClosed:
+            return False  # stopped: nothing to compare, and nothing to post
         except httpx.HTTPError as exc:
             self._back_off(channel_id, f"peer unreachable: {type(exc).__name__}")
             return False
@@ -126,11 +131,11 @@ class DeliveryWorker:
                 channel_id, f"the peer refused to compare heads ({response.status_code})"
             )
             return False
-        return self._take_heads(channel_id, url, response.content, nonce)
+        return self._take_heads(channel_id, response.content, probe)
 
-    def _take_heads(self, channel_id: str, url: str, answer: bytes, nonce: bytes) -> bool:
+    def _take_heads(self, channel_id: str, answer: bytes, probe: Probe) -> bool:
         try:
-            notice = self.station.check_heads(channel_id, answer, nonce)
+            notice = self.station.check_heads(channel_id, answer, probe)
         except ChannelClosed:
             return False
         except ProtocolError as exc:
@@ -143,18 +148,25 @@ class DeliveryWorker:
                   channel_id[:8])  # fmt: skip
         try:  # best effort: the peer finds it by itself when it compares heads
             allow_private = self.station.config.allow_private_endpoints
-            peer_http.post(self._client, url, notice, allow_private=allow_private)
+            peer_http.post(
+                self._client_for(probe.url), probe.url, notice, allow_private=allow_private
+            )
         except (httpx.HTTPError, StationError):
             log.warning("could not tell the peer of channel %s that it stopped", channel_id[:8])
         return False
+
+    def _client_for(self, url: str) -> httpx.Client:
+        return self._client or self._clients.for_url(url)
 
     def _backing_off(self, channel_id: str, retry_at: float | None) -> bool:
         """Whether our own backoff of this channel still runs (monotonic clock)."""
         if retry_at is None:  # a send since our last failure ended the backoff
             self._not_before.pop(channel_id, None)
             self._failures.pop(channel_id, None)
-            self._not_before.pop(channel_id, None)
             return False
+        return self._in_own_backoff(channel_id)
+
+    def _in_own_backoff(self, channel_id: str) -> bool:
         return time.monotonic() < self._not_before.get(channel_id, 0.0)
 
     def _wait_seconds(self) -> float:
@@ -229,8 +241,8 @@ class DeliveryWorker:
         allow_private = self.station.config.allow_private_endpoints
         try:
             response = peer_http.post(
-                self._client, endpoint, encode_batch(batch), allow_private=allow_private,
-                limit=MAX_ACK_BYTES,
+                self._client_for(endpoint), endpoint, encode_batch(batch),
+                allow_private=allow_private, limit=MAX_ACK_BYTES,
             )  # fmt: skip
         except httpx.HTTPError as exc:
             return f"peer unreachable: {type(exc).__name__}"

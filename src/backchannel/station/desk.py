@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from backchannel.protocol import Message
+import msgspec
+
+from backchannel.protocol import Checkpoint, Message
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause, Negotiation
 from backchannel.protocol.release import ReleasedText
@@ -297,21 +299,28 @@ class Desk:
     def _conceal(self, officer: Officer, channel_id: str, entries: list[Entry]) -> list[Entry]:
         """The entries with the links to items this officer may not read left out.
 
-        ``prev_hash`` and ``peer_hash`` name neighbouring items; for one the officer
-        may not read, a hash is all they would learn, and it is still too much: they
-        see that an item exists there (a gap in the numbers), nothing else.
+        ``prev_hash`` and ``peer_hash`` name neighbouring items, and a checkpoint names
+        the newest envelope of each chain; for one the officer may not read, a hash is
+        all they would learn, and it is still too much: they see that an item exists
+        there (a gap in the numbers), nothing else.
         """
-        named = {h for e in entries for h in (e.prev_hash, e.peer_hash)}
+        named = {h for e in entries for h in (e.prev_hash, e.peer_hash, *_heads_named(e))}
         labels = self.station.clearances_of(channel_id, named)
         visible = {h for h, c in labels.items() if officer.may(Action.READ_ITEM, c)}
 
         def shown(value: str) -> str:
             return value if value in visible else ""
 
-        return [
-            dataclasses.replace(e, prev_hash=shown(e.prev_hash), peer_hash=shown(e.peer_hash))
-            for e in entries
-        ]
+        def concealed(e: Entry) -> Entry:
+            item = e.item
+            if isinstance(item, Checkpoint):
+                sent, received = (bytes.fromhex(shown(h)) for h in _heads_named(e))
+                item = msgspec.structs.replace(item, sent_head=sent, received_head=received)
+            return dataclasses.replace(
+                e, item=item, prev_hash=shown(e.prev_hash), peer_hash=shown(e.peer_hash)
+            )
+
+        return [concealed(e) for e in entries]
 
     def _rendered(
         self, officer: Officer, channel_id: str, origin: str, entries: list[Entry]
@@ -330,6 +339,13 @@ def record_rendering(
                 for e in entries
             )
         )
+
+
+def _heads_named(e: Entry) -> tuple[str, ...]:
+    """The hashes a checkpoint names (the heads of both chains), in hex."""
+    if not isinstance(e.item, Checkpoint):
+        return ()
+    return e.item.sent_head.hex(), e.item.received_head.hex()
 
 
 def _require(

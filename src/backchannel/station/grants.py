@@ -37,15 +37,17 @@ class PendingGrant:
     what: str
 
 
-def guarded(role: str, clearances: tuple[str, ...]) -> bool:
+def opens_content(role: str, clearances: tuple[str, ...]) -> bool:
     """Whether granting this role with these labels opens content (or approval)."""
     return role != "admin" or bool(clearances)
 
 
 def approval_needed(s: Session, role: str, clearances: tuple[str, ...]) -> bool:
     """Whether a grant must wait: it opens content and the station has an approver."""
-    if not guarded(role, clearances):
-        return False
+    return opens_content(role, clearances) and has_approver(s)
+
+
+def has_approver(s: Session) -> bool:
     approver = select(OfficerRow.id).where(OfficerRow.role.in_(APPROVER_ROLES)).limit(1)
     return s.scalar(approver) is not None
 
@@ -60,12 +62,20 @@ def pending_grants(s: Session) -> list[PendingGrant]:
     return sorted(found, key=lambda g: g.name)
 
 
-def refusal_to_approve(row: OfficerRow, approver_name: str, approver_role: str) -> str | None:
-    """Why this approver may not approve this account's grant, or None."""
+def refusal_to_approve(
+    row: OfficerRow, approver_name: str, approver_role: str, seen: str | None
+) -> str | None:
+    """Why this approver may not approve this account's grant, or None.
+
+    ``seen``: the grant as the approver was shown it; a grant that changed since (a
+    reset between the page and the click) is not approved unseen.
+    """
     if approver_role not in APPROVER_ROLES:
         return f"only a principal or an auditor approves grants, not a {approver_role}"
     if not row.pending:
         return f"{row.name} is not waiting for approval"
+    if seen is not None and seen != row.pending_what:
+        return "this grant changed since it was shown to you; look at it again"
     if approver_name in (row.name, row.pending_by):
         return "a grant is approved by a second person, not by the one it is for or who asked"
     return None

@@ -15,17 +15,34 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import dataclass
 
 from backchannel.protocol import Channel, RemoteProtocolError
 from backchannel.protocol.events import Event, ForkDetected, WentBack
-from backchannel.protocol.heads import HeadsProbe, WentBackNotice, decode_message
+from backchannel.protocol.heads import HeadsProbe, Ours, WentBackNotice, decode_message
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
 
-from .errors import NO_OPEN_CHANNEL
+from .errors import NO_OPEN_CHANNEL, ChannelClosed, ChannelNotFound
 from .steps import Steps
 
 HEADS_PATH = "/peer/v1/heads"
+
+
+# After heads matched, suspicion is not raised again for this long: a forged
+# conflicting envelope or a late ack must not buy a comparison on every pass.
+QUIET_AFTER_MATCH = 10.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe on its way: what to post where, and what to check the answer against."""
+
+    nonce: bytes
+    data: bytes
+    url: str
+    asked: Ours  # our positions when it went out
 
 
 class Suspects:
@@ -33,11 +50,20 @@ class Suspects:
 
     def __init__(self) -> None:
         self._ids: set[str] = set()
+        self._matched: dict[str, float] = {}  # monotonic time heads last matched
         self._lock = threading.Lock()
 
-    def add(self, channel_id: str) -> None:
+    def add(self, channel_id: str, force: bool = False) -> None:
+        """Suspect a channel (``force``: even right after its heads matched)."""
         with self._lock:
-            self._ids.add(channel_id)
+            since = time.monotonic() - self._matched.get(channel_id, -QUIET_AFTER_MATCH)
+            if force or since >= QUIET_AFTER_MATCH:
+                self._ids.add(channel_id)
+
+    def matched(self, channel_id: str) -> None:
+        with self._lock:
+            self._ids.discard(channel_id)
+            self._matched[channel_id] = time.monotonic()
 
     def discard(self, channel_id: str) -> None:
         with self._lock:
@@ -54,49 +80,67 @@ class Suspects:
 class HeadsSteps(Steps):
     suspects: Suspects
 
-    def heads_probe(self, channel_id: str) -> tuple[bytes, bytes, str]:
-        """(nonce, probe, url): what to post to the peer to compare heads."""
+    def heads_probe(self, channel_id: str) -> Probe:
+        """What to post to the peer to compare heads; ChannelClosed for a stopped one."""
         with self.db.reading() as s:
             row = repo.channel(s, channel_id)
             if row is None:
-                raise RemoteProtocolError(NO_OPEN_CHANNEL)
-            nonce = os.urandom(16)
-            probe = self._restore(row).heads_probe(nonce)
-            return nonce, probe, row.peer_endpoint.rstrip("/") + HEADS_PATH
+                raise ChannelNotFound(f"no channel {channel_id}")
+            if row.closed is not None:
+                self.suspects.discard(channel_id)
+                raise ChannelClosed(f"the channel with {row.peer_station} is closed")
+            channel, nonce = self._restore(row), os.urandom(16)
+            url = row.peer_endpoint.rstrip("/") + HEADS_PATH
+            return Probe(nonce, channel.heads_probe(nonce), url, channel.positions())
 
-    def check_heads(self, channel_id: str, answer: bytes, nonce: bytes) -> bytes | None:
-        """Take the peer's answer; stop the channel if one side went back.
+    def check_heads(self, channel_id: str, answer: bytes, probe: Probe) -> bytes | None:
+        """Take the peer's answer; stop the channel if one side went back, or a fork.
 
-        Returns the notice to send the peer when the channel was stopped, else None.
+        Heads that match cost a read and no write.  Returns the notice to send the
+        peer when the channel was stopped, else None.
         """
-        with self._channel(channel_id) as (_s, row, channel):
-            events = channel.check_heads(answer, nonce)
+        with self.db.reading() as s:
+            row = repo.channel(s, channel_id)
+            if row is None:
+                raise ChannelNotFound(f"no channel {channel_id}")
+            events = self._restore(row).check_heads(answer, probe.nonce, probe.asked)
+        if not any(isinstance(e, ForkDetected) for e in events):
+            self.suspects.matched(channel_id)
+            return None
+        with self._channel(channel_id) as (_s, row, channel):  # refuses a closed one
+            events = channel.check_heads(answer, probe.nonce, probe.asked)
             notice = self._stop_if_gone_back(row, channel, events)
             self._save(row, channel)
-        if notice is None:
-            self.suspects.discard(channel_id)
+        self.suspects.discard(channel_id)
         return notice
 
     def take_heads_message(self, data: bytes) -> bytes | None:
-        """The peer endpoint: answer a probe with our heads, or take a notice (None)."""
+        """The peer endpoint: answer a probe with our heads, or take a notice (None).
+
+        Both are checked on a read first (the MAC, the addressing): only a genuine
+        notice takes the channel's lock.
+        """
         message = decode_message(data)
+        if not isinstance(message, HeadsProbe | WentBackNotice):
+            raise RemoteProtocolError("only a probe or a notice is posted here")
         channel_id = message.channel_id.hex()
-        if isinstance(message, HeadsProbe):
-            with self.db.reading() as s:  # answered for a stopped channel too
-                row = repo.channel(s, channel_id)
-                if row is None:
-                    raise RemoteProtocolError(NO_OPEN_CHANNEL)
-                return self._restore(row).answer_heads(data)
-        assert isinstance(message, WentBackNotice)
-        with self.db.transaction() as s:
-            row = repo.channel(s, channel_id, lock=True)
+        with self.db.reading() as s:  # answered for a stopped channel too
+            row = repo.channel(s, channel_id)
             if row is None:
                 raise RemoteProtocolError(NO_OPEN_CHANNEL)
             channel = self._restore(row)
+            if isinstance(message, HeadsProbe):
+                return channel.answer_heads(data)
+            channel.receive_notice(data)  # raises unless it is genuine
+        with self.db.transaction() as s:
+            row = repo.channel(s, channel_id, lock=True)
+            if row is None or row.closed is not None:
+                return None
+            channel = self._restore(row)
             events = channel.receive_notice(data)
-            if row.closed is None:
-                self._stop_if_gone_back(row, channel, events, tell=False)
-                self._save(row, channel)
+            self._stop_if_gone_back(row, channel, events, tell=False)
+            self._save(row, channel)
+        self.suspects.discard(channel_id)
         return None
 
     def _stop_if_gone_back(

@@ -1,5 +1,8 @@
 """What one request may make the station hold: a capped body, within a shared budget.
 
+(Two budgets, in fact: one for what peers post, one for everything else, so that
+bodies posted to the peer routes, which answer anyone, can never crowd out officers.)
+
 Every request body is capped before it is read: by its declared Content-Length at
 once (nothing is read), and again while it streams in (a body sent without a length,
 or longer than it said).  The cap depends on the route: a peer's batch may be 4 MiB,
@@ -24,7 +27,7 @@ from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 from .batches import MAX_BATCH_BYTES
 
 KIB, MIB = 1024, 1024 * 1024
-IN_FLIGHT_BYTES = 48 * MIB
+IN_FLIGHT_BYTES = 32 * MIB  # for each of the two budgets
 PAIRING_BYTES = 64 * KIB  # an acceptance is a few KiB
 # (method or "*", path prefix, cap): the first match wins.
 BODY_CAPS: tuple[tuple[str, str, int], ...] = (
@@ -92,11 +95,9 @@ class BodyLimits:
     peer sent).
     """
 
-    def __init__(
-        self, app: ASGIApp, budget: Budget | None = None,
-        refused: Callable[[str], None] = lambda _path: None,
-    ) -> None:  # fmt: skip
-        self.app, self.budget, self.refused = app, budget or Budget(), refused
+    def __init__(self, app: ASGIApp, refused: Callable[[str], None] = lambda _path: None) -> None:
+        self.app, self.refused = app, refused
+        self.peers, self.others = Budget(), Budget()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,6 +114,7 @@ class BodyLimits:
             await _refuse(scope, receive, send, status, reason)
             return
         held = 0
+        budget = self.peers if scope["path"].startswith("/peer/") else self.others
 
         async def capped() -> Message:
             nonlocal held
@@ -121,7 +123,7 @@ class BodyLimits:
                 size = len(message.get("body", b""))
                 if held + size > cap:
                     raise BodyTooLarge
-                if not self.budget.take(size):
+                if not budget.take(size):
                     raise ServerBusy
                 held += size
             return message
@@ -129,7 +131,7 @@ class BodyLimits:
         try:
             await self.app(scope, capped, send)
         finally:
-            self.budget.give(held)
+            budget.give(held)
 
 
 def _declared_length(scope: Scope) -> int | None:

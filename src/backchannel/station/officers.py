@@ -40,7 +40,14 @@ from backchannel.store.sealed import blind_index
 
 from .audit import AuditTrail, Record
 from .errors import Forbidden, NotSignedIn, StationError, TooManyAttempts
-from .grants import PendingGrant, approval_needed, pending_grants, refusal_to_approve
+from .grants import (
+    PendingGrant,
+    approval_needed,
+    has_approver,
+    opens_content,
+    pending_grants,
+    refusal_to_approve,
+)
 from .policy import ROLES, Officer
 from .testhooks import hook
 from .throttle import SignInGate
@@ -132,9 +139,13 @@ class Accounts:
 
     def add(
         self, by: str, origin: str, name: str, *, role: str, clearances: tuple[str, ...],
-        password: str, totp: bool = False,
+        password: str, totp: bool = False, on_host: bool = True,
     ) -> str | None:  # fmt: skip
-        """Create an account; returns the otpauth:// URI when TOTP is on."""
+        """Create an account; returns the otpauth:// URI when TOTP is on.
+
+        ``on_host=False`` (the web's admins): the station's first approver, the one
+        grant that needs no second person, is made on the host only.
+        """
         if not NAME.fullmatch(name):
             raise StationError(
                 "an officer name is 1-64 lower-case letters, digits, '.', '_' or '-'"
@@ -148,6 +159,9 @@ class Accounts:
             if s.scalar(select(OfficerRow.id).where(self._named(name))) is not None:
                 raise StationError(f"an officer named {name!r} already exists")
             waits = approval_needed(s, role, clearances)
+            if not on_host and opens_content(role, clearances) and not has_approver(s):
+                raise StationError("the station's first principal or auditor is made on its "
+                                   "host: backchannel officer add")  # fmt: skip
             s.add(
                 OfficerRow(
                     name=name, name_key=self._name_key(name), role=role,
@@ -167,11 +181,14 @@ class Accounts:
         with self.db.reading() as s:
             return pending_grants(s)
 
-    def approve(self, approver: Officer, origin: str, name: str) -> None:
-        """A second person approves an account's grant: it may sign in from now on."""
+    def approve(self, approver: Officer, origin: str, name: str, seen: str | None = None) -> None:
+        """A second person approves an account's grant: it may sign in from now on.
+
+        ``seen``: the grant's description as the approver was shown it.
+        """
         with self.db.transaction() as s:
             row = self._row(s, name)
-            reason = refusal_to_approve(row, approver.name, approver.role)
+            reason = refusal_to_approve(row, approver.name, approver.role, seen)
             if reason is not None:
                 raise Forbidden(reason)
             what = row.pending_what or ""

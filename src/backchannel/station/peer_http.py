@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -24,6 +25,10 @@ from .errors import StationError
 
 ANSWER_BYTES = 64 * 1024  # an ack is 200 bytes, a pairing answer a few hundred
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+ANSWER_SECONDS = 30.0  # the most an answer may take in all, however it trickles in
+# IPv6 prefixes that carry an IPv4 address inside: NAT64 (RFC 6052) and 6to4 (RFC 3056).
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 
 
 class EndpointRefused(StationError):
@@ -79,6 +84,7 @@ def post(client: httpx.Client, url: str, body: bytes, *, allow_private: bool,
         headers={"host": _host_header(url), "content-type": "application/octet-stream"},
         extensions={"sni_hostname": where.host},
     )  # fmt: skip
+    deadline = time.monotonic() + ANSWER_SECONDS
     response = client.send(request, stream=True)
     try:
         content = bytearray()
@@ -87,6 +93,8 @@ def post(client: httpx.Client, url: str, body: bytes, *, allow_private: bool,
                 content += chunk
                 if len(content) > limit:
                     raise PeerRefused(response.status_code, f" with more than {limit} bytes")
+                if time.monotonic() > deadline:
+                    raise PeerRefused(response.status_code, " too slowly")
         return httpx.Response(response.status_code, headers=response.headers,
                               content=bytes(content), request=request)  # fmt: skip
     finally:
@@ -106,10 +114,38 @@ def post_once(url: str, body: bytes, *, allow_private: bool) -> bytes:
 
 
 def _public(address: str) -> bool:
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside counts as itself
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
     return ip.is_global and not ip.is_multicast
+
+
+class Clients:
+    """One HTTP client per peer host: a connection made (and its TLS certificate
+    checked) for one name is never reused for another name at the same address."""
+
+    def __init__(self) -> None:
+        self._by_host: dict[tuple[str, str, int | None], httpx.Client] = {}
+
+    def for_url(self, url: str) -> httpx.Client:
+        parsed = httpx.URL(url)
+        key = (parsed.scheme, parsed.host, parsed.port)
+        if key not in self._by_host:
+            if len(self._by_host) >= 256:  # bounded: a few dozen peers in practice
+                self.close()
+            self._by_host[key] = httpx.Client(timeout=TIMEOUT)
+        return self._by_host[key]
+
+    def close(self) -> None:
+        for client in self._by_host.values():
+            client.close()
+        self._by_host.clear()
 
 
 def _host_header(url: str) -> str:

@@ -191,7 +191,8 @@ def serve(app: Any, where: Listen, limits: ConnectionLimits | None = None) -> No
         ssl_certfile=where.tls_cert, ssl_keyfile=where.tls_key,
         # Forwarded headers are believed only from the listed proxies, never by default.
         proxy_headers=proxied, forwarded_allow_ips=list(where.trusted_proxies) or None,
-        server_header=False, timeout_keep_alive=limits.idle_seconds,
-        limit_concurrency=limits.max_connections, access_log=False,
+        # No limit_concurrency: it would answer 503 to every request once the table is
+        # full; GuardedProtocol makes room instead.
+        server_header=False, timeout_keep_alive=limits.idle_seconds, access_log=False,
     )  # fmt: skip
     uvicorn.Server(config).run()

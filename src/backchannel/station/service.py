@@ -150,6 +150,9 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
         self._sends: GroupCommit[Send, Entry] = GroupCommit(self._send_batch)
         self.tallies = Tallies()  # refused and repeated input, written in batches
         self.suspects = Suspects()  # channels whose heads to compare with the peer's
+        # The furthest each channel was saved by this process: one restored behind it
+        # means the database was put back while running (heads_steps.py).
+        self._highest: dict[str, tuple[int, int]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -659,13 +662,22 @@ class Station(ReleaseSteps, NegotiationSteps, HeadsSteps):
         return peer.fingerprint() == acceptance.identity.fingerprint()
 
     def _restore(self, row: ChannelRow) -> Channel:
-        return Channel.restore(row.snapshot_sealed, self._key)
+        channel = Channel.restore(row.snapshot_sealed, self._key)
+        highest = self._highest.get(row.id)
+        if highest is not None and (
+            channel.sent_seq < highest[0] or channel.received_seq < highest[1]
+        ):
+            # Behind what this process saw saved: the database was put back under it.
+            self.suspects.add(row.id, force=True)
+        return channel
 
     def _save(self, row: ChannelRow, channel: Channel) -> None:
         row.snapshot_sealed = channel.snapshot(self._key)
         row.pairing = channel.pairing.value
         row.fork_alarm = channel.fork_alarm
         row.version += 1
+        sent, received = self._highest.get(row.id, (0, 0))
+        self._highest[row.id] = (max(sent, channel.sent_seq), max(received, channel.received_seq))
 
     @contextmanager
     def _channel(

@@ -38,7 +38,7 @@ class GateLimits:
     per_address: int = 20
     per_network: int = 30
     per_name: int = 20
-    overall: int = 300
+    overall: int = 1000
     slots: int = 1
     slot_wait: float = 3.0
     queue: int = 3
@@ -164,34 +164,3 @@ _REFUSALS = {
     "name": "too many failed sign-ins for this name; wait a while",
     "overall": "too many failed sign-ins at this station; wait a while",
 }
-
-
-class CostBuckets:
-    """What refused or repeated requests from one source may cost: a token bucket each.
-
-    The peer routes take envelopes from anyone (envelopes authenticate themselves), so
-    garbage, and one captured envelope replayed without end, are answered, each at
-    some cost.  Every such answer takes a token from its source's bucket; a source
-    with none left is refused (429) before its body is read.  A real peer's traffic
-    is neither refused nor repeated, save a retransmission after a lost ack.
-    """
-
-    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def allows(self, key: str) -> bool:
-        with self._lock:
-            return self._level(key, time.monotonic()) >= 1.0
-
-    def charge(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._tokens) >= MAX_KEYS and key not in self._tokens:
-                self._tokens.clear()  # bounded memory; everyone starts full again
-            self._tokens[key] = (self._level(key, now) - 1.0, now)
-
-    def _level(self, key: str, now: float) -> float:
-        tokens, at = self._tokens.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - at) * self.rate)

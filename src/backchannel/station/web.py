@@ -282,7 +282,7 @@ def add_officer(
     try:
         accounts.add(
             who.officer.name, who.origin, name.strip(), role=role,
-            clearances=parse_clearances(clearances), password=password,
+            clearances=parse_clearances(clearances), password=password, on_host=False,
         )  # fmt: skip
     except StationError as exc:
         return officers(request, who, message=f"not added: {exc}")
@@ -319,10 +319,10 @@ def approvals(request: Request, who: Caller, message: str = "") -> HTMLResponse:
 
 
 @router.post("/approvals/{name}")
-def approve_grant(request: Request, name: str, who: CallerDep) -> Response:
+def approve_grant(request: Request, name: str, who: CallerDep, what: Text = "") -> Response:
     _require(who.officer, Action.APPROVE_GRANTS)
     try:
-        station_of(request).accounts.approve(who.officer, who.origin, name)
+        station_of(request).accounts.approve(who.officer, who.origin, name, seen=what)
     except StationError as exc:
         return approvals(request, who, message=f"not approved: {exc}")
     return back("/approvals")
