@@ -132,7 +132,19 @@ def test_a_lease_left_by_a_dead_worker_runs_out(
     station = second.open()
     try:  # ... holding the channel's lease (taken here in its name)
         wait_until(lambda: station.claim_delivery(channel, dead, 3.0), "the lease")
-        b.start()
+        starting = threading.Event()
+
+        def keep_renewing() -> None:  # however long B takes to start on a busy machine
+            while not starting.wait(0.5):
+                station.claim_delivery(channel, dead, 3.0)
+
+        renewer = threading.Thread(target=keep_renewing)
+        renewer.start()
+        try:
+            b.start()
+        finally:
+            starting.set()
+            renewer.join(timeout=10)
         assert station.claim_delivery(channel, dead, 3.0)  # renewed: 3 s with B up
         expires = time.time() + 3.0
     finally:

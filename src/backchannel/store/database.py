@@ -126,9 +126,18 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only session: a consistent snapshot that does not queue behind writers."""
+        """A read-only session: a consistent snapshot that does not queue behind writers.
+
+        On PostgreSQL that takes REPEATABLE READ: under its default (READ COMMITTED)
+        every statement would see a newer state than the one before it, and a view read
+        in several queries (the audit chain and its head, say) would not agree with
+        itself.  A read-only transaction there never fails to serialise.
+        """
         with self.engine.connect() as plain:
-            connection = plain.execution_options(reading=True)
+            options: dict[str, object] = {"reading": True}
+            if self.engine.dialect.name == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            connection = plain.execution_options(**options)
             with Session(bind=connection, expire_on_commit=False) as session, session.begin():
                 yield session
 
