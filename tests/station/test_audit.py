@@ -10,6 +10,7 @@ import getpass
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,16 +144,23 @@ def test_the_witness_itself_cannot_be_edited_or_moved_back(station: Station) -> 
 
 def test_verify_while_records_are_appended_finds_nothing_wrong(station: Station) -> None:
     """The witness runs ahead of the snapshot verify reads, never behind it."""
-    done = threading.Event()
+    done, started = threading.Event(), threading.Event()
 
     def appending() -> None:
         while not done.is_set():
             station.audit.record(Record("busy", "read", "test"))
+            started.set()
 
     writer = threading.Thread(target=appending)
     writer.start()
     try:
-        verdicts = [station.audit.verify() for _ in range(10)]
+        assert started.wait(30)
+        verdicts = [station.audit.verify()]
+        ends = time.monotonic() + 30  # ten verifies at least, and until records came between
+        while len(verdicts) < 10 or (
+            verdicts[-1].links == verdicts[0].links and time.monotonic() < ends
+        ):
+            verdicts.append(station.audit.verify())
     finally:
         done.set()
         writer.join(timeout=30)

@@ -33,7 +33,7 @@ GOLDEN = Path(__file__).parent.parent / "golden" / "station-0008"
 GOLDEN_PASSWORD = "XeVuct2VHz6VHkhS"  # the principal's, from that demo run's logins.txt
 # Words of the demo's scenario, parties, stations, labels and categories.
 DEMO_WORDS = (
-    "Aurelia", "Borduria", "aurelia-hq", "borduria-hq", "NORTHERN GATE", "K-7",
+    "Aurelia", "Borduria", "aurelia-hq", "borduria-hq", "NORTHERN GATE", "area K-7",
     "hotline", "Zelena", "Kovac", "minefield", "demining", "negotiation", "deconfliction",
     "patrol vessels", "first hotline test",
 )  # fmt: skip
