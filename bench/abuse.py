@@ -67,9 +67,9 @@ import httpx
 from sqlalchemy import select
 
 from backchannel.cli.demo import free_port, wait_healthy
-from backchannel.station.config import StationConfig
+from backchannel.station.core.config import StationConfig
+from backchannel.station.core.testhooks import ENABLE, HOOKS
 from backchannel.station.service import Station
-from backchannel.station.testhooks import ENABLE, HOOKS
 from backchannel.store.schema import OutboxRow
 from load import post_request
 

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from tests.station.test_store import deliver, paired_in_process  # noqa: E402
 
 from backchannel.protocol import Message  # noqa: E402
-from backchannel.station.desk import Desk  # noqa: E402
-from backchannel.station.policy import Officer  # noqa: E402
+from backchannel.station.access.desk import Desk  # noqa: E402
+from backchannel.station.access.policy import Officer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "audit.json"
 

@@ -47,7 +47,7 @@ from sqlalchemy import func, select
 import load
 from backchannel.cli.demo import free_port, wait_healthy
 from backchannel.protocol import Message
-from backchannel.station.config import StationConfig
+from backchannel.station.core.config import StationConfig
 from backchannel.station.service import Station
 from backchannel.store import TranscriptRow
 from load import post_request

@@ -21,9 +21,9 @@ import pytest
 
 from backchannel.cli.demo import free_port
 from backchannel.protocol import Message
-from backchannel.station.config import StationConfig
-from backchannel.station.policy import Officer
-from backchannel.station.records import ChannelStatus
+from backchannel.station.access.policy import Officer
+from backchannel.station.core.config import StationConfig
+from backchannel.station.core.records import ChannelStatus
 from backchannel.station.service import Station
 
 WAIT = 60.0

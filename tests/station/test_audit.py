@@ -20,17 +20,17 @@ import pytest
 from sqlalchemy import text
 
 from backchannel.protocol import Message
-from backchannel.station.audit import Record
-from backchannel.station.desk import Desk
-from backchannel.station.errors import (
+from backchannel.station.access.desk import Desk
+from backchannel.station.access.officers import LOCKOUT_SECONDS, MAX_FAILURES
+from backchannel.station.access.policy import Officer
+from backchannel.station.core.audit import Record
+from backchannel.station.core.errors import (
     ChannelNotFound,
     Forbidden,
     NotSignedIn,
     StationError,
     TooManyAttempts,
 )
-from backchannel.station.officers import LOCKOUT_SECONDS, MAX_FAILURES
-from backchannel.station.policy import Officer
 from backchannel.station.service import Station
 
 from .conftest import PASSWORD, cli

@@ -21,8 +21,8 @@ import pytest
 from backchannel.cli.demo import free_port
 from backchannel.protocol import Message
 from backchannel.protocol.items import Role
-from backchannel.station.config import StationConfig
-from backchannel.station.policy import ROLES, Action, Officer, allowed
+from backchannel.station.access.policy import ROLES, Action, Officer, allowed
+from backchannel.station.core.config import StationConfig
 from backchannel.station.service import Station
 
 from .conftest import StationProcess, add_officer, make_station, pair_running, wait_until

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from msgspec.structs import replace
 
-from backchannel.station.errors import ChannelClosed, StationError
+from backchannel.station.core.errors import ChannelClosed, StationError
 from backchannel.station.service import Station
 
 from .conftest import (

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from backchannel.protocol import Message
 from backchannel.protocol.wire import encode_envelope, parse_envelope
 from backchannel.station.app import create_app
-from backchannel.station.batches import decode_batch, encode_batch
-from backchannel.station.delivery import DeliveryWorker
+from backchannel.station.core.batches import decode_batch, encode_batch
+from backchannel.station.core.delivery import DeliveryWorker
 from backchannel.station.service import Station
 
 from .conftest import message

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from backchannel.station.errors import Forbidden, NotSignedIn, StationError
-from backchannel.station.policy import Officer
+from backchannel.station.access.policy import Officer
+from backchannel.station.core.errors import Forbidden, NotSignedIn, StationError
 from backchannel.station.service import Station
 
 from .conftest import PASSWORD, StationProcess, add_officer, make_station, sign_in

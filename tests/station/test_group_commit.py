@@ -8,14 +8,14 @@ import time
 import pytest
 
 from backchannel.protocol import RemoteProtocolError
-from backchannel.station.batches import (
+from backchannel.station.core.batches import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ITEMS,
     decode_batch,
     encode_batch,
     take_batch,
 )
-from backchannel.station.group_commit import GroupCommit, Request
+from backchannel.station.core.group_commit import GroupCommit, Request
 
 
 def test_concurrent_callers_share_batches_and_get_their_own_results() -> None:

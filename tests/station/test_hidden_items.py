@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backchannel.protocol import Checkpoint, Message
+from backchannel.station.access.desk import Desk
+from backchannel.station.access.policy import Officer
 from backchannel.station.app import create_app
-from backchannel.station.desk import Desk
-from backchannel.station.errors import ChannelNotFound, Forbidden
-from backchannel.station.policy import Officer
+from backchannel.station.core.errors import ChannelNotFound, Forbidden
 from backchannel.station.service import Station
 
 from .test_store import deliver, paired_in_process

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from backchannel.protocol.proposal import Answer, Clause, Reminder, Response
-from backchannel.station.errors import InvalidRequest
+from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.service import Station
 
 from .conftest import (

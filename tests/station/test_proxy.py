@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from backchannel.cli.demo import free_port
-from backchannel.station.config import CONFIG_FILE
+from backchannel.station.core.config import CONFIG_FILE
 from backchannel.station.service import Station
 
 from .conftest import PASSWORD, StationProcess, add_officer, make_station

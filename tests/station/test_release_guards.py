@@ -14,7 +14,7 @@ import pytest
 
 from backchannel.protocol import Message
 from backchannel.protocol.release import Manifest, ReleasedText, ReleaseRequest, consent
-from backchannel.station.errors import InvalidRequest
+from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.service import Station
 
 from .test_store import deliver, paired_in_process

@@ -23,8 +23,8 @@ import pytest
 
 from backchannel.cli.demo import free_port
 from backchannel.protocol.release import BundleError, ReleasedText, keys_document, verify_bundle
-from backchannel.station.config import StationConfig
-from backchannel.station.errors import StationError
+from backchannel.station.core.config import StationConfig
+from backchannel.station.core.errors import StationError
 from backchannel.station.service import Station
 
 from .conftest import (

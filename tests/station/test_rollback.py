@@ -17,8 +17,8 @@ import pytest
 
 from backchannel.protocol import Message, RemoteProtocolError
 from backchannel.protocol.transcript import DUPLICATE_WINDOW
-from backchannel.station.audit import Record
-from backchannel.station.errors import ChannelClosed
+from backchannel.station.core.audit import Record
+from backchannel.station.core.errors import ChannelClosed
 from backchannel.store import repository as repo
 
 from .conftest import StationProcess, api_token, message, status_of, wait_until

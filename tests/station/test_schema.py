@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 
 from backchannel.protocol import Identity, SignedInvitation, accept_invitation
 from backchannel.protocol.armor import dearmor
-from backchannel.station.batches import encode_batch
+from backchannel.station.core.batches import encode_batch
 from backchannel.station.service import Station
 from backchannel.store import repository as repo
 

@@ -21,7 +21,7 @@ from alembic.config import Config
 from sqlalchemy import select, text
 
 from backchannel.protocol import Message
-from backchannel.station.config import ConfigError
+from backchannel.station.core.config import ConfigError
 from backchannel.station.service import Station
 from backchannel.store import Database
 from backchannel.store.database import MIGRATIONS

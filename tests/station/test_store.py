@@ -20,8 +20,8 @@ from sqlalchemy import event, select
 
 from backchannel.protocol import LocalProtocolError, Message, RemoteProtocolError
 from backchannel.protocol.proposal import Reminder
-from backchannel.station.config import ConfigError, StationConfig
-from backchannel.station.errors import StationError
+from backchannel.station.core.config import ConfigError, StationConfig
+from backchannel.station.core.errors import StationError
 from backchannel.station.service import CHECKPOINT_AFTER, Station
 from backchannel.store import ChannelRow, TranscriptRow
 from backchannel.store import repository as repo

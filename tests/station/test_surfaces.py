@@ -23,12 +23,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from backchannel.station import peer_http
+from backchannel.station.core import peer_http
 from backchannel.station.app import create_app
-from backchannel.station.audit import Record
-from backchannel.station.batches import decode_batch, encode_batch
-from backchannel.station.delivery import DeliveryWorker
-from backchannel.station.errors import StationError
+from backchannel.station.core.audit import Record
+from backchannel.station.core.batches import decode_batch, encode_batch
+from backchannel.station.core.delivery import DeliveryWorker
+from backchannel.station.core.errors import StationError
 
 from .conftest import StationProcess, api_token, cli, make_station, message, wait_until
 from .test_store import create, deliver, paired_in_process
@@ -367,7 +367,7 @@ SMALL_SERVER = """
 import sys
 from pathlib import Path
 from backchannel.station.app import create_app
-from backchannel.station.server import ConnectionLimits, Listen, serve
+from backchannel.station.web.server import ConnectionLimits, Listen, serve
 from backchannel.station.service import Station
 station = Station.open(Path(sys.argv[1]))
 serve(create_app(station), Listen("127.0.0.1", int(sys.argv[2])),

@@ -26,8 +26,8 @@ import pytest
 
 from backchannel.cli.demo import free_port
 from backchannel.protocol import Ack, Message
-from backchannel.station.config import StationConfig
-from backchannel.station.errors import StationError
+from backchannel.station.core.config import StationConfig
+from backchannel.station.core.errors import StationError
 from backchannel.station.service import Station
 
 from .conftest import (

@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
-from backchannel.station.audit import Entry as AuditEntry
-from backchannel.station.officers import parse_clearances
-from backchannel.station.policy import ROLES
+from backchannel.station.access.officers import parse_clearances
+from backchannel.station.access.policy import ROLES
+from backchannel.station.core.audit import Entry as AuditEntry
 
 from .common import AsJson, StationDir, host_user, opened
 from .output import fail, print_json, when

@@ -12,8 +12,8 @@ import typer
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from backchannel.protocol import ProtocolError
-from backchannel.station.config import ConfigError
-from backchannel.station.errors import StationError
+from backchannel.station.core.config import ConfigError
+from backchannel.station.core.errors import StationError
 from backchannel.station.service import Station
 
 from .output import fail

@@ -26,9 +26,9 @@ import typer
 from backchannel.protocol import Item, Message
 from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText, keys_document
-from backchannel.station.config import StationConfig
-from backchannel.station.errors import StationError
-from backchannel.station.records import Entry
+from backchannel.station.core.config import StationConfig
+from backchannel.station.core.errors import StationError
+from backchannel.station.core.records import Entry
 from backchannel.station.service import Station
 
 from .output import fail

@@ -24,13 +24,13 @@ from backchannel.protocol.release import (
     read_keys,
     verify_bundle,
 )
-from backchannel.station.audit import Record
 from backchannel.station.backup import MAX_BACKUP_BYTES
 from backchannel.station.backup import backup as make_backup
 from backchannel.station.backup import restore as restore_backup
-from backchannel.station.config import ConfigError
-from backchannel.station.errors import StationError
-from backchannel.station.records import Entry
+from backchannel.station.core.audit import Record
+from backchannel.station.core.config import ConfigError
+from backchannel.station.core.errors import StationError
+from backchannel.station.core.records import Entry
 
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
 from .output import fail, print_json, when

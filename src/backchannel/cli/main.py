@@ -18,13 +18,13 @@ import typer
 
 from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
 from backchannel.protocol.items import Role
-from backchannel.station.audit import Record
-from backchannel.station.config import ConfigError, StationConfig
-from backchannel.station.desk import record_rendering
-from backchannel.station.errors import StationError
-from backchannel.station.records import ChannelStatus, Entry
+from backchannel.station.access.desk import record_rendering
+from backchannel.station.core.audit import Record
+from backchannel.station.core.config import ConfigError, StationConfig
+from backchannel.station.core.errors import StationError
+from backchannel.station.core.records import ChannelStatus, Entry
+from backchannel.station.core.testhooks import StrayHook, refuse_stray_hooks
 from backchannel.station.service import Station
-from backchannel.station.testhooks import StrayHook, refuse_stray_hooks
 
 from .admin import audit_app, officer_app
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
@@ -179,8 +179,8 @@ def serve(
 ) -> None:
     """Run the station: peer endpoint, web UI, officer API and delivery worker."""
     from backchannel.station.app import create_app
-    from backchannel.station.server import Listen
-    from backchannel.station.server import serve as run_server
+    from backchannel.station.web.server import Listen
+    from backchannel.station.web.server import serve as run_server
 
     if (tls_cert is None) != (tls_key is None):
         fail("give both --tls-cert and --tls-key, or neither")

@@ -9,8 +9,8 @@ import typer
 
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause, Negotiation, Version, diff
-from backchannel.station.audit import Record
-from backchannel.station.records import to_json
+from backchannel.station.core.audit import Record
+from backchannel.station.core.records import to_json
 
 from .common import AsJson, ChannelOpt, StationDir, host_user, opened
 from .output import fail, print_json, when

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from backchannel.station.records import to_json
+from backchannel.station.core.records import to_json
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -27,14 +27,11 @@ from backchannel.protocol import RemoteProtocolError
 from backchannel.protocol.heads import MAX_HEADS_BYTES
 from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
-
-from .api import router as api_router
-from .api_proposals import router as proposals_api
-from .auth import POLL_HEADER, SignInFirst, caller
-from .batches import MAX_BATCH_BYTES, decode_batch
-from .delivery import DeliveryWorker
-from .desk import Desk
-from .errors import (
+from backchannel.station.access.auth import POLL_HEADER, SignInFirst, caller
+from backchannel.station.access.desk import Desk
+from backchannel.station.core.batches import MAX_BATCH_BYTES, decode_batch
+from backchannel.station.core.delivery import DeliveryWorker
+from backchannel.station.core.errors import (
     Busy,
     ChannelClosed,
     ChannelNotFound,
@@ -44,15 +41,17 @@ from .errors import (
     StationError,
     TooManyAttempts,
 )
-from .limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
-from .peer_budget import CostBuckets
-from .peer_http import plain
-from .service import Receipt, Station
-from .watch import DeadlineWatch
-from .web import HERE, page
-from .web import router as web_router
-from .web_proposals import router as proposals_router
-from .web_releases import router as releases_router
+from backchannel.station.core.peer_budget import CostBuckets
+from backchannel.station.core.peer_http import plain
+from backchannel.station.core.watch import DeadlineWatch
+from backchannel.station.negotiation.api import router as proposals_api
+from backchannel.station.negotiation.web import router as proposals_router
+from backchannel.station.releases.web import router as releases_router
+from backchannel.station.service import Receipt, Station
+from backchannel.station.web.api import router as api_router
+from backchannel.station.web.limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
+from backchannel.station.web.pages import HERE, page
+from backchannel.station.web.pages import router as web_router
 
 T = TypeVar("T")
 ERROR_STATUS: dict[type[StationError], int] = {

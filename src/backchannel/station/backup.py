@@ -30,13 +30,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backchannel.protocol import ProtocolError
 from backchannel.protocol.sealing import SEAL_MAGIC, unseal
+from backchannel.station.core.audit import Record
+from backchannel.station.core.config import StationConfig, load_key
+from backchannel.station.core.errors import StationError
+from backchannel.station.service import Station
 from backchannel.store import ChannelRow, Database, InvitationRow
 from backchannel.store.database import sqlite_url
-
-from .audit import Record
-from .config import StationConfig, load_key
-from .errors import StationError
-from .service import Station
 
 log = logging.getLogger("backchannel.backup")
 BACKUP_LABEL = "backup"

@@ -70,13 +70,9 @@ from backchannel.protocol.release import (
 )
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.protocol.wire import Header, envelope_hash, parse_envelope
-from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
-from backchannel.store import repository as repo
-from backchannel.store.schema import ProposalRow, TranscriptRow
-
-from . import proposals, releases
-from .audit import AuditTrail, Record
-from .config import (
+from backchannel.station.access.officers import Accounts
+from backchannel.station.core.audit import AuditTrail, Record
+from backchannel.station.core.config import (
     DATABASE_FILE,
     StationConfig,
     create_key,
@@ -84,7 +80,7 @@ from .config import (
     make_private_file,
     make_private_folder,
 )
-from .errors import (
+from backchannel.station.core.errors import (
     NO_OPEN_CHANNEL,
     Busy,
     ChannelClosed,
@@ -93,18 +89,22 @@ from .errors import (
     StationError,
     guard,
 )
-from .faults import fault_point
-from .group_commit import GroupCommit, Request
-from .heads_steps import HeadsSteps, Suspects
-from .negotiation_steps import NegotiationSteps
-from .officers import Accounts
-from .peer_http import post_once
-from .proposals import proposal_id_of
-from .records import ChannelStatus, Entry, entry_of
-from .release_steps import ReleaseSteps
-from .tallies import DUPLICATES, REFUSED, Tallies
-from .testhooks import number
-from .witness import WITNESS_FILE
+from backchannel.station.core.faults import fault_point
+from backchannel.station.core.group_commit import GroupCommit, Request
+from backchannel.station.core.heads import HeadsSteps, Suspects
+from backchannel.station.core.peer_http import post_once
+from backchannel.station.core.records import ChannelStatus, Entry, entry_of
+from backchannel.station.core.tallies import DUPLICATES, REFUSED, Tallies
+from backchannel.station.core.testhooks import number
+from backchannel.station.core.witness import WITNESS_FILE
+from backchannel.station.negotiation import register as proposals
+from backchannel.station.negotiation.register import proposal_id_of
+from backchannel.station.negotiation.service import NegotiationSteps
+from backchannel.station.releases import rules as releases
+from backchannel.station.releases.service import ReleaseSteps
+from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
+from backchannel.store import repository as repo
+from backchannel.store.schema import ProposalRow, TranscriptRow
 
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
 # What the transcript records of an envelope, sent or received.

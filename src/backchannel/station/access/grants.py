@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backchannel.station.access.policy import MATRIX, Action
 from backchannel.store.schema import OfficerRow
-
-from .policy import MATRIX, Action
 
 APPROVER_ROLES = tuple(role for role, may in MATRIX.items() if Action.APPROVE_GRANTS in may)
 

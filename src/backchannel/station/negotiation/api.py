@@ -9,10 +9,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause
-
-from .auth import CallerDep, DeskDep
-from .params import ERRORS, ChannelFilter, ChannelId, ProposalId
-from .records import to_json
+from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.core.records import to_json
+from backchannel.station.web.params import ERRORS, ChannelFilter, ChannelId, ProposalId
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 

@@ -23,9 +23,7 @@ from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
 from backchannel.protocol import proposal as negotiation
 from backchannel.protocol.items import Role
 from backchannel.protocol.release import ReleaseRequest
-
-from .audit import Entry as AuditEntry
-from .auth import (
+from backchannel.station.access.auth import (
     Caller,
     CallerDep,
     DeskDep,
@@ -37,12 +35,13 @@ from .auth import (
     set_session_cookie,
     station_of,
 )
-from .desk import DOING, Desk
-from .errors import Busy, Forbidden, StationError, TooManyAttempts
-from .officers import parse_clearances
-from .params import After
-from .policy import ROLES, Action, Officer
-from .records import ChannelStatus, Entry
+from backchannel.station.access.desk import DOING, Desk
+from backchannel.station.access.officers import parse_clearances
+from backchannel.station.access.policy import ROLES, Action, Officer
+from backchannel.station.core.audit import Entry as AuditEntry
+from backchannel.station.core.errors import Busy, Forbidden, StationError, TooManyAttempts
+from backchannel.station.core.records import ChannelStatus, Entry
+from backchannel.station.web.params import After
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

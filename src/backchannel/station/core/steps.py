@@ -18,10 +18,9 @@ if TYPE_CHECKING:
 
     from backchannel.protocol import Channel, Identity, Item
     from backchannel.protocol.identity import PublicIdentity
+    from backchannel.station.core.audit import AuditTrail, Record
+    from backchannel.station.core.config import StationConfig
     from backchannel.store import ChannelRow, Database, StationRow
-
-    from .audit import AuditTrail, Record
-    from .config import StationConfig
 
 
 class Steps:

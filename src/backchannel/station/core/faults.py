@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .testhooks import hook
+from backchannel.station.core.testhooks import hook
 
 _passes: dict[str, int] = {}
 _SPEC = hook("BACKCHANNEL_FAULT")

@@ -16,15 +16,20 @@ from backchannel.protocol import Checkpoint, Message
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause, Negotiation
 from backchannel.protocol.release import ReleasedText
+from backchannel.station.access.policy import Action, Officer
+from backchannel.station.core.audit import Record
+from backchannel.station.core.deadlines import Due
+from backchannel.station.core.errors import (
+    ChannelNotFound,
+    Forbidden,
+    InvalidRequest,
+    StationError,
+    guard,
+)
+from backchannel.station.core.records import ChannelStatus, Entry, ReleaseView
+from backchannel.station.negotiation.register import AgreementView
+from backchannel.station.service import Station
 from backchannel.store.schema import ProposalRow
-
-from .audit import Record
-from .deadlines import Due
-from .errors import ChannelNotFound, Forbidden, InvalidRequest, StationError, guard
-from .policy import Action, Officer
-from .proposals import AgreementView
-from .records import ChannelStatus, Entry, ReleaseView
-from .service import Station
 
 MAX_PAGE = 500
 NO_ITEM = "no item of this channel has that hash"

@@ -34,14 +34,13 @@ import httpx
 from backchannel.protocol import Delivered, ProtocolError
 from backchannel.protocol.heads import MAX_HEADS_BYTES
 from backchannel.protocol.wire import MAX_ACK_BYTES
-
-from . import peer_http
-from .batches import MAX_BATCH_ITEMS, encode_batch, take_batch
-from .errors import ChannelClosed, StationError
-from .heads_steps import Probe
-from .peer_http import plain
-from .service import Station
-from .testhooks import number
+from backchannel.station.core import peer_http
+from backchannel.station.core.batches import MAX_BATCH_ITEMS, encode_batch, take_batch
+from backchannel.station.core.errors import ChannelClosed, StationError
+from backchannel.station.core.heads import Probe
+from backchannel.station.core.peer_http import plain
+from backchannel.station.core.testhooks import number
+from backchannel.station.service import Station
 
 log = logging.getLogger("backchannel.delivery")
 

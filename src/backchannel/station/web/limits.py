@@ -23,8 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
-
-from .batches import MAX_BATCH_BYTES
+from backchannel.station.core.batches import MAX_BATCH_BYTES
 
 KIB, MIB = 1024, 1024 * 1024
 IN_FLIGHT_BYTES = 32 * MIB  # for each of the two budgets

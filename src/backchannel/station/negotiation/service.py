@@ -27,14 +27,14 @@ from backchannel.protocol.proposal import (
     Response,
     Withdrawal,
 )
+from backchannel.station.core import deadlines
+from backchannel.station.core.audit import Record
+from backchannel.station.core.deadlines import Due
+from backchannel.station.core.errors import ChannelClosed, ChannelNotFound, InvalidRequest, guard
+from backchannel.station.core.steps import Steps
+from backchannel.station.negotiation import register as proposals
+from backchannel.station.negotiation.register import AgreementView
 from backchannel.store.schema import ProposalRow
-
-from . import deadlines, proposals
-from .audit import Record
-from .deadlines import Due
-from .errors import ChannelClosed, ChannelNotFound, InvalidRequest, guard
-from .proposals import AgreementView
-from .steps import Steps
 
 
 class NegotiationSteps(Steps):

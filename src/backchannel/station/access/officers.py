@@ -34,13 +34,7 @@ from sqlalchemy.orm import Session
 
 from backchannel.protocol.items import Role, check_clearances
 from backchannel.protocol.sealing import seal, unseal
-from backchannel.store import Database
-from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
-from backchannel.store.sealed import blind_index
-
-from .audit import AuditTrail, Record
-from .errors import Forbidden, NotSignedIn, StationError, TooManyAttempts
-from .grants import (
+from backchannel.station.access.grants import (
     PendingGrant,
     approval_needed,
     has_approver,
@@ -48,9 +42,14 @@ from .grants import (
     pending_grants,
     refusal_to_approve,
 )
-from .policy import ROLES, Officer
-from .testhooks import hook
-from .throttle import SignInGate
+from backchannel.station.access.policy import ROLES, Officer
+from backchannel.station.core.audit import AuditTrail, Record
+from backchannel.station.core.errors import Forbidden, NotSignedIn, StationError, TooManyAttempts
+from backchannel.station.core.testhooks import hook
+from backchannel.station.core.throttle import SignInGate
+from backchannel.store import Database
+from backchannel.store.schema import ApiTokenRow, OfficerRow, SessionRow
+from backchannel.store.sealed import blind_index
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _CODE = re.compile(r"[0-9]{6}", re.ASCII)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 
-from .throttle import network_of
+from backchannel.station.core.throttle import network_of
 
 MAX_NETWORKS = 10_000  # remembered at once; the least recently charged are forgotten
 

@@ -14,12 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backchannel.protocol import Message
 from backchannel.protocol.release import ReleasedText
-
-from .auth import CallerDep, DeskDep
-from .errors import Forbidden, StationError
-from .policy import Action
-from .records import ReleaseView
-from .web import back, page, parse_deadline, stamp
+from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.access.policy import Action
+from backchannel.station.core.errors import Forbidden, StationError
+from backchannel.station.core.records import ReleaseView
+from backchannel.station.web.pages import back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
 MODES = ("verbatim", "redacted", "summarised")

@@ -12,11 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from backchannel.protocol.proposal import Answer, Clause, Negotiation, Verdict
-
-from .auth import CallerDep, DeskDep
-from .errors import Forbidden, StationError
-from .policy import Action
-from .web import back, page, parse_deadline, stamp
+from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.access.policy import Action
+from backchannel.station.core.errors import Forbidden, StationError
+from backchannel.station.web.pages import back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_ROWS, MAX_ROWS = 5, 50

@@ -13,8 +13,8 @@ import threading
 
 import httpx
 
-from .service import Station
-from .testhooks import number
+from backchannel.station.core.testhooks import number
+from backchannel.station.service import Station
 
 log = logging.getLogger("backchannel.deadlines")
 WATCH_EVERY = number("BACKCHANNEL_WATCH_EVERY", 15.0)  # tests look more often

@@ -19,10 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .desk import Desk
-from .errors import Forbidden, NotSignedIn
-from .policy import Officer
-from .service import Station
+from backchannel.station.access.desk import Desk
+from backchannel.station.access.policy import Officer
+from backchannel.station.core.errors import Forbidden, NotSignedIn
+from backchannel.station.service import Station
 
 SESSION_COOKIE = "bc_session"
 LOGIN_COOKIE = "bc_login"  # double-submit token for the sign-in form itself

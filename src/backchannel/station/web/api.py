@@ -15,14 +15,21 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol.items import Role
 from backchannel.protocol.release import ReleasedText
-
-from .audit import Entry as AuditEntry
-from .auth import CallerDep, DeskDep
-from .desk import DOING
-from .errors import Forbidden, InvalidRequest
-from .params import ERRORS, After, ChannelId, ItemFilter, ItemHash, OfficerFilter, RequestId
-from .policy import Action
-from .records import ChannelStatus, Entry, to_json
+from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.access.desk import DOING
+from backchannel.station.access.policy import Action
+from backchannel.station.core.audit import Entry as AuditEntry
+from backchannel.station.core.errors import Forbidden, InvalidRequest
+from backchannel.station.core.records import ChannelStatus, Entry, to_json
+from backchannel.station.web.params import (
+    ERRORS,
+    After,
+    ChannelId,
+    ItemFilter,
+    ItemHash,
+    OfficerFilter,
+    RequestId,
+)
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 

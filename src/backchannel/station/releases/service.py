@@ -23,15 +23,14 @@ from backchannel.protocol.release import (
     check_consent,
     consent,
 )
+from backchannel.station.core.audit import Record
+from backchannel.station.core.errors import ChannelNotFound, InvalidRequest, StationError, guard
+from backchannel.station.core.records import ReleaseView, release_view
+from backchannel.station.core.steps import Steps
+from backchannel.station.releases import rules as releases
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
 from backchannel.store.schema import ReleaseRow
-
-from . import releases
-from .audit import Record
-from .errors import ChannelNotFound, InvalidRequest, StationError, guard
-from .records import ReleaseView, release_view
-from .steps import Steps
 
 
 class ReleaseSteps(Steps):

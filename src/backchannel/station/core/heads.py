@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from backchannel.protocol import Channel, RemoteProtocolError
 from backchannel.protocol.events import Event, ForkDetected, WentBack
 from backchannel.protocol.heads import HeadsProbe, Ours, WentBackNotice, decode_message
+from backchannel.station.core.errors import NO_OPEN_CHANNEL, ChannelClosed, ChannelNotFound
+from backchannel.station.core.steps import Steps
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
-
-from .errors import NO_OPEN_CHANNEL, ChannelClosed, ChannelNotFound
-from .steps import Steps
 
 HEADS_PATH = "/peer/v1/heads"
 

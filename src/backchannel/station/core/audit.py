@@ -23,11 +23,10 @@ from sqlalchemy import LargeBinary, Row, event, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backchannel.protocol.kdf import derive_key, mac, mac_matches
+from backchannel.station.core.witness import Head, Witness, WitnessBroken
 from backchannel.store import Database
 from backchannel.store.schema import AuditHeadRow, AuditRow
 from backchannel.store.sealed import BrokenSeal, blind_index, open_value
-
-from .witness import Head, Witness, WitnessBroken
 
 log = logging.getLogger("backchannel.audit")
 GENESIS = bytes(32)

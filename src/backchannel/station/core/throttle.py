@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import Busy, TooManyAttempts
+from backchannel.station.core.errors import Busy, TooManyAttempts
 
 WINDOW = 600.0  # seconds a failure counts
 MAX_KEYS = 10_000  # remembered addresses, networks or names per throttle

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .errors import StationError
+from backchannel.station.core.errors import StationError
 
 ANSWER_BYTES = 64 * 1024  # an ack is 200 bytes, a pairing answer a few hundred
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)

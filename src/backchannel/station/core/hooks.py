@@ -1,0 +1,143 @@
+"""Item hooks: what the ledger asks of the feature that owns an item type.
+
+The ledger (``service.py``) records, dates, guards and describes items without knowing
+what they are.  For each item type, the feature that owns it registers an
+``ItemHooks``; the ledger looks it up by the item's wire name and calls it.  The
+ledger's own item types (messages, acknowledgements, checkpoints, the pairing
+confirmation) are registered the same way, by ``core_items.py``.
+
+A kind of hook is one field of ``ItemHooks`` with the default that holds for an item
+type that does not register it; adding a kind is that field plus the one place in the
+ledger that calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
+
+from backchannel.protocol import Item, ItemReceived, SentEnvelope
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from backchannel.protocol.identity import Identity, PublicIdentity
+
+# What the transcript records of an envelope, sent or received.
+Link = SentEnvelope | ItemReceived
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An item just recorded in the transcript, and what its hook may use to act on it.
+
+    Everything a hook writes goes into ``s``, the transaction that records the item,
+    so the feature's tables change together with the transcript or not at all.
+    """
+
+    s: Session
+    key: bytes  # the station key, to seal what the feature stores
+    now: float
+    channel_id: str
+    direction: str  # "out" or "in"
+    link: Link
+    us: PublicIdentity
+    peer: PublicIdentity
+    identity: Callable[[], Identity]  # our long-term keys, for a signature we owe
+    send: Callable[[Item], None]  # send an item on this channel in the same transaction
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a description may know besides the item: whose it is, what it names."""
+
+    ours: bool  # this station sent it
+    named: Item | None = None  # the item it refers to, if the reader was shown that too
+
+
+def _nothing(_recorded: Recorded) -> None:
+    return None
+
+
+def _no_deadline(_item: Item) -> float | None:
+    return None
+
+
+def _no_labels(_s: Session, _channel_id: str, _item: Item) -> Iterable[str]:
+    return ()
+
+
+def _refers_to_nothing(_item: Item) -> bytes | None:
+    return None
+
+
+def _fields(item: Item, _shown: Shown) -> str:
+    return ", ".join(f"{n}={getattr(item, n)}"[:40] for n in item.__struct_fields__)
+
+
+@dataclass(frozen=True)
+class ItemHooks:
+    """The hooks of one item type.  Each field is one kind, with its default."""
+
+    item_type: type[Item]
+    kind: str = ""  # what a person calls it ("Proposal"); the wire name if empty
+    # Inside the transaction that recorded it: update the feature's own tables.
+    recorded: Callable[[Recorded], None] = _nothing
+    # When the answer it asks for is owed (a POSIX time), if it asks for one.
+    deadline: Callable[[Item], float | None] = _no_deadline
+    # The labels an officer must hold to read it.  Derived from this station's own
+    # records for anything that names other items, never from what the peer declared.
+    labels: Callable[[Session, str, Item], Iterable[str]] = _no_labels
+    # The id or hash it refers to (kept in the clear so its feature can find its items).
+    refers_to: Callable[[Item], bytes | None] = _refers_to_nothing
+    # One line a person can read.
+    describe: Callable[[Item, Shown], str] = _fields
+
+    @property
+    def name(self) -> str:
+        return self.kind or self.item_type.item_type
+
+
+@dataclass
+class Hooks:
+    """The registry: item hooks by wire name, as the features registered them."""
+
+    _by_type: dict[str, ItemHooks] = field(default_factory=dict)
+
+    def register(self, *hooks: ItemHooks) -> None:
+        for h in hooks:
+            name = h.item_type.item_type
+            if name in self._by_type:
+                raise ValueError(f"item type {name!r} already has hooks")
+            self._by_type[name] = h
+
+    def of(self, item: Item | str) -> ItemHooks:
+        """The hooks of an item (or of an item type by its wire name)."""
+        name = item if isinstance(item, str) else item.item_type
+        found = self._by_type.get(name)
+        if found is None:
+            raise LookupError(f"no feature registered the item type {name!r}")
+        return found
+
+    def __iter__(self) -> Iterator[ItemHooks]:
+        return iter(self._by_type.values())
+
+    def merged(self, other: Hooks) -> Hooks:
+        both = Hooks(dict(self._by_type))
+        both.register(*other)
+        return both
+
+
+def kinds() -> list[str]:
+    """The names of the hook kinds (for the architecture docs and their test)."""
+    return [f.name for f in fields(ItemHooks) if f.name not in ("item_type", "kind")]
+
+
+def labels_of_rows(rows: Iterable[object | None], channel_id: str) -> set[str]:
+    """The labels of those of these rows (transcript, proposal, release) of the channel."""
+    labels: set[str] = set()
+    for row in rows:
+        if row is not None and getattr(row, "channel_id", None) == channel_id:
+            labels |= set(str(getattr(row, "clearances", "")).split())
+    return labels
