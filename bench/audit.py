@@ -6,7 +6,7 @@ SQLite store and ``--items`` received messages:
 
 - ``plain_ms``: reading the channel's transcript (``Station.transcript``: select,
   unseal, decode), the work of showing it without the audit;
-- ``audited_ms``: the same through ``Desk.thread``, as the web UI and the API do it:
+- ``audited_ms``: the same through ``Door.thread``, as the web UI and the API do it:
   the clearance filter plus one audit record per item shown, committed durably;
 - ``ratio``: audited / plain, the median of per-round ratios (the two are timed back to
   back in each round, so the machine's drift cancels out);
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.station.test_store import deliver, paired_in_process  # noqa: E402
 
 from backchannel.protocol import Message  # noqa: E402
-from backchannel.station.access.desk import Desk  # noqa: E402
+from backchannel.station.access.door import Door  # noqa: E402
 from backchannel.station.access.policy import Officer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "audit.json"
@@ -52,14 +52,14 @@ def main() -> None:
             a.send(channel, Message(text=text, language="en", from_role="officer",
                                     to_role="principal"))  # fmt: skip
         deliver(a, b)
-        desk = Desk(b)
+        door = Door(b)
         reader = Officer(1, "bench-reader", "reader", frozenset())
         plain, audited, ratios = [], [], []
         for _ in range(args.rounds):
             started = time.perf_counter()
             b.transcript(None)
             middle = time.perf_counter()
-            desk.thread(reader, channel, "bench")
+            door.thread(reader, channel, "bench")
             ended = time.perf_counter()
             plain.append((middle - started) * 1000)
             audited.append((ended - middle) * 1000)

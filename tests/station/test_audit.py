@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from backchannel.protocol import Message
-from backchannel.station.access.desk import Desk
+from backchannel.station.access.door import Door
 from backchannel.station.access.officers import LOCKOUT_SECONDS, MAX_FAILURES
 from backchannel.station.access.policy import Officer
 from backchannel.station.core.audit import Record
@@ -269,21 +269,21 @@ def test_the_desk_audits_every_item_it_shows_and_hides_uncleared_ones(tmp_path: 
     a.send(a.resolve(None), secret)
     a.send(a.resolve(None), plain)
     deliver(a, b)
-    desk = Desk(b)
+    door = Door(b)
     cleared = Officer(1, "pia", "principal", frozenset({"negotiation"}))
     reader = Officer(2, "rex", "reader", frozenset())
     admin = Officer(3, "ada", "admin", frozenset({"negotiation"}))
-    seen = [e.item for e in desk.thread(cleared, "", "test", direction="in")]
+    seen = [r.entry.item for r in door.thread(cleared, "", "test", direction="in")]
     assert secret in seen and plain in seen
-    seen = [e.item for e in desk.thread(reader, "", "test", direction="in")]
+    seen = [r.entry.item for r in door.thread(reader, "", "test", direction="in")]
     assert plain in seen and secret not in seen
     with pytest.raises(Forbidden):
-        desk.thread(admin, "", "test")
+        door.thread(admin, "", "test")
     hidden = next(e for e in b.inbox(None) if e.item == secret)
     with pytest.raises(ChannelNotFound, match="no item"):  # as if it did not exist
-        desk.item(reader, "", hidden.envelope_hash, "test")
+        door.item(reader, "", hidden.envelope_hash, "test")
     with pytest.raises(Forbidden):
-        desk.acknowledge(reader, "", hidden.envelope_hash, "test")
+        door.acknowledge(reader, "", hidden.envelope_hash, "test")
     shown_to = [
         e.record.officer for e in b.audit.show(item_hash=bytes.fromhex(hidden.envelope_hash))
     ]

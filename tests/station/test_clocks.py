@@ -18,8 +18,8 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from backchannel.station.core import testhooks
 from backchannel.station.access.officers import LOCKOUT_SECONDS, MAX_FAILURES
+from backchannel.station.core import testhooks
 from backchannel.station.core.errors import NotSignedIn, TooManyAttempts
 from backchannel.station.service import Station, offset_clock
 from backchannel.store import repository as repo

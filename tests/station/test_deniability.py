@@ -209,7 +209,7 @@ def hand_delivered_waits(mp: pytest.MonkeyPatch, a: Station, b: Station) -> None
 
 
 def released(station: Station) -> str:
-    [view] = [v for v in station.release_requests(None) if v.state == "released"]
+    [view] = [v for v in station.releases.requests(None) if v.state == "released"]
     return view.request_id
 
 
@@ -228,14 +228,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         demo.negotiate(a, b)
         pump(a, b)
     demo.verify(a, b)  # both transcripts are the same
-    assert a.agreements(None) and released(a) == released(b)
+    assert a.negotiation.agreements(None) and released(a) == released(b)
     yield Run(a, b, log, traffic, released(a))
     a.close()
     b.close()
 
 
 def manifest_of(run: Run) -> Manifest:
-    manifest, _ = read_bundle(run.a.bundle(run.request_id))
+    manifest, _ = read_bundle(run.a.releases.bundle(run.request_id))
     [request] = [e.item for e in run.a.transcript(None) if isinstance(e.item, ReleaseRequest)]
     assert manifest == Manifest.of(request, run.a.public_identity(), run.b.public_identity())
     return manifest
@@ -267,8 +267,8 @@ def test_long_term_keys_signed_only_the_invitation_and_the_release(run: Run) -> 
         assert log.mldsa65 == expected
     assert log.olm == []
     # And what they signed is the release both stations hold.
-    assert run.a.bundle(run.request_id) == run.b.bundle(run.request_id)
-    _, lines = verify_bundle(run.a.bundle(run.request_id))
+    assert run.a.releases.bundle(run.request_id) == run.b.releases.bundle(run.request_id)
+    _, lines = verify_bundle(run.a.releases.bundle(run.request_id))
     assert len(lines) == 2
 
 
@@ -426,7 +426,7 @@ def test_a_leaked_transcript_holds_nothing_b_signed_but_the_release(run: Run) ->
         *from_b, *outbox(a), *run.traffic.acks[a.config.station], *run.traffic.invitations,
         *(encode(SignedInvitation.decode(i).body) for i in run.traffic.invitations),
         *(encode(e.item) for e in entries), manifest_of(run).encode(),
-        a.bundle(run.request_id),
+        a.releases.bundle(run.request_id),
     ]  # fmt: skip
     messages = [*everything, *(signed_bytes(label, m) for m in everything
                                for label in sorted(SIGNING_LABELS))]  # fmt: skip

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backchannel.protocol import Checkpoint, Message
-from backchannel.station.access.desk import Desk
+from backchannel.station.access.door import Door
 from backchannel.station.access.policy import Officer
 from backchannel.station.app import create_app
 from backchannel.station.core.errors import ChannelNotFound, Forbidden
@@ -58,15 +58,16 @@ def secret_of(b: Station) -> str:
 def test_links_to_an_item_one_may_not_read_are_left_out(stations: tuple[Station, Station]) -> None:
     _a, b = stations
     hidden = secret_of(b)
-    desk = Desk(b)
-    seen = desk.thread(READER, "", "test", direction="in")
+    door = Door(b)
+    seen = [r.entry for r in door.thread(READER, "", "test", direction="in")]
     texts = [e.item.text for e in seen if isinstance(e.item, Message)]
     assert texts == ["open before", "open after"]
     after = next(e for e in seen if isinstance(e.item, Message) and e.item.text == "open after")
     assert after.prev_hash == ""  # its predecessor is the hidden one: no hash of it
     assert all(hidden not in (e.prev_hash, e.peer_hash, e.envelope_hash) for e in seen)
-    assert desk.item(READER, "", after.envelope_hash, "test").prev_hash == ""
-    full = next(e for e in desk.thread(CLEARED, "", "test", direction="in") if e.item == after.item)
+    assert door.item(READER, "", after.envelope_hash, "test").entry.prev_hash == ""
+    shown = door.thread(CLEARED, "", "test", direction="in")
+    full = next(r.entry for r in shown if r.entry.item == after.item)
     assert full.prev_hash == hidden  # whoever may read it sees the link
 
 
@@ -74,11 +75,11 @@ def test_an_item_one_may_not_read_is_not_found_like_one_that_does_not_exist(
     stations: tuple[Station, Station],
 ) -> None:
     _a, b = stations
-    desk, hidden = Desk(b), secret_of(b)
+    door, hidden = Door(b), secret_of(b)
     with pytest.raises(ChannelNotFound) as refused:
-        desk.item(READER, "", hidden, "test")
+        door.item(READER, "", hidden, "test")
     with pytest.raises(ChannelNotFound) as missing:
-        desk.item(READER, "", "ab" * 32, "test")
+        door.item(READER, "", "ab" * 32, "test")
     assert str(refused.value) == str(missing.value)
     token_b = b.accounts
     token_b.add("test", "test", "rex", role="reader", clearances=(), password="long enough pw")
@@ -97,13 +98,13 @@ def test_due_lists_show_nothing_of_items_one_may_not_read(
     stations: tuple[Station, Station],
 ) -> None:
     _a, b = stations
-    desk, hidden = Desk(b), secret_of(b)
-    owed = {d.item_hash for d in desk.due(CLEARED)}
+    door, hidden = Door(b), secret_of(b)
+    owed = {d.item_hash for d in door.due(CLEARED)}
     assert hidden in owed  # it is due, for whoever may read it
-    assert hidden not in {d.item_hash for d in desk.due(READER)}
-    assert len(desk.due(READER)) == len(owed) - 1  # the open one is still listed
+    assert hidden not in {d.item_hash for d in door.due(READER)}
+    assert len(door.due(READER)) == len(owed) - 1  # the open one is still listed
     with pytest.raises(Forbidden):  # a role that reads no items sees no due list
-        desk.due(ADMIN)
+        door.due(ADMIN)
 
 
 def test_a_checkpoint_names_no_hash_of_an_item_one_may_not_read(tmp_path: Path) -> None:
@@ -117,12 +118,12 @@ def test_a_checkpoint_names_no_hash_of_an_item_one_may_not_read(tmp_path: Path) 
         deliver(a, b)  # 64 received without a reply: B answers with a checkpoint
         hidden = {e.envelope_hash for e in b.inbox(None)
                   if isinstance(e.item, Message) and e.item.clearances}  # fmt: skip
-        [checkpoint] = [
-            e for e in Desk(b).thread(READER, "", "test") if e.item_type == "checkpoint"
-        ]
+        shown = Door(b).thread(READER, "", "test")
+        [checkpoint] = [r.entry for r in shown if r.entry.item_type == "checkpoint"]
         assert isinstance(checkpoint.item, Checkpoint)
         assert checkpoint.item.received_head == b""  # it names the hidden item: left out
-        [full] = [e for e in Desk(b).thread(CLEARED, "", "test") if e.item_type == "checkpoint"]
+        shown = Door(b).thread(CLEARED, "", "test")
+        [full] = [r.entry for r in shown if r.entry.item_type == "checkpoint"]
         assert isinstance(full.item, Checkpoint) and full.item.received_head.hex() in hidden
     finally:
         a.close()

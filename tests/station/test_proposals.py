@@ -134,7 +134,7 @@ class Pair:
         """Proposal id -> (state, version, awaiting us), read from the store (no audit)."""
         return {
             p.proposal_id: (p.state, p.version, p.awaiting_us)
-            for p in self.stores[side].proposals(self.channel)
+            for p in self.stores[side].negotiation.proposals(self.channel)
         }
 
     def wait(self, pid: str, state: str, version: int = 1, sides: tuple[Side, ...] = SIDES) -> None:
@@ -151,7 +151,7 @@ class Pair:
         wait_until(self.drained, "both outboxes empty")
         return tuple(
             (self.states(s), len(self.stores[s].transcript(self.channel)),
-             self.stores[s].agreements(self.channel))
+             self.stores[s].negotiation.agreements(self.channel))
             for s in SIDES
         )  # fmt: skip
 
@@ -576,23 +576,23 @@ def test_a_withdrawal_crossing_a_response_leaves_the_response_standing(tmp_path:
     try:
         channel = a.resolve(None)
         clauses = [Clause("1", "one"), Clause("2", "two")]
-        pid = a.propose(
+        pid = a.negotiation.propose(
             channel, title="t", from_role="principal", to_role="principal", clauses=clauses,
             message="", respond_by=datetime.now(UTC) + timedelta(days=1),
         )  # fmt: skip
         deliver(a, b)
-        a.withdraw(channel, pid)  # neither has seen the other's item yet
-        b.respond(channel, pid, [Answer("1", "accept"), Answer("2", "counter", "deux")])
+        a.negotiation.withdraw(channel, pid)  # neither has seen the other's item yet
+        b.negotiation.respond(channel, pid, [Answer("1", "accept"), Answer("2", "counter", "deux")])
         deliver(a, b)
         deliver(b, a)
         for station in (a, b):
-            n = station.negotiation(channel, pid)
-            [row] = station.proposals(channel)
+            n = station.negotiation.proposal(channel, pid)
+            [row] = station.negotiation.proposals(channel)
             assert (n.state.value, row.state, row.version) == ("answered", "answered", 2)
             assert [x.clause.text for x in n.agreed] == ["one"]
-        assert a.negotiation(channel, pid).awaiting_us()
-        assert a.agreements(channel) == b.agreements(channel)
-        assert [x.id for x in a.agreements(channel)] == [f"{pid}/1"]
+        assert a.negotiation.proposal(channel, pid).awaiting_us()
+        assert a.negotiation.agreements(channel) == b.negotiation.agreements(channel)
+        assert [x.id for x in a.negotiation.agreements(channel)] == [f"{pid}/1"]
     finally:
         a.close()
         b.close()
@@ -602,22 +602,22 @@ def test_a_response_sent_after_the_withdrawal_arrived_is_ignored(tmp_path: Path)
     a, b = paired_in_process(tmp_path)
     try:
         channel = a.resolve(None)
-        pid = a.propose(
+        pid = a.negotiation.propose(
             channel, title="t", from_role="principal", to_role="principal",
             clauses=[Clause("1", "one")], message="",
             respond_by=datetime.now(UTC) + timedelta(days=1),
         )  # fmt: skip
         deliver(a, b)
-        a.withdraw(channel, pid)
+        a.negotiation.withdraw(channel, pid)
         deliver(a, b)
         with pytest.raises(InvalidRequest, match="the proposal is withdrawn: nothing to answer"):
-            b.respond(channel, pid, [Answer("1", "accept")])
+            b.negotiation.respond(channel, pid, [Answer("1", "accept")])
         # A station that sends it anyway (a peer that skips the check): A ignores it.
         date = datetime.now(UTC).strftime("%Y-%m-%d")
         b.send(channel, Response(bytes.fromhex(pid), 1, (Answer("1", "accept"),), date=date))
         deliver(b, a)
-        assert a.negotiation(channel, pid).state.value == "withdrawn"
-        assert a.agreements(channel) == []
+        assert a.negotiation.proposal(channel, pid).state.value == "withdrawn"
+        assert a.negotiation.agreements(channel) == []
     finally:
         a.close()
         b.close()
@@ -632,7 +632,7 @@ def test_a_peer_cannot_answer_its_own_version(tmp_path: Path) -> None:
     a, b = paired_in_process(tmp_path)
     try:
         channel = a.resolve(None)
-        pid = a.propose(
+        pid = a.negotiation.propose(
             channel, title="t", from_role="principal", to_role="principal",
             clauses=[Clause("1", "A pays for everything.")], message="",
             respond_by=datetime.now(UTC) + timedelta(days=1),
@@ -642,10 +642,10 @@ def test_a_peer_cannot_answer_its_own_version(tmp_path: Path) -> None:
         a.send(channel, Response(bytes.fromhex(pid), 1, (Answer("1", "accept"),), date=date))
         deliver(a, b)
         for station in (a, b):  # neither station counts it
-            assert station.negotiation(channel, pid).state.value == "open"
-            assert [p.state for p in station.proposals(channel)] == ["open"]
-            assert station.agreements(channel) == []
-        assert b.negotiation(channel, pid).awaiting_us()
+            assert station.negotiation.proposal(channel, pid).state.value == "open"
+            assert [p.state for p in station.negotiation.proposals(channel)] == ["open"]
+            assert station.negotiation.agreements(channel) == []
+        assert b.negotiation.proposal(channel, pid).awaiting_us()
     finally:
         a.close()
         b.close()

@@ -57,7 +57,7 @@ def test_a_peer_cannot_release_our_items_by_signing_its_own_request(
     deliver(a, b)
     identity_a = a.public_identity()
     with a.db.reading() as s:
-        full = a._identity(s)[0]
+        full = a.identity(s)[0]
     manifest = Manifest.of(
         ReleaseRequest(rid, "Leak", "", "2031-01-01",
                        (ReleasedText(item, "verbatim", "Grid 41-17 is mined."),)),
@@ -67,7 +67,7 @@ def test_a_peer_cannot_release_our_items_by_signing_its_own_request(
     a.send(a.resolve(None), own)
     a.send(a.resolve(None), own)
     deliver(a, b)
-    [view] = b.release_requests(None)
+    [view] = b.releases.requests(None)
     assert (view.state, view.signatures) == ("open", 0)
     assert "before we approved" in view.note
     assert b.entry(b.resolve(None), item.hex()).disclosure == "release-requested"
@@ -80,7 +80,7 @@ def test_the_labels_of_a_request_are_ours_not_what_the_peer_declared(
     item = secret_at_b(a, b)
     sneak_request(a, item, labels=())  # declares no labels for a "secret" item
     deliver(a, b)
-    [view] = b.release_requests(None)
+    [view] = b.releases.requests(None)
     assert view.clearances == ("secret",)
     request_entry = next(e for e in b.inbox(None) if e.item_type == "release-request")
     assert request_entry.clearances == ("secret",)
@@ -90,7 +90,7 @@ def test_a_request_naming_what_we_do_not_hold_is_void(pair: tuple[Station, Stati
     a, b = pair
     sneak_request(a, bytes(32))
     deliver(a, b)
-    [view] = b.release_requests(None)
+    [view] = b.releases.requests(None)
     assert view.state == "void" and "not a message of this channel" in view.note
 
 
@@ -103,7 +103,7 @@ def test_a_badly_typed_request_is_refused_before_it_is_sent(
     before = len(a.transcript(None))
     bad = ReleasedText(bytes.fromhex(entry.envelope_hash), "evil", "x")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequest, match="malformed release-request"):
-        a.request_release(a.resolve(None), [bad], title="t", statement="", date="2031-01-01")
+        a.releases.request(a.resolve(None), [bad], title="t", statement="", date="2031-01-01")
     assert len(a.transcript(None)) == before
     assert deliver(a, b) >= 1  # the channel still flows
 
@@ -117,9 +117,9 @@ def test_a_release_request_can_ask_for_a_decision_by_a_date(
     by = datetime.now(UTC) + timedelta(hours=1)
     text = ReleasedText(bytes.fromhex(entry.envelope_hash), "summarised", "A convoy passed.")
     with pytest.raises(InvalidRequest, match="in the past"):
-        a.request_release(a.resolve(None), [text], title="t", statement="", date="2031-01-01",
+        a.releases.request(a.resolve(None), [text], title="t", statement="", date="2031-01-01",
                           respond_by=datetime.now(UTC) - timedelta(minutes=1))  # fmt: skip
-    a.request_release(a.resolve(None), [text], title="Convoy", statement="",
+    a.releases.request(a.resolve(None), [text], title="Convoy", statement="",
                       date="2031-01-01", respond_by=by)  # fmt: skip
     deliver(a, b)
     [owed_by_b] = [d for d in b.due() if d.kind == "decision"]

@@ -117,7 +117,7 @@ class Pair:
         """A request written through the store (the station's server may be stopped)."""
         self.named.update(h for h, _ in texts)
         released = [ReleasedText(bytes.fromhex(h), "verbatim", t) for h, t in texts]
-        return self.stores[side].request_release(
+        return self.stores[side].releases.request(
             self.channel, released, title="crossing", statement="", date=DATE,
             supersedes=supersedes,
         )  # fmt: skip
@@ -129,7 +129,7 @@ class Pair:
 
     def states(self, side: Side) -> dict[str, str]:
         """Request id -> state, read from the store (no audit records, no HTTP)."""
-        return {v.request_id: v.state for v in self.stores[side].release_requests(self.channel)}
+        return {v.request_id: v.state for v in self.stores[side].releases.requests(self.channel)}
 
     def wait_state(self, request_id: str, state: str, sides: tuple[Side, ...] = SIDES) -> None:
         wait_until(

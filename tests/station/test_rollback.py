@@ -127,7 +127,7 @@ def test_an_old_position_with_a_different_envelope_is_not_answered_as_a_duplicat
             a.send(channel, message(f"filler {n}"))
         for _seq, envelope, _url in a.undelivered(channel, 10_000):
             b.receive(envelope)
-        again = a._restore(old).send(message("from the old copy"), a.clock()).data
+        again = a.restore(old).send(message("from the old copy"), a.clock()).data
         forged = again[:-1] + bytes([again[-1] ^ 1])
         before = b.status(channel)
         with pytest.raises(RemoteProtocolError, match="conflicts"):  # not a duplicate's ack
@@ -151,7 +151,7 @@ def test_a_stopped_channel_is_no_longer_compared(tmp_path: Path) -> None:
         a.suspects.add(channel, force=True)
         a.close_channel(channel, "stopped", Record("host:test", "close", "cli"))
         with pytest.raises(ChannelClosed):
-            a.heads_probe(channel)
+            a.heads.probe(channel)
         assert channel not in a.suspects  # the worker stops asking the peer
     finally:
         a.close()

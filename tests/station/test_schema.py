@@ -95,7 +95,9 @@ class Line:
         channel = self.ids["channel"][0]
         made: str = self.api("b")("POST", f"/channels/{channel}/proposals", body)["proposal_id"]
         wait_until(
-            lambda: made in {p.proposal_id for p in self.stores["a"].proposals(channel)},
+            lambda: (
+                made in {p.proposal_id for p in self.stores["a"].negotiation.proposals(channel)}
+            ),
             "the proposal at Alpha",
         )
         return made
@@ -139,14 +141,14 @@ def _filled(line: Line) -> Line:
     line.ids |= {"item_hash": [sent, ours["envelope_hash"]], "request_id": [request_id],
                  "proposal_id": [line.propose()]}  # fmt: skip
     wait_until(
-        lambda: a.release_requests(channel) and a.status(channel).outbox_backlog == 0,
+        lambda: a.releases.requests(channel) and a.status(channel).outbox_backlog == 0,
         "the release request at Alpha, and Alpha's outbox delivered",
     )
     with a.db.reading() as s:  # the outbox keeps every envelope, delivered or not
         held = [repo.envelope(s, channel, seq) for seq in range(1, 64)]
     line.envelopes = [e for e in held if e is not None]
     assert len(line.envelopes) >= 2, "Alpha's outbox keeps what it sent"
-    line.probe = a.heads_probe(channel).data
+    line.probe = a.heads.probe(channel).data
     invitation = SignedInvitation.decode(dearmor(b.invite(3600)))
     stranger = Identity.generate("Party Charlie", "charlie")
     _channel, accepted = accept_invitation(stranger, invitation, "http://127.0.0.1:9", time.time())

@@ -107,10 +107,14 @@ def test_a_station_from_before_sealing_is_sealed_by_the_upgrade(tmp_path: Path) 
     try:
         texts = [e.item.text for e in s.transcript(None) if isinstance(e.item, Message)]
         assert any("NORTHERN GATE" in t for t in texts)
-        [proposal] = s.proposals(None)
+        [proposal] = s.negotiation.proposals(None)
         assert proposal.title == "Safe return from camp Zelena and demining of Kovac"
         assert proposal.clearances == "negotiation"
-        assert [a.category for a in s.agreements(None)] == ["return", "demining", "demining"]
+        assert [a.category for a in s.negotiation.agreements(None)] == [
+            "return",
+            "demining",
+            "demining",
+        ]
         assert s.status().peer_party == "Ministry of Defence of Borduria"
         names = {a.name: a for a in s.accounts.accounts()}
         assert set(names) == {"admin", "auditor", "officer", "principal", "reader"}

@@ -22,7 +22,8 @@ from backchannel.protocol import LocalProtocolError, Message, RemoteProtocolErro
 from backchannel.protocol.proposal import Reminder
 from backchannel.station.core.config import ConfigError, StationConfig
 from backchannel.station.core.errors import StationError
-from backchannel.station.service import CHECKPOINT_AFTER, Station
+from backchannel.station.core.ledger import CHECKPOINT_AFTER
+from backchannel.station.service import Station
 from backchannel.store import ChannelRow, TranscriptRow
 from backchannel.store import repository as repo
 

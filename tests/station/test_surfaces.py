@@ -23,8 +23,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from backchannel.station.core import peer_http
 from backchannel.station.app import create_app
+from backchannel.station.core import peer_http
 from backchannel.station.core.audit import Record
 from backchannel.station.core.batches import decode_batch, encode_batch
 from backchannel.station.core.delivery import DeliveryWorker
@@ -351,8 +351,8 @@ def test_no_path_leads_out_of_the_static_files(
 def test_a_heads_answer_posted_to_the_heads_route_is_refused_not_a_500(tmp_path: Path) -> None:
     a, b = paired_in_process(tmp_path)
     try:
-        probe = a.heads_probe(a.resolve(None))
-        answer = b.take_heads_message(probe.data)  # a genuine Heads message
+        probe = a.heads.probe(a.resolve(None))
+        answer = b.heads.take(probe.data)  # a genuine Heads message
         assert answer is not None
         with TestClient(create_app(b, deliver=False)) as client:
             posted = client.post("/peer/v1/heads", content=answer)

@@ -12,8 +12,11 @@ import typer
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from backchannel.protocol import ProtocolError
+from backchannel.station.access.door import Door, Host, host
 from backchannel.station.core.config import ConfigError
 from backchannel.station.core.errors import StationError
+from backchannel.station.negotiation.desk import NegotiationDesk
+from backchannel.station.releases.desk import ReleaseDesk
 from backchannel.station.service import Station
 
 from .output import fail
@@ -53,9 +56,30 @@ def opened(folder: Path) -> Iterator[Station]:
         station.close()
 
 
+HOST = "cli"  # the origin the audit trail names for what the CLI did
+
+
 def host_user() -> str:
     """Who runs the CLI, as the audit trail names them: ``host:<login>``."""
     try:
         return f"host:{getpass.getuser()}"
     except (KeyError, OSError):
         return "host:unknown"
+
+
+def host_caller() -> Host:
+    """The CLI as a caller of the station's door: the host, under its login."""
+    return host(host_user())
+
+
+def door_of(station: Station) -> Door:
+    """The door every CLI command shows items and acts through (never around it)."""
+    return Door(station)
+
+
+def release_desk(station: Station) -> ReleaseDesk:
+    return ReleaseDesk(door_of(station), station.releases)
+
+
+def negotiation_desk(station: Station) -> NegotiationDesk:
+    return NegotiationDesk(door_of(station), station.negotiation)

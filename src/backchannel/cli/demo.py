@@ -135,20 +135,20 @@ def release(a: Station, b: Station, out: Path) -> None:
         bytes.fromhex(notice.envelope_hash), "redacted",
         "Notice: naval exercise NORTHERN GATE, 3-5 May, sea area [redacted].",
     )  # fmt: skip
-    request_id = a.request_release(
+    request_id = a.releases.request(
         channel_a, [public], title="Joint notice of exercise NORTHERN GATE",
         statement="Both ministries confirm that this notice was exchanged on their line.",
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
     )  # fmt: skip
     typer.echo(f"  {a.config.station} asked to release a redacted text of its first notice")
     wait_state(b, request_id, "open")
-    b.approve_release(b.resolve(None), request_id)
+    b.releases.approve(b.resolve(None), request_id)
     typer.echo(f"  {b.config.station}'s principal approved it; both stations sign")
     wait_state(a, request_id, "released")
     wait_state(b, request_id, "released")
-    if a.bundle(request_id) != b.bundle(request_id):
+    if a.releases.bundle(request_id) != b.releases.bundle(request_id):
         raise StationError("the two stations hold different release bundles")
-    out.write_bytes(a.bundle(request_id))
+    out.write_bytes(a.releases.bundle(request_id))
     for name, station in (("a", a), ("b", b)):  # what each party publishes, for pinning
         (out.parent / f"{name}.keys.json").write_bytes(keys_document(station.public_identity()))
     typer.echo(f"  release signed by both parties: {out}")
@@ -156,7 +156,7 @@ def release(a: Station, b: Station, out: Path) -> None:
 
 def negotiate(a: Station, b: Station) -> int:
     """A proposes three clauses; B accepts one and counters two; A accepts the counter."""
-    proposal_id = a.propose(
+    proposal_id = a.negotiation.propose(
         a.resolve(None), title="Safe return from camp Zelena and demining of Kovac",
         from_role="principal", to_role="principal",
         respond_by=datetime.now(UTC) + timedelta(days=14),
@@ -173,7 +173,7 @@ def negotiate(a: Station, b: Station) -> int:
     )  # fmt: skip
     typer.echo(f"  {a.config.station} proposed three clauses (safe return, demining)")
     wait_proposal(b, proposal_id, "open")
-    b.respond(b.resolve(None), proposal_id, [
+    b.negotiation.respond(b.resolve(None), proposal_id, [
         Answer("1", "accept"),
         Answer("2", "counter", "Humanitarian demining of Kovac begins on 1 July with mixed "
                "teams under the supervision of a neutral organisation."),
@@ -182,14 +182,14 @@ def negotiate(a: Station, b: Station) -> int:
     ], "Clause 1 agreed; two changes of dates.")  # fmt: skip
     typer.echo(f"  {b.config.station} accepted clause 1 and countered clauses 2 and 3")
     wait_proposal(a, proposal_id, "answered")
-    a.respond(a.resolve(None), proposal_id, [Answer("2", "accept"), Answer("3", "accept")],
-              "Agreed.")  # fmt: skip
+    agreed = [Answer("2", "accept"), Answer("3", "accept")]
+    a.negotiation.respond(a.resolve(None), proposal_id, agreed, "Agreed.")
     wait_proposal(a, proposal_id, "accepted")
     wait_proposal(b, proposal_id, "accepted")
-    if a.agreements(None) != b.agreements(None):
+    if a.negotiation.agreements(None) != b.negotiation.agreements(None):
         raise StationError("the two agreements registers differ")
     typer.echo(f"  {a.config.station} accepted the counter: 3 clauses in both registers")
-    return len(a.agreements(None))
+    return len(a.negotiation.agreements(None))
 
 
 def leave_due(a: Station) -> None:
@@ -205,7 +205,10 @@ def leave_due(a: Station) -> None:
 def wait_proposal(station: Station, proposal_id: str, state: str) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while time.monotonic() < deadline:
-        if any(p.proposal_id == proposal_id and p.state == state for p in station.proposals(None)):
+        if any(
+            p.proposal_id == proposal_id and p.state == state
+            for p in station.negotiation.proposals(None)
+        ):
             return
         time.sleep(0.1)
     name = station.config.station
@@ -215,7 +218,7 @@ def wait_proposal(station: Station, proposal_id: str, state: str) -> None:
 def wait_state(station: Station, request_id: str, state: str) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while time.monotonic() < deadline:
-        views = {v.request_id: v.state for v in station.release_requests(None)}
+        views = {v.request_id: v.state for v in station.releases.requests(None)}
         if views.get(request_id) == state:
             return
         time.sleep(0.1)

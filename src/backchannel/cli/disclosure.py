@@ -27,12 +27,21 @@ from backchannel.protocol.release import (
 from backchannel.station.backup import MAX_BACKUP_BYTES
 from backchannel.station.backup import backup as make_backup
 from backchannel.station.backup import restore as restore_backup
-from backchannel.station.core.audit import Record
 from backchannel.station.core.config import ConfigError
 from backchannel.station.core.errors import StationError
 from backchannel.station.core.records import Entry
 
-from .common import AsJson, ChannelOpt, StationDir, host_user, opened
+from .common import (
+    HOST,
+    AsJson,
+    ChannelOpt,
+    StationDir,
+    door_of,
+    host_caller,
+    host_user,
+    opened,
+    release_desk,
+)
 from .output import fail, print_json, when
 
 release_app = typer.Typer(help="Joint releases: request, approve, decline, list, bundle.",
@@ -68,10 +77,9 @@ def request(
             ReleasedText(h, m, t)  # type: ignore[arg-type]
             for h, m, t in zip(hashes, modes, text, strict=True)
         ]
-        request_id = s.request_release(
-            channel_id, texts, title=title, statement=statement, date=date, supersedes=counter,
-            audit=Record(host_user(), "release-request", "cli"),
-            respond_by=_utc(respond_by),
+        request_id = release_desk(s).request(
+            host_caller(), channel_id, HOST, texts, title=title, statement=statement, date=date,
+            supersedes=counter, respond_by=_utc(respond_by),
         )  # fmt: skip
     typer.echo(f"release requested: {request_id}")
 
@@ -80,8 +88,7 @@ def request(
 def approve(station: StationDir, request_id: str, channel: ChannelOpt = None) -> None:
     """Approve the counterpart's request exactly as written: this station signs it."""
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        s.approve_release(channel_id, request_id, audit=_did("release-approve", request_id))
+        release_desk(s).decide(host_caller(), s.resolve(channel), HOST, request_id, approve=True)
     typer.echo(
         f"approved and signed; the bundle is complete once {request_id[:12]} is countersigned"
     )
@@ -93,8 +100,9 @@ def decline(
 ) -> None:
     """Decline the counterpart's request; its items go back to release-declined."""
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        s.decline_release(channel_id, request_id, reason, _did("release-decline", request_id))
+        release_desk(s).decide(
+            host_caller(), s.resolve(channel), HOST, request_id, approve=False, reason=reason
+        )
     typer.echo("declined")
 
 
@@ -102,12 +110,7 @@ def decline(
 def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """Release requests of a channel with their state."""
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        views = s.release_requests(channel_id)
-        if views:  # titles and public texts are shown: each request is read
-            s.audit.record(*(Record(host_user(), "read", "cli", channel_id,
-                                    bytes.fromhex(v.request_hash), "release request")
-                             for v in views))  # fmt: skip
+        views = release_desk(s).requests(host_caller(), s.resolve(channel), HOST)
     if as_json:
         print_json(views)
         return
@@ -124,12 +127,11 @@ def bundle(
     station: StationDir,
     request_id: str,
     out: Annotated[Path, typer.Option(help="Where to write the bundle.")] = Path("release.json"),
+    channel: ChannelOpt = None,
 ) -> None:
     """Write the signed bundle of a completed release (public texts only)."""
     with opened(station) as s:
-        data = s.bundle(request_id)
-        s.audit.record(Record(host_user(), "release-bundle", "cli",
-                              detail=f"request {request_id}"))  # fmt: skip
+        data = release_desk(s).bundle(host_caller(), s.resolve(channel), HOST, request_id)
     out.write_bytes(data)
     typer.echo(f"bundle written to {out}; check it anywhere with: backchannel verify {out}")
 
@@ -138,10 +140,6 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
-
-
-def _did(action: str, request_id: str) -> Record:
-    return Record(host_user(), action, "cli", detail=f"request {request_id}")
 
 
 UNVERIFIED_EXIT = 3
@@ -259,7 +257,7 @@ def backup(
     """An encrypted copy of the archive (SQLite), readable only with the station key."""
     with opened(station) as s:
         sealed = make_backup(s)
-        s.audit.record(Record(host_user(), "backup", "cli", detail=str(out)[:200]))
+        door_of(s).noted(host_caller(), "backup", HOST, detail=str(out)[:200])
     out.write_bytes(sealed)
     out.chmod(0o600)
     typer.echo(f"encrypted backup written to {out} ({len(sealed)} bytes); "

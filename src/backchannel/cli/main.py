@@ -16,18 +16,17 @@ from typing import Annotated
 
 import typer
 
-from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
+from backchannel.protocol import Message
 from backchannel.protocol.items import Role
-from backchannel.station.access.desk import record_rendering
-from backchannel.station.core.audit import Record
+from backchannel.station.access.door import Rendering
 from backchannel.station.core.config import ConfigError, StationConfig
 from backchannel.station.core.errors import StationError
-from backchannel.station.core.records import ChannelStatus, Entry
+from backchannel.station.core.records import ChannelStatus
 from backchannel.station.core.testhooks import StrayHook, refuse_stray_hooks
 from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
-from .common import AsJson, ChannelOpt, StationDir, host_user, opened
+from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
 from .disclosure import backup, keys_app, release_app, restore, verify
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
@@ -97,7 +96,7 @@ def invite(
     try:
         with handle, opened(station) as s:
             handle.write(s.invite(hours * 3600))
-            s.audit.record(Record(host_user(), "invite", "cli", detail=f"valid {hours:g} h"))
+            door_of(s).noted(host_caller(), "invite", HOST, detail=f"valid {hours:g} h")
     except BaseException:
         out.unlink(missing_ok=True)  # no empty or partial invitation file
         raise
@@ -134,7 +133,7 @@ def pair(
             if not typer.confirm("contact that endpoint now?", default=False):
                 fail("not paired: the endpoint was not contacted")
         status = s.pair(text)
-        s.audit.record(Record(host_user(), "pair", "cli", status.channel_id))
+        door_of(s).noted(host_caller(), "pair", HOST, status.channel_id)
     show_pairing(status, as_json)
 
 
@@ -142,8 +141,7 @@ def pair(
 def confirm(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """Record that the safety number matched what the counterpart read out."""
     with opened(station) as s:
-        status = s.confirm(s.resolve(channel))
-        s.audit.record(Record(host_user(), "confirm-pairing", "cli", status.channel_id))
+        status = door_of(s).confirm(host_caller(), s.resolve(channel), HOST)
     if as_json:
         print_json(status)
         return
@@ -162,8 +160,7 @@ def close(
     For a counterpart that restored a backup, or a relationship that ended.
     """
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        status = s.close_channel(channel_id, reason, Record(host_user(), "close", "cli"))
+        status = door_of(s).close(host_caller(), channel, HOST, reason)
     typer.echo(f"closed the channel with {status.peer_station}: {status.closed}")
 
 
@@ -216,11 +213,11 @@ def send(
     """Send a message; it is queued durably and delivered as soon as the peer is up."""
     if deadline is not None and deadline.tzinfo is None:
         deadline = deadline.replace(tzinfo=UTC)
-    item = _message(text, language, from_role, to_role, deadline)
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        entry = s.send(channel_id, item)
-        record_action(s, "send", channel_id, entry)
+        entry = door_of(s).send(
+            host_caller(), s.resolve(channel), HOST, text=text, to_role=to_role,
+            language=language, ack_deadline=deadline, from_role=from_role,
+        )  # fmt: skip
     if as_json:
         print_json(entry)
         return
@@ -240,8 +237,9 @@ def ack(
         matches = [e for e in s.inbox(channel_id) if e.envelope_hash.startswith(item.lower())]
         if len(matches) != 1:
             fail(f"no single received item has a hash starting with {item!r}")
-        entry = s.acknowledge(channel_id, matches[0].envelope_hash, note)
-        record_action(s, "acknowledge", channel_id, matches[0])
+        entry = door_of(s).acknowledge(
+            host_caller(), channel_id, matches[0].envelope_hash, HOST, note
+        )
     typer.echo(f"acknowledged; queued as #{entry.seq}")
 
 
@@ -250,9 +248,8 @@ def inbox(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = Fal
     """List the items received on a channel."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        entries = s.inbox(channel_id)
-        record_rendering(s, host_user(), "cli", channel_id, entries)
-    show_entries(entries, as_json)
+        shown = door_of(s).thread(host_caller(), channel_id, HOST, direction="in", limit=None)
+    show_entries(shown, as_json)
 
 
 @app.command()
@@ -277,9 +274,8 @@ def transcript(
                 fail(f"the transcript is not whole: {broken}")
             typer.echo("transcript whole: both chains end where the channel's state does")
             return
-        entries = s.transcript(channel_id)
-        record_rendering(s, host_user(), "cli", channel_id, entries)
-    show_entries(entries, as_json, hashes=True)
+        shown = door_of(s).thread(host_caller(), channel_id, HOST, limit=None)
+    show_entries(shown, as_json, hashes=True)
 
 
 @app.command()
@@ -310,13 +306,6 @@ def demo(
     run_demo(check=check, workdir=workdir)
 
 
-def record_action(station: Station, action: str, channel_id: str, entry: Entry) -> None:
-    """Audit a send or an acknowledgement made on the host."""
-    station.audit.record(
-        Record(host_user(), action, "cli", channel_id, bytes.fromhex(entry.envelope_hash))
-    )
-
-
 app.add_typer(officer_app, name="officer")
 app.add_typer(audit_app, name="audit")
 app.add_typer(release_app, name="release")
@@ -327,20 +316,6 @@ app.command()(due)
 app.add_typer(keys_app, name="keys")
 app.command()(backup)
 app.command()(restore)
-
-
-def _message(
-    text: str, language: str, from_role: str, to_role: str, deadline: datetime | None
-) -> Message:
-    try:
-        item = Message(
-            text=text, language=language, from_role=from_role,  # type: ignore[arg-type]
-            to_role=to_role, ack_deadline=deadline,  # type: ignore[arg-type]
-        )  # fmt: skip
-        item.validate()
-    except ValueError as exc:
-        fail(str(exc))
-    return item
 
 
 def show_pairing(status: ChannelStatus, as_json: bool) -> None:
@@ -371,35 +346,28 @@ def show_status(st: ChannelStatus) -> None:
     typer.echo("\n".join(lines))
 
 
-def show_entries(entries: list[Entry], as_json: bool, hashes: bool = False) -> None:
+def show_entries(shown: list[Rendering], as_json: bool, hashes: bool = False) -> None:
     if as_json:
-        print_json(entries)
+        print_json([r.entry for r in shown])
         return
-    if not entries:
+    if not shown:
         typer.echo("nothing yet")
-    for e in entries:
+    for r in shown:
+        e = r.entry
         arrow = "→" if e.direction == "out" else "←"
         marks = ("acknowledged" if e.acknowledged else "") + (
             "  not yet delivered" if e.delivered is False else ""
         )
-        text = describe(e)
-        head = f"{arrow} #{e.seq:<4} {e.item_type:<16} {text}"
+        head = f"{arrow} #{e.seq:<4} {e.item_type:<16} {line(r)}"
         typer.echo(head + (f"  [{marks.strip()}]" if marks.strip() else ""))
         if hashes:
             typer.echo(f"        hash {e.envelope_hash}  prev {e.prev_hash[:16]}")
 
 
-def describe(entry: Entry) -> str:
-    """One line a person can read for any item type."""
-    item = entry.item
-    if isinstance(item, Message):
-        due = f" (ack by {item.ack_deadline:%Y-%m-%d %H:%M} UTC)" if item.ack_deadline else ""
-        return f"{item.from_role}→{item.to_role}: {item.text}{due}"
-    if isinstance(item, Ack):
-        note = f": {item.note}" if item.note else ""
-        return f"acknowledges item {item.item_hash.hex()[:16]}{note}"
-    if isinstance(item, PairingConfirm):
-        return "the admin confirmed the safety number"
-    if isinstance(item, Checkpoint):
-        return f"checkpoint of both chains: {item.sent_seq} sent, {item.received_seq} received"
-    return ", ".join(f"{n}={getattr(item, n)!r}"[:40] for n in item.__struct_fields__)
+def line(shown: Rendering) -> str:
+    """The door's words for an item, with a message's roles and deadline around them."""
+    item = shown.entry.item
+    if not isinstance(item, Message):
+        return shown.text
+    due = f" (ack by {item.ack_deadline:%Y-%m-%d %H:%M} UTC)" if item.ack_deadline else ""
+    return f"{item.from_role}→{item.to_role}: {shown.text}{due}"

@@ -9,10 +9,18 @@ import typer
 
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause, Negotiation, Version, diff
-from backchannel.station.core.audit import Record
 from backchannel.station.core.records import to_json
 
-from .common import AsJson, ChannelOpt, StationDir, host_user, opened
+from .common import (
+    HOST,
+    AsJson,
+    ChannelOpt,
+    StationDir,
+    door_of,
+    host_caller,
+    negotiation_desk,
+    opened,
+)
 from .output import fail, print_json, when
 
 proposal_app = typer.Typer(help="Proposals: new, show, respond, withdraw, list.",
@@ -56,11 +64,10 @@ def new(
     ]
     deadline = (respond_by if respond_by.tzinfo else respond_by.replace(tzinfo=UTC)).astimezone(UTC)
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        proposal_id = s.propose(
-            channel_id, title=title, from_role=from_role, to_role=to_role, clauses=clauses,
-            message=message, respond_by=deadline, clearances=tuple(clearance or ()),
-            audit=Record(host_user(), "propose", "cli"),
+        proposal_id = negotiation_desk(s).propose(
+            host_caller(), s.resolve(channel), HOST, title=title, from_role=from_role,
+            to_role=to_role, clauses=clauses, message=message, respond_by=deadline,
+            clearances=tuple(clearance or ()),
         )  # fmt: skip
     if as_json:
         print_json({"proposal_id": proposal_id})
@@ -74,10 +81,7 @@ def new(
 def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """The channel's proposals with their state and whose turn it is."""
     with opened(station) as s:
-        rows = s.proposals(channel)
-        if rows:  # titles are shown: each proposal is read
-            s.audit.record(*(Record(host_user(), "read", "cli", r.channel_id, r.proposal_hash,
-                                    "proposal title") for r in rows))  # fmt: skip
+        rows = negotiation_desk(s).proposals(host_caller(), s.resolve(channel), HOST)
     if as_json:
         print_json([{"proposal_id": r.proposal_id, "title": r.title, "state": r.state,
                      "version": r.version, "ours": r.ours, "awaiting_us": r.awaiting_us}
@@ -101,9 +105,7 @@ def show(
 ) -> None:
     """A proposal's versions, clause by clause, with the answers given to each."""
     with opened(station) as s:
-        n = s.negotiation(channel, proposal_id)
-        s.audit.record(Record(host_user(), "read", "cli", s.resolve(channel), n.proposal_hash,
-                              "proposal"))  # fmt: skip
+        n = negotiation_desk(s).proposal(host_caller(), s.resolve(channel), proposal_id, HOST)
     if as_json:
         print_json(negotiation_json(n))
         return
@@ -154,9 +156,9 @@ def respond(
     if not answers:
         fail("answer the open clauses with --accept, --decline, --counter or --discuss")
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        record = Record(host_user(), "respond", "cli", detail=f"proposal {proposal_id}")
-        s.respond(channel_id, proposal_id, answers, message, audit=record)
+        negotiation_desk(s).respond(
+            host_caller(), s.resolve(channel), HOST, proposal_id, answers=answers, message=message
+        )
     typer.echo("response sent")
 
 
@@ -166,21 +168,14 @@ def withdraw(
 ) -> None:
     """Withdraw our proposal; only before the counterpart has answered it."""
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        record = Record(host_user(), "withdraw", "cli", detail=f"proposal {proposal_id}")
-        s.withdraw(channel_id, proposal_id, reason, audit=record)
+        negotiation_desk(s).withdraw(host_caller(), s.resolve(channel), HOST, proposal_id, reason)
     typer.echo("withdrawn")
 
 
 def agreements(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """The agreements register: accepted clauses, their dates and the hashes proving them."""
     with opened(station) as s:
-        channel_id = s.resolve(channel)
-        rows = s.agreements(channel_id)
-        if rows:
-            s.audit.record(*(Record(host_user(), "read", "cli", channel_id,
-                                    bytes.fromhex(a.proof[1]), f"agreement {a.id}")
-                             for a in rows))  # fmt: skip
+        rows = negotiation_desk(s).agreements(host_caller(), s.resolve(channel), HOST)
     if as_json:
         print_json(rows)
         return
@@ -195,7 +190,7 @@ def agreements(station: StationDir, channel: ChannelOpt = None, as_json: AsJson 
 def due(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
     """Answers owed by a date, by either side; overdue ones first."""
     with opened(station) as s:
-        items = s.due(s.resolve(channel) if channel else None)
+        items = door_of(s).due(host_caller(), s.resolve(channel) if channel else None)
         now = s.clock()
     if as_json:
         print_json(items)

@@ -28,7 +28,7 @@ from backchannel.protocol.heads import MAX_HEADS_BYTES
 from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 from backchannel.station.access.auth import POLL_HEADER, SignInFirst, caller
-from backchannel.station.access.desk import Desk
+from backchannel.station.access.door import Door
 from backchannel.station.core.batches import MAX_BATCH_BYTES, decode_batch
 from backchannel.station.core.delivery import DeliveryWorker
 from backchannel.station.core.errors import (
@@ -44,9 +44,12 @@ from backchannel.station.core.errors import (
 from backchannel.station.core.peer_budget import CostBuckets
 from backchannel.station.core.peer_http import plain
 from backchannel.station.core.watch import DeadlineWatch
-from backchannel.station.negotiation.api import router as proposals_api
-from backchannel.station.negotiation.web import router as proposals_router
-from backchannel.station.releases.web import router as releases_router
+from backchannel.station.negotiation.api import router as negotiation_api
+from backchannel.station.negotiation.desk import NegotiationDesk
+from backchannel.station.negotiation.web import router as negotiation_pages
+from backchannel.station.releases.api import router as releases_api
+from backchannel.station.releases.desk import ReleaseDesk
+from backchannel.station.releases.web import router as releases_pages
 from backchannel.station.service import Receipt, Station
 from backchannel.station.web.api import router as api_router
 from backchannel.station.web.limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
@@ -142,12 +145,14 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         title="backchannel station", version="1", lifespan=lifespan,
         docs_url=None, redoc_url=None, redirect_slashes=False,
     )  # fmt: skip
-    app.state.station, app.state.desk = station, Desk(station)
-    app.include_router(api_router)
-    app.include_router(proposals_api)
-    app.include_router(web_router)
-    app.include_router(releases_router)
-    app.include_router(proposals_router)
+    door = Door(station)
+    app.state.station, app.state.accounts, app.state.door = station, station.accounts, door
+    app.state.release_desk = ReleaseDesk(door, station.releases)
+    app.state.negotiation_desk = NegotiationDesk(door, station.negotiation)
+    for router in (api_router, releases_api, negotiation_api):
+        app.include_router(router)
+    for router in (web_router, releases_pages, negotiation_pages):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     _add_handlers(app, station)
@@ -232,7 +237,7 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     @app.post("/peer/v1/heads")
     async def heads(request: Request) -> Response:
         """A peer compares heads with us (a probe: our heads back), or stops (a notice)."""
-        answer = await within_budget(request, MAX_HEADS_BYTES, station.take_heads_message)
+        answer = await within_budget(request, MAX_HEADS_BYTES, station.heads.take)
         if answer is None:
             return Response(status_code=204)
         return Response(answer, media_type="application/octet-stream")

@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backchannel.station.access.desk import Desk
+from backchannel.station.access.door import Door
+from backchannel.station.access.officers import Accounts
 from backchannel.station.access.policy import Officer
 from backchannel.station.core.errors import Forbidden, NotSignedIn
-from backchannel.station.service import Station
+from backchannel.station.core.ledger import Ledger
 
 SESSION_COOKIE = "bc_session"
 LOGIN_COOKIE = "bc_login"  # double-submit token for the sign-in form itself
@@ -38,15 +39,20 @@ class Caller:
     origin: str  # client address and interface, for the audit trail
 
 
-def station_of(request: Request) -> Station:
-    station: Station = request.app.state.station
+def station_of(request: Request) -> Ledger:
+    station: Ledger = request.app.state.station
     return station
 
 
-async def desk_of(request: Request) -> Desk:
+def accounts_of(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
+
+
+async def door_of(request: Request) -> Door:
     """Async, so that FastAPI does not spend a thread hop on a dictionary lookup."""
-    desk: Desk = request.app.state.desk
-    return desk
+    door: Door = request.app.state.door
+    return door
 
 
 def origin_of(request: Request, via: str) -> str:
@@ -56,13 +62,13 @@ def origin_of(request: Request, via: str) -> str:
 
 def caller(request: Request) -> Caller:
     """The signed-in officer, or NotSignedIn (may query the database)."""
-    station = station_of(request)
+    accounts = accounts_of(request)
     token = _bearer(request)
     if token is not None:
-        return _token_caller(request, station.accounts.by_token(token))
+        return _token_caller(request, accounts.by_token(token))
     token = request.cookies.get(session_cookie(request))
     polling = request.headers.get(POLL_HEADER) is not None
-    found = station.accounts.session(token, touch=not polling) if token else None
+    found = accounts.session(token, touch=not polling) if token else None
     if found is None:
         raise NotSignedIn("sign in first")
     officer, csrf = found
@@ -90,7 +96,7 @@ def _cached_caller(request: Request) -> Caller | None:
     token = _bearer(request)
     if token is None:
         return None
-    known, officer = station_of(request).accounts.cached_token(token)
+    known, officer = accounts_of(request).cached_token(token)
     return _token_caller(request, officer) if known else None
 
 
@@ -169,7 +175,7 @@ class SignInFirst:
         await self.app(scope, receive, send)
 
 
-DeskDep = Annotated[Desk, Depends(desk_of)]
+DoorDep = Annotated[Door, Depends(door_of)]
 
 
 def over_tls(request: Request) -> bool:

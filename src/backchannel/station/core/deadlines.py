@@ -1,22 +1,26 @@
 """Deadlines: what is due and overdue, on both sides, and escalation.
 
 An item may ask for an answer by a date: a message its acknowledgement, a proposal its
-response.  ``due`` lists every open one with who owes it; ``overdue`` those whose date
-passed.  Escalation happens once per item: a row here, an audit record, the optional
-webhook, and — when the counterpart owes the answer — a reminder item over the channel.
-Time comes from the station's clock, so tests move it.
+response, a release request a decision.  Each feature says what its items still owe
+(its ``owed`` hook; the ledger's own is :func:`acknowledgements_owed`); ``due`` lists
+them all with who owes each, ``overdue`` those whose date passed.  Escalation happens
+once per item: a row here, an audit record, the optional webhook, and — when the
+counterpart owes the answer — a reminder item over the channel.  Time comes from the
+station's clock, so tests move it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backchannel.protocol.proposal import ProposalState
+from backchannel.protocol.proposal import Reminder
 from backchannel.store import repository as repo
-from backchannel.store.schema import EscalationRow, ProposalRow, ReleaseRow, TranscriptRow
+from backchannel.store.schema import EscalationRow, TranscriptRow
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,27 @@ class Due:
     proposal_id: str = ""  # for a response owed
 
 
-def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
-    """Every answer still owed, by either side, soonest first."""
+Owed = Callable[[Session, float, "str | None"], "list[Due]"]
+
+
+def due(s: Session, now: float, channel_id: str | None, owed: Iterable[Owed]) -> list[Due]:
+    """Every answer still owed, by either side, soonest first, with its escalation."""
+    found = [d for owed_by_feature in owed for d in owed_by_feature(s, now, channel_id)]
     escalated = {
-        (r.channel_id, r.item_hash): r.escalated_at for r in s.scalars(select(EscalationRow))
+        (r.channel_id, r.item_hash.hex()): r.escalated_at for r in s.scalars(select(EscalationRow))
     }
+    closed = repo.closed_channels(s)  # nothing can be answered there any more
+    return sorted(
+        (
+            replace(d, escalated_at=escalated.get((d.channel_id, d.item_hash)))
+            for d in found if d.channel_id not in closed
+        ),
+        key=lambda d: d.deadline,
+    )  # fmt: skip
+
+
+def acknowledgements_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
+    """Messages that ask for an acknowledgement by a date and have none yet."""
     found: list[Due] = []
     messages = select(TranscriptRow).where(
         TranscriptRow.item_type == "message", TranscriptRow.deadline.is_not(None)
@@ -50,33 +70,14 @@ def due(s: Session, now: float, channel_id: str | None = None) -> list[Due]:
         assert row.deadline is not None
         if repo.acknowledged(s, row.channel_id, row.envelope_hash, row.direction):
             continue
-        key = (row.channel_id, row.envelope_hash)
         found.append(
             Due(
                 row.channel_id, row.envelope_hash.hex(), "acknowledgement",
                 "us" if row.direction == "in" else "them", row.deadline, row.deadline < now,
-                escalated.get(key), tuple(row.clearances.split()), "",
+                None, tuple(row.clearances.split()), "",
             )
         )  # fmt: skip
-    found += _release_decisions(s, now, channel_id, escalated)
-    proposals = select(ProposalRow).where(
-        ProposalRow.state.in_(
-            [ProposalState.OPEN.value, ProposalState.ANSWERED.value, ProposalState.EXPIRED.value]
-        )
-    )
-    if channel_id is not None:
-        proposals = proposals.where(ProposalRow.channel_id == channel_id)
-    for p in s.scalars(proposals):
-        key = (p.channel_id, p.proposal_hash)
-        found.append(
-            Due(
-                p.channel_id, p.proposal_hash.hex(), "response",
-                "us" if p.awaiting_us else "them", p.respond_by, p.respond_by < now,
-                escalated.get(key), tuple(p.clearances.split()), p.title, p.proposal_id,
-            )
-        )  # fmt: skip
-    closed = repo.closed_channels(s)  # nothing can be answered there any more
-    return sorted((d for d in found if d.channel_id not in closed), key=lambda d: d.deadline)
+    return found
 
 
 def escalated(s: Session, item: Due) -> bool:
@@ -99,30 +100,20 @@ def record_webhook(s: Session, item: Due, outcome: str) -> None:
         row.webhook = outcome
 
 
-def _release_decisions(
-    s: Session, now: float, channel_id: str | None,
-    escalated: dict[tuple[str, bytes], float],
-) -> list[Due]:  # fmt: skip
-    """Open release requests that ask for a decision by a date."""
-    query = (
-        select(TranscriptRow, ReleaseRow)
-        .join(ReleaseRow, ReleaseRow.request_hash == TranscriptRow.envelope_hash)
-        .where(
-            TranscriptRow.item_type == "release-request", TranscriptRow.deadline.is_not(None),
-            ReleaseRow.state == "open", ReleaseRow.channel_id == TranscriptRow.channel_id,
-        )
-    )  # fmt: skip
-    if channel_id is not None:
-        query = query.where(TranscriptRow.channel_id == channel_id)
-    found = []
-    for row, request in s.execute(query):
-        assert row.deadline is not None
-        found.append(
-            Due(
-                row.channel_id, row.envelope_hash.hex(), "decision",
-                "them" if request.requester == "us" else "us", row.deadline,
-                row.deadline < now, escalated.get((row.channel_id, row.envelope_hash)),
-                tuple(request.clearances.split()), "",
-            )
-        )  # fmt: skip
-    return found
+def reminder(item: Due) -> Reminder:
+    """The item that tells the counterpart an answer it owes is late."""
+    deadline = datetime.fromtimestamp(item.deadline, UTC)
+    return Reminder(
+        bytes.fromhex(item.item_hash),
+        deadline,
+        f"the {item.kind} asked for by this date has not arrived",
+    )
+
+
+def escalation_json(station: str, item: Due) -> dict[str, object]:
+    """What the webhook receives: no content, only what is late and who owes it."""
+    return {
+        "event": "overdue", "station": station, "channel": item.channel_id,
+        "item": item.item_hash, "kind": item.kind, "owed_by": item.owed_by,
+        "deadline": datetime.fromtimestamp(item.deadline, UTC).isoformat(),
+    }  # fmt: skip

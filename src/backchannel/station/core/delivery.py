@@ -113,7 +113,7 @@ class DeliveryWorker:
             return True
         allow_private = self.station.config.allow_private_endpoints
         try:
-            probe = self.station.heads_probe(channel_id)
+            probe = self.station.heads.probe(channel_id)
             response = peer_http.post(self._client_for(probe.url), probe.url, probe.data,
                                       allow_private=allow_private,
                                       limit=MAX_HEADS_BYTES)  # fmt: skip
@@ -134,7 +134,7 @@ class DeliveryWorker:
 
     def _take_heads(self, channel_id: str, answer: bytes, probe: Probe) -> bool:
         try:
-            notice = self.station.check_heads(channel_id, answer, probe)
+            notice = self.station.heads.check(channel_id, answer, probe)
         except ChannelClosed:
             return False
         except ProtocolError as exc:

@@ -1,4 +1,4 @@
-"""Finding a station that went back, as steps of a station (protocol/heads.py).
+"""Finding a station that went back (``protocol/heads.py``), composed over the ledger.
 
 A database put back by hand (a VM snapshot, a file copy: not ``backchannel restore``,
 which closes every channel itself) holds channel state the counterpart has moved
@@ -17,14 +17,17 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from backchannel.protocol import Channel, RemoteProtocolError
 from backchannel.protocol.events import Event, ForkDetected, WentBack
 from backchannel.protocol.heads import HeadsProbe, Ours, WentBackNotice, decode_message
 from backchannel.station.core.errors import NO_OPEN_CHANNEL, ChannelClosed, ChannelNotFound
-from backchannel.station.core.steps import Steps
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
+
+if TYPE_CHECKING:
+    from backchannel.station.core.ledger import Ledger
 
 HEADS_PATH = "/peer/v1/heads"
 
@@ -76,44 +79,48 @@ class Suspects:
             return sorted(self._ids)
 
 
-class HeadsSteps(Steps):
-    suspects: Suspects
+class Heads:
+    """The comparison of heads with the counterpart, for the delivery worker and the
+    peer route."""
 
-    def heads_probe(self, channel_id: str) -> Probe:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def probe(self, channel_id: str) -> Probe:
         """What to post to the peer to compare heads; ChannelClosed for a stopped one."""
-        with self.db.reading() as s:
+        with self.ledger.db.reading() as s:
             row = repo.channel(s, channel_id)
             if row is None:
                 raise ChannelNotFound(f"no channel {channel_id}")
             if row.closed is not None:
-                self.suspects.discard(channel_id)
+                self.ledger.suspects.discard(channel_id)
                 raise ChannelClosed(f"the channel with {row.peer_station} is closed")
-            channel, nonce = self._restore(row), os.urandom(16)
+            channel, nonce = self.ledger.restore(row), os.urandom(16)
             url = row.peer_endpoint.rstrip("/") + HEADS_PATH
             return Probe(nonce, channel.heads_probe(nonce), url, channel.positions())
 
-    def check_heads(self, channel_id: str, answer: bytes, probe: Probe) -> bytes | None:
+    def check(self, channel_id: str, answer: bytes, probe: Probe) -> bytes | None:
         """Take the peer's answer; stop the channel if one side went back, or a fork.
 
         Heads that match cost a read and no write.  Returns the notice to send the
         peer when the channel was stopped, else None.
         """
-        with self.db.reading() as s:
+        with self.ledger.db.reading() as s:
             row = repo.channel(s, channel_id)
             if row is None:
                 raise ChannelNotFound(f"no channel {channel_id}")
-            events = self._restore(row).check_heads(answer, probe.nonce, probe.asked)
+            events = self.ledger.restore(row).check_heads(answer, probe.nonce, probe.asked)
         if not any(isinstance(e, ForkDetected) for e in events):
-            self.suspects.matched(channel_id)
+            self.ledger.suspects.matched(channel_id)
             return None
-        with self._channel(channel_id) as (_s, row, channel):  # refuses a closed one
+        with self.ledger.locked(channel_id) as (_s, row, channel):  # refuses a closed one
             events = channel.check_heads(answer, probe.nonce, probe.asked)
             notice = self._stop_if_gone_back(row, channel, events)
-            self._save(row, channel)
-        self.suspects.discard(channel_id)
+            self.ledger.save(row, channel)
+        self.ledger.suspects.discard(channel_id)
         return notice
 
-    def take_heads_message(self, data: bytes) -> bytes | None:
+    def take(self, data: bytes) -> bytes | None:
         """The peer endpoint: answer a probe with our heads, or take a notice (None).
 
         Both are checked on a read first (the MAC, the addressing): only a genuine
@@ -123,23 +130,23 @@ class HeadsSteps(Steps):
         if not isinstance(message, HeadsProbe | WentBackNotice):
             raise RemoteProtocolError("only a probe or a notice is posted here")
         channel_id = message.channel_id.hex()
-        with self.db.reading() as s:  # answered for a stopped channel too
+        with self.ledger.db.reading() as s:  # answered for a stopped channel too
             row = repo.channel(s, channel_id)
             if row is None:
                 raise RemoteProtocolError(NO_OPEN_CHANNEL)
-            channel = self._restore(row)
+            channel = self.ledger.restore(row)
             if isinstance(message, HeadsProbe):
                 return channel.answer_heads(data)
             channel.receive_notice(data)  # raises unless it is genuine
-        with self.db.transaction() as s:
+        with self.ledger.db.transaction() as s:
             row = repo.channel(s, channel_id, lock=True)
             if row is None or row.closed is not None:
                 return None
-            channel = self._restore(row)
+            channel = self.ledger.restore(row)
             events = channel.receive_notice(data)
             self._stop_if_gone_back(row, channel, events, tell=False)
-            self._save(row, channel)
-        self.suspects.discard(channel_id)
+            self.ledger.save(row, channel)
+        self.ledger.suspects.discard(channel_id)
         return None
 
     def _stop_if_gone_back(

@@ -1,14 +1,16 @@
-"""Item hooks: what the ledger asks of the feature that owns an item type.
+"""Hooks: what the ledger asks of the feature that owns an item type.
 
-The ledger (``service.py``) records, dates, guards and describes items without knowing
-what they are.  For each item type, the feature that owns it registers an
-``ItemHooks``; the ledger looks it up by the item's wire name and calls it.  The
-ledger's own item types (messages, acknowledgements, checkpoints, the pairing
-confirmation) are registered the same way, by ``core_items.py``.
+The ledger (``ledger.py``) records, dates, guards and describes items without knowing
+what they are.  A feature is a ``Feature``: its item types, each with an
+``ItemHooks``, and what it adds to the station as a whole (the answers its items
+owe, its part of each pass of the deadline watch).  The ledger looks an item's hooks
+up by its wire name and calls them.  The ledger's own item types (messages,
+acknowledgements, checkpoints, the pairing confirmation, reminders) are registered
+the same way, by ``items.py``.
 
-A kind of hook is one field of ``ItemHooks`` with the default that holds for an item
-type that does not register it; adding a kind is that field plus the one place in the
-ledger that calls it.
+A kind of hook is one field of ``ItemHooks`` (or of ``Feature``) with the default
+that holds for an item type that does not use it; adding a kind is that field plus
+the one place that calls it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from backchannel.protocol.identity import Identity, PublicIdentity
+    from backchannel.station.core.deadlines import Due
 
 # What the transcript records of an envelope, sent or received.
 Link = SentEnvelope | ItemReceived
@@ -56,10 +59,6 @@ class Shown:
     named: Item | None = None  # the item it refers to, if the reader was shown that too
 
 
-def _nothing(_recorded: Recorded) -> None:
-    return None
-
-
 def _no_deadline(_item: Item) -> float | None:
     return None
 
@@ -83,7 +82,7 @@ class ItemHooks:
     item_type: type[Item]
     kind: str = ""  # what a person calls it ("Proposal"); the wire name if empty
     # Inside the transaction that recorded it: update the feature's own tables.
-    recorded: Callable[[Recorded], None] = _nothing
+    recorded: Callable[[Recorded], None] | None = None
     # When the answer it asks for is owed (a POSIX time), if it asks for one.
     deadline: Callable[[Item], float | None] = _no_deadline
     # The labels an officer must hold to read it.  Derived from this station's own
@@ -99,20 +98,49 @@ class ItemHooks:
         return self.kind or self.item_type.item_type
 
 
+# The answers a feature's items still owe (on this channel, or on all): for the due
+# list and the deadline watch.
+Owed = Callable[["Session", float, "str | None"], "list[Due]"]
+# A feature's part of each pass of the deadline watch (e.g. expire what is past).
+Tick = Callable[["Session", float], None]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature as the ledger sees it: its item types and its station-wide hooks."""
+
+    name: str
+    items: tuple[ItemHooks, ...] = ()
+    owed: Owed | None = None
+    tick: Tick | None = None
+
+
 @dataclass
 class Hooks:
-    """The registry: item hooks by wire name, as the features registered them."""
+    """The registry: the features, and the item hooks of each item type by wire name."""
 
+    features: list[Feature] = field(default_factory=list)
     _by_type: dict[str, ItemHooks] = field(default_factory=dict)
 
-    def register(self, *hooks: ItemHooks) -> None:
-        for h in hooks:
+    @classmethod
+    def of(cls, *features: Feature) -> Hooks:
+        hooks = cls()
+        for feature in features:
+            hooks.register(feature)
+        return hooks
+
+    def register(self, feature: Feature) -> None:
+        """Add a feature; an item type can belong to one feature only."""
+        if any(f.name == feature.name for f in self.features):
+            raise ValueError(f"the feature {feature.name!r} is registered already")
+        for h in feature.items:
             name = h.item_type.item_type
             if name in self._by_type:
                 raise ValueError(f"item type {name!r} already has hooks")
-            self._by_type[name] = h
+        self.features.append(feature)
+        self._by_type.update((h.item_type.item_type, h) for h in feature.items)
 
-    def of(self, item: Item | str) -> ItemHooks:
+    def item(self, item: Item | str) -> ItemHooks:
         """The hooks of an item (or of an item type by its wire name)."""
         name = item if isinstance(item, str) else item.item_type
         found = self._by_type.get(name)
@@ -123,15 +151,11 @@ class Hooks:
     def __iter__(self) -> Iterator[ItemHooks]:
         return iter(self._by_type.values())
 
-    def merged(self, other: Hooks) -> Hooks:
-        both = Hooks(dict(self._by_type))
-        both.register(*other)
-        return both
-
 
 def kinds() -> list[str]:
-    """The names of the hook kinds (for the architecture docs and their test)."""
-    return [f.name for f in fields(ItemHooks) if f.name not in ("item_type", "kind")]
+    """The names of the hook kinds, per item type and per feature (for the docs' test)."""
+    per_item = [f.name for f in fields(ItemHooks) if f.name != "item_type"]
+    return per_item + [f.name for f in fields(Feature) if f.name not in ("name", "items")]
 
 
 def labels_of_rows(rows: Iterable[object | None], channel_id: str) -> set[str]:

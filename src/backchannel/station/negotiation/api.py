@@ -9,9 +9,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause
-from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.access.auth import CallerDep
 from backchannel.station.core.records import to_json
-from backchannel.station.web.params import ERRORS, ChannelFilter, ChannelId, ProposalId
+from backchannel.station.negotiation.desk import DeskDep
+from backchannel.station.web.params import ERRORS, ChannelId, ProposalId
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -75,7 +76,7 @@ def propose(channel: ChannelId, body: ProposalIn, who: CallerDep, desk: DeskDep)
 def proposal(
     channel: ChannelId, proposal_id: ProposalId, who: CallerDep, desk: DeskDep
 ) -> dict[str, Any]:
-    n = desk.negotiation(who.officer, channel, proposal_id, who.origin)
+    n = desk.proposal(who.officer, channel, proposal_id, who.origin)
     plain: dict[str, Any] = to_json(
         {
             "proposal": n.proposal, "proposal_hash": n.proposal_hash, "ours": n.ours,
@@ -88,7 +89,11 @@ def proposal(
 
 @router.post("/channels/{channel}/proposals/{proposal_id}/respond")
 def respond(
-    channel: ChannelId, proposal_id: ProposalId, body: ResponseIn, who: CallerDep, desk: DeskDep
+    channel: ChannelId,
+    proposal_id: ProposalId,
+    body: ResponseIn,
+    who: CallerDep,
+    desk: DeskDep,
 ) -> dict[str, str]:
     answers = [Answer(a.clause_id, a.verdict, a.counter_text) for a in body.answers]
     desk.respond(
@@ -99,7 +104,11 @@ def respond(
 
 @router.post("/channels/{channel}/proposals/{proposal_id}/withdraw")
 def withdraw(
-    channel: ChannelId, proposal_id: ProposalId, body: WithdrawIn, who: CallerDep, desk: DeskDep
+    channel: ChannelId,
+    proposal_id: ProposalId,
+    body: WithdrawIn,
+    who: CallerDep,
+    desk: DeskDep,
 ) -> dict[str, str]:
     desk.withdraw(who.officer, channel, who.origin, proposal_id, body.reason)
     return {"proposal_id": proposal_id, "status": "withdrawn"}
@@ -108,10 +117,4 @@ def withdraw(
 @router.get("/channels/{channel}/agreements")
 def agreements(channel: ChannelId, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
     plain: list[dict[str, Any]] = to_json(desk.agreements(who.officer, channel, who.origin))
-    return plain
-
-
-@router.get("/due")
-def due(who: CallerDep, desk: DeskDep, channel: ChannelFilter = None) -> list[dict[str, Any]]:
-    plain: list[dict[str, Any]] = to_json(desk.due(who.officer, channel))
     return plain

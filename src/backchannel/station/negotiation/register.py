@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backchannel.protocol import Item
 from backchannel.protocol.items import decode_item
 from backchannel.protocol.proposal import (
     Agreed,
@@ -26,8 +25,6 @@ from backchannel.protocol.proposal import (
 )
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.store.schema import AgreementRow, ProposalRow, TranscriptRow
-
-PROPOSAL_ITEMS = (Proposal, Response, Withdrawal)
 
 
 @dataclass(frozen=True)
@@ -45,10 +42,6 @@ class AgreementView:
     proof: tuple[str, str]  # transcript hashes: the text proposed, the acceptance
     state: str  # active, amended or ended
     changed_by: str
-
-
-def proposal_id_of(item: Item) -> bytes | None:
-    return item.proposal_id if isinstance(item, PROPOSAL_ITEMS) else None
 
 
 def fold(s: Session, key: bytes, channel_id: str, proposal_id: bytes) -> Negotiation | None:

@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from backchannel.protocol.proposal import Answer, Clause, Negotiation, Verdict
-from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.access.auth import CallerDep
 from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
+from backchannel.station.negotiation.desk import DeskDep
 from backchannel.station.web.pages import back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +25,7 @@ VERDICTS: tuple[Verdict, ...] = ("accept", "decline", "counter", "discuss")
 
 @router.get("/channels/{channel}/proposals")
 def proposals(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
-    status = desk.channel(who.officer, channel)
+    status = desk.door.channel(who.officer, channel)
     rows = list(reversed(desk.proposals(who.officer, status.channel_id, who.origin)))
     return page(request, "proposals.html", who=who, status=status, proposals=rows, stamp=stamp,
                 may_negotiate=who.officer.may(Action.NEGOTIATE))  # fmt: skip
@@ -32,10 +33,14 @@ def proposals(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> 
 
 @router.get("/channels/{channel}/proposals/new")
 def new_proposal(
-    request: Request, channel: str, who: CallerDep, desk: DeskDep, rows: int = DEFAULT_ROWS
+    request: Request,
+    channel: str,
+    who: CallerDep,
+    desk: DeskDep,
+    rows: int = DEFAULT_ROWS,
 ) -> HTMLResponse:
     _may_negotiate(who)
-    status = desk.channel(who.officer, channel)
+    status = desk.door.channel(who.officer, channel)
     return page(request, "proposal_new.html", who=who, status=status, form={}, error="",
                 rows=max(1, min(rows, MAX_ROWS)))  # fmt: skip
 
@@ -61,7 +66,7 @@ async def create_proposal(
     except Forbidden:
         raise
     except StationError as exc:
-        status = desk.channel(who.officer, channel)
+        status = desk.door.channel(who.officer, channel)
         values = {k: str(v) for k, v in form.multi_items() if k != "clearance"}
         return page(request, "proposal_new.html", 422, who=who, status=status, form=values,
                     error=str(exc), rows=rows,
@@ -73,8 +78,8 @@ async def create_proposal(
 def proposal(
     request: Request, channel: str, proposal_id: str, who: CallerDep, desk: DeskDep
 ) -> HTMLResponse:
-    status = desk.channel(who.officer, channel)
-    n = desk.negotiation(who.officer, status.channel_id, proposal_id, who.origin)
+    status = desk.door.channel(who.officer, channel)
+    n = desk.proposal(who.officer, status.channel_id, proposal_id, who.origin)
     return page(request, "proposal.html", who=who, status=status, n=n, grid=grid(n),
                 proposal_id=proposal_id, verdicts=VERDICTS, error="",
                 may_answer=n.awaiting_us() and who.officer.may(Action.NEGOTIATE),
@@ -110,18 +115,9 @@ async def withdraw(
 
 @router.get("/channels/{channel}/agreements")
 def agreements(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
-    status = desk.channel(who.officer, channel)
+    status = desk.door.channel(who.officer, channel)
     rows = desk.agreements(who.officer, status.channel_id, who.origin)
     return page(request, "agreements.html", who=who, status=status, agreements=rows)
-
-
-@router.get("/due")
-def due(request: Request, who: CallerDep, desk: DeskDep) -> HTMLResponse:
-    items = desk.due(who.officer)
-    now = desk.station.clock()
-    names = {c.channel_id: c.peer_party for c in desk.channels(who.officer)}
-    return page(request, "due.html", who=who, items=items, now=now, names=names, stamp=stamp,
-                principal=who.officer.role == "principal")  # fmt: skip
 
 
 def grid(n: Negotiation) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
-"""Joint releases, as steps of a station: request, approve, decline, list, bundle.
+"""Joint releases at a station: request, approve, decline, list, bundle.
 
 The rules (who may counter what, which labels a request carries, when a consent
-counts) are in releases.py; these steps run them inside the channel's transaction.
+counts) are in ``rules.py``; these steps run them inside the channel's transaction,
+through the ledger's public steps.
 """
 
 from __future__ import annotations
@@ -25,24 +26,29 @@ from backchannel.protocol.release import (
 )
 from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import ChannelNotFound, InvalidRequest, StationError, guard
+from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.records import ReleaseView, release_view
-from backchannel.station.core.steps import Steps
 from backchannel.station.releases import rules as releases
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
 from backchannel.store.schema import ReleaseRow
 
 
-class ReleaseSteps(Steps):
-    def request_release(
+class Releases:
+    """Joint releases at a station, composed over its ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def request(
         self, channel_id: str, texts: list[ReleasedText], *, title: str, statement: str,
         date: str, supersedes: str | None = None, audit: Record | None = None,
         respond_by: datetime | None = None,
     ) -> str:  # fmt: skip
         """Ask the counterpart to release public texts of items; returns the request id."""
-        if respond_by is not None and respond_by.timestamp() <= self.clock():
+        if respond_by is not None and respond_by.timestamp() <= self.ledger.clock():
             raise InvalidRequest("the date a decision is asked for is in the past")
-        with self._channel(channel_id) as (s, row, channel):
+        with self.ledger.locked(channel_id) as (s, row, channel):
             old = None
             if supersedes is not None:
                 old = releases.request_row(s, supersedes, row.id, lock=True)
@@ -64,48 +70,48 @@ class ReleaseSteps(Steps):
                     respond_by=respond_by,
                 )
             )  # fmt: skip
-            self._send_now(s, row, channel, item, audit)
-        self.on_outbox()
+            self.ledger.send_in(s, row, channel, item, audit)
+        self.ledger.on_outbox()
         return item.request_id.hex()
 
-    def approve_release(
-        self, channel_id: str, request_id: str, audit: Record | None = None
-    ) -> None:
+    def approve(self, channel_id: str, request_id: str, audit: Record | None = None) -> None:
         """Our principal approves the counterpart's request: sign and send our consent."""
-        with self._channel(channel_id) as (s, row, channel):
+        with self.ledger.locked(channel_id) as (s, row, channel):
             request = self._incoming_open(s, row, request_id)
-            identity, _ = self._identity(s)
-            manifest = releases.manifest_of(request, self._key, identity.public, channel.peer)
-            self._send_now(s, row, channel, consent(identity, manifest), audit)
-        self.on_outbox()
+            identity, _ = self.ledger.identity(s)
+            manifest = releases.manifest_of(request, self.ledger.key, identity.public, channel.peer)
+            self.ledger.send_in(s, row, channel, consent(identity, manifest), audit)
+        self.ledger.on_outbox()
 
-    def decline_release(
+    def decline(
         self, channel_id: str, request_id: str, reason: str = "", audit: Record | None = None
     ) -> None:
-        with self._channel(channel_id) as (s, row, channel):
+        with self.ledger.locked(channel_id) as (s, row, channel):
             self._incoming_open(s, row, request_id)
             item = guard(lambda: ReleaseDecline(bytes.fromhex(request_id), reason))
-            self._send_now(s, row, channel, item, audit)
-        self.on_outbox()
+            self.ledger.send_in(s, row, channel, item, audit)
+        self.ledger.on_outbox()
 
-    def release_requests(self, channel_id: str | None) -> list[ReleaseView]:
-        with self.db.reading() as s:
-            rows = releases.live_requests(s, self.resolve(channel_id))
-            return [release_view(r, releases.request_of(r, self._key)) for r in rows]
+    def requests(self, channel_id: str | None) -> list[ReleaseView]:
+        with self.ledger.db.reading() as s:
+            rows = releases.live_requests(s, self.ledger.resolve(channel_id))
+            return [release_view(r, releases.request_of(r, self.ledger.key)) for r in rows]
 
     def bundle(self, request_id: str) -> bytes:
         """The signed release as a JSON file; only once both parties have signed."""
-        with self.db.reading() as s:
+        with self.ledger.db.reading() as s:
             row = s.get(ReleaseRow, request_id)
             if row is None:
                 raise ChannelNotFound("no release request has that id")
             if row.state != "released":
                 raise StationError(f"the release is {row.state}, not signed by both parties")
-            peer = self._restore(_channel_row(s, row.channel_id)).peer
-            manifest = releases.manifest_of(row, self._key, self.public_identity(), peer)
+            peer = self.ledger.restore(_channel_row(s, row.channel_id)).peer
+            manifest = releases.manifest_of(
+                row, self.ledger.key, self.ledger.public_identity(), peer
+            )
             consents = {
                 party.fingerprint(): c
-                for c in releases.consents_of(row, self._key)
+                for c in releases.consents_of(row, self.ledger.key)
                 for party in manifest.parties
                 if _signed_by(manifest, party, c)
             }

@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backchannel.protocol import Message
 from backchannel.protocol.release import ReleasedText
-from backchannel.station.access.auth import CallerDep, DeskDep
+from backchannel.station.access.auth import CallerDep
 from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
 from backchannel.station.core.records import ReleaseView
+from backchannel.station.releases.desk import DeskDep, ReleaseDesk
 from backchannel.station.web.pages import back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
@@ -26,8 +27,8 @@ MODES = ("verbatim", "redacted", "summarised")
 
 @router.get("/channels/{channel}/releases")
 def releases(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
-    status = desk.channel(who.officer, channel)
-    views = desk.releases(who.officer, status.channel_id, who.origin)
+    status = desk.door.channel(who.officer, channel)
+    views = desk.requests(who.officer, status.channel_id, who.origin)
     originals = _originals(desk, who, status.channel_id, views)
     return page(
         request, "releases.html", who=who, status=status, releases=list(reversed(views)),
@@ -42,10 +43,10 @@ def new_release(
 ) -> HTMLResponse:
     if not who.officer.may(Action.DECIDE_RELEASE):
         raise Forbidden(f"your role ({who.officer.role}) does not allow deciding on releases")
-    status = desk.channel(who.officer, channel)
+    status = desk.door.channel(who.officer, channel)
     messages = [
-        e for e in desk.thread(who.officer, status.channel_id, who.origin)
-        if isinstance(e.item, Message) and e.disclosure != "released"
+        r.entry for r in desk.door.thread(who.officer, status.channel_id, who.origin)
+        if isinstance(r.entry.item, Message) and r.entry.disclosure != "released"
     ]  # fmt: skip
     countered = _countered(desk, who, status.channel_id, counter)
     chosen = {t.item_hash.hex(): t for t in countered.texts} if countered else {}
@@ -68,7 +69,7 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
     try:
         if not texts:
             raise StationError("choose at least one item to release")
-        desk.request_release(
+        desk.request(
             who.officer, channel, who.origin, texts, title=str(form.get("title", "")),
             statement=str(form.get("statement", "")), date=str(form.get("date", "")),
             supersedes=counter, respond_by=parse_deadline(str(form.get("respond_by", ""))),
@@ -76,7 +77,7 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
     except Forbidden:
         raise
     except StationError as exc:
-        status = desk.channel(who.officer, channel)
+        status = desk.door.channel(who.officer, channel)
         return page(
             request, "release_new.html", 422, who=who, status=status, messages=[],
             chosen={t.item_hash.hex(): t for t in texts}, countered=None, modes=MODES,
@@ -87,7 +88,7 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
 
 @router.post("/channels/{channel}/releases/{request_id}/approve")
 def approve(channel: str, request_id: str, who: CallerDep, desk: DeskDep) -> RedirectResponse:
-    desk.decide_release(who.officer, channel, who.origin, request_id, approve=True)
+    desk.decide(who.officer, channel, who.origin, request_id, approve=True)
     return back(f"/channels/{channel}/releases")
 
 
@@ -96,16 +97,18 @@ async def decline(
     request: Request, channel: str, request_id: str, who: CallerDep, desk: DeskDep
 ) -> RedirectResponse:
     reason = str((await request.form()).get("reason", ""))
-    desk.decide_release(who.officer, channel, who.origin, request_id, approve=False, reason=reason)
+    desk.decide(who.officer, channel, who.origin, request_id, approve=False, reason=reason)
     return back(f"/channels/{channel}/releases")
 
 
-def _originals(desk: Any, who: Any, channel_id: str, views: list[ReleaseView]) -> dict[str, str]:
+def _originals(
+    desk: ReleaseDesk, who: Any, channel_id: str, views: list[ReleaseView]
+) -> dict[str, str]:
     """The original text of every item named, for side-by-side reading (audited)."""
     originals = {}
     for item_hash in {t.item_hash.hex() for v in views for t in v.texts}:
         try:  # only the items named, each checked and audited like any item shown
-            entry = desk.item(who.officer, channel_id, item_hash, who.origin)
+            entry = desk.door.item(who.officer, channel_id, item_hash, who.origin).entry
         except StationError:
             continue  # not cleared for it: the page says so
         if isinstance(entry.item, Message):
@@ -113,12 +116,12 @@ def _originals(desk: Any, who: Any, channel_id: str, views: list[ReleaseView]) -
     return originals
 
 
-def _countered(desk: Any, who: Any, channel_id: str, request_id: str) -> ReleaseView | None:
+def _countered(desk: ReleaseDesk, who: Any, channel_id: str, request_id: str) -> ReleaseView | None:
     if not request_id:
         return None
-    for view in desk.releases(who.officer, channel_id, who.origin):
+    for view in desk.requests(who.officer, channel_id, who.origin):
         if view.request_id == request_id:
-            return view  # type: ignore[no-any-return]
+            return view
     raise StationError("no release request of this channel has that id")
 
 

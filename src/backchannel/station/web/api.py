@@ -2,21 +2,20 @@
 
 Every endpoint needs a signed-in officer: a session cookie (plus the CSRF header for
 changes) or ``Authorization: Bearer <token>``.  What each role may do is checked by
-the desk, which also audits every item an answer contains.
+the door (``access/door.py``), which also audits every item an answer contains.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol.items import Role
-from backchannel.protocol.release import ReleasedText
-from backchannel.station.access.auth import CallerDep, DeskDep
-from backchannel.station.access.desk import DOING
+from backchannel.station.access.auth import CallerDep, DoorDep
+from backchannel.station.access.door import DOING
 from backchannel.station.access.policy import Action
 from backchannel.station.core.audit import Entry as AuditEntry
 from backchannel.station.core.errors import Forbidden, InvalidRequest
@@ -24,11 +23,11 @@ from backchannel.station.core.records import ChannelStatus, Entry, to_json
 from backchannel.station.web.params import (
     ERRORS,
     After,
+    ChannelFilter,
     ChannelId,
     ItemFilter,
     ItemHash,
     OfficerFilter,
-    RequestId,
 )
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
@@ -75,23 +74,23 @@ def me(who: CallerDep) -> dict[str, Any]:
 
 
 @router.get("/channels")
-def channels(who: CallerDep, desk: DeskDep) -> list[ChannelStatus]:
-    return desk.channels(who.officer)
+def channels(who: CallerDep, door: DoorDep) -> list[ChannelStatus]:
+    return door.channels(who.officer)
 
 
 @router.get("/channels/{channel}")
-def channel(channel: ChannelId, who: CallerDep, desk: DeskDep) -> ChannelStatus:
-    return desk.channel(who.officer, channel)
+def channel(channel: ChannelId, who: CallerDep, door: DoorDep) -> ChannelStatus:
+    return door.channel(who.officer, channel)
 
 
 @router.post("/channels/{channel}/confirm")
-def confirm(channel: ChannelId, who: CallerDep, desk: DeskDep) -> ChannelStatus:
-    return desk.confirm(who.officer, channel, who.origin)
+def confirm(channel: ChannelId, who: CallerDep, door: DoorDep) -> ChannelStatus:
+    return door.confirm(who.officer, channel, who.origin)
 
 
 @router.post("/channels/{channel}/messages", status_code=201, responses={201: ENTRY})
-def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, desk: DeskDep) -> Response:
-    entry = desk.send(
+def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, door: DoorDep) -> Response:
+    entry = door.send(
         who.officer, channel, who.origin, text=body.text, to_role=body.to_role,
         language=body.language, clearances=tuple(body.clearances),
         ack_deadline=body.ack_deadline,
@@ -100,35 +99,36 @@ def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, desk: Desk
 
 
 @router.post("/channels/{channel}/acks", status_code=201, responses={201: ENTRY})
-def acknowledge(channel: ChannelId, body: AckIn, who: CallerDep, desk: DeskDep) -> Response:
-    entry = desk.acknowledge(who.officer, channel, body.item_hash, who.origin, body.note)
+def acknowledge(channel: ChannelId, body: AckIn, who: CallerDep, door: DoorDep) -> Response:
+    entry = door.acknowledge(who.officer, channel, body.item_hash, who.origin, body.note)
     return json_response(entry_json(entry), 201)
 
 
 @router.get("/channels/{channel}/inbox", responses={200: ENTRIES})
-def inbox(channel: ChannelId, who: CallerDep, desk: DeskDep) -> Response:
-    entries = desk.thread(who.officer, channel, who.origin, direction="in")
-    return json_response([entry_json(e) for e in entries])
+def inbox(channel: ChannelId, who: CallerDep, door: DoorDep) -> Response:
+    shown = door.thread(who.officer, channel, who.origin, direction="in")
+    return json_response([entry_json(r.entry) for r in shown])
 
 
 @router.get("/channels/{channel}/transcript", responses={200: ENTRIES})
-def transcript(channel: ChannelId, who: CallerDep, desk: DeskDep, after: After = 0) -> Response:
-    entries = desk.thread(who.officer, channel, who.origin, after=after)
-    return json_response([entry_json(e) for e in entries])
+def transcript(channel: ChannelId, who: CallerDep, door: DoorDep, after: After = 0) -> Response:
+    shown = door.thread(who.officer, channel, who.origin, after=after)
+    return json_response([entry_json(r.entry) for r in shown])
 
 
 @router.get("/channels/{channel}/items/{item_hash}", responses={200: ENTRY})
-def item(channel: ChannelId, item_hash: ItemHash, who: CallerDep, desk: DeskDep) -> Response:
-    return json_response(entry_json(desk.item(who.officer, channel, item_hash, who.origin)))
+def item(channel: ChannelId, item_hash: ItemHash, who: CallerDep, door: DoorDep) -> Response:
+    shown = door.item(who.officer, channel, item_hash, who.origin)
+    return json_response(entry_json(shown.entry))
 
 
 @router.get("/audit")
 def audit(
-    who: CallerDep, desk: DeskDep, officer: OfficerFilter = None, item: ItemFilter = None
+    who: CallerDep, door: DoorDep, officer: OfficerFilter = None, item: ItemFilter = None
 ) -> list[dict[str, Any]]:
     if not who.officer.may(Action.READ_AUDIT):
         raise Forbidden(f"your role ({who.officer.role}) does not allow {DOING[Action.READ_AUDIT]}")
-    rows = desk.station.audit.show(officer=officer, item_hash=_hash_or_none(item))
+    rows = door.station.audit.show(officer=officer, item_hash=_hash_or_none(item))
     return [audit_json(r) for r in rows]
 
 
@@ -146,67 +146,7 @@ def _hash_or_none(text: str | None) -> bytes | None:
         raise InvalidRequest("the item must be a hex hash") from None
 
 
-# -- releases ------------------------------------------------------------------------------
-
-
-class ReleasedTextIn(BaseModel):
-    item_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    mode: Literal["verbatim", "redacted", "summarised"]
-    text: str = Field(min_length=1, max_length=64 * 1024)
-
-
-class ReleaseIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    statement: str = Field(default="", max_length=64 * 1024)
-    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
-    texts: list[ReleasedTextIn] = Field(min_length=1, max_length=64)
-    supersedes: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
-    respond_by: AwareDatetime | None = None  # a decision is asked for by then
-
-
-class DeclineIn(BaseModel):
-    reason: str = Field(default="", max_length=64 * 1024)
-
-
-@router.get("/channels/{channel}/releases")
-def releases(channel: ChannelId, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
-    plain: list[dict[str, Any]] = to_json(desk.releases(who.officer, channel, who.origin))
+@router.get("/due")
+def due(who: CallerDep, door: DoorDep, channel: ChannelFilter = None) -> list[dict[str, Any]]:
+    plain: list[dict[str, Any]] = to_json(door.due(who.officer, channel))
     return plain
-
-
-@router.post("/channels/{channel}/releases", status_code=201)
-def request_release(
-    channel: ChannelId, body: ReleaseIn, who: CallerDep, desk: DeskDep
-) -> dict[str, str]:
-    texts = [ReleasedText(bytes.fromhex(t.item_hash), t.mode, t.text) for t in body.texts]
-    request_id = desk.request_release(
-        who.officer, channel, who.origin, texts, title=body.title, statement=body.statement,
-        date=body.date, supersedes=body.supersedes, respond_by=body.respond_by,
-    )  # fmt: skip
-    return {"request_id": request_id}
-
-
-@router.post("/channels/{channel}/releases/{request_id}/approve")
-def approve_release(
-    channel: ChannelId, request_id: RequestId, who: CallerDep, desk: DeskDep
-) -> dict[str, str]:
-    desk.decide_release(who.officer, channel, who.origin, request_id, approve=True)
-    return {"request_id": request_id, "decision": "approved"}
-
-
-@router.post("/channels/{channel}/releases/{request_id}/decline")
-def decline_release(
-    channel: ChannelId, request_id: RequestId, body: DeclineIn, who: CallerDep, desk: DeskDep
-) -> dict[str, str]:
-    desk.decide_release(
-        who.officer, channel, who.origin, request_id, approve=False, reason=body.reason
-    )
-    return {"request_id": request_id, "decision": "declined"}
-
-
-@router.get("/channels/{channel}/releases/{request_id}/bundle")
-def bundle(channel: ChannelId, request_id: RequestId, who: CallerDep, desk: DeskDep) -> Response:
-    data = desk.bundle(who.officer, channel, who.origin, request_id)
-    disposition = f'attachment; filename="release-{request_id[:12]}.json"'
-    return Response(data, media_type="application/json",
-                    headers={"content-disposition": disposition})  # fmt: skip

@@ -1,7 +1,7 @@
 """The web UI: server-rendered pages, one small script, no inline code.
 
-Every page goes through the same desk as the API, so the authorization matrix and
-the audit trail apply alike.  Jinja2 escapes every value it prints; the
+Every page goes through the same door as the API (``access/door.py``), so the
+authorization matrix and the audit trail apply alike.  Jinja2 escapes every value it prints; the
 Content-Security-Policy (see ``app.py``) allows scripts and styles from this
 station only.  New items appear by polling ``/channels/{id}/since``, which returns
 escaped HTML for the thread.
@@ -19,14 +19,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from backchannel.protocol import Ack, Checkpoint, Message, PairingConfirm
-from backchannel.protocol import proposal as negotiation
+from backchannel.protocol import Ack, Message
 from backchannel.protocol.items import Role
-from backchannel.protocol.release import ReleaseRequest
 from backchannel.station.access.auth import (
     Caller,
     CallerDep,
-    DeskDep,
+    DoorDep,
+    accounts_of,
     login_cookie,
     origin_of,
     over_tls,
@@ -35,12 +34,12 @@ from backchannel.station.access.auth import (
     set_session_cookie,
     station_of,
 )
-from backchannel.station.access.desk import DOING, Desk
+from backchannel.station.access.door import DOING, Door, Rendering
 from backchannel.station.access.officers import parse_clearances
 from backchannel.station.access.policy import ROLES, Action, Officer
 from backchannel.station.core.audit import Entry as AuditEntry
 from backchannel.station.core.errors import Busy, Forbidden, StationError, TooManyAttempts
-from backchannel.station.core.records import ChannelStatus, Entry
+from backchannel.station.core.records import ChannelStatus
 from backchannel.station.web.params import After
 
 HERE = Path(__file__).parent
@@ -105,7 +104,7 @@ async def login(
     expected = request.cookies.get(login_cookie(request), "")
     if not expected or not same_secret(form_token, expected):
         return login_again(request, "the sign-in form expired; please try again")
-    accounts = station_of(request).accounts
+    accounts = accounts_of(request)
     try:
         # Throttles and room, on the event loop: a refusal touches no thread or database.
         accounts.gate.check(address, name.strip()[:64])
@@ -136,7 +135,7 @@ _LOGIN_PAGES: dict[tuple[str, str, str, bool], bytes] = {}  # station, error, TL
 @router.post("/logout")
 def logout(request: Request, who: CallerDep) -> RedirectResponse:
     token = request.cookies.get(session_cookie(request), "")
-    station_of(request).accounts.sign_out(token, who.origin)
+    accounts_of(request).sign_out(token, who.origin)
     response = back("/login")
     response.delete_cookie(session_cookie(request), path="/", secure=over_tls(request))
     return response
@@ -146,77 +145,76 @@ def logout(request: Request, who: CallerDep) -> RedirectResponse:
 
 
 @router.get("/channels")
-def channels(request: Request, who: CallerDep, desk: DeskDep) -> HTMLResponse:
-    return page(request, "channels.html", who=who, channels=desk.channels(who.officer))
+def channels(request: Request, who: CallerDep, door: DoorDep) -> HTMLResponse:
+    return page(request, "channels.html", who=who, channels=door.channels(who.officer))
 
 
 @router.get("/channels/{channel}")
-def thread(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
-    status = desk.channel(who.officer, channel)
+def thread(request: Request, channel: str, who: CallerDep, door: DoorDep) -> HTMLResponse:
+    status = door.channel(who.officer, channel)
     readable = who.officer.may(Action.READ_ITEM, ())
-    entries = desk.thread(who.officer, status.channel_id, who.origin) if readable else []
+    shown = door.thread(who.officer, status.channel_id, who.origin, quote=True) if readable else []
     return page(
-        request, "thread.html", who=who, status=status,
-        entries=views(desk, status, entries, who),
-        after=max((e.position for e in entries), default=0), readable=readable,
+        request, "thread.html", who=who, status=status, entries=views(door, status, shown),
+        after=max((r.entry.position for r in shown), default=0), readable=readable,
     )  # fmt: skip
 
 
 @router.get("/channels/{channel}/since")
 def since(
-    request: Request, channel: str, who: CallerDep, desk: DeskDep, after: After = 0
+    request: Request, channel: str, who: CallerDep, door: DoorDep, after: After = 0
 ) -> Response:
     """New items after a position, as escaped HTML for the thread (polled by app.js)."""
-    entries = desk.thread(who.officer, channel, who.origin, after=after)
-    if not entries:
+    shown = door.thread(who.officer, channel, who.origin, after=after, quote=True)
+    if not shown:
         return Response(status_code=204)
-    status = desk.channel(who.officer, channel)
-    response = page(request, "_entries.html", who=who, entries=views(desk, status, entries, who))
-    response.headers["x-after"] = str(max(e.position for e in entries))
+    status = door.channel(who.officer, channel)
+    response = page(request, "_entries.html", who=who, entries=views(door, status, shown))
+    response.headers["x-after"] = str(max(r.entry.position for r in shown))
     return response
 
 
 @router.get("/channels/{channel}/items/{item_hash}")
 def item(
-    request: Request, channel: str, item_hash: str, who: CallerDep, desk: DeskDep
+    request: Request, channel: str, item_hash: str, who: CallerDep, door: DoorDep
 ) -> HTMLResponse:
-    entry = desk.item(who.officer, channel, item_hash, who.origin)
-    status = desk.channel(who.officer, channel)
+    shown = door.item(who.officer, channel, item_hash, who.origin)
+    status, entry = door.channel(who.officer, channel), shown.entry
     may_ack = (
         entry.direction == "in" and not entry.acknowledged
         and isinstance(entry.item, Message)
         and who.officer.may(Action.ACKNOWLEDGE, entry.clearances)
     )  # fmt: skip
     return page(
-        request, "item.html", who=who, status=status, e=view(desk, status, entry),
+        request, "item.html", who=who, status=status, e=view(door, status, shown),
         may_ack=may_ack,
     )  # fmt: skip
 
 
 @router.post("/channels/{channel}/items/{item_hash}/ack")
 def acknowledge(
-    channel: str, item_hash: str, who: CallerDep, desk: DeskDep, note: Text = ""
+    channel: str, item_hash: str, who: CallerDep, door: DoorDep, note: Text = ""
 ) -> RedirectResponse:
-    desk.acknowledge(who.officer, channel, item_hash, who.origin, note)
+    door.acknowledge(who.officer, channel, item_hash, who.origin, note)
     return back(f"/channels/{channel}/items/{item_hash}")
 
 
 @router.get("/channels/{channel}/compose")
-def compose_form(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
+def compose_form(request: Request, channel: str, who: CallerDep, door: DoorDep) -> HTMLResponse:
     _require(who.officer, Action.SEND_ITEM)
-    return page(request, "compose.html", who=who, status=desk.channel(who.officer, channel),
+    return page(request, "compose.html", who=who, status=door.channel(who.officer, channel),
                 form={}, roles=ROLES, error="")  # fmt: skip
 
 
 @router.post("/channels/{channel}/compose")
-async def compose(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> Response:
+async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep) -> Response:
     _require(who.officer, Action.SEND_ITEM)
     form = {k: str(v) for k, v in (await request.form()).multi_items() if k != "clearance"}
     labels = [str(v) for v in (await request.form()).getlist("clearance")]
     try:
         deadline = parse_deadline(form.get("deadline", ""))
         await run_in_threadpool(
-            lambda: desk.send(
+            lambda: door.send(
                 who.officer, channel, who.origin, text=form.get("text", ""),
                 to_role=_role(form.get("to_role", "")), language=form.get("language", "en"),
                 clearances=parse_clearances(labels), ack_deadline=deadline,
@@ -225,15 +223,15 @@ async def compose(request: Request, channel: str, who: CallerDep, desk: DeskDep)
     except Forbidden:
         raise
     except StationError as exc:
-        status = await run_in_threadpool(desk.channel, who.officer, channel)
+        status = await run_in_threadpool(door.channel, who.officer, channel)
         return page(request, "compose.html", 422, who=who, status=status, form=form,
                     chosen=labels, roles=ROLES, error=str(exc))  # fmt: skip
     return back(f"/channels/{channel}")
 
 
 @router.post("/channels/{channel}/confirm")
-def confirm(channel: str, who: CallerDep, desk: DeskDep) -> RedirectResponse:
-    desk.confirm(who.officer, channel, who.origin)
+def confirm(channel: str, who: CallerDep, door: DoorDep) -> RedirectResponse:
+    door.confirm(who.officer, channel, who.origin)
     return back("/channels")
 
 
@@ -242,11 +240,11 @@ def confirm(channel: str, who: CallerDep, desk: DeskDep) -> RedirectResponse:
 
 @router.get("/audit")
 def audit(
-    request: Request, who: CallerDep, desk: DeskDep, officer: str = "", item: str = "",
+    request: Request, who: CallerDep, door: DoorDep, officer: str = "", item: str = "",
     since: str = "", until: str = "",
 ) -> HTMLResponse:  # fmt: skip
     _require(who.officer, Action.READ_AUDIT)
-    trail = desk.station.audit
+    trail = door.station.audit
     try:
         item_hash = bytes.fromhex(item) if item else None
         rows = trail.show(officer or None, item_hash, _when(since), _when(until))
@@ -266,7 +264,7 @@ def officers_page(request: Request, who: CallerDep) -> HTMLResponse:
 def officers(request: Request, who: Caller, message: str = "") -> HTMLResponse:
     """The officers page; ``message`` comes from us only (never from the query)."""
     _require(who.officer, Action.MANAGE_OFFICERS)
-    accounts = station_of(request).accounts.accounts()
+    accounts = accounts_of(request).accounts()
     return page(request, "officers.html", who=who, accounts=accounts, roles=ROLES,
                 message=message[:300], now=station_of(request).clock())  # fmt: skip
 
@@ -277,7 +275,7 @@ def add_officer(
     clearances: Text = "",
 ) -> Response:  # fmt: skip
     _require(who.officer, Action.MANAGE_OFFICERS)
-    accounts = station_of(request).accounts
+    accounts = accounts_of(request)
     try:
         accounts.add(
             who.officer.name, who.origin, name.strip(), role=role,
@@ -291,7 +289,7 @@ def add_officer(
 @router.post("/officers/{name}/disable")
 def disable_officer(request: Request, name: str, who: CallerDep) -> RedirectResponse:
     _require(who.officer, Action.MANAGE_OFFICERS)
-    station_of(request).accounts.disable(who.officer.name, who.origin, name)
+    accounts_of(request).disable(who.officer.name, who.origin, name)
     return back("/officers")
 
 
@@ -299,7 +297,7 @@ def disable_officer(request: Request, name: str, who: CallerDep) -> RedirectResp
 def reset_officer(request: Request, name: str, who: CallerDep, password: Text) -> Response:
     _require(who.officer, Action.MANAGE_OFFICERS)
     try:
-        station_of(request).accounts.reset(who.officer.name, who.origin, name, password)
+        accounts_of(request).reset(who.officer.name, who.origin, name, password)
     except StationError as exc:
         return officers(request, who, message=f"not reset: {exc}")
     return back("/officers")
@@ -313,7 +311,7 @@ def approvals_page(request: Request, who: CallerDep) -> HTMLResponse:
 def approvals(request: Request, who: Caller, message: str = "") -> HTMLResponse:
     """Grants waiting for a second person (grants.py); ``message`` comes from us only."""
     _require(who.officer, Action.APPROVE_GRANTS)
-    grants = station_of(request).accounts.pending_grants()
+    grants = accounts_of(request).pending_grants()
     return page(request, "approvals.html", who=who, grants=grants, message=message[:300])
 
 
@@ -321,7 +319,7 @@ def approvals(request: Request, who: Caller, message: str = "") -> HTMLResponse:
 def approve_grant(request: Request, name: str, who: CallerDep, what: Text = "") -> Response:
     _require(who.officer, Action.APPROVE_GRANTS)
     try:
-        station_of(request).accounts.approve(who.officer, who.origin, name, seen=what)
+        accounts_of(request).approve(who.officer, who.origin, name, seen=what)
     except StationError as exc:
         return approvals(request, who, message=f"not approved: {exc}")
     return back("/approvals")
@@ -330,91 +328,24 @@ def approve_grant(request: Request, name: str, who: CallerDep, what: Text = "") 
 # -- what the templates show -------------------------------------------------------------
 
 
-def views(
-    desk: Desk, status: ChannelStatus, entries: list[Entry], who: Caller
-) -> list[dict[str, Any]]:
-    """Entries for the thread; an acknowledgement quotes the item it acknowledges."""
-    shown: dict[str, Any] = {e.envelope_hash: e.item for e in entries}
-    for e in entries:
-        named = e.item.item_hash.hex() if isinstance(e.item, Ack) else None
-        if named and named not in shown:  # an older item: fetched (and audited) too
-            try:
-                shown[named] = desk.item(who.officer, status.channel_id, named, who.origin).item
-            except StationError:
-                shown[named] = None
-    return [view(desk, status, e, shown) for e in entries]
+def views(door: Door, status: ChannelStatus, shown: list[Rendering]) -> list[dict[str, Any]]:
+    return [view(door, status, r) for r in shown]
 
 
-def view(
-    desk: Any, status: ChannelStatus, e: Entry, shown: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """An entry as the templates show it: words, not fields."""
-    item, now = e.item, desk.station.clock()
+def view(door: Door, status: ChannelStatus, shown: Rendering) -> dict[str, Any]:
+    """An item as the templates show it: the door's words, and the fields around them."""
+    e, item, now = shown.entry, shown.entry.item, door.station.clock()
     deadline = item.ack_deadline if isinstance(item, Message) else None
     overdue = deadline is not None and not e.acknowledged and deadline.timestamp() < now
     ours = e.direction == "out"
-    refers = item.item_hash.hex() if isinstance(item, Ack) else ""
     return {
-        "entry": e, "kind": kind(e), "text": text(e, ours, (shown or {}).get(refers)),
-        "deadline": deadline, "overdue": overdue, "when": stamp(e.created_at),
+        "entry": e, "kind": shown.kind, "text": shown.text, "deadline": deadline,
+        "overdue": overdue, "when": stamp(e.created_at),
         "from_role": getattr(item, "from_role", ""), "to_role": getattr(item, "to_role", ""),
         "language": getattr(item, "language", ""), "channel": status.channel_id,
-        "author": f"from us ({desk.station.config.party})" if ours else f"from {status.peer_party}",
-        "refers": refers,
+        "author": f"from us ({door.station.config.party})" if ours else f"from {status.peer_party}",
+        "refers": item.item_hash.hex() if isinstance(item, Ack) else "",
     }  # fmt: skip
-
-
-KINDS = {
-    "message": "Message", "ack": "Acknowledgement", "checkpoint": "Checkpoint",
-    "pairing-confirm": "Safety number confirmed", "proposal": "Proposal",
-    "response": "Response to a proposal", "withdrawal": "Proposal withdrawn",
-    "reminder": "Reminder", "release-request": "Release requested",
-    "release-consent": "Release signed", "release-decline": "Release declined",
-}  # fmt: skip
-
-
-def kind(e: Entry) -> str:
-    return KINDS.get(e.item_type, e.item_type)
-
-
-def text(e: Entry, ours: bool, acked: Any = None) -> str:
-    item = e.item
-    if isinstance(item, Message):
-        return item.text
-    if isinstance(item, Ack):
-        note = f" — note: {item.note}" if item.note else ""
-        what = f"“{_short(acked.text)}”" if isinstance(acked, Message) else "an earlier item"
-        return f"acknowledges {what}{note}"
-    if isinstance(item, PairingConfirm):
-        side = "our" if ours else "their"
-        return f"{side} admin compared the safety number over an independent line and confirmed it"
-    if isinstance(item, Checkpoint):
-        return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
-    return _other_text(item)
-
-
-def _other_text(item: Any) -> str:
-    """A line for proposal, reminder and release items (details are on their own pages)."""
-    if isinstance(item, negotiation.Proposal):
-        return (
-            f"“{item.title}”: {len(item.clauses)} clauses, answer asked for by "
-            f"{item.respond_by:%Y-%m-%d %H:%M} UTC"
-        )
-    if isinstance(item, negotiation.Response):
-        counts = {v: sum(a.verdict == v for a in item.answers) for v in ("accept", "counter")}
-        return (
-            f"answers version {item.version}: {counts['accept']} accepted, "
-            f"{counts['counter']} countered" + (f" — {item.message}" if item.message else "")
-        )
-    if isinstance(item, negotiation.Reminder):
-        return f"the answer owed by {item.deadline:%Y-%m-%d %H:%M} UTC has not arrived"
-    if isinstance(item, ReleaseRequest):
-        return f"asks to release “{item.title}” ({len(item.texts)} items)"
-    return getattr(item, "reason", "") or getattr(item, "note", "")
-
-
-def _short(value: str, limit: int = 80) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def audit_view(r: AuditEntry) -> dict[str, Any]:
@@ -452,3 +383,12 @@ def _role(value: str) -> Role:
 def _require(officer: Officer, action: Action) -> None:
     if not officer.may(action):
         raise Forbidden(f"your role ({officer.role}) does not allow {DOING[action]}")
+
+
+@router.get("/due")
+def due(request: Request, who: CallerDep, door: DoorDep) -> HTMLResponse:
+    items = door.due(who.officer)
+    now = door.station.clock()
+    names = {c.channel_id: c.peer_party for c in door.channels(who.officer)}
+    return page(request, "due.html", who=who, items=items, now=now, names=names, stamp=stamp,
+                principal=who.officer.role == "principal")  # fmt: skip

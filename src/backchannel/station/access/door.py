@@ -1,0 +1,316 @@
+"""The one door for people: every path that shows an item to a person passes here.
+
+The web pages, the officer API, the thread's polling and the CLI all show items
+through ``Door.render``.  It checks the authorization matrix (``policy.py``), leaves
+out the links to items the reader may not see, puts the item into words with its
+feature's ``describe`` hook, and writes one audit record per item shown in the
+transaction that read it, before anything is returned: what it returns is what the
+records describe.  Canary marks and the choice of language hook in here.
+
+Actions are checked here as well (send, acknowledge, confirm) and audited in the
+transaction that makes them.  The features' own views (release requests, proposals,
+the register) go through their desks, which use ``require`` and ``record_shown``.
+The CLI comes through this door as a ``Host`` caller: it holds the station key, so
+the matrix does not bind it, and everything it is shown is audited under its login.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+from sqlalchemy.orm import Session
+
+from backchannel.protocol import Ack, Checkpoint, Message
+from backchannel.protocol.items import Role
+from backchannel.station.access.policy import Action, Officer
+from backchannel.station.core.audit import Record
+from backchannel.station.core.deadlines import Due
+from backchannel.station.core.errors import (
+    ChannelNotFound,
+    Forbidden,
+    InvalidRequest,
+    StationError,
+    guard,
+)
+from backchannel.station.core.hooks import Shown
+from backchannel.station.core.ledger import Ledger
+from backchannel.station.core.records import ChannelStatus, Entry
+
+MAX_PAGE = 500
+NO_ITEM = "no item of this channel has that hash"
+DOING = {
+    Action.VIEW_CHANNELS: "seeing the channels", Action.READ_ITEM: "reading items",
+    Action.SEND_ITEM: "sending items", Action.ACKNOWLEDGE: "acknowledging items",
+    Action.DECIDE_RELEASE: "deciding on releases", Action.NEGOTIATE: "negotiating proposals",
+    Action.CONFIRM_PAIRING: "confirming the safety number",
+    Action.READ_AUDIT: "reading the audit trail",
+    Action.MANAGE_OFFICERS: "managing officers",
+    Action.APPROVE_GRANTS: "approving grants",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Host(Officer):
+    """Whoever runs the CLI on the station's host, named ``host:<login>``.
+
+    The host holds the station key and could read the database itself, so the
+    matrix does not bind it; the door still audits everything it is shown.
+    """
+
+    def may(self, action: Action, labels: tuple[str, ...] | frozenset[str] = ()) -> bool:
+        return True
+
+
+def host(name: str) -> Host:
+    return Host(0, name, "principal", frozenset())
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What one reader was shown of one item."""
+
+    entry: Entry  # with the links to items this reader may not see left out
+    kind: str  # what a person calls the item type ("Proposal")
+    text: str  # the item in one line of words
+    quoted: Entry | None = None  # the item it refers to, when the reader was shown it too
+
+
+class Door:
+    def __init__(self, station: Ledger) -> None:
+        self.station = station
+
+    # -- what is shown ---------------------------------------------------------------
+
+    def thread(
+        self, officer: Officer, channel: str, origin: str, *, after: int = 0,
+        direction: str | None = None, limit: int | None = MAX_PAGE, quote: bool = False,
+    ) -> list[Rendering]:  # fmt: skip
+        """The items of a channel this officer may read (the newest ``limit``).
+
+        ``quote``: show with each item the one it refers to (a page quotes the message
+        an acknowledgement acknowledges); what is quoted is audited as shown.
+        """
+        require(officer, Action.READ_ITEM)
+        channel_id = self.station.known(self.station.resolve(channel))
+        with self.station.db.transaction() as s:
+            entries = [
+                e for e in self.station.transcript_in(s, channel_id, after)
+                if officer.may(Action.READ_ITEM, e.clearances) and direction in (None, e.direction)
+            ]  # fmt: skip
+            page = entries[-limit:] if limit else entries
+            return self.render(s, officer, origin, channel_id, page, quote=quote)
+
+    def item(
+        self, officer: Officer, channel: str, envelope_hash: str, origin: str,
+        quote: bool = False,
+    ) -> Rendering:  # fmt: skip
+        require(officer, Action.READ_ITEM)
+        channel_id = self.station.resolve(channel)
+        with self.station.db.transaction() as s:
+            entry = self.station.entry_in(s, channel_id, envelope_hash)
+            require(officer, Action.READ_ITEM, entry.clearances, hidden=NO_ITEM)
+            return self.render(s, officer, origin, channel_id, [entry], quote=quote)[0]
+
+    def render(
+        self, s: Session, officer: Officer, origin: str, channel_id: str,
+        entries: list[Entry], *, quote: bool = False,
+    ) -> list[Rendering]:  # fmt: skip
+        """The one rendering function: the entries (already checked readable) as this
+        officer is shown them, audited in ``s`` with one record per item shown."""
+        shown = self._conceal(s, officer, channel_id, entries)
+        quoted = self._quoted(s, officer, channel_id, shown) if quote else {}
+        renderings = [self._rendering(e, quoted.get(_refers(e))) for e in shown]
+        seen = [r.entry for r in renderings] + [q for q in quoted.values() if q is not None]
+        unique = {e.envelope_hash: e for e in seen}
+        self.station.audit.append(
+            s, [Record(officer.name, "read", origin, channel_id, bytes.fromhex(h)) for h in unique]
+        )
+        return renderings
+
+    def record_shown(
+        self, officer: Officer, origin: str, channel_id: str,
+        shown: Iterable[tuple[bytes, str]],
+    ) -> None:  # fmt: skip
+        """Audit what a feature's view shows (its hash and what it was), before it is."""
+        records = [Record(officer.name, "read", origin, channel_id, h, what) for h, what in shown]
+        if records:
+            self.station.audit.record(*records)
+
+    def noted(
+        self, officer: Officer, action: str, origin: str, channel_id: str | None = None,
+        detail: str = "",
+    ) -> None:  # fmt: skip
+        """Audit an action done for this officer that shows no item (an invitation, a
+        pairing, a backup), before the caller goes on."""
+        self.station.audit.record(Record(officer.name, action, origin, channel_id, None, detail))
+
+    def _rendering(self, e: Entry, quoted: Entry | None) -> Rendering:
+        hooks = self.station.hooks.item(e.item_type)
+        shown = Shown(ours=e.direction == "out", named=quoted.item if quoted else None)
+        return Rendering(e, hooks.name, hooks.describe(e.item, shown), quoted)
+
+    def _quoted(
+        self, s: Session, officer: Officer, channel_id: str, entries: list[Entry]
+    ) -> dict[str, Entry | None]:
+        """The items these refer to (e.g. what an acknowledgement acknowledges), where
+        the officer may read them; looked up in the page first."""
+        page = {e.envelope_hash: e for e in entries}
+        found: dict[str, Entry | None] = {}
+        for named in {_refers(e) for e in entries} - {""}:
+            entry = page.get(named)
+            if entry is None:
+                try:
+                    entry = self.station.entry_in(s, channel_id, named)
+                except ChannelNotFound:
+                    entry = None
+            readable = entry is not None and officer.may(Action.READ_ITEM, entry.clearances)
+            found[named] = entry if readable and entry is not None else None
+        return found
+
+    def _conceal(
+        self, s: Session, officer: Officer, channel_id: str, entries: list[Entry]
+    ) -> list[Entry]:
+        """The entries with the links to items this officer may not read left out.
+
+        ``prev_hash`` and ``peer_hash`` name neighbouring items, and a checkpoint names
+        the newest envelope of each chain; for one the officer may not read, a hash is
+        all they would learn, and it is still too much: they see that an item exists
+        there (a gap in the numbers), nothing else.
+        """
+        named = {h for e in entries for h in (e.prev_hash, e.peer_hash, *_heads_named(e))}
+        labels = self.station.clearances_in(s, channel_id, named)
+        visible = {h for h, c in labels.items() if officer.may(Action.READ_ITEM, c)}
+
+        def shown(value: str) -> str:
+            return value if value in visible else ""
+
+        def concealed(e: Entry) -> Entry:
+            item = e.item
+            if isinstance(item, Checkpoint):
+                sent, received = (bytes.fromhex(shown(h)) for h in _heads_named(e))
+                item = msgspec.structs.replace(item, sent_head=sent, received_head=received)
+            return dataclasses.replace(
+                e, item=item, prev_hash=shown(e.prev_hash), peer_hash=shown(e.peer_hash)
+            )
+
+        return [concealed(e) for e in entries]
+
+    # -- channels and actions ----------------------------------------------------------
+
+    def channels(self, officer: Officer) -> list[ChannelStatus]:
+        require(officer, Action.VIEW_CHANNELS)
+        return self.station.statuses()
+
+    def channel(self, officer: Officer, channel: str) -> ChannelStatus:
+        require(officer, Action.VIEW_CHANNELS)
+        return self.station.status(channel)
+
+    def send(
+        self, officer: Officer, channel: str, origin: str, *, text: str, to_role: Role,
+        language: str = "en", clearances: tuple[str, ...] = (),
+        ack_deadline: datetime | None = None, from_role: Role | None = None,
+    ) -> Entry:  # fmt: skip
+        """Send a message as the officer's own role, at clearances the officer holds."""
+        require(officer, Action.SEND_ITEM, clearances)
+        from_role = speaking_as(officer, from_role)
+        if ack_deadline is not None and ack_deadline.timestamp() <= self.station.clock():
+            raise InvalidRequest("the acknowledgement deadline is in the past")
+        item = guard(
+            lambda: Message(
+                text=text, language=language, from_role=from_role,
+                to_role=to_role, ack_deadline=ack_deadline,
+                clearances=tuple(sorted(set(clearances))),
+            )
+        )  # fmt: skip
+        channel_id = self.station.resolve(channel)
+        # The audit record is committed with the item (one transaction, no extra flush).
+        record = Record(officer.name, "send", origin, detail=f"to {to_role}")
+        return self.station.send(channel_id, item, audit=record)
+
+    def acknowledge(
+        self, officer: Officer, channel: str, envelope_hash: str, origin: str, note: str = ""
+    ) -> Entry:
+        channel_id = self.station.resolve(channel)
+        require(officer, Action.ACKNOWLEDGE)
+        named = self.station.entry(channel_id, envelope_hash)
+        require(officer, Action.ACKNOWLEDGE, named.clearances, hidden=NO_ITEM)
+        if named.direction != "in":
+            raise StationError("only a received item can be acknowledged")
+        if named.acknowledged:
+            raise StationError("this item is already acknowledged")
+        record = Record(officer.name, "acknowledge", origin, detail=f"item {envelope_hash}")
+        return self.station.acknowledge(channel_id, envelope_hash, note, audit=record)
+
+    def confirm(self, officer: Officer, channel: str, origin: str) -> ChannelStatus:
+        require(officer, Action.CONFIRM_PAIRING)
+        channel_id = self.station.resolve(channel)
+        status = self.station.confirm(channel_id)
+        self.station.audit.record(
+            Record(officer.name, "confirm-pairing", origin, channel_id=channel_id)
+        )
+        return status
+
+    def close(self, officer: Officer, channel: str, origin: str, reason: str) -> ChannelStatus:
+        """Close a channel for good (on the host only: it is not an officer's action)."""
+        if not isinstance(officer, Host):
+            raise Forbidden("only the station's host closes a channel")
+        record = Record(officer.name, "close", origin)
+        return self.station.close_channel(self.station.resolve(channel), reason, record)
+
+    def due(self, officer: Officer, channel: str | None = None) -> list[Due]:
+        """What is owed by when, of the items this officer may read; nothing of others.
+
+        Roles that read no items (auditor, admin) are refused: a due list is made of
+        items, and what one of them owes says something of its content.
+        """
+        require(officer, Action.READ_ITEM)
+        channel_id = self.station.resolve(channel) if channel else None
+        return [
+            d for d in self.station.due(channel_id) if officer.may(Action.READ_ITEM, d.clearances)
+        ]
+
+
+def speaking_as(officer: Officer, from_role: Role | None) -> Role:
+    """The role an item is sent as: the officer's own (the host may name one)."""
+    if from_role in (None, officer.role):
+        return officer.role
+    if not isinstance(officer, Host):
+        raise Forbidden(f"you may send only as your own role ({officer.role})")
+    assert from_role is not None
+    return from_role
+
+
+def _refers(e: Entry) -> str:
+    """The hash of the item an acknowledgement acknowledges; empty for other items."""
+    return e.item.item_hash.hex() if isinstance(e.item, Ack) else ""
+
+
+def _heads_named(e: Entry) -> tuple[str, ...]:
+    """The hashes a checkpoint names (the heads of both chains), in hex."""
+    if not isinstance(e.item, Checkpoint):
+        return ()
+    return e.item.sent_head.hex(), e.item.received_head.hex()
+
+
+def require(
+    officer: Officer, action: Action, labels: tuple[str, ...] | frozenset[str] = (),
+    hidden: str = "",
+) -> None:  # fmt: skip
+    """Refuse what the matrix does not allow.
+
+    ``hidden``: the labels are an existing item's.  An officer who may not read it is
+    told it is not found, in the words used for an item that does not exist, so a
+    refusal never confirms that an item is there.
+    """
+    if officer.may(action, labels):
+        return
+    doing = DOING.get(action, action.value)
+    if not officer.may(action):
+        raise Forbidden(f"your role ({officer.role}) does not allow {doing}")
+    if hidden:
+        raise ChannelNotFound(hidden)
+    raise Forbidden(f"you may not give an item a clearance label you do not hold, for {doing}")

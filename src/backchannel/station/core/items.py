@@ -1,0 +1,91 @@
+"""The ledger's own item types, registered through the same hooks as any feature's.
+
+Messages and their acknowledgements, the checkpoints that compare both chains, the
+pairing confirmation, and the reminder the deadline watch sends when an answer owed
+by the counterpart is late (its struct is defined beside the proposal items in
+``protocol/proposal.py``; any item with a deadline may be reminded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from backchannel.protocol import Ack, Checkpoint, Item, Message, PairingConfirm
+from backchannel.protocol.proposal import Reminder
+from backchannel.station.core import deadlines
+from backchannel.station.core.hooks import Feature, ItemHooks, Shown, labels_of_rows
+from backchannel.store import repository as repo
+
+
+def _message_deadline(item: Item) -> float | None:
+    assert isinstance(item, Message)
+    return item.ack_deadline.timestamp() if item.ack_deadline is not None else None
+
+
+def _own_labels(_s: Session, _channel_id: str, item: Item) -> Iterable[str]:
+    assert isinstance(item, Message)
+    return item.clearances
+
+
+def _labels_of_named(s: Session, channel_id: str, item: Item) -> Iterable[str]:
+    """An acknowledgement or a reminder is guarded by the item it names, as we hold it."""
+    assert isinstance(item, Ack | Reminder)
+    return sorted(labels_of_rows([repo.entry_row(s, channel_id, item.item_hash)], channel_id))
+
+
+def _names(item: Item) -> bytes | None:
+    assert isinstance(item, Ack)
+    return item.item_hash
+
+
+def _describe_message(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, Message)
+    return item.text
+
+
+def _describe_ack(item: Item, shown: Shown) -> str:
+    assert isinstance(item, Ack)
+    note = f" — note: {item.note}" if item.note else ""
+    named = shown.named
+    what = f"“{short(named.text)}”" if isinstance(named, Message) else "an earlier item"
+    return f"acknowledges {what}{note}"
+
+
+def _describe_confirm(_item: Item, shown: Shown) -> str:
+    side = "our" if shown.ours else "their"
+    return f"{side} admin compared the safety number over an independent line and confirmed it"
+
+
+def _describe_checkpoint(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, Checkpoint)
+    return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
+
+
+def _describe_reminder(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, Reminder)
+    return f"the answer owed by {item.deadline:%Y-%m-%d %H:%M} UTC has not arrived"
+
+
+def short(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+LEDGER = Feature(
+    "ledger",
+    items=(
+        ItemHooks(
+            Message, "Message", deadline=_message_deadline, labels=_own_labels,
+            describe=_describe_message,
+        ),
+        ItemHooks(
+            Ack, "Acknowledgement", labels=_labels_of_named, refers_to=_names,
+            describe=_describe_ack,
+        ),
+        ItemHooks(Checkpoint, "Checkpoint", describe=_describe_checkpoint),
+        ItemHooks(PairingConfirm, "Safety number confirmed", describe=_describe_confirm),
+        ItemHooks(Reminder, "Reminder", labels=_labels_of_named, describe=_describe_reminder),
+    ),
+    owed=deadlines.acknowledgements_owed,
+)  # fmt: skip

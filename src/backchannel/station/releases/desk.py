@@ -1,0 +1,97 @@
+"""Joint releases as officers see them: checked and audited, through the door."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from backchannel.protocol.release import ReleasedText
+from backchannel.station.access.door import NO_ITEM, Door, require
+from backchannel.station.access.policy import Action, Officer
+from backchannel.station.core.audit import Record
+from backchannel.station.core.errors import ChannelNotFound
+from backchannel.station.core.records import ReleaseView
+from backchannel.station.releases.service import Releases
+
+NO_REQUEST = "no release request of this channel has that id"
+
+
+class ReleaseDesk:
+    def __init__(self, door: Door, releases: Releases) -> None:
+        self.door, self.releases = door, releases
+        self.station = door.station
+
+    def requests(self, officer: Officer, channel: str, origin: str) -> list[ReleaseView]:
+        """Release requests whose items this officer is cleared for, audited as read."""
+        require(officer, Action.READ_ITEM)
+        channel_id = self.station.known(self.station.resolve(channel))
+        views = [
+            r for r in self.releases.requests(channel_id)
+            if officer.may(Action.READ_ITEM, r.clearances)
+        ]  # fmt: skip
+        shown = [(bytes.fromhex(r.request_hash), "release request") for r in views]
+        self.door.record_shown(officer, origin, channel_id, shown)
+        return views
+
+    def request(
+        self, officer: Officer, channel: str, origin: str, texts: list[ReleasedText], *,
+        title: str, statement: str, date: str, supersedes: str | None = None,
+        respond_by: datetime | None = None,
+    ) -> str:  # fmt: skip
+        channel_id = self.station.resolve(channel)
+        require(officer, Action.DECIDE_RELEASE)
+        for text in texts:  # the officer must be cleared for every item named
+            entry = self.station.entry(channel_id, text.item_hash.hex())
+            require(officer, Action.DECIDE_RELEASE, entry.clearances, hidden=NO_ITEM)
+        action = "release-counter" if supersedes else "release-request"
+        return self.releases.request(
+            channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes,
+            audit=Record(officer.name, action, origin), respond_by=respond_by,
+        )  # fmt: skip
+
+    def decide(
+        self, officer: Officer, channel: str, origin: str, request_id: str, *, approve: bool,
+        reason: str = "",
+    ) -> None:  # fmt: skip
+        channel_id = self.station.resolve(channel)
+        request = self._request(officer, Action.DECIDE_RELEASE, channel_id, request_id)
+
+        def record(verb: str) -> Record:
+            return Record(officer.name, f"release-{verb}", origin, detail=f"request {request_id}")
+
+        if approve:
+            self.releases.approve(channel_id, request.request_id, audit=record("approve"))
+        else:
+            self.releases.decline(channel_id, request.request_id, reason, audit=record("decline"))
+
+    def bundle(self, officer: Officer, channel: str, origin: str, request_id: str) -> bytes:
+        """The signed bundle of a completed release (public text only)."""
+        channel_id = self.station.resolve(channel)
+        self._request(officer, Action.READ_ITEM, channel_id, request_id)
+        data = self.releases.bundle(request_id)
+        self.station.audit.record(Record(officer.name, "release-bundle", origin, channel_id,
+                                         detail=f"request {request_id}"))  # fmt: skip
+        return data
+
+    def _request(
+        self, officer: Officer, action: Action, channel_id: str, request_id: str
+    ) -> ReleaseView:
+        """A release request of the channel, if the officer may ``action`` on it."""
+        require(officer, action)
+        request = next(
+            (r for r in self.releases.requests(channel_id) if r.request_id == request_id), None
+        )
+        if request is None:
+            raise ChannelNotFound(NO_REQUEST)
+        require(officer, action, request.clearances, hidden=NO_REQUEST)
+        return request
+
+
+async def release_desk_of(request: Request) -> ReleaseDesk:
+    desk: ReleaseDesk = request.app.state.release_desk
+    return desk
+
+
+DeskDep = Annotated[ReleaseDesk, Depends(release_desk_of)]
