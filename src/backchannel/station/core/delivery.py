@@ -38,9 +38,9 @@ from backchannel.station.core import peer_http
 from backchannel.station.core.batches import MAX_BATCH_ITEMS, encode_batch, take_batch
 from backchannel.station.core.errors import ChannelClosed, StationError
 from backchannel.station.core.heads import Probe
+from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.peer_http import plain
 from backchannel.station.core.testhooks import number
-from backchannel.station.service import Station
 
 log = logging.getLogger("backchannel.delivery")
 
@@ -58,7 +58,7 @@ CONTENDED_WAIT = 0.2  # when another worker holds a lease on a channel we have i
 
 
 class DeliveryWorker:
-    def __init__(self, station: Station, rng: random.Random | None = None) -> None:
+    def __init__(self, station: Ledger, rng: random.Random | None = None) -> None:
         self.station = station
         self._rng = rng or random.Random()
         self._failures: dict[str, int] = {}

@@ -13,15 +13,15 @@ import threading
 
 import httpx
 
+from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.testhooks import number
-from backchannel.station.service import Station
 
 log = logging.getLogger("backchannel.deadlines")
 WATCH_EVERY = number("BACKCHANNEL_WATCH_EVERY", 15.0)  # tests look more often
 
 
 class DeadlineWatch:
-    def __init__(self, station: Station, every: float = WATCH_EVERY) -> None:
+    def __init__(self, station: Ledger, every: float = WATCH_EVERY) -> None:
         self.station, self.every = station, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)

@@ -12,8 +12,8 @@ from backchannel.station.access.door import NO_ITEM, Door, require
 from backchannel.station.access.policy import Action, Officer
 from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import ChannelNotFound
-from backchannel.station.core.records import ReleaseView
 from backchannel.station.releases.service import Releases
+from backchannel.station.releases.views import ReleaseView
 
 NO_REQUEST = "no release request of this channel has that id"
 

@@ -27,8 +27,8 @@ from backchannel.protocol.release import (
 from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import ChannelNotFound, InvalidRequest, StationError, guard
 from backchannel.station.core.ledger import Ledger
-from backchannel.station.core.records import ReleaseView, release_view
 from backchannel.station.releases import rules as releases
+from backchannel.station.releases.views import ReleaseView, release_view
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
 from backchannel.store.schema import ReleaseRow

@@ -17,8 +17,8 @@ from backchannel.protocol.release import ReleasedText
 from backchannel.station.access.auth import CallerDep
 from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
-from backchannel.station.core.records import ReleaseView
 from backchannel.station.releases.desk import DeskDep, ReleaseDesk
+from backchannel.station.releases.views import ReleaseView
 from backchannel.station.web.pages import back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
