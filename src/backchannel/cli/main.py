@@ -27,9 +27,9 @@ from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
 from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
-from .disclosure import backup, keys_app, release_app, restore, verify
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
+from .releases import backup, keys_app, release_app, restore, verify
 
 app = typer.Typer(
     help="backchannel: a confidential, deniable line between two organisations.",
