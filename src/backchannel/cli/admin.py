@@ -14,7 +14,7 @@ import typer
 
 from backchannel.station.access.officers import parse_clearances
 from backchannel.station.access.policy import ROLES
-from backchannel.station.core.audit import Entry as AuditEntry
+from backchannel.station.core.audit import AuditEntry
 
 from .common import AsJson, StationDir, host_user, opened
 from .output import fail, print_json, when

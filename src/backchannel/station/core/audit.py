@@ -47,7 +47,7 @@ class Record:
 
 
 @dataclass(frozen=True)
-class Entry:
+class AuditEntry:
     seq: int
     at: float
     record: Record
@@ -192,7 +192,7 @@ class AuditTrail:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 500,
-    ) -> list[Entry]:
+    ) -> list[AuditEntry]:
         """The newest records first, filtered by officer, item and time."""
         query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
         if officer is not None:
@@ -204,7 +204,7 @@ class AuditTrail:
         if until is not None:
             query = query.where(AuditRow.at <= until.timestamp())
         with self.db.reading() as s:
-            return [Entry(row.seq, row.at, _record(row)) for row in s.scalars(query)]
+            return [AuditEntry(row.seq, row.at, _record(row)) for row in s.scalars(query)]
 
     def _link(self, previous: bytes, seq: int, at: float, r: Record) -> bytes:
         return mac(

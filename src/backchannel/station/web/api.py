@@ -17,7 +17,7 @@ from backchannel.protocol.items import Role
 from backchannel.station.access.auth import CallerDep, DoorDep
 from backchannel.station.access.door import DOING
 from backchannel.station.access.policy import Action
-from backchannel.station.core.audit import Entry as AuditEntry
+from backchannel.station.core.audit import AuditEntry
 from backchannel.station.core.errors import Forbidden, InvalidRequest
 from backchannel.station.core.records import ChannelStatus, Entry, to_json
 from backchannel.station.web.params import (

@@ -37,7 +37,7 @@ from backchannel.station.access.auth import (
 from backchannel.station.access.door import DOING, Door, Rendering
 from backchannel.station.access.officers import parse_clearances
 from backchannel.station.access.policy import ROLES, Action, Officer
-from backchannel.station.core.audit import Entry as AuditEntry
+from backchannel.station.core.audit import AuditEntry
 from backchannel.station.core.errors import Busy, Forbidden, StationError, TooManyAttempts
 from backchannel.station.core.records import ChannelStatus
 from backchannel.station.web.params import After
