@@ -19,10 +19,12 @@ from backchannel.station.core.audit import AuditEntry
 from .common import AsJson, StationDir, host_user, opened
 from .output import fail, print_json, when
 
-officer_app = typer.Typer(help="Officer accounts: add, list, disable, reset, API tokens.",
-                          no_args_is_help=True)  # fmt: skip
-audit_app = typer.Typer(help="The access audit trail: verify the chain, show records.",
-                        no_args_is_help=True)  # fmt: skip
+officer_app = typer.Typer(
+    help="Officer accounts: add, list, disable, reset, API tokens.", no_args_is_help=True
+)
+audit_app = typer.Typer(
+    help="The access audit trail: verify the chain, show records.", no_args_is_help=True
+)
 FromStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
@@ -56,8 +58,10 @@ def add(
         uri = s.accounts.add(
             host_user(), "cli", name, role=role, clearances=labels, password=password, totp=totp
         )
-    typer.echo(f"officer {name!r} added as {role}" + (f", cleared for {', '.join(labels)}"
-                                                     if labels else ""))  # fmt: skip
+    typer.echo(
+        f"officer {name!r} added as {role}"
+        + (f", cleared for {', '.join(labels)}" if labels else "")
+    )
     if uri:
         typer.echo(f"add this to their authenticator app (shown once): {uri}")
 
@@ -74,10 +78,17 @@ def list_(station: StationDir, as_json: AsJson = False) -> None:
     if not accounts:
         typer.echo("no officers yet: 'backchannel officer add'")
     for a in accounts:
-        state = "disabled" if a.disabled else "waiting for approval" if a.pending else (
-            f"locked until {when(a.locked_until)}" if a.locked_until and a.locked_until > now
-            else "active"
-        )  # fmt: skip
+        state = (
+            "disabled"
+            if a.disabled
+            else "waiting for approval"
+            if a.pending
+            else (
+                f"locked until {when(a.locked_until)}"
+                if a.locked_until and a.locked_until > now
+                else "active"
+            )
+        )
         labels = ",".join(a.clearances) or "-"
         typer.echo(f"{a.name:<24} {a.role:<10} {labels:<30} {state}{'  2FA' if a.totp else ''}")
 

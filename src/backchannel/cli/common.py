@@ -24,10 +24,12 @@ from .output import fail
 StationDir = Annotated[
     Path,
     typer.Option(
-        "--station", envvar="BACKCHANNEL_STATION", help="The station's data folder.",
+        "--station",
+        envvar="BACKCHANNEL_STATION",
+        help="The station's data folder.",
         file_okay=False,
     ),
-]  # fmt: skip
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ChannelOpt = Annotated[
     str | None,

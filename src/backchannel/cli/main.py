@@ -128,8 +128,9 @@ def pair(
         typer.echo(f"pairing sends this station's acceptance to {body.endpoint}")
         if not yes:
             if not sys.stdin.isatty():
-                fail("no terminal to ask whether to contact it; check the endpoint, then "
-                     "pass --yes")  # fmt: skip
+                fail(
+                    "no terminal to ask whether to contact it; check the endpoint, then pass --yes"
+                )
             if not typer.confirm("contact that endpoint now?", default=False):
                 fail("not paired: the endpoint was not contacted")
         status = s.pair(text)
@@ -186,8 +187,13 @@ def serve(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         log = logging.getLogger("backchannel")
         scheme = "https" if tls_cert else "http"
-        log.info("station %s: web UI and officer API at %s://%s:%d/ (sign-in required)",
-                 s.config.station, scheme, host, port)  # fmt: skip
+        log.info(
+            "station %s: web UI and officer API at %s://%s:%d/ (sign-in required)",
+            s.config.station,
+            scheme,
+            host,
+            port,
+        )
         if not s.accounts.accounts():
             log.warning("no officer accounts yet: add one with 'backchannel officer add'")
         proxies = tuple(str(address) for address in s.config.trusted_proxies)
@@ -215,9 +221,15 @@ def send(
         deadline = deadline.replace(tzinfo=UTC)
     with opened(station) as s:
         entry = door_of(s).send(
-            host_caller(), s.resolve(channel), HOST, text=text, to_role=to_role,
-            language=language, ack_deadline=deadline, from_role=from_role,
-        )  # fmt: skip
+            host_caller(),
+            s.resolve(channel),
+            HOST,
+            text=text,
+            to_role=to_role,
+            language=language,
+            ack_deadline=deadline,
+            from_role=from_role,
+        )
     if as_json:
         print_json(entry)
         return

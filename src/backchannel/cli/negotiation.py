@@ -23,8 +23,9 @@ from .common import (
 )
 from .output import fail, print_json, when
 
-proposal_app = typer.Typer(help="Proposals: new, show, respond, withdraw, list.",
-                           no_args_is_help=True)  # fmt: skip
+proposal_app = typer.Typer(
+    help="Proposals: new, show, respond, withdraw, list.", no_args_is_help=True
+)
 ProposalId = Annotated[str, typer.Argument(help="The proposal's id (from 'proposal list').")]
 
 
@@ -65,10 +66,17 @@ def new(
     deadline = (respond_by if respond_by.tzinfo else respond_by.replace(tzinfo=UTC)).astimezone(UTC)
     with opened(station) as s:
         proposal_id = negotiation_desk(s).propose(
-            host_caller(), s.resolve(channel), HOST, title=title, from_role=from_role,
-            to_role=to_role, clauses=clauses, message=message, respond_by=deadline,
+            host_caller(),
+            s.resolve(channel),
+            HOST,
+            title=title,
+            from_role=from_role,
+            to_role=to_role,
+            clauses=clauses,
+            message=message,
+            respond_by=deadline,
             clearances=tuple(clearance or ()),
-        )  # fmt: skip
+        )
     if as_json:
         print_json({"proposal_id": proposal_id})
         return
@@ -83,17 +91,29 @@ def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = Fal
     with opened(station) as s:
         rows = negotiation_desk(s).proposals(host_caller(), s.resolve(channel), HOST)
     if as_json:
-        print_json([{"proposal_id": r.proposal_id, "title": r.title, "state": r.state,
-                     "version": r.version, "ours": r.ours, "awaiting_us": r.awaiting_us}
-                    for r in rows])  # fmt: skip
+        print_json(
+            [
+                {
+                    "proposal_id": r.proposal_id,
+                    "title": r.title,
+                    "state": r.state,
+                    "version": r.version,
+                    "ours": r.ours,
+                    "awaiting_us": r.awaiting_us,
+                }
+                for r in rows
+            ]
+        )
         return
     if not rows:
         typer.echo("no proposals yet")
     for r in rows:
         turn = "our answer is due" if r.awaiting_us else "waiting for them"
         live = r.state in ("open", "answered")
-        typer.echo(f"{r.proposal_id}  {r.state:<18} v{r.version}  {r.title}"
-                   + (f"  ({turn} by {when(r.respond_by)})" if live else ""))  # fmt: skip
+        typer.echo(
+            f"{r.proposal_id}  {r.state:<18} v{r.version}  {r.title}"
+            + (f"  ({turn} by {when(r.respond_by)})" if live else "")
+        )
 
 
 @proposal_app.command("show")
@@ -111,8 +131,10 @@ def show(
         return
     p = n.proposal
     whose = "ours" if n.ours else "theirs"
-    typer.echo(f"{p.title}  [{n.state.value}]  {p.from_role} → {p.to_role}, {whose}; "
-               f"respond by {p.respond_by:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    typer.echo(
+        f"{p.title}  [{n.state.value}]  {p.from_role} → {p.to_role}, {whose}; "
+        f"respond by {p.respond_by:%Y-%m-%d %H:%M} UTC"
+    )
     if p.message:
         typer.echo(f"  {p.message}")
     previous: Version | None = None
@@ -208,6 +230,12 @@ def due(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False
 
 def negotiation_json(n: Negotiation) -> Any:
     return to_json(
-        {"proposal": n.proposal, "state": n.state.value, "ours": n.ours,
-         "versions": n.versions, "agreed": n.agreed, "declined": n.declined}
-    )  # fmt: skip
+        {
+            "proposal": n.proposal,
+            "state": n.state.value,
+            "ours": n.ours,
+            "versions": n.versions,
+            "agreed": n.agreed,
+            "declined": n.declined,
+        }
+    )

@@ -44,8 +44,9 @@ from .common import (
 )
 from .output import fail, print_json, when
 
-release_app = typer.Typer(help="Joint releases: request, approve, decline, list, bundle.",
-                          no_args_is_help=True)  # fmt: skip
+release_app = typer.Typer(
+    help="Joint releases: request, approve, decline, list, bundle.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="This station's public keys, for others to pin.", no_args_is_help=True)
 
 
@@ -78,9 +79,16 @@ def request(
             for h, m, t in zip(hashes, modes, text, strict=True)
         ]
         request_id = release_desk(s).request(
-            host_caller(), channel_id, HOST, texts, title=title, statement=statement, date=date,
-            supersedes=counter, respond_by=_utc(respond_by),
-        )  # fmt: skip
+            host_caller(),
+            channel_id,
+            HOST,
+            texts,
+            title=title,
+            statement=statement,
+            date=date,
+            supersedes=counter,
+            respond_by=_utc(respond_by),
+        )
     typer.echo(f"release requested: {request_id}")
 
 
@@ -118,8 +126,10 @@ def list_(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = Fal
         typer.echo("no release requests")
     for v in views:
         by = "we asked" if v.requester == "us" else "they asked"
-        typer.echo(f"{v.request_id}  {v.state:<11} {by:<10} {v.date}  {v.title}"
-                   f"  ({len(v.texts)} items, {v.signatures}/2 signatures)")  # fmt: skip
+        typer.echo(
+            f"{v.request_id}  {v.state:<11} {by:<10} {v.date}  {v.title}"
+            f"  ({len(v.texts)} items, {v.signatures}/2 signatures)"
+        )
 
 
 @release_app.command("bundle")
@@ -185,9 +195,11 @@ def show_release(manifest: Manifest, lines: list[str], pinned: list[PublicIdenti
         typer.echo(f"VALID release, signed by both parties: {manifest.title}")
     else:
         typer.echo(f"PARTIES UNVERIFIED: {manifest.title}")
-        typer.echo("the signatures are consistent with the keys inside this bundle, but "
-                   "nothing shows those keys are the named parties' (anyone can name a "
-                   "station after a real party)")  # fmt: skip
+        typer.echo(
+            "the signatures are consistent with the keys inside this bundle, but "
+            "nothing shows those keys are the named parties' (anyone can name a "
+            "station after a real party)"
+        )
     typer.echo(f"date: {manifest.date}")
     for party in manifest.parties:
         state = "keys pinned" if party in pinned else "NOT PINNED"
@@ -260,8 +272,10 @@ def backup(
         door_of(s).noted(host_caller(), "backup", HOST, detail=str(out)[:200])
     out.write_bytes(sealed)
     out.chmod(0o600)
-    typer.echo(f"encrypted backup written to {out} ({len(sealed)} bytes); "
-               "it opens only with this station's key")  # fmt: skip
+    typer.echo(
+        f"encrypted backup written to {out} ({len(sealed)} bytes); "
+        "it opens only with this station's key"
+    )
 
 
 def restore(
@@ -282,8 +296,10 @@ def restore(
     typer.echo(f"restored {station} from {backup_file} ({newest})")
     if done.kept.exists():
         typer.echo(f"the database it replaced is kept as {done.kept}")
-    typer.echo(f"{done.closed} channel(s) closed: pair again with each counterpart to go on "
-               "(backchannel invite / pair)")  # fmt: skip
+    typer.echo(
+        f"{done.closed} channel(s) closed: pair again with each counterpart to go on "
+        "(backchannel invite / pair)"
+    )
 
 
 def _read(path: Path, limit: int) -> bytes:

@@ -267,14 +267,24 @@ class Channel:
         seq = c.sent_seq + 1
         epoch, renewal = self._outer.next_send(self.policy, now)
         header = Header(
-            self.channel_id, self._local_id, self._peer_id,
-            seq, item.item_type, epoch, renewal, self._rng(NONCE_BYTES),
-        )  # fmt: skip
+            self.channel_id,
+            self._local_id,
+            self._peer_id,
+            seq,
+            item.item_type,
+            epoch,
+            renewal,
+            self._rng(NONCE_BYTES),
+        )
         ad = associated_data(header)
         inner = Inner(
-            hash_bytes("header", ad), c.sent_head, c.received_seq, c.received_head,
-            self._outer.take_offer(), item_bytes,
-        )  # fmt: skip
+            hash_bytes("header", ad),
+            c.sent_head,
+            c.received_seq,
+            c.received_head,
+            self._outer.take_offer(),
+            item_bytes,
+        )
         olm_type, olm_body = self._session.encrypt(encode(inner)).to_parts()
         body = self._outer.seal(header.nonce, bytes([olm_type]) + olm_body, ad)
         data = encode_envelope(header, body)
@@ -289,9 +299,13 @@ class Channel:
         c = self._chain.state
         tag = self._chain.ack_tag(self._state.mac_key, c.received_seq, c.received_head)
         ack = DeliveryAck(
-            self.channel_id, self._local_id, self._peer_id,
-            c.received_seq, c.received_head, tag,
-        )  # fmt: skip
+            self.channel_id,
+            self._local_id,
+            self._peer_id,
+            c.received_seq,
+            c.received_head,
+            tag,
+        )
         return encode_ack(ack)
 
     def receive_ack(self, data: bytes) -> list[Event]:
@@ -343,9 +357,17 @@ class Channel:
         probe = self._peer_message(data, HeadsProbe)
         c = self._chain.state
         heads = Heads(
-            self.channel_id, self._local_id, self._peer_id, probe.nonce, c.sent_seq,
-            c.sent_head, c.received_seq, c.received_head, c.acked_seq, b"",
-        )  # fmt: skip
+            self.channel_id,
+            self._local_id,
+            self._peer_id,
+            probe.nonce,
+            c.sent_seq,
+            c.sent_head,
+            c.received_seq,
+            c.received_head,
+            c.acked_seq,
+            b"",
+        )
         heads = msgspec.structs.replace(heads, auth=heads_tag(self._state.mac_key, heads))
         return encode_message(heads)
 
@@ -461,9 +483,13 @@ class Channel:
         events += self._outer.commit_receive(opened.renewal, opened.inner.offer)
         self._chain.record_received(header.seq, opened.envelope_hash, opened.inner.peer_seq)
         received = ItemReceived(
-            header.seq, opened.envelope_hash, opened.inner.prev_hash,
-            opened.inner.peer_seq, opened.inner.peer_hash, opened.item,
-        )  # fmt: skip
+            header.seq,
+            opened.envelope_hash,
+            opened.inner.prev_hash,
+            opened.inner.peer_seq,
+            opened.inner.peer_hash,
+            opened.item,
+        )
         return [received, *events]
 
     def _decrypt_olm(self, plaintext: bytes) -> bytes:
@@ -554,9 +580,12 @@ class Channel:
     ) -> Channel:
         plain = unseal(key, SNAPSHOT_KIND, data)
         state = decode(
-            plain, ChannelState, limit=MAX_SNAPSHOT_BYTES, what="channel snapshot",
+            plain,
+            ChannelState,
+            limit=MAX_SNAPSHOT_BYTES,
+            what="channel snapshot",
             error=LocalProtocolError,
-        )  # fmt: skip
+        )
         session = vodozemac.Session.from_pickle(state.olm_session, olm_pickle_key(key))
         return cls(state, session, policy, rng)
 

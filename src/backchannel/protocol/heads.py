@@ -92,9 +92,18 @@ def probe_tag(key: bytes, p: HeadsProbe) -> bytes:
 
 def heads_tag(key: bytes, h: Heads) -> bytes:
     return mac(
-        key, "heads", h.channel_id, h.sender, h.receiver, h.nonce, h.sent_seq, h.sent_head,
-        h.received_seq, h.received_head, h.acked_seq,
-    )  # fmt: skip
+        key,
+        "heads",
+        h.channel_id,
+        h.sender,
+        h.receiver,
+        h.nonce,
+        h.sent_seq,
+        h.sent_head,
+        h.received_seq,
+        h.received_head,
+        h.acked_seq,
+    )
 
 
 def notice_tag(key: bytes, n: WentBackNotice) -> bytes:
@@ -109,9 +118,13 @@ def check_tag(key: bytes, message: Message) -> None:
     elif isinstance(message, Heads):
         label = "heads"
         fields = (
-            message.nonce, message.sent_seq, message.sent_head, message.received_seq,
-            message.received_head, message.acked_seq,
-        )  # fmt: skip
+            message.nonce,
+            message.sent_seq,
+            message.sent_head,
+            message.received_seq,
+            message.received_head,
+            message.acked_seq,
+        )
     else:
         label, fields = "went-back", (message.who,)
     if not mac_matches(
@@ -149,17 +162,25 @@ def compare(
 
 def _went_back(now: Ours, asked: Ours, theirs: Heads) -> Verdict | None:
     if theirs.received_seq > now.sent_seq:
-        return "us", (f"the counterpart has processed our envelope {theirs.received_seq}, "
-                      f"but this station has sent only {now.sent_seq}")  # fmt: skip
+        return "us", (
+            f"the counterpart has processed our envelope {theirs.received_seq}, "
+            f"but this station has sent only {now.sent_seq}"
+        )
     if theirs.acked_seq > now.received_seq:
-        return "us", (f"this station acknowledged the counterpart's envelope {theirs.acked_seq},"
-                      f" but holds only {now.received_seq}")  # fmt: skip
+        return "us", (
+            f"this station acknowledged the counterpart's envelope {theirs.acked_seq},"
+            f" but holds only {now.received_seq}"
+        )
     if theirs.received_seq < asked.acked_seq:
-        return "peer", (f"the counterpart acknowledged our envelope {asked.acked_seq}, but "
-                        f"holds only {theirs.received_seq}")  # fmt: skip
+        return "peer", (
+            f"the counterpart acknowledged our envelope {asked.acked_seq}, but "
+            f"holds only {theirs.received_seq}"
+        )
     if theirs.sent_seq < asked.received_seq:
-        return "peer", (f"this station holds the counterpart's envelope {asked.received_seq}, "
-                        f"but it has sent only {theirs.sent_seq}")  # fmt: skip
+        return "peer", (
+            f"this station holds the counterpart's envelope {asked.received_seq}, "
+            f"but it has sent only {theirs.sent_seq}"
+        )
     return None
 
 

@@ -153,8 +153,14 @@ def encode_item(item: Item) -> bytes:
     # Structs are not type-checked when built: read the bytes back as the peer will, so
     # that a wrongly typed field (a bad role, mode or verdict) is our error, not a
     # stalled channel whose peer refuses the envelope on every retry.
-    decode(data, type(item), limit=MAX_ITEM_BYTES, what=f"{name} item",
-           error=LocalProtocolError, canonical=False)  # fmt: skip
+    decode(
+        data,
+        type(item),
+        limit=MAX_ITEM_BYTES,
+        what=f"{name} item",
+        error=LocalProtocolError,
+        canonical=False,
+    )
     return data
 
 

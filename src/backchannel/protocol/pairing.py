@@ -109,9 +109,14 @@ class Acceptance(msgspec.Struct, array_like=True, frozen=True):
     def binding(self) -> bytes:
         """What the pairing secret is bound to: everything in the acceptance but the Olm message."""
         return digest(
-            "acceptance", self.channel_id, self.invitation_digest, encode(self.identity),
-            self.endpoint, self.kem_ciphertext, self.one_time_kem_ciphertext,
-        )  # fmt: skip
+            "acceptance",
+            self.channel_id,
+            self.invitation_digest,
+            encode(self.identity),
+            self.endpoint,
+            self.kem_ciphertext,
+            self.one_time_kem_ciphertext,
+        )
 
 
 class _PairingSecret(msgspec.Struct, array_like=True, frozen=True):
@@ -152,9 +157,12 @@ class PendingInvitation:
     @classmethod
     def restore(cls, data: bytes, key: bytes) -> PendingInvitation:
         s = decode(
-            unseal(key, "invitation", data), _PendingState, limit=1 << 20,
-            what="invitation snapshot", error=LocalProtocolError,
-        )  # fmt: skip
+            unseal(key, "invitation", data),
+            _PendingState,
+            limit=1 << 20,
+            what="invitation snapshot",
+            error=LocalProtocolError,
+        )
         return cls(s.invitation, s.kem_seed, s.state)
 
 
@@ -218,9 +226,16 @@ def accept_invitation(
     acceptance = msgspec.structs.replace(draft, olm_prekey=prekey)
     root = _root(lt_secret + ot_secret + secret, draft.invitation_digest, draft.binding())
     channel = Channel.create(
-        channel_id=body.channel_id, local=identity.public, peer=body.identity,
-        peer_endpoint=body.endpoint, session=session, root=root, now=now, policy=policy, rng=rng,
-    )  # fmt: skip
+        channel_id=body.channel_id,
+        local=identity.public,
+        peer=body.identity,
+        peer_endpoint=body.endpoint,
+        session=session,
+        root=root,
+        now=now,
+        policy=policy,
+        rng=rng,
+    )
     return channel, acceptance
 
 
@@ -256,10 +271,16 @@ def complete_pairing(
     )
     pending.kem_seed = b""  # forward secrecy: the one-time KEM key is spent
     return Channel.create(
-        channel_id=body.channel_id, local=identity.public, peer=acceptance.identity,
-        peer_endpoint=acceptance.endpoint, session=session, root=root, now=now, policy=policy,
+        channel_id=body.channel_id,
+        local=identity.public,
+        peer=acceptance.identity,
+        peer_endpoint=acceptance.endpoint,
+        session=session,
+        root=root,
+        now=now,
+        policy=policy,
         rng=rng,
-    )  # fmt: skip
+    )
 
 
 def _open_prekey(identity: Identity, acceptance: Acceptance) -> tuple[vodozemac.Session, bytes]:

@@ -286,9 +286,13 @@ class Negotiation:
             )
 
     def apply_response(
-        self, response: Response, item_hash: bytes, *, from_us: bool,
+        self,
+        response: Response,
+        item_hash: bytes,
+        *,
+        from_us: bool,
         crossed_our_withdrawal: bool = False,
-    ) -> list[Agreed]:  # fmt: skip
+    ) -> list[Agreed]:
         """Fold in a response; returns the clauses it agreed.  Ignores what cannot apply.
 
         ``from_us``: whether this station sent it.  A response from the side whose text
@@ -307,9 +311,12 @@ class Negotiation:
             return []
         version = self.current
         self.versions[-1] = Version(
-            version.number, version.clauses, version.proposed_by, version.source,
+            version.number,
+            version.clauses,
+            version.proposed_by,
+            version.source,
             response.answers,
-        )  # fmt: skip
+        )
         verdicts = {a.clause_id: a for a in response.answers}
         newly, still_open = [], []
         for clause in version.clauses:

@@ -135,9 +135,15 @@ class Manifest(msgspec.Struct, array_like=True, frozen=True):
             raise LocalProtocolError("a release has two different parties")
         parties = tuple(sorted((a, b), key=lambda p: p.fingerprint()))
         return cls(
-            RELEASE_LABEL, VERSION, parties, request.request_id,  # type: ignore[arg-type]
-            request.title, request.statement, request.date, request.texts,
-        )  # fmt: skip
+            RELEASE_LABEL,
+            VERSION,
+            parties,  # type: ignore[arg-type]
+            request.request_id,
+            request.title,
+            request.statement,
+            request.date,
+            request.texts,
+        )
 
     def encode(self) -> bytes:
         return encode(self)
@@ -270,10 +276,16 @@ def bundle_of(manifest: Manifest, consents: dict[bytes, ReleaseConsent]) -> byte
         for fp, c in sorted(consents.items())
     ]
     bundle = Bundle(
-        BUNDLE_FORMAT, manifest.version, manifest.request_id.hex(), manifest.title,
-        manifest.statement, manifest.date, parties,
-        [BundleText(t.item_hash.hex(), t.mode, t.text) for t in manifest.texts], signatures,
-    )  # fmt: skip
+        BUNDLE_FORMAT,
+        manifest.version,
+        manifest.request_id.hex(),
+        manifest.title,
+        manifest.statement,
+        manifest.date,
+        parties,
+        [BundleText(t.item_hash.hex(), t.mode, t.text) for t in manifest.texts],
+        signatures,
+    )
     return msgspec.json.format(msgspec.json.encode(bundle), indent=2) + b"\n"
 
 
@@ -340,9 +352,13 @@ def verify_bundle(data: bytes) -> tuple[Manifest, list[str]]:
 
 def _identity(p: BundleParty) -> PublicIdentity:
     identity = PublicIdentity(
-        p.party, p.station, _hex(p.curve25519, 32), _hex(p.ed25519, 32),
-        _hex(p.mlkem768, 1184), _hex(p.mldsa65, 1952),
-    )  # fmt: skip
+        p.party,
+        p.station,
+        _hex(p.curve25519, 32),
+        _hex(p.ed25519, 32),
+        _hex(p.mlkem768, 1184),
+        _hex(p.mldsa65, 1952),
+    )
     identity.check()
     if identity.fingerprint().hex() != p.fingerprint:
         raise BundleError(f"the fingerprint of {p.party} does not match its keys")
@@ -426,9 +442,14 @@ def read_keys(data: bytes) -> PublicIdentity:
 
 def _bundle_party(p: PublicIdentity) -> BundleParty:
     return BundleParty(
-        p.party, p.station, p.curve25519.hex(), p.ed25519.hex(), p.mlkem768.hex(),
-        p.mldsa65.hex(), p.fingerprint().hex(),
-    )  # fmt: skip
+        p.party,
+        p.station,
+        p.curve25519.hex(),
+        p.ed25519.hex(),
+        p.mlkem768.hex(),
+        p.mldsa65.hex(),
+        p.fingerprint().hex(),
+    )
 
 
 def pinned_parties(

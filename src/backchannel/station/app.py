@@ -142,9 +142,13 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     # stays at /openapi.json.
     # No redirect to the same path with a slash: it would be built from the Host header.
     app = FastAPI(
-        title="backchannel station", version="1", lifespan=lifespan,
-        docs_url=None, redoc_url=None, redirect_slashes=False,
-    )  # fmt: skip
+        title="backchannel station",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
     door = Door(station)
     app.state.station, app.state.accounts, app.state.door = station, station.accounts, door
     app.state.release_desk = ReleaseDesk(door, station.releases)
@@ -227,9 +231,11 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     async def envelopes(request: Request) -> Response:
         """Several envelopes of one channel, in order, committed together (see batches.py)."""
         receipt = await within_budget(
-            request, MAX_BATCH_BYTES, lambda d: station.receive_batch(decoded(d)),
+            request,
+            MAX_BATCH_BYTES,
+            lambda d: station.receive_batch(decoded(d)),
             counts_itself=True,
-        )  # fmt: skip
+        )
         # The reason may quote peer-supplied text: keep the header plain ASCII.
         headers = {"x-refused": plain(receipt.refused, 200)} if receipt.refused else {}
         return Response(receipt.ack, media_type="application/octet-stream", headers=headers)

@@ -54,8 +54,10 @@ class Restored:
 
 def backup(station: Station) -> bytes:
     """The station's database, copied consistently and sealed with its key."""
-    path = _sqlite_path(station.db.url, "backup copies SQLite stations; for PostgreSQL use "
-                        "pg_dump (content is sealed)")  # fmt: skip
+    path = _sqlite_path(
+        station.db.url,
+        "backup copies SQLite stations; for PostgreSQL use pg_dump (content is sealed)",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "copy.db"
         source, target = sqlite3.connect(path), sqlite3.connect(copy)
@@ -64,8 +66,10 @@ def backup(station: Station) -> bytes:
         source.close()
         target.close()
         if copy.stat().st_size > MAX_BACKUP_BYTES:  # restore could not read it back
-            raise StationError(f"the database is larger than {MAX_BACKUP_BYTES} bytes; "
-                               "copy the stopped station's folder instead")  # fmt: skip
+            raise StationError(
+                f"the database is larger than {MAX_BACKUP_BYTES} bytes; "
+                "copy the stopped station's folder instead"
+            )
         return station.seal_blob(BACKUP_LABEL, copy.read_bytes())
 
 
@@ -76,8 +80,10 @@ def restore(folder: Path, sealed: bytes, who: str) -> Restored:
     crash midway leaves either the old database or the restored one in place.
     """
     config = StationConfig.load(folder)
-    path = _sqlite_path(config.database(folder), "restore puts back SQLite backups; restore a "
-                        "PostgreSQL station with pg_restore")  # fmt: skip
+    path = _sqlite_path(
+        config.database(folder),
+        "restore puts back SQLite backups; restore a PostgreSQL station with pg_restore",
+    )
     if not sealed.startswith(SEAL_MAGIC):
         raise StationError("the file is not a backchannel backup")
     key = load_key(folder)
@@ -165,8 +171,9 @@ def _close_channels(path: Path, key: bytes) -> int:
             closed = s.connection().execute(closing).rowcount
             # Invitations not yet taken when the backup was made may have been taken
             # since: their one-time secrets must not serve a second pairing.
-            s.execute(delete(InvitationRow).where(InvitationRow.channel_id.not_in(
-                select(ChannelRow.id))))  # fmt: skip
+            s.execute(
+                delete(InvitationRow).where(InvitationRow.channel_id.not_in(select(ChannelRow.id)))
+            )
     except (SQLAlchemyError, CommandError) as exc:  # e.g. a backup from a newer version
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StationError(

@@ -30,9 +30,14 @@ class Station(Ledger):
     """A station: its ledger, its officers, and the services of its features."""
 
     def __init__(
-        self, folder: Path, config: StationConfig, key: bytes, clock: Clock = time.time, *,
+        self,
+        folder: Path,
+        config: StationConfig,
+        key: bytes,
+        clock: Clock = time.time,
+        *,
         features: tuple[Feature, ...] = FEATURES,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(folder, config, key, clock, hooks=Hooks.of(*features))
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.releases = Releases(self)

@@ -70,9 +70,10 @@ def due_channels(session: Session, now: float, longest: float) -> list[tuple[str
     ahead: it is over.
     """
     ready = or_(
-        ChannelRow.retry_at.is_(None), ChannelRow.retry_at <= now,
+        ChannelRow.retry_at.is_(None),
+        ChannelRow.retry_at <= now,
         ChannelRow.retry_at > now + longest,
-    )  # fmt: skip
+    )
     query = select(ChannelRow.id, ChannelRow.retry_at).where(
         _with_backlog(), ready, ChannelRow.closed.is_(None)
     )
@@ -196,11 +197,15 @@ def chain(
 ) -> list[tuple[int, bytes, bytes, bytes]]:
     """(seq, hash, prev_hash, sealed body) of one direction of a transcript, in order."""
     query = (
-        select(TranscriptRow.seq, TranscriptRow.envelope_hash, TranscriptRow.prev_hash,
-               TranscriptRow.item_sealed)
+        select(
+            TranscriptRow.seq,
+            TranscriptRow.envelope_hash,
+            TranscriptRow.prev_hash,
+            TranscriptRow.item_sealed,
+        )
         .where(TranscriptRow.channel_id == channel_id, TranscriptRow.direction == direction)
         .order_by(TranscriptRow.seq)
-    )  # fmt: skip
+    )
     return [(r.seq, r.envelope_hash, r.prev_hash, r.item_sealed) for r in session.execute(query)]
 
 
@@ -274,9 +279,10 @@ def last_sent_peer_seq(session: Session, channel_id: str) -> int:
 def received_hashes(session: Session, channel_id: str, seqs: list[int]) -> dict[int, bytes]:
     """The hashes of the peer envelopes we hold at these positions (the unique index)."""
     query = select(TranscriptRow.seq, TranscriptRow.envelope_hash).where(
-        TranscriptRow.channel_id == channel_id, TranscriptRow.direction == "in",
+        TranscriptRow.channel_id == channel_id,
+        TranscriptRow.direction == "in",
         TranscriptRow.seq.in_(seqs),
-    )  # fmt: skip
+    )
     return {row.seq: row.envelope_hash for row in session.execute(query)}
 
 
@@ -284,7 +290,11 @@ def add_counts(session: Session, channel_id: str | None, bad_input: int, duplica
     """Add to a channel's counts of refused and repeated input (or the station's)."""
     if channel_id is not None and session.get(ChannelRow, channel_id) is not None:
         row = update(ChannelRow).where(ChannelRow.id == channel_id)
-        session.execute(row.values(bad_input=ChannelRow.bad_input + bad_input,
-                                   duplicates=ChannelRow.duplicates + duplicates))  # fmt: skip
+        session.execute(
+            row.values(
+                bad_input=ChannelRow.bad_input + bad_input,
+                duplicates=ChannelRow.duplicates + duplicates,
+            )
+        )
     elif bad_input:
         session.execute(update(StationRow).values(bad_input=StationRow.bad_input + bad_input))

@@ -86,11 +86,13 @@ class OutboxRow(Base):
         # The backlog alone (migration 0006): the delivery worker's queries stay as
         # cheap after a million envelopes as after ten.
         Index(
-            "ix_outbox_pending", "channel_id", "seq",
+            "ix_outbox_pending",
+            "channel_id",
+            "seq",
             sqlite_where=text("delivered_at IS NULL"),
             postgresql_where=text("delivered_at IS NULL"),
         ),
-    )  # fmt: skip
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"))

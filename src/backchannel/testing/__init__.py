@@ -65,9 +65,12 @@ class SimulatedStation:
 
     def persist(self) -> None:
         self.durable = _Durable(
-            self.channel.snapshot(self.key), dict(self.outbox), list(self.inbox),
-            list(self.sent_log), list(self.received_log),
-        )  # fmt: skip
+            self.channel.snapshot(self.key),
+            dict(self.outbox),
+            list(self.inbox),
+            list(self.sent_log),
+            list(self.received_log),
+        )
 
     def crash(self) -> None:
         """Lose everything not persisted, as a killed process would."""

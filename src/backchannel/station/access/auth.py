@@ -193,6 +193,10 @@ def login_cookie(request: Request) -> str:
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
-        session_cookie(request), token, httponly=True, samesite="strict",
-        secure=over_tls(request), path="/",
-    )  # fmt: skip
+        session_cookie(request),
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=over_tls(request),
+        path="/",
+    )

@@ -86,9 +86,16 @@ class Door:
     # -- what is shown ---------------------------------------------------------------
 
     def thread(
-        self, officer: Officer, channel: str, origin: str, *, after: int = 0,
-        direction: str | None = None, limit: int | None = MAX_PAGE, quote: bool = False,
-    ) -> list[Rendering]:  # fmt: skip
+        self,
+        officer: Officer,
+        channel: str,
+        origin: str,
+        *,
+        after: int = 0,
+        direction: str | None = None,
+        limit: int | None = MAX_PAGE,
+        quote: bool = False,
+    ) -> list[Rendering]:
         """The items of a channel this officer may read (the newest ``limit``).
 
         ``quote``: show with each item the one it refers to (a page quotes the message
@@ -98,16 +105,21 @@ class Door:
         channel_id = self.station.known(self.station.resolve(channel))
         with self.station.db.transaction() as s:
             entries = [
-                e for e in self.station.transcript_in(s, channel_id, after)
+                e
+                for e in self.station.transcript_in(s, channel_id, after)
                 if officer.may(Action.READ_ITEM, e.clearances) and direction in (None, e.direction)
-            ]  # fmt: skip
+            ]
             page = entries[-limit:] if limit else entries
             return self.render(s, officer, origin, channel_id, page, quote=quote)
 
     def item(
-        self, officer: Officer, channel: str, envelope_hash: str, origin: str,
+        self,
+        officer: Officer,
+        channel: str,
+        envelope_hash: str,
+        origin: str,
         quote: bool = False,
-    ) -> Rendering:  # fmt: skip
+    ) -> Rendering:
         require(officer, Action.READ_ITEM)
         channel_id = self.station.resolve(channel)
         with self.station.db.transaction() as s:
@@ -116,9 +128,15 @@ class Door:
             return self.render(s, officer, origin, channel_id, [entry], quote=quote)[0]
 
     def render(
-        self, s: Session, officer: Officer, origin: str, channel_id: str,
-        entries: list[Entry], *, quote: bool = False,
-    ) -> list[Rendering]:  # fmt: skip
+        self,
+        s: Session,
+        officer: Officer,
+        origin: str,
+        channel_id: str,
+        entries: list[Entry],
+        *,
+        quote: bool = False,
+    ) -> list[Rendering]:
         """The one rendering function: the entries (already checked readable) as this
         officer is shown them, audited in ``s`` with one record per item shown."""
         shown = self._conceal(s, officer, channel_id, entries)
@@ -132,18 +150,25 @@ class Door:
         return renderings
 
     def record_shown(
-        self, officer: Officer, origin: str, channel_id: str,
+        self,
+        officer: Officer,
+        origin: str,
+        channel_id: str,
         shown: Iterable[tuple[bytes, str]],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Audit what a feature's view shows (its hash and what it was), before it is."""
         records = [Record(officer.name, "read", origin, channel_id, h, what) for h, what in shown]
         if records:
             self.station.audit.record(*records)
 
     def noted(
-        self, officer: Officer, action: str, origin: str, channel_id: str | None = None,
+        self,
+        officer: Officer,
+        action: str,
+        origin: str,
+        channel_id: str | None = None,
         detail: str = "",
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Audit an action done for this officer that shows no item (an invitation, a
         pairing, a backup), before the caller goes on."""
         self.station.audit.record(Record(officer.name, action, origin, channel_id, None, detail))
@@ -210,10 +235,18 @@ class Door:
         return self.station.status(channel)
 
     def send(
-        self, officer: Officer, channel: str, origin: str, *, text: str, to_role: Role,
-        language: str = "en", clearances: tuple[str, ...] = (),
-        ack_deadline: datetime | None = None, from_role: Role | None = None,
-    ) -> Entry:  # fmt: skip
+        self,
+        officer: Officer,
+        channel: str,
+        origin: str,
+        *,
+        text: str,
+        to_role: Role,
+        language: str = "en",
+        clearances: tuple[str, ...] = (),
+        ack_deadline: datetime | None = None,
+        from_role: Role | None = None,
+    ) -> Entry:
         """Send a message as the officer's own role, at clearances the officer holds."""
         require(officer, Action.SEND_ITEM, clearances)
         from_role = speaking_as(officer, from_role)
@@ -221,11 +254,14 @@ class Door:
             raise InvalidRequest("the acknowledgement deadline is in the past")
         item = guard(
             lambda: Message(
-                text=text, language=language, from_role=from_role,
-                to_role=to_role, ack_deadline=ack_deadline,
+                text=text,
+                language=language,
+                from_role=from_role,
+                to_role=to_role,
+                ack_deadline=ack_deadline,
                 clearances=tuple(sorted(set(clearances))),
             )
-        )  # fmt: skip
+        )
         channel_id = self.station.resolve(channel)
         # The audit record is committed with the item (one transaction, no extra flush).
         record = Record(officer.name, "send", origin, detail=f"to {to_role}")
@@ -297,9 +333,11 @@ def _heads_named(e: Entry) -> tuple[str, ...]:
 
 
 def require(
-    officer: Officer, action: Action, labels: tuple[str, ...] | frozenset[str] = (),
+    officer: Officer,
+    action: Action,
+    labels: tuple[str, ...] | frozenset[str] = (),
     hidden: str = "",
-) -> None:  # fmt: skip
+) -> None:
     """Refuse what the matrix does not allow.
 
     ``hidden``: the labels are an existing item's.  An officer who may not read it is

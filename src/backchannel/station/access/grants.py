@@ -54,10 +54,11 @@ def has_approver(s: Session) -> bool:
 def pending_grants(s: Session) -> list[PendingGrant]:
     rows = s.scalars(select(OfficerRow).where(OfficerRow.pending.is_(True)))
     found = [
-        PendingGrant(r.name, r.role, tuple(r.clearances.split()), r.pending_by or "",
-                     r.pending_what or "")
+        PendingGrant(
+            r.name, r.role, tuple(r.clearances.split()), r.pending_by or "", r.pending_what or ""
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
     return sorted(found, key=lambda g: g.name)
 
 

@@ -137,9 +137,17 @@ class Accounts:
     # -- administration (CLI and the admin pages) -------------------------------------
 
     def add(
-        self, by: str, origin: str, name: str, *, role: str, clearances: tuple[str, ...],
-        password: str, totp: bool = False, on_host: bool = True,
-    ) -> str | None:  # fmt: skip
+        self,
+        by: str,
+        origin: str,
+        name: str,
+        *,
+        role: str,
+        clearances: tuple[str, ...],
+        password: str,
+        totp: bool = False,
+        on_host: bool = True,
+    ) -> str | None:
         """Create an account; returns the otpauth:// URI when TOTP is on.
 
         ``on_host=False`` (the web's admins): the station's first approver, the one
@@ -159,18 +167,27 @@ class Accounts:
                 raise StationError(f"an officer named {name!r} already exists")
             waits = approval_needed(s, role, clearances)
             if not on_host and opens_content(role, clearances) and not has_approver(s):
-                raise StationError("the station's first principal or auditor is made on its "
-                                   "host: backchannel officer add")  # fmt: skip
+                raise StationError(
+                    "the station's first principal or auditor is made on its "
+                    "host: backchannel officer add"
+                )
             s.add(
                 OfficerRow(
-                    name=name, name_key=self._name_key(name), role=role,
+                    name=name,
+                    name_key=self._name_key(name),
+                    role=role,
                     clearances=" ".join(clearances),
-                    password_hash=_hasher.hash(password), totp_sealed=self._seal_totp(secret),
-                    totp_last_step=0, disabled=False, failed_logins=0, created_at=self.clock(),
-                    pending=waits, pending_by=by if waits else None,
+                    password_hash=_hasher.hash(password),
+                    totp_sealed=self._seal_totp(secret),
+                    totp_last_step=0,
+                    disabled=False,
+                    failed_logins=0,
+                    created_at=self.clock(),
+                    pending=waits,
+                    pending_by=by if waits else None,
                     pending_what=f"new account: {what}" if waits else None,
                 )
-            )  # fmt: skip
+            )
             detail = what + (" (waits for a second person's approval)" if waits else "")
             self.audit.append(s, [Record(by, "officer-add", origin, detail=detail)])
         return self._uri(name, secret)
@@ -192,8 +209,10 @@ class Accounts:
                 raise Forbidden(reason)
             what = row.pending_what or ""
             row.pending, row.pending_by, row.pending_what = False, None, None
-            self.audit.append(s, [Record(approver.name, "officer-approve", origin,
-                                         detail=f"{name}: {what}"[:500])])  # fmt: skip
+            self.audit.append(
+                s,
+                [Record(approver.name, "officer-approve", origin, detail=f"{name}: {what}"[:500])],
+            )
         self._tokens.clear()
 
     def approve_as(self, approver: str, password: str, code: str, origin: str, name: str) -> None:
@@ -256,10 +275,12 @@ class Accounts:
                 raise StationError(f"{name} is {state}")
             s.add(
                 ApiTokenRow(
-                    token_hash=token_hash(token), officer_id=row.id, label=label[:100],
+                    token_hash=token_hash(token),
+                    officer_id=row.id,
+                    label=label[:100],
                     created_at=self.clock(),
                 )
-            )  # fmt: skip
+            )
             self.audit.append(s, [Record(by, "token-create", origin, detail=f"{name}: {label}")])
         return token
 
@@ -306,8 +327,9 @@ class Accounts:
             self._refuse_locked(s, row.id, attempt.name, origin)
             return TooManyAttempts("this account is locked for a while after failed sign-ins")
         # Reset while we checked: the old password no longer counts.
-        matches = attempt.matches and (row is None or seen is None or
-                                       row.password_hash == seen.password_hash)  # fmt: skip
+        matches = attempt.matches and (
+            row is None or seen is None or row.password_hash == seen.password_hash
+        )
         reason = self._refusal(row, matches, attempt.code)
         if reason is not None or row is None:
             self._failed(s, row, attempt.name, origin, reason or "unknown name")
@@ -319,11 +341,15 @@ class Accounts:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         s.add(
             SessionRow(
-                token_hash=token_hash(token), officer_id=row.id, csrf=csrf,
-                origin=origin[:100], created_at=now, expires_at=now + SESSION_SECONDS,
+                token_hash=token_hash(token),
+                officer_id=row.id,
+                csrf=csrf,
+                origin=origin[:100],
+                created_at=now,
+                expires_at=now + SESSION_SECONDS,
                 last_seen_at=now,
             )
-        )  # fmt: skip
+        )
         self.audit.append(s, [Record(row.name, "sign-in", origin)])
         return SignedIn(_officer(row), csrf, token)
 
@@ -509,9 +535,14 @@ def _officer(row: OfficerRow) -> Officer:
 
 def _account(row: OfficerRow) -> Account:
     return Account(
-        row.name, cast(Role, row.role), tuple(row.clearances.split()), row.disabled,
-        row.totp_sealed is not None, row.locked_until, row.pending,
-    )  # fmt: skip
+        row.name,
+        cast(Role, row.role),
+        tuple(row.clearances.split()),
+        row.disabled,
+        row.totp_sealed is not None,
+        row.locked_until,
+        row.pending,
+    )
 
 
 def _end_access(s: Session, officer_id: int) -> None:

@@ -63,9 +63,12 @@ class Verdict:
 
 class AuditTrail:
     def __init__(
-        self, db: Database, station_key: bytes, clock: Callable[[], float],
+        self,
+        db: Database,
+        station_key: bytes,
+        clock: Callable[[], float],
         witness_path: Path | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.db, self.clock = db, clock
         self._key = derive_key(station_key, "audit-chain")
         self._station_key = station_key
@@ -88,8 +91,15 @@ class AuditTrail:
         for given in records:
             record, seq = _fit(given), seq + 1
             link = self._link(link, seq, now, record)
-            rows.append({"seq": seq, "at": now, "link": link, **_columns(record),
-                         "officer_key": self._officer_key(record.officer)})  # fmt: skip
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": now,
+                    "link": link,
+                    **_columns(record),
+                    "officer_key": self._officer_key(record.officer),
+                }
+            )
         if rows:  # one multi-row INSERT, not one ORM object per record
             s.execute(insert(AuditRow), rows)
         tag = self._tag(seq, link)
@@ -136,8 +146,12 @@ class AuditTrail:
         if broken is not None:
             return broken
         if head is None:
-            return Verdict(not count, count, 1 if count else None,
-                           "the head of the trail is missing" if count else "")  # fmt: skip
+            return Verdict(
+                not count,
+                count,
+                1 if count else None,
+                "the head of the trail is missing" if count else "",
+            )
         if not mac_matches(self._key, head.tag, "audit-head", head.seq, head.link):
             return Verdict(False, count, head.seq, "the head of the trail was altered")
         if head.seq != count or head.link != link:
@@ -208,9 +222,18 @@ class AuditTrail:
 
     def _link(self, previous: bytes, seq: int, at: float, r: Record) -> bytes:
         return mac(
-            self._key, "audit-link", previous, seq, round(at * 1_000_000), r.officer, r.action,
-            r.origin, r.channel_id or "", r.item_hash or b"", r.detail,
-        )  # fmt: skip
+            self._key,
+            "audit-link",
+            previous,
+            seq,
+            round(at * 1_000_000),
+            r.officer,
+            r.action,
+            r.origin,
+            r.channel_id or "",
+            r.item_hash or b"",
+            r.detail,
+        )
 
     def _open(self, row: Row[Any]) -> Record | None:
         """The record of a raw row, or None if one of its sealed fields does not open."""
@@ -234,9 +257,13 @@ class AuditTrail:
 def _fit(r: Record) -> Record:
     """The record cut to the column sizes, so what is chained is what is stored."""
     return Record(
-        r.officer[:100], r.action[:40], r.origin[:100], r.channel_id, r.item_hash,
+        r.officer[:100],
+        r.action[:40],
+        r.origin[:100],
+        r.channel_id,
+        r.item_hash,
         r.detail[:MAX_DETAIL],
-    )  # fmt: skip
+    )
 
 
 def _columns(r: Record) -> dict[str, object]:

@@ -52,10 +52,11 @@ def due(s: Session, now: float, channel_id: str | None, owed: Iterable[Owed]) ->
     return sorted(
         (
             replace(d, escalated_at=escalated.get((d.channel_id, d.item_hash)))
-            for d in found if d.channel_id not in closed
+            for d in found
+            if d.channel_id not in closed
         ),
         key=lambda d: d.deadline,
-    )  # fmt: skip
+    )
 
 
 def acknowledgements_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
@@ -72,11 +73,17 @@ def acknowledgements_owed(s: Session, now: float, channel_id: str | None) -> lis
             continue
         found.append(
             Due(
-                row.channel_id, row.envelope_hash.hex(), "acknowledgement",
-                "us" if row.direction == "in" else "them", row.deadline, row.deadline < now,
-                None, tuple(row.clearances.split()), "",
+                row.channel_id,
+                row.envelope_hash.hex(),
+                "acknowledgement",
+                "us" if row.direction == "in" else "them",
+                row.deadline,
+                row.deadline < now,
+                None,
+                tuple(row.clearances.split()),
+                "",
             )
-        )  # fmt: skip
+        )
     return found
 
 
@@ -87,9 +94,14 @@ def escalated(s: Session, item: Due) -> bool:
 
 def escalate(s: Session, item: Due, now: float) -> EscalationRow:
     row = EscalationRow(
-        channel_id=item.channel_id, item_hash=bytes.fromhex(item.item_hash), kind=item.kind,
-        owed_by=item.owed_by, deadline=item.deadline, escalated_at=now, webhook="",
-    )  # fmt: skip
+        channel_id=item.channel_id,
+        item_hash=bytes.fromhex(item.item_hash),
+        kind=item.kind,
+        owed_by=item.owed_by,
+        deadline=item.deadline,
+        escalated_at=now,
+        webhook="",
+    )
     s.add(row)
     return row
 

@@ -114,9 +114,13 @@ class DeliveryWorker:
         allow_private = self.station.config.allow_private_endpoints
         try:
             probe = self.station.heads.probe(channel_id)
-            response = peer_http.post(self._client_for(probe.url), probe.url, probe.data,
-                                      allow_private=allow_private,
-                                      limit=MAX_HEADS_BYTES)  # fmt: skip
+            response = peer_http.post(
+                self._client_for(probe.url),
+                probe.url,
+                probe.data,
+                allow_private=allow_private,
+                limit=MAX_HEADS_BYTES,
+            )
         except ChannelClosed:
             return False  # stopped: nothing to compare, and nothing to post
         except httpx.HTTPError as exc:
@@ -143,8 +147,10 @@ class DeliveryWorker:
         if notice is None:
             self._compared.add(channel_id)
             return True
-        log.error("channel %s stopped: it or its peer went back, or they forked; see status",
-                  channel_id[:8])  # fmt: skip
+        log.error(
+            "channel %s stopped: it or its peer went back, or they forked; see status",
+            channel_id[:8],
+        )
         try:  # best effort: the peer finds it by itself when it compares heads
             allow_private = self.station.config.allow_private_endpoints
             peer_http.post(
@@ -240,9 +246,12 @@ class DeliveryWorker:
         allow_private = self.station.config.allow_private_endpoints
         try:
             response = peer_http.post(
-                self._client_for(endpoint), endpoint, encode_batch(batch),
-                allow_private=allow_private, limit=MAX_ACK_BYTES,
-            )  # fmt: skip
+                self._client_for(endpoint),
+                endpoint,
+                encode_batch(batch),
+                allow_private=allow_private,
+                limit=MAX_ACK_BYTES,
+            )
         except httpx.HTTPError as exc:
             return f"peer unreachable: {type(exc).__name__}"
         except StationError as exc:  # an endpoint we may not contact, an oversize answer

@@ -76,11 +76,17 @@ LEDGER = Feature(
     "ledger",
     items=(
         ItemHooks(
-            Message, "Message", deadline=_message_deadline, labels=_own_labels,
+            Message,
+            "Message",
+            deadline=_message_deadline,
+            labels=_own_labels,
             describe=_describe_message,
         ),
         ItemHooks(
-            Ack, "Acknowledgement", labels=_labels_of_named, refers_to=_names,
+            Ack,
+            "Acknowledgement",
+            labels=_labels_of_named,
+            refers_to=_names,
             describe=_describe_ack,
         ),
         ItemHooks(Checkpoint, "Checkpoint", describe=_describe_checkpoint),
@@ -88,4 +94,4 @@ LEDGER = Feature(
         ItemHooks(Reminder, "Reminder", labels=_labels_of_named, describe=_describe_reminder),
     ),
     owed=deadlines.acknowledgements_owed,
-)  # fmt: skip
+)

@@ -121,9 +121,14 @@ class Ledger:
     """A station's keys, archive and channels over one database, and its audit trail."""
 
     def __init__(
-        self, folder: Path, config: StationConfig, key: bytes, clock: Clock = time.time, *,
+        self,
+        folder: Path,
+        config: StationConfig,
+        key: bytes,
+        clock: Clock = time.time,
+        *,
         hooks: Hooks | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.folder, self.config, self.key, self.clock = folder, config, key, clock
         self.hooks = hooks or Hooks.of(LEDGER)  # the ledger's own item types alone
         self.db = Database(config.database(folder), key)
@@ -157,12 +162,14 @@ class Ledger:
             with station.db.transaction() as s:
                 s.add(
                     StationRow(
-                        id=1, party=config.party, name=config.station,
+                        id=1,
+                        party=config.party,
+                        name=config.station,
                         public_url=config.public_url,
                         identity_sealed=identity.snapshot(station.key),
                         created_at=station.clock(),
                     )
-                )  # fmt: skip
+                )
         except (SQLAlchemyError, ArgumentError, OSError) as exc:
             key_file.unlink(missing_ok=True)  # nothing half-made stays behind
             raise StationError(f"cannot set up the database: {_first_line(exc)}") from None
@@ -205,10 +212,13 @@ class Ledger:
             body = pending.invitation.body
             s.add(
                 InvitationRow(
-                    channel_id=body.channel_id.hex(), pending_sealed=pending.snapshot(self.key),
-                    state=pending.state.value, expires_at=body.expires_at, created_at=now,
+                    channel_id=body.channel_id.hex(),
+                    pending_sealed=pending.snapshot(self.key),
+                    state=pending.state.value,
+                    expires_at=body.expires_at,
+                    created_at=now,
                 )
-            )  # fmt: skip
+            )
         return armor(pending.invitation.encode())
 
     def post_to_peer(self, url: str, body: bytes) -> bytes:
@@ -473,9 +483,13 @@ class Ledger:
         return self.send(channel_id, guard(lambda: Ack(item_hash=item_hash, note=note)), audit)
 
     def send_in(
-        self, s: Session, row: ChannelRow, channel: Channel, item: Item,
+        self,
+        s: Session,
+        row: ChannelRow,
+        channel: Channel,
+        item: Item,
         audit: Record | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Send one item inside the caller's channel transaction, with its audit record."""
         sent = guard(lambda: channel.send(item, self.clock()))
         self._record_sent(s, row, sent)
@@ -604,8 +618,10 @@ class Ledger:
             if row is None:
                 raise ChannelNotFound(f"no channel {channel_id}")
             heads = self.restore(row).checkpoint()
-            ends = {"out": (heads.sent_seq, heads.sent_head),
-                    "in": (heads.received_seq, heads.received_head)}  # fmt: skip
+            ends = {
+                "out": (heads.sent_seq, heads.sent_head),
+                "in": (heads.received_seq, heads.received_head),
+            }
             for direction, end in ends.items():
                 found = _chain_break(s, self.key, channel_id, direction, end)
                 if found is not None:
@@ -652,9 +668,19 @@ class Ledger:
                 deadlines.escalate(s, item, now)
                 if item.owed_by == "them" and channel.pairing is Pairing.ACTIVE:
                     self.send_in(s, row, channel, deadlines.reminder(item))
-                self.audit.append(s, [Record("station", "escalate", "deadline", item.channel_id,
-                                             bytes.fromhex(item.item_hash),
-                                             f"{item.kind} owed by {item.owed_by}")])  # fmt: skip
+                self.audit.append(
+                    s,
+                    [
+                        Record(
+                            "station",
+                            "escalate",
+                            "deadline",
+                            item.channel_id,
+                            bytes.fromhex(item.item_hash),
+                            f"{item.kind} owed by {item.owed_by}",
+                        )
+                    ],
+                )
         except ChannelClosed:  # closed since the list was read: nothing is owed there now
             return False
         self.on_outbox()
@@ -742,11 +768,17 @@ class Ledger:
 
     def _add_channel(self, s: Session, channel: Channel, now: float) -> None:
         row = ChannelRow(
-            id=channel.channel_id.hex(), peer_party=channel.peer.party,
-            peer_station=channel.peer.station, peer_endpoint=channel.peer_endpoint,
-            safety_number=channel.safety_number, pairing=channel.pairing.value,
-            snapshot_sealed=b"", version=0, bad_input=0, created_at=now,
-        )  # fmt: skip
+            id=channel.channel_id.hex(),
+            peer_party=channel.peer.party,
+            peer_station=channel.peer.station,
+            peer_endpoint=channel.peer_endpoint,
+            safety_number=channel.safety_number,
+            pairing=channel.pairing.value,
+            snapshot_sealed=b"",
+            version=0,
+            bad_input=0,
+            created_at=now,
+        )
         self.save(row, channel)
         s.add(row)
 
@@ -790,10 +822,18 @@ class Ledger:
 
         recorded(
             Recorded(
-                s, self.key, self.clock(), row.id, direction, link, self.public_identity(),
-                channel.peer, lambda: self.identity(s)[0], send,
+                s,
+                self.key,
+                self.clock(),
+                row.id,
+                direction,
+                link,
+                self.public_identity(),
+                channel.peer,
+                lambda: self.identity(s)[0],
+                send,
             )
-        )  # fmt: skip
+        )
 
     def public_identity(self) -> PublicIdentity:
         """This station's public keys (read once: they never change)."""
@@ -805,13 +845,20 @@ class Ledger:
     def _add_entry(self, s: Session, channel_id: str, direction: str, link: Link) -> TranscriptRow:
         item, hooks = link.item, self.hooks.item(link.item)
         row = TranscriptRow(
-            channel_id=channel_id, direction=direction, seq=link.seq,
-            envelope_hash=link.envelope_hash, prev_hash=link.prev_hash,
-            peer_seq=link.peer_seq, peer_hash=link.peer_hash, item_type=item.item_type,
+            channel_id=channel_id,
+            direction=direction,
+            seq=link.seq,
+            envelope_hash=link.envelope_hash,
+            prev_hash=link.prev_hash,
+            peer_seq=link.peer_seq,
+            peer_hash=link.peer_hash,
+            item_type=item.item_type,
             item_sealed=seal(self.key, "item", encode(item)),
-            refers_to=hooks.refers_to(item), deadline=hooks.deadline(item),
-            clearances=" ".join(hooks.labels(s, channel_id, item)), created_at=self.clock(),
-        )  # fmt: skip
+            refers_to=hooks.refers_to(item),
+            deadline=hooks.deadline(item),
+            clearances=" ".join(hooks.labels(s, channel_id, item)),
+            created_at=self.clock(),
+        )
         s.add(row)
         return row
 
@@ -830,12 +877,22 @@ class Ledger:
             if row is None:
                 raise ChannelNotFound(f"no channel {channel_id}")
             return ChannelStatus(
-                row.id, row.peer_party, row.peer_station, row.peer_endpoint, row.safety_number,
-                row.pairing, row.pairing == "active", row.peer_reachable, row.last_contact_at,
-                row.last_error, repo.backlog(s, row.id), row.fork_alarm,
+                row.id,
+                row.peer_party,
+                row.peer_station,
+                row.peer_endpoint,
+                row.safety_number,
+                row.pairing,
+                row.pairing == "active",
+                row.peer_reachable,
+                row.last_contact_at,
+                row.last_error,
+                repo.backlog(s, row.id),
+                row.fork_alarm,
                 row.bad_input + self.tallies.pending(row.id, REFUSED),
-                row.duplicates + self.tallies.pending(row.id, DUPLICATES), row.closed,
-            )  # fmt: skip
+                row.duplicates + self.tallies.pending(row.id, DUPLICATES),
+                row.closed,
+            )
 
 
 def offset_clock() -> Clock:

@@ -71,8 +71,9 @@ def target(url: str, allow_private: bool) -> Target:
     return Target(parsed.copy_with(host=addresses[0]), parsed.host)
 
 
-def post(client: httpx.Client, url: str, body: bytes, *, allow_private: bool,
-         limit: int = ANSWER_BYTES) -> httpx.Response:  # fmt: skip
+def post(
+    client: httpx.Client, url: str, body: bytes, *, allow_private: bool, limit: int = ANSWER_BYTES
+) -> httpx.Response:
     """POST ``body`` to a checked endpoint; the answer is read up to ``limit`` bytes.
 
     Raises EndpointRefused, PeerRefused (an answer over the limit) or httpx.HTTPError.
@@ -80,10 +81,12 @@ def post(client: httpx.Client, url: str, body: bytes, *, allow_private: bool,
     """
     where = target(url, allow_private)
     request = client.build_request(
-        "POST", where.url, content=body,
+        "POST",
+        where.url,
+        content=body,
         headers={"host": _host_header(url), "content-type": "application/octet-stream"},
         extensions={"sni_hostname": where.host},
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + ANSWER_SECONDS
     response = client.send(request, stream=True)
     try:
@@ -95,8 +98,9 @@ def post(client: httpx.Client, url: str, body: bytes, *, allow_private: bool,
                     raise PeerRefused(response.status_code, f" with more than {limit} bytes")
                 if time.monotonic() > deadline:
                     raise PeerRefused(response.status_code, " too slowly")
-        return httpx.Response(response.status_code, headers=response.headers,
-                              content=bytes(content), request=request)  # fmt: skip
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=bytes(content), request=request
+        )
     finally:
         response.close()
 

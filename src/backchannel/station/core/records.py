@@ -53,9 +53,13 @@ class Entry:
 
 
 def entry_of(
-    row: TranscriptRow, item: Item, *, delivered: bool | None, acknowledged: bool,
+    row: TranscriptRow,
+    item: Item,
+    *,
+    delivered: bool | None,
+    acknowledged: bool,
     disclosure: str = "confidential",
-) -> Entry:  # fmt: skip
+) -> Entry:
     return Entry(
         row.direction,
         row.seq,

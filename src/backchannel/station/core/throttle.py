@@ -154,8 +154,12 @@ class SignInGate:
 
     @staticmethod
     def _keys(address: str, name: str) -> tuple[tuple[str, str], ...]:
-        return (("address", address), ("network", network_of(address)), ("name", name),
-                ("overall", ""))  # fmt: skip
+        return (
+            ("address", address),
+            ("network", network_of(address)),
+            ("name", name),
+            ("overall", ""),
+        )
 
 
 _REFUSALS = {

@@ -39,8 +39,12 @@ class DeadlineWatch:
         while not self._stop.wait(self.every):
             try:
                 for item in self.station.check_deadlines(self._notify):
-                    log.warning("overdue: %s owed by %s on item %s", item.kind, item.owed_by,
-                                item.item_hash[:16])  # fmt: skip
+                    log.warning(
+                        "overdue: %s owed by %s on item %s",
+                        item.kind,
+                        item.owed_by,
+                        item.item_hash[:16],
+                    )
             except Exception:  # keep watching whatever happens
                 log.exception("deadline check failed")
 

@@ -53,22 +53,33 @@ class WithdrawIn(BaseModel):
 def proposals(channel: ChannelId, who: CallerDep, desk: DeskDep) -> list[dict[str, Any]]:
     return [
         {
-            "proposal_id": p.proposal_id, "title": p.title, "state": p.state,
-            "ours": p.ours, "version": p.version, "awaiting_us": p.awaiting_us,
-            "respond_by": p.respond_by, "clearances": p.clearances.split(),
+            "proposal_id": p.proposal_id,
+            "title": p.title,
+            "state": p.state,
+            "ours": p.ours,
+            "version": p.version,
+            "awaiting_us": p.awaiting_us,
+            "respond_by": p.respond_by,
+            "clearances": p.clearances.split(),
         }
         for p in desk.proposals(who.officer, channel, who.origin)
-    ]  # fmt: skip
+    ]
 
 
 @router.post("/channels/{channel}/proposals", status_code=201)
 def propose(channel: ChannelId, body: ProposalIn, who: CallerDep, desk: DeskDep) -> dict[str, str]:
     clauses = [Clause(c.id, c.text, c.category, c.action, c.target) for c in body.clauses]
     proposal_id = desk.propose(
-        who.officer, channel, who.origin, title=body.title, to_role=body.to_role,
-        clauses=clauses, message=body.message, respond_by=body.respond_by,
+        who.officer,
+        channel,
+        who.origin,
+        title=body.title,
+        to_role=body.to_role,
+        clauses=clauses,
+        message=body.message,
+        respond_by=body.respond_by,
         clearances=tuple(body.clearances),
-    )  # fmt: skip
+    )
     return {"proposal_id": proposal_id}
 
 
@@ -79,11 +90,16 @@ def proposal(
     n = desk.proposal(who.officer, channel, proposal_id, who.origin)
     plain: dict[str, Any] = to_json(
         {
-            "proposal": n.proposal, "proposal_hash": n.proposal_hash, "ours": n.ours,
-            "state": n.state.value, "versions": n.versions, "agreed": n.agreed,
-            "declined": n.declined, "awaiting_us": n.awaiting_us(),
+            "proposal": n.proposal,
+            "proposal_hash": n.proposal_hash,
+            "ours": n.ours,
+            "state": n.state.value,
+            "versions": n.versions,
+            "agreed": n.agreed,
+            "declined": n.declined,
+            "awaiting_us": n.awaiting_us(),
         }
-    )  # fmt: skip
+    )
     return plain
 
 

@@ -48,23 +48,43 @@ class NegotiationDesk:
         return negotiation
 
     def propose(
-        self, officer: Officer, channel: str, origin: str, *, title: str, to_role: Role,
-        clauses: list[Clause], message: str, respond_by: datetime,
-        clearances: tuple[str, ...] = (), from_role: Role | None = None,
-    ) -> str:  # fmt: skip
+        self,
+        officer: Officer,
+        channel: str,
+        origin: str,
+        *,
+        title: str,
+        to_role: Role,
+        clauses: list[Clause],
+        message: str,
+        respond_by: datetime,
+        clearances: tuple[str, ...] = (),
+        from_role: Role | None = None,
+    ) -> str:
         require(officer, Action.NEGOTIATE, clearances)
         channel_id = self.station.resolve(channel)
         return self.negotiations.propose(
-            channel_id, title=title, from_role=speaking_as(officer, from_role), to_role=to_role,
+            channel_id,
+            title=title,
+            from_role=speaking_as(officer, from_role),
+            to_role=to_role,
             clauses=clauses,
-            message=message, respond_by=respond_by, clearances=clearances,
+            message=message,
+            respond_by=respond_by,
+            clearances=clearances,
             audit=Record(officer.name, "propose", origin),
-        )  # fmt: skip
+        )
 
     def respond(
-        self, officer: Officer, channel: str, origin: str, proposal_id: str, *,
-        answers: list[Answer], message: str = "",
-    ) -> None:  # fmt: skip
+        self,
+        officer: Officer,
+        channel: str,
+        origin: str,
+        proposal_id: str,
+        *,
+        answers: list[Answer],
+        message: str = "",
+    ) -> None:
         channel_id = self._negotiable(officer, channel, proposal_id)
         record = Record(officer.name, "respond", origin, detail=f"proposal {proposal_id}")
         self.negotiations.respond(channel_id, proposal_id, answers, message, audit=record)
@@ -83,13 +103,16 @@ class NegotiationDesk:
         proposals = self.negotiations.proposals(channel_id)
         labels = {p.proposal_id: tuple(p.clearances.split()) for p in proposals}
         shown = [
-            a for a in self.negotiations.agreements(channel_id)
+            a
+            for a in self.negotiations.agreements(channel_id)
             if a.proposal_id in labels and officer.may(Action.READ_ITEM, labels[a.proposal_id])
-        ]  # fmt: skip
+        ]
         self.door.record_shown(
-            officer, origin, channel_id,
+            officer,
+            origin,
+            channel_id,
             [(bytes.fromhex(a.proof[1]), f"agreement {a.id}") for a in shown],
-        )  # fmt: skip
+        )
         return shown
 
     def _negotiable(self, officer: Officer, channel: str, proposal_id: str) -> str:

@@ -82,12 +82,19 @@ def responses_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
         query = query.where(ProposalRow.channel_id == channel_id)
     return [
         Due(
-            p.channel_id, p.proposal_hash.hex(), "response", "us" if p.awaiting_us else "them",
-            p.respond_by, p.respond_by < now, None, tuple(p.clearances.split()), p.title,
+            p.channel_id,
+            p.proposal_hash.hex(),
+            "response",
+            "us" if p.awaiting_us else "them",
+            p.respond_by,
+            p.respond_by < now,
+            None,
+            tuple(p.clearances.split()),
+            p.title,
             p.proposal_id,
         )
         for p in s.scalars(query)
-    ]  # fmt: skip
+    ]
 
 
 def _expire(s: Session, now: float) -> None:
@@ -98,18 +105,31 @@ NEGOTIATION = Feature(
     "negotiation",
     items=(
         ItemHooks(
-            Proposal, "Proposal", recorded=_recorded, deadline=_deadline, labels=_own_labels,
-            refers_to=_proposal_id, describe=_describe_proposal,
+            Proposal,
+            "Proposal",
+            recorded=_recorded,
+            deadline=_deadline,
+            labels=_own_labels,
+            refers_to=_proposal_id,
+            describe=_describe_proposal,
         ),
         ItemHooks(
-            Response, "Response to a proposal", recorded=_recorded, labels=_proposal_labels,
-            refers_to=_proposal_id, describe=_describe_response,
+            Response,
+            "Response to a proposal",
+            recorded=_recorded,
+            labels=_proposal_labels,
+            refers_to=_proposal_id,
+            describe=_describe_response,
         ),
         ItemHooks(
-            Withdrawal, "Proposal withdrawn", recorded=_recorded, labels=_proposal_labels,
-            refers_to=_proposal_id, describe=_describe_withdrawal,
+            Withdrawal,
+            "Proposal withdrawn",
+            recorded=_recorded,
+            labels=_proposal_labels,
+            refers_to=_proposal_id,
+            describe=_describe_withdrawal,
         ),
     ),
     owed=responses_owed,
     tick=_expire,
-)  # fmt: skip
+)

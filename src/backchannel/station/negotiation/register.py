@@ -63,9 +63,11 @@ def fold(s: Session, key: bytes, channel_id: str, proposal_id: bytes) -> Negotia
             withdrawn = negotiation.withdrawn_at_seq
             crossed = row.direction == "in" and withdrawn is not None and row.peer_seq < withdrawn
             negotiation.apply_response(
-                item, row.envelope_hash, from_us=row.direction == "out",
+                item,
+                row.envelope_hash,
+                from_us=row.direction == "out",
                 crossed_our_withdrawal=crossed,
-            )  # fmt: skip
+            )
         elif isinstance(item, Withdrawal):
             negotiation.apply_withdrawal(row.direction == "out", row.seq)
     return negotiation
@@ -81,17 +83,23 @@ def refresh(s: Session, key: bytes, now: float, channel_id: str, proposal_id: by
         return  # the id is taken by a proposal of another channel: this one is ignored
     p = negotiation.proposal
     state = negotiation.state
-    if row is not None and row.state == ProposalState.EXPIRED and state in (
-        ProposalState.OPEN, ProposalState.ANSWERED
-    ):  # fmt: skip
+    if (
+        row is not None
+        and row.state == ProposalState.EXPIRED
+        and state in (ProposalState.OPEN, ProposalState.ANSWERED)
+    ):
         state = ProposalState.EXPIRED  # expiry is time, not an item: keep it
     if row is None:
         row = ProposalRow(
-            proposal_id=proposal_id.hex(), channel_id=channel_id, ours=negotiation.ours,
-            title=p.title, respond_by=p.respond_by.timestamp(),
-            clearances=" ".join(p.clearances), proposal_hash=negotiation.proposal_hash,
+            proposal_id=proposal_id.hex(),
+            channel_id=channel_id,
+            ours=negotiation.ours,
+            title=p.title,
+            respond_by=p.respond_by.timestamp(),
+            clearances=" ".join(p.clearances),
+            proposal_hash=negotiation.proposal_hash,
             created_at=now,
-        )  # fmt: skip
+        )
         s.add(row)
     row.state, row.version = state.value, negotiation.current.number
     row.awaiting_us, row.updated_at = negotiation.awaiting_us(), now
@@ -115,12 +123,20 @@ def agreements(s: Session, key: bytes, channel_id: str) -> list[AgreementView]:
     rows = sorted(s.scalars(query), key=lambda r: (r.effective_date, r.id))  # dates are sealed
     return [
         AgreementView(
-            r.id, r.proposal_id, r.clause_id, unseal(key, "agreement", r.text_sealed).decode(),
-            r.category, r.action, r.target, r.effective_date,
-            (r.proposed_in.hex(), r.accepted_in.hex()), r.state, r.changed_by,
+            r.id,
+            r.proposal_id,
+            r.clause_id,
+            unseal(key, "agreement", r.text_sealed).decode(),
+            r.category,
+            r.action,
+            r.target,
+            r.effective_date,
+            (r.proposed_in.hex(), r.accepted_in.hex()),
+            r.state,
+            r.changed_by,
         )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def _register(s: Session, key: bytes, channel_id: str, proposal_id: bytes, agreed: Agreed) -> None:
@@ -130,13 +146,21 @@ def _register(s: Session, key: bytes, channel_id: str, proposal_id: bytes, agree
         return
     s.add(
         AgreementRow(
-            id=agreement_id, channel_id=channel_id, proposal_id=proposal_id.hex(),
-            clause_id=clause.id, text_sealed=seal(key, "agreement", clause.text.encode()),
-            category=clause.category, action=clause.action, target=clause.target,
-            effective_date=agreed.effective_date, proposed_in=agreed.proposed_in,
-            accepted_in=agreed.accepted_in, state="active", changed_by="",
+            id=agreement_id,
+            channel_id=channel_id,
+            proposal_id=proposal_id.hex(),
+            clause_id=clause.id,
+            text_sealed=seal(key, "agreement", clause.text.encode()),
+            category=clause.category,
+            action=clause.action,
+            target=clause.target,
+            effective_date=agreed.effective_date,
+            proposed_in=agreed.proposed_in,
+            accepted_in=agreed.accepted_in,
+            state="active",
+            changed_by="",
         )
-    )  # fmt: skip
+    )
     if clause.action != "add":
         target = s.get(AgreementRow, clause.target)
         if target is not None and target.channel_id == channel_id:

@@ -38,29 +38,46 @@ class Negotiations:
         self.ledger = ledger
 
     def propose(
-        self, channel_id: str, *, title: str, from_role: Role, to_role: Role,
-        clauses: list[Clause], message: str, respond_by: datetime,
-        clearances: tuple[str, ...] = (), audit: Record | None = None,
-    ) -> str:  # fmt: skip
+        self,
+        channel_id: str,
+        *,
+        title: str,
+        from_role: Role,
+        to_role: Role,
+        clauses: list[Clause],
+        message: str,
+        respond_by: datetime,
+        clearances: tuple[str, ...] = (),
+        audit: Record | None = None,
+    ) -> str:
         """Send version 1 of a proposal; returns its id."""
         if respond_by.timestamp() <= self.ledger.clock():
             raise InvalidRequest("the requested response date is in the past")
         item = guard(
             lambda: Proposal(
-                proposal_id=os.urandom(16), title=title, from_role=from_role, to_role=to_role,
-                clauses=tuple(clauses), message=message, respond_by=respond_by,
+                proposal_id=os.urandom(16),
+                title=title,
+                from_role=from_role,
+                to_role=to_role,
+                clauses=tuple(clauses),
+                message=message,
+                respond_by=respond_by,
                 clearances=tuple(sorted(set(clearances))),
             )
-        )  # fmt: skip
+        )
         with self.ledger.locked(channel_id) as (s, row, channel):
             self.ledger.send_in(s, row, channel, item, audit)
         self.ledger.on_outbox()
         return item.proposal_id.hex()
 
     def respond(
-        self, channel_id: str, proposal_id: str, answers: list[Answer], message: str = "",
+        self,
+        channel_id: str,
+        proposal_id: str,
+        answers: list[Answer],
+        message: str = "",
         audit: Record | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Answer every open clause of the version that waits for us."""
         now = self.ledger.clock()
         date = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
@@ -69,10 +86,12 @@ class Negotiations:
             response = guard(
                 lambda: Response(
                     proposal_id=negotiation.proposal.proposal_id,
-                    version=negotiation.current.number, answers=tuple(answers),
-                    message=message, date=date,
+                    version=negotiation.current.number,
+                    answers=tuple(answers),
+                    message=message,
+                    date=date,
                 )
-            )  # fmt: skip
+            )
             if self._stored_state(s, row.id, proposal_id) == "expired":
                 raise InvalidRequest("the requested response date has passed")
             try:

@@ -27,8 +27,15 @@ VERDICTS: tuple[Verdict, ...] = ("accept", "decline", "counter", "discuss")
 def proposals(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> HTMLResponse:
     status = desk.door.channel(who.officer, channel)
     rows = list(reversed(desk.proposals(who.officer, status.channel_id, who.origin)))
-    return page(request, "proposals.html", who=who, status=status, proposals=rows, stamp=stamp,
-                may_negotiate=who.officer.may(Action.NEGOTIATE))  # fmt: skip
+    return page(
+        request,
+        "proposals.html",
+        who=who,
+        status=status,
+        proposals=rows,
+        stamp=stamp,
+        may_negotiate=who.officer.may(Action.NEGOTIATE),
+    )
 
 
 @router.get("/channels/{channel}/proposals/new")
@@ -41,8 +48,15 @@ def new_proposal(
 ) -> HTMLResponse:
     _may_negotiate(who)
     status = desk.door.channel(who.officer, channel)
-    return page(request, "proposal_new.html", who=who, status=status, form={}, error="",
-                rows=max(1, min(rows, MAX_ROWS)))  # fmt: skip
+    return page(
+        request,
+        "proposal_new.html",
+        who=who,
+        status=status,
+        form={},
+        error="",
+        rows=max(1, min(rows, MAX_ROWS)),
+    )
 
 
 @router.post("/channels/{channel}/proposals/new")
@@ -58,19 +72,32 @@ async def create_proposal(
         if respond_by is None:
             raise StationError("give the date by which a response is asked for")
         proposal_id = desk.propose(
-            who.officer, channel, who.origin, title=str(form.get("title", "")),
-            to_role=_role(str(form.get("to_role", "principal"))), clauses=_clauses(form, rows),
-            message=str(form.get("message", "")), respond_by=respond_by,
+            who.officer,
+            channel,
+            who.origin,
+            title=str(form.get("title", "")),
+            to_role=_role(str(form.get("to_role", "principal"))),
+            clauses=_clauses(form, rows),
+            message=str(form.get("message", "")),
+            respond_by=respond_by,
             clearances=tuple(sorted({str(v) for v in form.getlist("clearance")})),
-        )  # fmt: skip
+        )
     except Forbidden:
         raise
     except StationError as exc:
         status = desk.door.channel(who.officer, channel)
         values = {k: str(v) for k, v in form.multi_items() if k != "clearance"}
-        return page(request, "proposal_new.html", 422, who=who, status=status, form=values,
-                    error=str(exc), rows=rows,
-                    chosen=[str(v) for v in form.getlist("clearance")])  # fmt: skip
+        return page(
+            request,
+            "proposal_new.html",
+            422,
+            who=who,
+            status=status,
+            form=values,
+            error=str(exc),
+            rows=rows,
+            chosen=[str(v) for v in form.getlist("clearance")],
+        )
     return back(f"/channels/{channel}/proposals/{proposal_id}")
 
 
@@ -80,11 +107,19 @@ def proposal(
 ) -> HTMLResponse:
     status = desk.door.channel(who.officer, channel)
     n = desk.proposal(who.officer, status.channel_id, proposal_id, who.origin)
-    return page(request, "proposal.html", who=who, status=status, n=n, grid=grid(n),
-                proposal_id=proposal_id, verdicts=VERDICTS, error="",
-                may_answer=n.awaiting_us() and who.officer.may(Action.NEGOTIATE),
-                may_withdraw=n.ours and n.state.value == "open"
-                and who.officer.may(Action.NEGOTIATE))  # fmt: skip
+    return page(
+        request,
+        "proposal.html",
+        who=who,
+        status=status,
+        n=n,
+        grid=grid(n),
+        proposal_id=proposal_id,
+        verdicts=VERDICTS,
+        error="",
+        may_answer=n.awaiting_us() and who.officer.may(Action.NEGOTIATE),
+        may_withdraw=n.ours and n.state.value == "open" and who.officer.may(Action.NEGOTIATE),
+    )
 
 
 @router.post("/channels/{channel}/proposals/{proposal_id}/respond")
@@ -94,13 +129,21 @@ async def respond(
     _may_negotiate(who)
     form = await request.form()
     answers = [
-        Answer(cid, _verdict(str(form.get(f"verdict-{cid}", ""))),
-               str(form.get(f"counter-{cid}", "")) if form.get(f"verdict-{cid}") == "counter"
-               else "")
+        Answer(
+            cid,
+            _verdict(str(form.get(f"verdict-{cid}", ""))),
+            str(form.get(f"counter-{cid}", "")) if form.get(f"verdict-{cid}") == "counter" else "",
+        )
         for cid in [str(v) for v in form.getlist("clause")]
-    ]  # fmt: skip
-    desk.respond(who.officer, channel, who.origin, proposal_id, answers=answers,
-                 message=str(form.get("message", "")))  # fmt: skip
+    ]
+    desk.respond(
+        who.officer,
+        channel,
+        who.origin,
+        proposal_id,
+        answers=answers,
+        message=str(form.get("message", "")),
+    )
     return back(f"/channels/{channel}/proposals/{proposal_id}")
 
 
@@ -133,8 +176,7 @@ def grid(n: Negotiation) -> list[dict[str, Any]]:
             answer = next((a for a in v.answers if a.clause_id == cid), None)
             cells.append({"clause": clause, "answer": answer})
         agreed = any(a.clause.id == cid for a in n.agreed)
-        rows.append({"id": cid, "cells": cells, "agreed": agreed,
-                     "declined": cid in n.declined})  # fmt: skip
+        rows.append({"id": cid, "cells": cells, "agreed": agreed, "declined": cid in n.declined})
     return rows
 
 

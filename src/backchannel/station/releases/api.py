@@ -47,9 +47,16 @@ def request_release(
 ) -> dict[str, str]:
     texts = [ReleasedText(bytes.fromhex(t.item_hash), t.mode, t.text) for t in body.texts]
     request_id = desk.request(
-        who.officer, channel, who.origin, texts, title=body.title, statement=body.statement,
-        date=body.date, supersedes=body.supersedes, respond_by=body.respond_by,
-    )  # fmt: skip
+        who.officer,
+        channel,
+        who.origin,
+        texts,
+        title=body.title,
+        statement=body.statement,
+        date=body.date,
+        supersedes=body.supersedes,
+        respond_by=body.respond_by,
+    )
     return {"request_id": request_id}
 
 
@@ -73,5 +80,6 @@ def decline_release(
 def bundle(channel: ChannelId, request_id: RequestId, who: CallerDep, desk: DeskDep) -> Response:
     data = desk.bundle(who.officer, channel, who.origin, request_id)
     disposition = f'attachment; filename="release-{request_id[:12]}.json"'
-    return Response(data, media_type="application/json",
-                    headers={"content-disposition": disposition})  # fmt: skip
+    return Response(
+        data, media_type="application/json", headers={"content-disposition": disposition}
+    )

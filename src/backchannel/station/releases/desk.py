@@ -28,18 +28,27 @@ class ReleaseDesk:
         require(officer, Action.READ_ITEM)
         channel_id = self.station.known(self.station.resolve(channel))
         views = [
-            r for r in self.releases.requests(channel_id)
+            r
+            for r in self.releases.requests(channel_id)
             if officer.may(Action.READ_ITEM, r.clearances)
-        ]  # fmt: skip
+        ]
         shown = [(bytes.fromhex(r.request_hash), "release request") for r in views]
         self.door.record_shown(officer, origin, channel_id, shown)
         return views
 
     def request(
-        self, officer: Officer, channel: str, origin: str, texts: list[ReleasedText], *,
-        title: str, statement: str, date: str, supersedes: str | None = None,
+        self,
+        officer: Officer,
+        channel: str,
+        origin: str,
+        texts: list[ReleasedText],
+        *,
+        title: str,
+        statement: str,
+        date: str,
+        supersedes: str | None = None,
         respond_by: datetime | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         channel_id = self.station.resolve(channel)
         require(officer, Action.DECIDE_RELEASE)
         for text in texts:  # the officer must be cleared for every item named
@@ -47,14 +56,26 @@ class ReleaseDesk:
             require(officer, Action.DECIDE_RELEASE, entry.clearances, hidden=NO_ITEM)
         action = "release-counter" if supersedes else "release-request"
         return self.releases.request(
-            channel_id, texts, title=title, statement=statement, date=date, supersedes=supersedes,
-            audit=Record(officer.name, action, origin), respond_by=respond_by,
-        )  # fmt: skip
+            channel_id,
+            texts,
+            title=title,
+            statement=statement,
+            date=date,
+            supersedes=supersedes,
+            audit=Record(officer.name, action, origin),
+            respond_by=respond_by,
+        )
 
     def decide(
-        self, officer: Officer, channel: str, origin: str, request_id: str, *, approve: bool,
+        self,
+        officer: Officer,
+        channel: str,
+        origin: str,
+        request_id: str,
+        *,
+        approve: bool,
         reason: str = "",
-    ) -> None:  # fmt: skip
+    ) -> None:
         channel_id = self.station.resolve(channel)
         request = self._request(officer, Action.DECIDE_RELEASE, channel_id, request_id)
 
@@ -71,8 +92,11 @@ class ReleaseDesk:
         channel_id = self.station.resolve(channel)
         self._request(officer, Action.READ_ITEM, channel_id, request_id)
         data = self.releases.bundle(request_id)
-        self.station.audit.record(Record(officer.name, "release-bundle", origin, channel_id,
-                                         detail=f"request {request_id}"))  # fmt: skip
+        self.station.audit.record(
+            Record(
+                officer.name, "release-bundle", origin, channel_id, detail=f"request {request_id}"
+            )
+        )
         return data
 
     def _request(

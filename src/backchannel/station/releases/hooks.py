@@ -74,10 +74,12 @@ def decisions_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
         select(TranscriptRow, ReleaseRow)
         .join(ReleaseRow, ReleaseRow.request_hash == TranscriptRow.envelope_hash)
         .where(
-            TranscriptRow.item_type == "release-request", TranscriptRow.deadline.is_not(None),
-            ReleaseRow.state == "open", ReleaseRow.channel_id == TranscriptRow.channel_id,
+            TranscriptRow.item_type == "release-request",
+            TranscriptRow.deadline.is_not(None),
+            ReleaseRow.state == "open",
+            ReleaseRow.channel_id == TranscriptRow.channel_id,
         )
-    )  # fmt: skip
+    )
     if channel_id is not None:
         query = query.where(TranscriptRow.channel_id == channel_id)
     found = []
@@ -85,11 +87,17 @@ def decisions_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
         assert row.deadline is not None
         found.append(
             Due(
-                row.channel_id, row.envelope_hash.hex(), "decision",
-                "them" if request.requester == "us" else "us", row.deadline,
-                row.deadline < now, None, tuple(request.clearances.split()), "",
+                row.channel_id,
+                row.envelope_hash.hex(),
+                "decision",
+                "them" if request.requester == "us" else "us",
+                row.deadline,
+                row.deadline < now,
+                None,
+                tuple(request.clearances.split()),
+                "",
             )
-        )  # fmt: skip
+        )
     return found
 
 
@@ -97,17 +105,27 @@ RELEASES = Feature(
     "releases",
     items=(
         ItemHooks(
-            ReleaseRequest, "Release requested", recorded=_recorded, deadline=_deadline,
-            labels=_request_labels, describe=_describe_request,
+            ReleaseRequest,
+            "Release requested",
+            recorded=_recorded,
+            deadline=_deadline,
+            labels=_request_labels,
+            describe=_describe_request,
         ),
         ItemHooks(
-            ReleaseConsent, "Release signed", recorded=_recorded, labels=_answer_labels,
+            ReleaseConsent,
+            "Release signed",
+            recorded=_recorded,
+            labels=_answer_labels,
             describe=_describe_consent,
         ),
         ItemHooks(
-            ReleaseDecline, "Release declined", recorded=_recorded, labels=_answer_labels,
+            ReleaseDecline,
+            "Release declined",
+            recorded=_recorded,
+            labels=_answer_labels,
             describe=_describe_decline,
         ),
     ),
     owed=decisions_owed,
-)  # fmt: skip
+)

@@ -112,20 +112,31 @@ def open_request_naming(s: Session, channel_id: str, item_hash: bytes) -> Releas
 
 
 def _requested(
-    s: Session, ctx: Context, direction: str, item: ReleaseRequest, envelope_hash: bytes, *,
+    s: Session,
+    ctx: Context,
+    direction: str,
+    item: ReleaseRequest,
+    envelope_hash: bytes,
+    *,
     peer_seq: int,
-) -> None:  # fmt: skip
+) -> None:
     rid = item.request_id.hex()
     if s.get(ReleaseRow, rid) is not None:
         return  # the same request id twice (on any channel): the first one stands
     requester = "us" if direction == "out" else "peer"
     row = ReleaseRow(
-        request_id=rid, channel_id=ctx.channel_id, state=RequestState.OPEN.value,
-        requester=requester, request_hash=envelope_hash,
-        request_sealed=seal(ctx.key, "item", encode(item)), clearances="",
-        supersedes=item.supersedes.hex() if item.supersedes else None, note="",
-        created_at=ctx.now, updated_at=ctx.now,
-    )  # fmt: skip
+        request_id=rid,
+        channel_id=ctx.channel_id,
+        state=RequestState.OPEN.value,
+        requester=requester,
+        request_hash=envelope_hash,
+        request_sealed=seal(ctx.key, "item", encode(item)),
+        clearances="",
+        supersedes=item.supersedes.hex() if item.supersedes else None,
+        note="",
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
     s.add(row)
     held = _labels_of_named(s, ctx, item)
     if held is None:  # names something that is not a message of this channel here
@@ -223,17 +234,19 @@ def _crossed(s: Session, ctx: Context, item: ReleaseRequest, peer_seq: int) -> l
     """
     named = {t.item_hash for t in item.texts}
     query = select(ReleaseRow).where(
-        ReleaseRow.channel_id == ctx.channel_id, ReleaseRow.requester == "us",
+        ReleaseRow.channel_id == ctx.channel_id,
+        ReleaseRow.requester == "us",
         ReleaseRow.state.in_([*LIVE, RequestState.VOID.value]),
-    )  # fmt: skip
+    )
     crossed = []
     for row in s.scalars(query):
         sent = s.scalar(
             select(TranscriptRow.seq).where(
-                TranscriptRow.channel_id == ctx.channel_id, TranscriptRow.direction == "out",
+                TranscriptRow.channel_id == ctx.channel_id,
+                TranscriptRow.direction == "out",
                 TranscriptRow.envelope_hash == row.request_hash,
             )
-        )  # fmt: skip
+        )
         overlap = named & {t.item_hash for t in request_of(row, ctx.key).texts}
         if sent is not None and sent > peer_seq and overlap:
             crossed.append(row)
@@ -252,9 +265,14 @@ def _named_by(s: Session, ctx: Context, item_hash: bytes, request_id: str) -> bo
 
 
 def _items(
-    s: Session, ctx: Context, texts: Iterable[ReleasedText], event: DisclosureInput, *,
-    request_id: str | None = None, skip: set[bytes] | None = None,
-) -> None:  # fmt: skip
+    s: Session,
+    ctx: Context,
+    texts: Iterable[ReleasedText],
+    event: DisclosureInput,
+    *,
+    request_id: str | None = None,
+    skip: set[bytes] | None = None,
+) -> None:
     for text in texts:
         item_hash = text.item_hash
         if skip and item_hash in skip:
@@ -265,8 +283,12 @@ def _items(
             continue  # e.g. a released item named again: it stays released
         new = disclose(state, event)
         if row is None:
-            row = DisclosureRow(channel_id=ctx.channel_id, item_hash=item_hash, state=new.value,
-                                request_id=request_id or "")  # fmt: skip
+            row = DisclosureRow(
+                channel_id=ctx.channel_id,
+                item_hash=item_hash,
+                state=new.value,
+                request_id=request_id or "",
+            )
             s.add(row)
         row.state = new.value
         if request_id is not None:

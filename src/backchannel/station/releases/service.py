@@ -41,10 +41,17 @@ class Releases:
         self.ledger = ledger
 
     def request(
-        self, channel_id: str, texts: list[ReleasedText], *, title: str, statement: str,
-        date: str, supersedes: str | None = None, audit: Record | None = None,
+        self,
+        channel_id: str,
+        texts: list[ReleasedText],
+        *,
+        title: str,
+        statement: str,
+        date: str,
+        supersedes: str | None = None,
+        audit: Record | None = None,
         respond_by: datetime | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Ask the counterpart to release public texts of items; returns the request id."""
         if respond_by is not None and respond_by.timestamp() <= self.ledger.clock():
             raise InvalidRequest("the date a decision is asked for is in the past")
@@ -64,12 +71,16 @@ class Releases:
                 labels |= self._releasable(s, row.id, text.item_hash, old)
             item = guard(
                 lambda: ReleaseRequest(
-                    request_id=os.urandom(16), title=title, statement=statement, date=date,
-                    texts=tuple(texts), clearances=tuple(sorted(labels)),
+                    request_id=os.urandom(16),
+                    title=title,
+                    statement=statement,
+                    date=date,
+                    texts=tuple(texts),
+                    clearances=tuple(sorted(labels)),
                     supersedes=bytes.fromhex(supersedes) if supersedes else None,
                     respond_by=respond_by,
                 )
-            )  # fmt: skip
+            )
             self.ledger.send_in(s, row, channel, item, audit)
         self.ledger.on_outbox()
         return item.request_id.hex()

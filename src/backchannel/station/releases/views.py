@@ -32,8 +32,19 @@ class ReleaseView:
 def release_view(row: ReleaseRow, request: ReleaseRequest) -> ReleaseView:
     signed = (row.our_consent_sealed is not None) + (row.peer_consent_sealed is not None)
     return ReleaseView(
-        row.request_id, row.channel_id, row.requester, row.state, request.title,
-        request.statement, request.date, list(request.texts), row.supersedes, signed,
-        tuple(row.clearances.split()), row.request_hash.hex(), row.note, row.created_at,
+        row.request_id,
+        row.channel_id,
+        row.requester,
+        row.state,
+        request.title,
+        request.statement,
+        request.date,
+        list(request.texts),
+        row.supersedes,
+        signed,
+        tuple(row.clearances.split()),
+        row.request_hash.hex(),
+        row.note,
+        row.created_at,
         row.updated_at,
-    )  # fmt: skip
+    )

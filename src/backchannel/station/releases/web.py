@@ -31,10 +31,15 @@ def releases(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> H
     views = desk.requests(who.officer, status.channel_id, who.origin)
     originals = _originals(desk, who, status.channel_id, views)
     return page(
-        request, "releases.html", who=who, status=status, releases=list(reversed(views)),
-        originals=originals, stamp=stamp,
+        request,
+        "releases.html",
+        who=who,
+        status=status,
+        releases=list(reversed(views)),
+        originals=originals,
+        stamp=stamp,
         may_decide=who.officer.may(Action.DECIDE_RELEASE),
-    )  # fmt: skip
+    )
 
 
 @router.get("/channels/{channel}/releases/new")
@@ -45,15 +50,24 @@ def new_release(
         raise Forbidden(f"your role ({who.officer.role}) does not allow deciding on releases")
     status = desk.door.channel(who.officer, channel)
     messages = [
-        r.entry for r in desk.door.thread(who.officer, status.channel_id, who.origin)
+        r.entry
+        for r in desk.door.thread(who.officer, status.channel_id, who.origin)
         if isinstance(r.entry.item, Message) and r.entry.disclosure != "released"
-    ]  # fmt: skip
+    ]
     countered = _countered(desk, who, status.channel_id, counter)
     chosen = {t.item_hash.hex(): t for t in countered.texts} if countered else {}
     return page(
-        request, "release_new.html", who=who, status=status, messages=messages,
-        chosen=chosen, countered=countered, modes=MODES, error="", form={},
-    )  # fmt: skip
+        request,
+        "release_new.html",
+        who=who,
+        status=status,
+        messages=messages,
+        chosen=chosen,
+        countered=countered,
+        modes=MODES,
+        error="",
+        form={},
+    )
 
 
 @router.post("/channels/{channel}/releases/new")
@@ -61,28 +75,46 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
     form = await request.form()
     picked = [str(v) for v in form.getlist("item")]
     texts = [
-        ReleasedText(bytes.fromhex(h), str(form.get(f"mode-{h}", "verbatim")),  # type: ignore[arg-type]
-                     str(form.get(f"text-{h}", "")))
-        for h in picked if _is_hash(h)
-    ]  # fmt: skip
+        ReleasedText(
+            bytes.fromhex(h),
+            str(form.get(f"mode-{h}", "verbatim")),  # type: ignore[arg-type]
+            str(form.get(f"text-{h}", "")),
+        )
+        for h in picked
+        if _is_hash(h)
+    ]
     counter = str(form.get("counter", "")) or None
     try:
         if not texts:
             raise StationError("choose at least one item to release")
         desk.request(
-            who.officer, channel, who.origin, texts, title=str(form.get("title", "")),
-            statement=str(form.get("statement", "")), date=str(form.get("date", "")),
-            supersedes=counter, respond_by=parse_deadline(str(form.get("respond_by", ""))),
-        )  # fmt: skip
+            who.officer,
+            channel,
+            who.origin,
+            texts,
+            title=str(form.get("title", "")),
+            statement=str(form.get("statement", "")),
+            date=str(form.get("date", "")),
+            supersedes=counter,
+            respond_by=parse_deadline(str(form.get("respond_by", ""))),
+        )
     except Forbidden:
         raise
     except StationError as exc:
         status = desk.door.channel(who.officer, channel)
         return page(
-            request, "release_new.html", 422, who=who, status=status, messages=[],
-            chosen={t.item_hash.hex(): t for t in texts}, countered=None, modes=MODES,
-            error=str(exc), form={k: str(v) for k, v in form.items()},
-        )  # fmt: skip
+            request,
+            "release_new.html",
+            422,
+            who=who,
+            status=status,
+            messages=[],
+            chosen={t.item_hash.hex(): t for t in texts},
+            countered=None,
+            modes=MODES,
+            error=str(exc),
+            form={k: str(v) for k, v in form.items()},
+        )
     return back(f"/channels/{channel}/releases")
 
 

@@ -91,10 +91,15 @@ def confirm(channel: ChannelId, who: CallerDep, door: DoorDep) -> ChannelStatus:
 @router.post("/channels/{channel}/messages", status_code=201, responses={201: ENTRY})
 def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, door: DoorDep) -> Response:
     entry = door.send(
-        who.officer, channel, who.origin, text=body.text, to_role=body.to_role,
-        language=body.language, clearances=tuple(body.clearances),
+        who.officer,
+        channel,
+        who.origin,
+        text=body.text,
+        to_role=body.to_role,
+        language=body.language,
+        clearances=tuple(body.clearances),
         ack_deadline=body.ack_deadline,
-    )  # fmt: skip
+    )
     return json_response(entry_json(entry), 201)
 
 

@@ -107,9 +107,10 @@ class BodyLimits:
         if declared is None or declared > cap:
             self.refused(scope["path"])
             status, reason = (
-                (400, "the Content-Length header is not a number") if declared is None
+                (400, "the Content-Length header is not a number")
+                if declared is None
                 else (413, "the request body is too large")
-            )  # fmt: skip
+            )
             await _refuse(scope, receive, send, status, reason)
             return
         held = 0

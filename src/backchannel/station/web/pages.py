@@ -90,9 +90,13 @@ def login_form(request: Request, error: str = "", status: int = 200) -> HTMLResp
     html = _LOGIN_PAGES[key].replace(_NONCE.encode(), nonce.encode())
     response = HTMLResponse(html, status_code=status)
     response.set_cookie(
-        login_cookie(request), nonce, httponly=True, samesite="strict",
-        secure=over_tls(request), path="/login",
-    )  # fmt: skip
+        login_cookie(request),
+        nonce,
+        httponly=True,
+        samesite="strict",
+        secure=over_tls(request),
+        path="/login",
+    )
     return response
 
 
@@ -155,9 +159,14 @@ def thread(request: Request, channel: str, who: CallerDep, door: DoorDep) -> HTM
     readable = who.officer.may(Action.READ_ITEM, ())
     shown = door.thread(who.officer, status.channel_id, who.origin, quote=True) if readable else []
     return page(
-        request, "thread.html", who=who, status=status, entries=views(door, status, shown),
-        after=max((r.entry.position for r in shown), default=0), readable=readable,
-    )  # fmt: skip
+        request,
+        "thread.html",
+        who=who,
+        status=status,
+        entries=views(door, status, shown),
+        after=max((r.entry.position for r in shown), default=0),
+        readable=readable,
+    )
 
 
 @router.get("/channels/{channel}/since")
@@ -181,14 +190,19 @@ def item(
     shown = door.item(who.officer, channel, item_hash, who.origin)
     status, entry = door.channel(who.officer, channel), shown.entry
     may_ack = (
-        entry.direction == "in" and not entry.acknowledged
+        entry.direction == "in"
+        and not entry.acknowledged
         and isinstance(entry.item, Message)
         and who.officer.may(Action.ACKNOWLEDGE, entry.clearances)
-    )  # fmt: skip
+    )
     return page(
-        request, "item.html", who=who, status=status, e=view(door, status, shown),
+        request,
+        "item.html",
+        who=who,
+        status=status,
+        e=view(door, status, shown),
         may_ack=may_ack,
-    )  # fmt: skip
+    )
 
 
 @router.post("/channels/{channel}/items/{item_hash}/ack")
@@ -202,8 +216,15 @@ def acknowledge(
 @router.get("/channels/{channel}/compose")
 def compose_form(request: Request, channel: str, who: CallerDep, door: DoorDep) -> HTMLResponse:
     _require(who.officer, Action.SEND_ITEM)
-    return page(request, "compose.html", who=who, status=door.channel(who.officer, channel),
-                form={}, roles=ROLES, error="")  # fmt: skip
+    return page(
+        request,
+        "compose.html",
+        who=who,
+        status=door.channel(who.officer, channel),
+        form={},
+        roles=ROLES,
+        error="",
+    )
 
 
 @router.post("/channels/{channel}/compose")
@@ -215,17 +236,31 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
         deadline = parse_deadline(form.get("deadline", ""))
         await run_in_threadpool(
             lambda: door.send(
-                who.officer, channel, who.origin, text=form.get("text", ""),
-                to_role=_role(form.get("to_role", "")), language=form.get("language", "en"),
-                clearances=parse_clearances(labels), ack_deadline=deadline,
+                who.officer,
+                channel,
+                who.origin,
+                text=form.get("text", ""),
+                to_role=_role(form.get("to_role", "")),
+                language=form.get("language", "en"),
+                clearances=parse_clearances(labels),
+                ack_deadline=deadline,
             )
-        )  # fmt: skip
+        )
     except Forbidden:
         raise
     except StationError as exc:
         status = await run_in_threadpool(door.channel, who.officer, channel)
-        return page(request, "compose.html", 422, who=who, status=status, form=form,
-                    chosen=labels, roles=ROLES, error=str(exc))  # fmt: skip
+        return page(
+            request,
+            "compose.html",
+            422,
+            who=who,
+            status=status,
+            form=form,
+            chosen=labels,
+            roles=ROLES,
+            error=str(exc),
+        )
     return back(f"/channels/{channel}")
 
 
@@ -240,9 +275,14 @@ def confirm(channel: str, who: CallerDep, door: DoorDep) -> RedirectResponse:
 
 @router.get("/audit")
 def audit(
-    request: Request, who: CallerDep, door: DoorDep, officer: str = "", item: str = "",
-    since: str = "", until: str = "",
-) -> HTMLResponse:  # fmt: skip
+    request: Request,
+    who: CallerDep,
+    door: DoorDep,
+    officer: str = "",
+    item: str = "",
+    since: str = "",
+    until: str = "",
+) -> HTMLResponse:
     _require(who.officer, Action.READ_AUDIT)
     trail = door.station.audit
     try:
@@ -252,8 +292,15 @@ def audit(
     except (ValueError, StationError) as exc:
         rows, error = [], str(exc)
     filters = {"officer": officer, "item": item, "since": since, "until": until}
-    return page(request, "audit.html", who=who, rows=[audit_view(r) for r in rows],
-                verdict=trail.verify(), error=error, filters=filters)  # fmt: skip
+    return page(
+        request,
+        "audit.html",
+        who=who,
+        rows=[audit_view(r) for r in rows],
+        verdict=trail.verify(),
+        error=error,
+        filters=filters,
+    )
 
 
 @router.get("/officers")
@@ -265,22 +312,38 @@ def officers(request: Request, who: Caller, message: str = "") -> HTMLResponse:
     """The officers page; ``message`` comes from us only (never from the query)."""
     _require(who.officer, Action.MANAGE_OFFICERS)
     accounts = accounts_of(request).accounts()
-    return page(request, "officers.html", who=who, accounts=accounts, roles=ROLES,
-                message=message[:300], now=station_of(request).clock())  # fmt: skip
+    return page(
+        request,
+        "officers.html",
+        who=who,
+        accounts=accounts,
+        roles=ROLES,
+        message=message[:300],
+        now=station_of(request).clock(),
+    )
 
 
 @router.post("/officers")
 def add_officer(
-    request: Request, who: CallerDep, name: Text, role: Text, password: Text,
+    request: Request,
+    who: CallerDep,
+    name: Text,
+    role: Text,
+    password: Text,
     clearances: Text = "",
-) -> Response:  # fmt: skip
+) -> Response:
     _require(who.officer, Action.MANAGE_OFFICERS)
     accounts = accounts_of(request)
     try:
         accounts.add(
-            who.officer.name, who.origin, name.strip(), role=role,
-            clearances=parse_clearances(clearances), password=password, on_host=False,
-        )  # fmt: skip
+            who.officer.name,
+            who.origin,
+            name.strip(),
+            role=role,
+            clearances=parse_clearances(clearances),
+            password=password,
+            on_host=False,
+        )
     except StationError as exc:
         return officers(request, who, message=f"not added: {exc}")
     return back("/officers")
@@ -350,9 +413,16 @@ def view(door: Door, status: ChannelStatus, shown: Rendering) -> dict[str, Any]:
 
 def audit_view(r: AuditEntry) -> dict[str, Any]:
     rec = r.record
-    return {"seq": r.seq, "when": stamp(r.at), "officer": rec.officer, "action": rec.action,
-            "item": (rec.item_hash or b"").hex(), "channel": rec.channel_id or "",
-            "origin": rec.origin, "detail": rec.detail}  # fmt: skip
+    return {
+        "seq": r.seq,
+        "when": stamp(r.at),
+        "officer": rec.officer,
+        "action": rec.action,
+        "item": (rec.item_hash or b"").hex(),
+        "channel": rec.channel_id or "",
+        "origin": rec.origin,
+        "detail": rec.detail,
+    }
 
 
 def stamp(at: float) -> str:
@@ -390,5 +460,13 @@ def due(request: Request, who: CallerDep, door: DoorDep) -> HTMLResponse:
     items = door.due(who.officer)
     now = door.station.clock()
     names = {c.channel_id: c.peer_party for c in door.channels(who.officer)}
-    return page(request, "due.html", who=who, items=items, now=now, names=names, stamp=stamp,
-                principal=who.officer.role == "principal")  # fmt: skip
+    return page(
+        request,
+        "due.html",
+        who=who,
+        items=items,
+        now=now,
+        names=names,
+        stamp=stamp,
+        principal=who.officer.role == "principal",
+    )

@@ -146,8 +146,9 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, status: bytes) -> None:
-        self.transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\n"
-                             b"connection: close\r\n\r\n")  # fmt: skip
+        self.transport.write(
+            b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
         self.transport.close()
 
     def _cancel_deadline(self) -> None:
@@ -187,12 +188,20 @@ def serve(app: Any, where: Listen, limits: ConnectionLimits | None = None) -> No
     GuardedProtocol.limits = limits
     proxied = bool(where.trusted_proxies)
     config = uvicorn.Config(
-        app, host=where.host, port=where.port, log_level="warning", http=GuardedProtocol,
-        ssl_certfile=where.tls_cert, ssl_keyfile=where.tls_key,
+        app,
+        host=where.host,
+        port=where.port,
+        log_level="warning",
+        http=GuardedProtocol,
+        ssl_certfile=where.tls_cert,
+        ssl_keyfile=where.tls_key,
         # Forwarded headers are believed only from the listed proxies, never by default.
-        proxy_headers=proxied, forwarded_allow_ips=list(where.trusted_proxies) or None,
+        proxy_headers=proxied,
+        forwarded_allow_ips=list(where.trusted_proxies) or None,
         # No limit_concurrency: it would answer 503 to every request once the table is
         # full; GuardedProtocol makes room instead.
-        server_header=False, timeout_keep_alive=limits.idle_seconds, access_log=False,
-    )  # fmt: skip
+        server_header=False,
+        timeout_keep_alive=limits.idle_seconds,
+        access_log=False,
+    )
     uvicorn.Server(config).run()

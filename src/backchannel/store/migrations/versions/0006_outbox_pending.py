@@ -23,9 +23,12 @@ PENDING = sa.text("delivered_at IS NULL")
 def upgrade() -> None:
     op.drop_index("ix_outbox_undelivered", table_name="outbox")
     op.create_index(
-        "ix_outbox_pending", "outbox", ["channel_id", "seq"],
-        sqlite_where=PENDING, postgresql_where=PENDING,
-    )  # fmt: skip
+        "ix_outbox_pending",
+        "outbox",
+        ["channel_id", "seq"],
+        sqlite_where=PENDING,
+        postgresql_where=PENDING,
+    )
 
 
 def downgrade() -> None:

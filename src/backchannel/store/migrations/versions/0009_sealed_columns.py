@@ -83,15 +83,18 @@ def _seal_table(
     with op.batch_alter_table(table) as batch:
         for column, (_python, nullable) in columns.items():
             batch.alter_column(
-                column, type_=sa.LargeBinary, existing_nullable=nullable,
+                column,
+                type_=sa.LargeBinary,
+                existing_nullable=nullable,
                 postgresql_using=f"convert_to({column}::text, 'UTF8')",
-            )  # fmt: skip
+            )
     if not rows:
         return
     sealed = sa.table(
-        table, *(sa.column(k) for k in keys),
+        table,
+        *(sa.column(k) for k in keys),
         *(sa.column(c, Sealed(f"{table}.{c}", python)) for c, (python, _) in columns.items()),
-    )  # fmt: skip
+    )
     where = sa.and_(*(sealed.c[k] == sa.bindparam(f"key_{k}") for k in keys))
     values = {c: sa.bindparam(f"new_{c}", type_=sealed.c[c].type) for c in columns}
     bind.execute(
@@ -120,15 +123,20 @@ def _add_blind_index(
     table, id_column, column, index = where
     with op.batch_alter_table(table) as batch:
         batch.add_column(sa.Column(index, sa.LargeBinary(32), nullable=True))
-    rows = sa.table(table, sa.column(id_column), sa.column(column, Sealed(f"{table}.{column}")),
-                    sa.column(index))  # fmt: skip
+    rows = sa.table(
+        table,
+        sa.column(id_column),
+        sa.column(column, Sealed(f"{table}.{column}")),
+        sa.column(index),
+    )
     found = [(r[0], r[1]) for r in bind.execute(sa.select(rows.c[id_column], rows.c[column]))]
     if found:
         bind.execute(
-            rows.update().where(rows.c[id_column] == sa.bindparam("row_id"))
+            rows.update()
+            .where(rows.c[id_column] == sa.bindparam("row_id"))
             .values({index: sa.bindparam("digest")}),
             [{"row_id": i, "digest": blind_index(key, f"{table}.{column}", v)} for i, v in found],
-        )  # fmt: skip
+        )
     with op.batch_alter_table(table) as batch:
         batch.alter_column(index, existing_type=sa.LargeBinary(32), nullable=False)
         batch.create_index(f"ix_{table}_{index}", [index], unique=unique)
