@@ -9,7 +9,7 @@ records describe.  Canary marks and the choice of language hook in here.
 
 Actions are checked here as well (send, acknowledge, confirm) and audited in the
 transaction that makes them.  The features' own views (release requests, proposals,
-the register) go through their desks, which use ``require`` and ``record_shown``.
+the register) go through their desks, which use ``require`` and ``showing``.
 The CLI comes through this door as a ``Host`` caller: it holds the station key, so
 the matrix does not bind it, and everything it is shown is audited under its login.
 """
@@ -17,8 +17,9 @@ the matrix does not bind it, and everything it is shown is audited under its log
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
@@ -67,6 +68,18 @@ class Host(Officer):
 
 def host(name: str) -> Host:
     return Host(0, name, "principal", frozenset())
+
+
+@dataclass
+class Showing:
+    """What a feature's view shows, gathered inside the door's transaction."""
+
+    s: Session
+    items: list[tuple[bytes, str]] = field(default_factory=list)
+
+    def shown(self, pairs: Iterable[tuple[bytes, str]]) -> None:
+        """Name what is shown: each item's hash and what of it (e.g. "proposal title")."""
+        self.items.extend(pairs)
 
 
 @dataclass(frozen=True)
@@ -149,17 +162,17 @@ class Door:
         )
         return renderings
 
-    def record_shown(
-        self,
-        officer: Officer,
-        origin: str,
-        channel_id: str,
-        shown: Iterable[tuple[bytes, str]],
-    ) -> None:
-        """Audit what a feature's view shows (its hash and what it was), before it is."""
-        records = [Record(officer.name, "read", origin, channel_id, h, what) for h, what in shown]
-        if records:
-            self.station.audit.record(*records)
+    @contextmanager
+    def showing(self, officer: Officer, origin: str, channel_id: str) -> Iterator[Showing]:
+        """A transaction for a feature's view: read in ``showing.s``, name with
+        ``showing.shown`` what is shown; the records are written in that transaction."""
+        with self.station.db.transaction() as s:
+            showing = Showing(s)
+            yield showing
+            records = [
+                Record(officer.name, "read", origin, channel_id, h, w) for h, w in showing.items
+            ]
+            self.station.audit.append(s, records)
 
     def noted(
         self,

@@ -572,6 +572,15 @@ class Ledger:
         with self.db.reading() as s:
             return self.transcript_in(s, channel_id, after)
 
+    @contextmanager
+    def session(self, s: Session | None = None) -> Iterator[Session]:
+        """The caller's transaction if it has one (the door's), else a read of our own."""
+        if s is not None:
+            yield s
+            return
+        with self.db.reading() as own:
+            yield own
+
     def transcript_in(self, s: Session, channel_id: str, after: int = 0) -> list[Entry]:
         """``transcript`` inside the caller's transaction (the rendering door's)."""
         rows = repo.transcript(s, channel_id, after=after)

@@ -28,11 +28,10 @@ class NegotiationDesk:
         """Proposals whose clearance the officer holds (titles and states), audited."""
         require(officer, Action.READ_ITEM)
         channel_id = self.station.known(self.station.resolve(channel))
-        rows = self.negotiations.proposals(channel_id)
-        shown = [r for r in rows if officer.may(Action.READ_ITEM, tuple(r.clearances.split()))]
-        self.door.record_shown(
-            officer, origin, channel_id, [(r.proposal_hash, "proposal title") for r in shown]
-        )
+        with self.door.showing(officer, origin, channel_id) as showing:
+            rows = self.negotiations.proposals(channel_id, showing.s)
+            shown = [r for r in rows if officer.may(Action.READ_ITEM, tuple(r.clearances.split()))]
+            showing.shown((r.proposal_hash, "proposal title") for r in shown)
         return shown
 
     def proposal(
@@ -41,10 +40,12 @@ class NegotiationDesk:
         """A proposal with its versions and answers, every version audited as read."""
         require(officer, Action.READ_ITEM)
         channel_id = self.station.resolve(channel)
-        negotiation = self.negotiations.proposal(channel_id, proposal_id)
-        require(officer, Action.READ_ITEM, negotiation.proposal.clearances, hidden=NO_PROPOSAL)
-        shown = [negotiation.proposal_hash, *(v.source for v in negotiation.versions[1:])]
-        self.door.record_shown(officer, origin, channel_id, [(h, "proposal") for h in shown])
+        with self.door.showing(officer, origin, channel_id) as showing:
+            negotiation = self.negotiations.proposal(channel_id, proposal_id, showing.s)
+            labels = negotiation.proposal.clearances
+            require(officer, Action.READ_ITEM, labels, hidden=NO_PROPOSAL)
+            versions = [negotiation.proposal_hash, *(v.source for v in negotiation.versions[1:])]
+            showing.shown((h, "proposal") for h in versions)
         return negotiation
 
     def propose(
@@ -100,19 +101,15 @@ class NegotiationDesk:
         """The register, less what the officer is not cleared for; audited as read."""
         require(officer, Action.READ_ITEM)
         channel_id = self.station.known(self.station.resolve(channel))
-        proposals = self.negotiations.proposals(channel_id)
-        labels = {p.proposal_id: tuple(p.clearances.split()) for p in proposals}
-        shown = [
-            a
-            for a in self.negotiations.agreements(channel_id)
-            if a.proposal_id in labels and officer.may(Action.READ_ITEM, labels[a.proposal_id])
-        ]
-        self.door.record_shown(
-            officer,
-            origin,
-            channel_id,
-            [(bytes.fromhex(a.proof[1]), f"agreement {a.id}") for a in shown],
-        )
+        with self.door.showing(officer, origin, channel_id) as showing:
+            proposals = self.negotiations.proposals(channel_id, showing.s)
+            labels = {p.proposal_id: tuple(p.clearances.split()) for p in proposals}
+            shown = [
+                a
+                for a in self.negotiations.agreements(channel_id, showing.s)
+                if a.proposal_id in labels and officer.may(Action.READ_ITEM, labels[a.proposal_id])
+            ]
+            showing.shown((bytes.fromhex(a.proof[1]), f"agreement {a.id}") for a in shown)
         return shown
 
     def _negotiable(self, officer: Officer, channel: str, proposal_id: str) -> str:

@@ -114,21 +114,28 @@ class Negotiations:
             self.ledger.send_in(s, row, channel, item, audit)
         self.ledger.on_outbox()
 
-    def proposals(self, channel_id: str | None) -> list[ProposalRow]:
-        with self.ledger.db.reading() as s:
-            query = select(ProposalRow).where(
-                ProposalRow.channel_id == self.ledger.resolve(channel_id)
-            )
+    # Each read takes ``within`` to run inside the caller's transaction (the door's).
+
+    def proposals(self, channel_id: str | None, within: Session | None = None) -> list[ProposalRow]:
+        channel_id = self.ledger.resolve(channel_id)
+        with self.ledger.session(within) as s:
+            query = select(ProposalRow).where(ProposalRow.channel_id == channel_id)
             return list(s.scalars(query.order_by(ProposalRow.created_at)))
 
-    def proposal(self, channel_id: str | None, proposal_id: str) -> Negotiation:
+    def proposal(
+        self, channel_id: str | None, proposal_id: str, within: Session | None = None
+    ) -> Negotiation:
         """A proposal folded from its items: versions, answers, agreed clauses."""
-        with self.ledger.db.reading() as s:
-            return self._negotiation(s, self.ledger.resolve(channel_id), proposal_id)
+        channel_id = self.ledger.resolve(channel_id)
+        with self.ledger.session(within) as s:
+            return self._negotiation(s, channel_id, proposal_id)
 
-    def agreements(self, channel_id: str | None) -> list[AgreementView]:
-        with self.ledger.db.reading() as s:
-            return proposals.agreements(s, self.ledger.key, self.ledger.resolve(channel_id))
+    def agreements(
+        self, channel_id: str | None, within: Session | None = None
+    ) -> list[AgreementView]:
+        channel_id = self.ledger.resolve(channel_id)
+        with self.ledger.session(within) as s:
+            return proposals.agreements(s, self.ledger.key, channel_id)
 
     def _negotiation(self, s: Session, channel_id: str, proposal_id: str) -> Negotiation:
         try:

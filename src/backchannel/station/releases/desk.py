@@ -27,13 +27,13 @@ class ReleaseDesk:
         """Release requests whose items this officer is cleared for, audited as read."""
         require(officer, Action.READ_ITEM)
         channel_id = self.station.known(self.station.resolve(channel))
-        views = [
-            r
-            for r in self.releases.requests(channel_id)
-            if officer.may(Action.READ_ITEM, r.clearances)
-        ]
-        shown = [(bytes.fromhex(r.request_hash), "release request") for r in views]
-        self.door.record_shown(officer, origin, channel_id, shown)
+        with self.door.showing(officer, origin, channel_id) as showing:
+            views = [
+                r
+                for r in self.releases.requests(channel_id, showing.s)
+                if officer.may(Action.READ_ITEM, r.clearances)
+            ]
+            showing.shown((bytes.fromhex(r.request_hash), "release request") for r in views)
         return views
 
     def request(

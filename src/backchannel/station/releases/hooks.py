@@ -56,7 +56,8 @@ def _answer_labels(s: Session, channel_id: str, item: Item) -> Iterable[str]:
 
 def _describe_request(item: Item, _shown: Shown) -> str:
     assert isinstance(item, ReleaseRequest)
-    return f"asks to release “{item.title}” ({len(item.texts)} items)"
+    count = len(item.texts)
+    return f"asks to release “{item.title}” ({count} item{'' if count == 1 else 's'})"
 
 
 def _describe_consent(_item: Item, shown: Shown) -> str:

@@ -103,9 +103,11 @@ class Releases:
             self.ledger.send_in(s, row, channel, item, audit)
         self.ledger.on_outbox()
 
-    def requests(self, channel_id: str | None) -> list[ReleaseView]:
-        with self.ledger.db.reading() as s:
-            rows = releases.live_requests(s, self.ledger.resolve(channel_id))
+    def requests(self, channel_id: str | None, within: Session | None = None) -> list[ReleaseView]:
+        """The live requests; ``within``: inside the caller's transaction (the door's)."""
+        channel_id = self.ledger.resolve(channel_id)
+        with self.ledger.session(within) as s:
+            rows = releases.live_requests(s, channel_id)
             return [release_view(r, releases.request_of(r, self.ledger.key)) for r in rows]
 
     def bundle(self, request_id: str) -> bytes:
