@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from .schema import (
     ChannelRow,
-    DisclosureRow,
     InvitationRow,
     OutboxRow,
     StationRow,
@@ -218,11 +217,10 @@ def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> Transc
 
 @dataclass(frozen=True)
 class EntryFacts:
-    """What a channel's entries show besides their items, read in three queries."""
+    """What a channel's entries show besides their items, read in two queries."""
 
     acknowledged: set[tuple[bytes, str]]  # (hash, direction) of items the other side acked
     delivered: set[int]  # our sequence numbers the peer acknowledged receiving
-    disclosure: dict[bytes, str]  # item hash -> disclosure state (absent: confidential)
 
 
 def entry_facts(session: Session, channel_id: str, only: TranscriptRow | None = None) -> EntryFacts:
@@ -233,18 +231,13 @@ def entry_facts(session: Session, channel_id: str, only: TranscriptRow | None = 
     delivered = select(OutboxRow.seq).where(
         OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_not(None)
     )
-    states = select(DisclosureRow.item_hash, DisclosureRow.state).where(
-        DisclosureRow.channel_id == channel_id
-    )
     if only is not None:
         acks = acks.where(TranscriptRow.refers_to == only.envelope_hash)
         delivered = delivered.where(OutboxRow.seq == only.seq)
-        states = states.where(DisclosureRow.item_hash == only.envelope_hash)
     other = {"in": "out", "out": "in"}
     return EntryFacts(
         {(ref, other[d]) for ref, d in session.execute(acks) if ref is not None},
         set(session.scalars(delivered)),
-        {h: st for h, st in session.execute(states)},
     )
 
 

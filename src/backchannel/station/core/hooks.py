@@ -103,6 +103,9 @@ class ItemHooks:
 Owed = Callable[["Session", float, "str | None"], "list[Due]"]
 # A feature's part of each pass of the deadline watch (e.g. expire what is past).
 Tick = Callable[["Session", float], None]
+# The disclosure states a feature gives items of a channel (hash -> state; an item
+# absent from every feature's answer is confidential); ``only``: just that item.
+Disclosure = Callable[["Session", str, "bytes | None"], dict[bytes, str]]
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Feature:
     items: tuple[ItemHooks, ...] = ()
     owed: Owed | None = None
     tick: Tick | None = None
+    disclosure: Disclosure | None = None
 
 
 @dataclass
@@ -139,6 +143,16 @@ class Hooks:
                 raise ValueError(f"item type {name!r} already has hooks")
         self.features.append(feature)
         self._by_type.update((h.item_type.item_type, h) for h in feature.items)
+
+    def disclosure(
+        self, s: Session, channel_id: str, only: bytes | None = None
+    ) -> dict[bytes, str]:
+        """Every feature's disclosure states of a channel's items, merged."""
+        states: dict[bytes, str] = {}
+        for feature in self.features:
+            if feature.disclosure is not None:
+                states.update(feature.disclosure(s, channel_id, only))
+        return states
 
     def item(self, item: Item | str) -> ItemHooks:
         """The hooks of an item (or of an item type by its wire name)."""

@@ -584,8 +584,11 @@ class Ledger:
     def transcript_in(self, s: Session, channel_id: str, after: int = 0) -> list[Entry]:
         """``transcript`` inside the caller's transaction (the rendering door's)."""
         rows = repo.transcript(s, channel_id, after=after)
-        facts = repo.entry_facts(s, channel_id) if rows else None
-        return [self._entry(s, row, facts) for row in rows]
+        if not rows:
+            return []
+        facts = repo.entry_facts(s, channel_id)
+        states = self.hooks.disclosure(s, channel_id)
+        return [self._entry(s, row, facts, states) for row in rows]
 
     def entry(self, channel_id: str, envelope_hash: str) -> Entry:
         """One item of a channel's transcript, by its full hash."""
@@ -871,13 +874,19 @@ class Ledger:
         s.add(row)
         return row
 
-    def _entry(self, s: Session, row: TranscriptRow, facts: repo.EntryFacts | None = None) -> Entry:
-        """An entry with its states; ``facts`` of the whole channel save a query per row."""
+    def _entry(
+        self, s: Session, row: TranscriptRow, facts: repo.EntryFacts | None = None,
+        states: dict[bytes, str] | None = None,
+    ) -> Entry:  # fmt: skip
+        """An entry with its states; ``facts`` and ``states`` of the whole channel save
+        queries per row.  The disclosure state is the features' (``disclosure`` hook)."""
         item = decode_item(row.item_type, unseal(self.key, "item", row.item_sealed))
         facts = facts or repo.entry_facts(s, row.channel_id, row)
+        if states is None:
+            states = self.hooks.disclosure(s, row.channel_id, row.envelope_hash)
         acked = (row.envelope_hash, row.direction) in facts.acknowledged
         delivered = row.seq in facts.delivered if row.direction == "out" else None
-        state = facts.disclosure.get(row.envelope_hash, "confidential")
+        state = states.get(row.envelope_hash, "confidential")
         return entry_of(row, item, delivered=delivered, acknowledged=acked, disclosure=state)
 
     def _status_of(self, channel_id: str) -> ChannelStatus:

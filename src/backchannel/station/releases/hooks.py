@@ -25,7 +25,7 @@ from backchannel.station.core.deadlines import Due
 from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, labels_of_rows
 from backchannel.station.releases import rules
 from backchannel.store import repository as repo
-from backchannel.store.schema import ReleaseRow, TranscriptRow
+from backchannel.store.schema import DisclosureRow, ReleaseRow, TranscriptRow
 
 
 def _recorded(r: Recorded) -> None:
@@ -102,6 +102,16 @@ def decisions_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
     return found
 
 
+def disclosure_states(s: Session, channel_id: str, only: bytes | None) -> dict[bytes, str]:
+    """The items of a channel named in a release request: requested, released, declined."""
+    query = select(DisclosureRow.item_hash, DisclosureRow.state).where(
+        DisclosureRow.channel_id == channel_id
+    )
+    if only is not None:
+        query = query.where(DisclosureRow.item_hash == only)
+    return {h: state for h, state in s.execute(query)}
+
+
 RELEASES = Feature(
     "releases",
     items=(
@@ -129,4 +139,5 @@ RELEASES = Feature(
         ),
     ),
     owed=decisions_owed,
+    disclosure=disclosure_states,
 )
