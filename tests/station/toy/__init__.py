@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from backchannel.protocol import Item
 from backchannel.protocol.items import Deadline, check_clearances, register_item_type
 from backchannel.station.core.config import StationConfig
-from backchannel.station.core.deadlines import Due
+from backchannel.station.core.deadlines import Due, owed_by_item
 from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown
 from backchannel.station.core.ledger import Clock
 from backchannel.station.service import FEATURES, Station
@@ -74,11 +74,9 @@ def _owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
     query = select(TranscriptRow).where(TranscriptRow.item_type == Sighting.item_type)
     rows = [r for r in s.scalars(query) if channel_id in (None, r.channel_id)]
     return [
-        Due(r.channel_id, r.envelope_hash.hex(), "confirmation",
-            "us" if r.direction == "in" else "them", r.deadline or 0.0,
-            (r.deadline or 0.0) < now, None, tuple(r.clearances.split()), "")
+        owed_by_item(r, now, "confirmation", "us" if r.direction == "in" else "them", r.clearances)
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 TOY = Feature(

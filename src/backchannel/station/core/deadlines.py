@@ -71,20 +71,18 @@ def acknowledgements_owed(s: Session, now: float, channel_id: str | None) -> lis
         assert row.deadline is not None
         if repo.acknowledged(s, row.channel_id, row.envelope_hash, row.direction):
             continue
-        found.append(
-            Due(
-                row.channel_id,
-                row.envelope_hash.hex(),
-                "acknowledgement",
-                "us" if row.direction == "in" else "them",
-                row.deadline,
-                row.deadline < now,
-                None,
-                tuple(row.clearances.split()),
-                "",
-            )
-        )
+        owed_by = "us" if row.direction == "in" else "them"
+        found.append(owed_by_item(row, now, "acknowledgement", owed_by, row.clearances))
     return found
+
+
+def owed_by_item(row: TranscriptRow, now: float, kind: str, owed_by: str, labels: str) -> Due:
+    """What the item of a transcript row owes, by its deadline (not yet escalated)."""
+    assert row.deadline is not None
+    return Due(
+        row.channel_id, row.envelope_hash.hex(), kind, owed_by, row.deadline,
+        row.deadline < now, None, tuple(labels.split()), "",
+    )  # fmt: skip
 
 
 def escalated(s: Session, item: Due) -> bool:

@@ -21,7 +21,7 @@ from backchannel.protocol.release import (
     ReleaseRequest,
     consent,
 )
-from backchannel.station.core.deadlines import Due
+from backchannel.station.core.deadlines import Due, owed_by_item
 from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, labels_of_rows
 from backchannel.station.releases import rules
 from backchannel.store import repository as repo
@@ -85,20 +85,8 @@ def decisions_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
         query = query.where(TranscriptRow.channel_id == channel_id)
     found = []
     for row, request in s.execute(query):
-        assert row.deadline is not None
-        found.append(
-            Due(
-                row.channel_id,
-                row.envelope_hash.hex(),
-                "decision",
-                "them" if request.requester == "us" else "us",
-                row.deadline,
-                row.deadline < now,
-                None,
-                tuple(request.clearances.split()),
-                "",
-            )
-        )
+        owed_by = "them" if request.requester == "us" else "us"
+        found.append(owed_by_item(row, now, "decision", owed_by, request.clearances))
     return found
 
 
