@@ -28,6 +28,7 @@ from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText, keys_document
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.errors import StationError
+from backchannel.station.core.hooks import Shown
 from backchannel.station.core.records import Entry
 from backchannel.station.service import Station
 
@@ -119,7 +120,7 @@ def play(a: Station, b: Station) -> None:
     for sender, item in scenario(a, b):
         channel = sender.resolve(None)
         entry = sender.send(channel, item)
-        typer.echo(f"  {sender.config.station} sent #{entry.seq}: {describe(item)}")
+        typer.echo(f"  {sender.config.station} sent #{entry.seq}: {describe(sender, item)}")
         if isinstance(item, Message) and item.ack_deadline is not None:
             receiver = b if sender is a else a
             received = wait_for(receiver, entry.envelope_hash)
@@ -227,10 +228,10 @@ def wait_state(station: Station, request_id: str, state: str) -> None:
     )
 
 
-def describe(item: Item) -> str:
-    return (
-        item.text[:60] + ("…" if len(item.text) > 60 else "") if isinstance(item, Message) else ""
-    )
+def describe(station: Station, item: Item) -> str:
+    """The item in the words of its feature (the describe hook), shortened."""
+    text = station.hooks.item(item).describe(item, Shown(ours=True))
+    return text[:60] + ("…" if len(text) > 60 else "")
 
 
 def wait_for(station: Station, envelope_hash: str) -> str:
