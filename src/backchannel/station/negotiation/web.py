@@ -5,6 +5,7 @@ Also the agreements register of a channel and the station's due/overdue list.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,9 +17,10 @@ from backchannel.station.access.auth import CallerDep
 from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
 from backchannel.station.negotiation.desk import DeskDep
-from backchannel.station.web.pages import back, page, parse_deadline, stamp
+from backchannel.station.web.pages import add_templates, back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
+add_templates(Path(__file__).parent / "templates")
 DEFAULT_ROWS, MAX_ROWS = 5, 50
 VERDICTS: tuple[Verdict, ...] = ("accept", "decline", "counter", "discuss")
 

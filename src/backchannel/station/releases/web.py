@@ -7,6 +7,7 @@ text and approves that exact text, declines, or counters with other texts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,9 +20,10 @@ from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
 from backchannel.station.releases.desk import DeskDep, ReleaseDesk
 from backchannel.station.releases.views import ReleaseView
-from backchannel.station.web.pages import back, page, parse_deadline, stamp
+from backchannel.station.web.pages import add_templates, back, page, parse_deadline, stamp
 
 router = APIRouter(include_in_schema=False)
+add_templates(Path(__file__).parent / "templates")
 MODES = ("verbatim", "redacted", "summarised")
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
 from backchannel.protocol import Ack, Message
@@ -43,10 +44,18 @@ from backchannel.station.core.records import ChannelStatus
 from backchannel.station.web.params import After
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+templates = Jinja2Templates(directory=[HERE / "templates"])
 router = APIRouter(include_in_schema=False)
 templates.env.filters["stamp"] = lambda at: stamp(at) if at else "never"
 Text = Annotated[str, Form()]  # a form field (optional ones have a default)
+
+
+def add_templates(directory: Path) -> None:
+    """A feature's own templates (they extend ``base.html`` of the shell)."""
+    loader = templates.env.loader
+    assert isinstance(loader, FileSystemLoader)
+    if str(directory) not in loader.searchpath:
+        loader.searchpath.append(str(directory))
 
 
 def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
