@@ -25,7 +25,8 @@ from backchannel.station.core.config import ConfigError
 from backchannel.station.service import Station
 from backchannel.store import Database
 from backchannel.store.database import MIGRATIONS
-from backchannel.store.schema import AuditRow, ChannelRow, OfficerRow, ProposalRow, TranscriptRow
+from backchannel.store.negotiation import ProposalRow
+from backchannel.store.schema import AuditRow, ChannelRow, OfficerRow, TranscriptRow
 
 from .test_store import postgres_database
 

@@ -9,13 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .schema import (
-    ChannelRow,
-    InvitationRow,
-    OutboxRow,
-    StationRow,
-    TranscriptRow,
-)
+from .schema import ChannelRow, InvitationRow, OutboxRow, StationRow, TranscriptRow
 
 
 def station(session: Session) -> StationRow | None:

@@ -1,4 +1,7 @@
-"""The tables of a station's archive.
+"""The tables of a station's archive: the ledger's and the officers'.
+
+Each feature's tables are in a module of its own beside this one (``releases.py``,
+``negotiation.py``), on the same ``Base``.
 
 Secrets and content are sealed with the station key.  Blobs the station seals itself
 have ``sealed`` in their names (the identity, pending invitations, channel snapshots,
@@ -201,78 +204,6 @@ class AuditHeadRow(Base):
     seq: Mapped[int]
     link: Mapped[bytes] = mapped_column(LargeBinary(32))
     tag: Mapped[bytes] = mapped_column(LargeBinary(32))
-
-
-class ReleaseRow(Base):
-    """A release request on a channel, whoever made it, and the consents gathered."""
-
-    __tablename__ = "release_request"
-
-    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
-    requester: Mapped[str] = mapped_column(String(4))  # "us" or "peer"
-    state: Mapped[str] = mapped_column(String(20))
-    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # its transcript entry
-    request_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    clearances: Mapped[str] = mapped_column(Sealed("release_request.clearances"), default="")
-    supersedes: Mapped[str | None] = mapped_column(String(32), default=None)
-    our_consent_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    peer_consent_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    note: Mapped[str] = mapped_column(  # why a consent was ignored
-        Sealed("release_request.note"), default=""
-    )
-    created_at: Mapped[float]
-    updated_at: Mapped[float]
-
-
-class DisclosureRow(Base):
-    """An item's disclosure state; absent means confidential."""
-
-    __tablename__ = "disclosure"
-
-    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), primary_key=True)
-    item_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    state: Mapped[str] = mapped_column(String(20))
-    request_id: Mapped[str] = mapped_column(String(32))
-
-
-class ProposalRow(Base):
-    """A proposal's summary; its versions are folded from its items in the transcript."""
-
-    __tablename__ = "proposal"
-
-    proposal_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
-    ours: Mapped[bool]
-    title: Mapped[str] = mapped_column(Sealed("proposal.title"))
-    state: Mapped[str] = mapped_column(String(20))
-    version: Mapped[int]
-    awaiting_us: Mapped[bool]
-    respond_by: Mapped[float] = mapped_column(Sealed("proposal.respond_by", float))
-    clearances: Mapped[str] = mapped_column(Sealed("proposal.clearances"), default="")
-    proposal_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    created_at: Mapped[float]
-    updated_at: Mapped[float]
-
-
-class AgreementRow(Base):
-    """An agreed clause in the register: the same rows at both stations."""
-
-    __tablename__ = "agreement"
-
-    id: Mapped[str] = mapped_column(String(70), primary_key=True)  # proposal/clause
-    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), index=True)
-    proposal_id: Mapped[str] = mapped_column(String(32))
-    clause_id: Mapped[str] = mapped_column(String(32))
-    text_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    category: Mapped[str] = mapped_column(Sealed("agreement.category"), default="")
-    action: Mapped[str] = mapped_column(Sealed("agreement.action"), default="add")
-    target: Mapped[str] = mapped_column(Sealed("agreement.target"), default="")
-    effective_date: Mapped[str] = mapped_column(Sealed("agreement.effective_date"))
-    proposed_in: Mapped[bytes] = mapped_column(LargeBinary(32))
-    accepted_in: Mapped[bytes] = mapped_column(LargeBinary(32))
-    state: Mapped[str] = mapped_column(String(10), default="active")
-    changed_by: Mapped[str] = mapped_column(String(70), default="")
 
 
 class EscalationRow(Base):

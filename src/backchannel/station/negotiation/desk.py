@@ -14,7 +14,7 @@ from backchannel.station.access.policy import Action, Officer
 from backchannel.station.core.audit import Record
 from backchannel.station.negotiation.register import AgreementView
 from backchannel.station.negotiation.service import Negotiations
-from backchannel.store.schema import ProposalRow
+from backchannel.store.negotiation import ProposalRow
 
 NO_PROPOSAL = "no proposal of this channel has that id"
 

@@ -19,7 +19,7 @@ from backchannel.protocol.proposal import Proposal, ProposalState, Response, Wit
 from backchannel.station.core.deadlines import Due
 from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, labels_of_rows
 from backchannel.station.negotiation import register
-from backchannel.store.schema import ProposalRow
+from backchannel.store.negotiation import ProposalRow
 
 PROPOSAL_ITEMS = (Proposal, Response, Withdrawal)
 

@@ -24,7 +24,8 @@ from backchannel.protocol.proposal import (
     Withdrawal,
 )
 from backchannel.protocol.sealing import seal, unseal
-from backchannel.store.schema import AgreementRow, ProposalRow, TranscriptRow
+from backchannel.store.negotiation import AgreementRow, ProposalRow
+from backchannel.store.schema import TranscriptRow
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from backchannel.station.core.errors import ChannelNotFound, InvalidRequest, gua
 from backchannel.station.core.ledger import Ledger
 from backchannel.station.negotiation import register as proposals
 from backchannel.station.negotiation.register import AgreementView
-from backchannel.store.schema import ProposalRow
+from backchannel.store.negotiation import ProposalRow
 
 
 class Negotiations:

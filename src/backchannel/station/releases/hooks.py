@@ -25,7 +25,8 @@ from backchannel.station.core.deadlines import Due, owed_by_item
 from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, labels_of_rows
 from backchannel.station.releases import rules
 from backchannel.store import repository as repo
-from backchannel.store.schema import DisclosureRow, ReleaseRow, TranscriptRow
+from backchannel.store.releases import DisclosureRow, ReleaseRow
+from backchannel.store.schema import TranscriptRow
 
 
 def _recorded(r: Recorded) -> None:

@@ -37,7 +37,8 @@ from backchannel.protocol.release import (
     disclose,
 )
 from backchannel.protocol.sealing import seal, unseal
-from backchannel.store.schema import DisclosureRow, ReleaseRow, TranscriptRow
+from backchannel.store.releases import DisclosureRow, ReleaseRow
+from backchannel.store.schema import TranscriptRow
 
 RELEASE_ITEMS = (ReleaseRequest, ReleaseConsent, ReleaseDecline)
 LIVE = (RequestState.OPEN.value, RequestState.APPROVED.value)

@@ -31,7 +31,7 @@ from backchannel.station.releases import rules as releases
 from backchannel.station.releases.views import ReleaseView, release_view
 from backchannel.store import ChannelRow
 from backchannel.store import repository as repo
-from backchannel.store.schema import ReleaseRow
+from backchannel.store.releases import ReleaseRow
 
 
 class Releases:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backchannel.protocol.release import ReleasedText, ReleaseRequest
-from backchannel.store.schema import ReleaseRow
+from backchannel.store.releases import ReleaseRow
 
 
 @dataclass(frozen=True)
