@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from backchannel.protocol import Item, ItemReceived, SentEnvelope
 
@@ -172,10 +172,18 @@ def kinds() -> list[str]:
     return per_item + [f.name for f in fields(Feature) if f.name not in ("name", "items")]
 
 
-def labels_of_rows(rows: Iterable[object | None], channel_id: str) -> set[str]:
-    """The labels of those of these rows (transcript, proposal, release) of the channel."""
+class Labelled(Protocol):
+    """A stored row that carries labels: a transcript entry, a proposal, a request."""
+
+    channel_id: str
+    clearances: str
+
+
+def labels_of_rows(rows: Iterable[Labelled | None], channel_id: str) -> set[str]:
+    """The labels of those of these rows that belong to the channel (an id of another
+    channel's row names nothing here)."""
     labels: set[str] = set()
     for row in rows:
-        if row is not None and getattr(row, "channel_id", None) == channel_id:
-            labels |= set(str(getattr(row, "clearances", "")).split())
+        if row is not None and row.channel_id == channel_id:
+            labels |= set(row.clearances.split())
     return labels
