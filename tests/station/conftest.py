@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+import msgspec
 import pytest
 
+from backchannel.analysis.canary import strip_invisible
 from backchannel.cli.demo import free_port
-from backchannel.protocol import Message
+from backchannel.protocol import Item, Message
 from backchannel.station.access.policy import Officer
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.records import ChannelStatus
@@ -253,3 +255,10 @@ OFFICERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "auditor": ("auditor", ()),
     "admin": ("admin", ()),
 }
+
+
+def as_written(item: Item) -> Item:
+    """A shown message without its invisible canary marks (a test's texts have no sites)."""
+    if isinstance(item, Message):
+        return msgspec.structs.replace(item, text=strip_invisible(item.text))
+    return item

@@ -33,7 +33,7 @@ from backchannel.station.core.errors import (
 )
 from backchannel.station.service import Station
 
-from .conftest import PASSWORD, cli
+from .conftest import PASSWORD, as_written, cli
 from .test_store import create, deliver, paired_in_process, postgres_database
 
 
@@ -273,9 +273,9 @@ def test_the_desk_audits_every_item_it_shows_and_hides_uncleared_ones(tmp_path: 
     cleared = Officer(1, "pia", "principal", frozenset({"negotiation"}))
     reader = Officer(2, "rex", "reader", frozenset())
     admin = Officer(3, "ada", "admin", frozenset({"negotiation"}))
-    seen = [r.entry.item for r in door.thread(cleared, "", "test", direction="in")]
+    seen = [as_written(r.entry.item) for r in door.thread(cleared, "", "test", direction="in")]
     assert secret in seen and plain in seen
-    seen = [r.entry.item for r in door.thread(reader, "", "test", direction="in")]
+    seen = [as_written(r.entry.item) for r in door.thread(reader, "", "test", direction="in")]
     assert plain in seen and secret not in seen
     with pytest.raises(Forbidden):
         door.thread(admin, "", "test")

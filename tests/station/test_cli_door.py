@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from backchannel.analysis.canary import strip_invisible
 from backchannel.protocol import Message
 from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText
@@ -99,13 +100,19 @@ def test_items_shown_by_the_cli_are_audited_once_each(folder: Path, command: str
     before = last_seq(folder)
     shown = json.loads(run(folder, command, "--json"))
     assert shown, "the command showed items"
-    assert reads_after(folder, before) == sorted((e["envelope_hash"], "") for e in shown)
+    reads = reads_after(folder, before)
+    assert [h for h, _variant in reads] == sorted(e["envelope_hash"] for e in shown)
+    variants = dict(reads)
+    for e in shown:  # a message is shown marked for the host, and its record names the variant
+        assert variants[e["envelope_hash"]].startswith("canary v1 ") == (
+            e["item_type"] == "message"
+        )
 
 
 def test_the_text_listing_is_audited_like_the_json(folder: Path) -> None:
     before = last_seq(folder)
     printed = run(folder, "inbox")
-    assert "received, thank you" in printed
+    assert "received, thank you" in strip_invisible(printed)
     assert len(reads_after(folder, before)) == len(json.loads(run(folder, "inbox", "--json")))
 
 

@@ -26,6 +26,7 @@ from backchannel.station.core.testhooks import StrayHook, refuse_stray_hooks
 from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
+from .canary import canary_app
 from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
@@ -323,6 +324,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(release_app, name="release")
 app.command()(verify)
 app.add_typer(proposal_app, name="proposal")
+app.add_typer(canary_app, name="canary")
 app.command()(agreements)
 app.command()(due)
 app.add_typer(keys_app, name="keys")

@@ -29,6 +29,8 @@ from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 from backchannel.station.access.auth import POLL_HEADER, SignInFirst, caller
 from backchannel.station.access.door import Door
+from backchannel.station.canary.desk import CanaryDesk
+from backchannel.station.canary.web import router as canary_pages
 from backchannel.station.core.batches import MAX_BATCH_BYTES, decode_batch
 from backchannel.station.core.delivery import DeliveryWorker
 from backchannel.station.core.errors import (
@@ -153,9 +155,10 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.station, app.state.accounts, app.state.door = station, station.accounts, door
     app.state.release_desk = ReleaseDesk(door, station.releases)
     app.state.negotiation_desk = NegotiationDesk(door, station.negotiation)
+    app.state.canary_desk = CanaryDesk(door, station.canary)
     for router in (api_router, releases_api, negotiation_api):
         app.include_router(router)
-    for router in (web_router, releases_pages, negotiation_pages):
+    for router in (web_router, releases_pages, negotiation_pages, canary_pages):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

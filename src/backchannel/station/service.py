@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from backchannel.station.access.marking import Marker
 from backchannel.station.access.officers import Accounts
+from backchannel.station.canary.service import Attributions
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.hooks import Feature, Hooks
 from backchannel.station.core.items import LEDGER
@@ -42,3 +44,4 @@ class Station(Ledger):
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.releases = Releases(self)
         self.negotiation = Negotiations(self)
+        self.canary = Attributions(self, Marker(key))

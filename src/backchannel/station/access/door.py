@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from backchannel.protocol import Ack, Checkpoint, Message
 from backchannel.protocol.items import Role
+from backchannel.station.access.marking import Marker
 from backchannel.station.access.policy import Action, Officer
 from backchannel.station.core.audit import Record
 from backchannel.station.core.deadlines import Due
@@ -51,6 +52,7 @@ DOING = {
     Action.READ_AUDIT: "reading the audit trail",
     Action.MANAGE_OFFICERS: "managing officers",
     Action.APPROVE_GRANTS: "approving grants",
+    Action.ATTRIBUTE_LEAK: "attributing a leaked copy",
 }  # fmt: skip
 
 
@@ -95,6 +97,7 @@ class Rendering:
 class Door:
     def __init__(self, station: Ledger) -> None:
         self.station = station
+        self.marker = Marker(station.key)
 
     # -- what is shown ---------------------------------------------------------------
 
@@ -154,13 +157,38 @@ class Door:
         officer is shown them, audited in ``s`` with one record per item shown."""
         shown = self._conceal(s, officer, channel_id, entries)
         quoted = self._quoted(s, officer, channel_id, shown) if quote else {}
-        renderings = [self._rendering(e, quoted.get(_refers(e))) for e in shown]
-        seen = [r.entry for r in renderings] + [q for q in quoted.values() if q is not None]
-        unique = {e.envelope_hash: e for e in seen}
+        seen = shown + [q for q in quoted.values() if q is not None]
+        copies = self._copies(s, officer, {e.envelope_hash: e for e in seen})
+        renderings = [
+            self._rendering(copies[e.envelope_hash][0], _copy_of(copies, quoted.get(_refers(e))))
+            for e in shown
+        ]
         self.station.audit.append(
-            s, [Record(officer.name, "read", origin, channel_id, bytes.fromhex(h)) for h in unique]
+            s,
+            [
+                Record(officer.name, "read", origin, channel_id, bytes.fromhex(h), variant)
+                for h, (_e, variant) in copies.items()
+            ],
         )
         return renderings
+
+    def _copies(
+        self, s: Session, officer: Officer, entries: dict[str, Entry]
+    ) -> dict[str, tuple[Entry, str]]:
+        """Each entry as this reader's copy (canary marks), and the variant it names.
+
+        The author of an item we sent is shown it as written."""
+        ours = [bytes.fromhex(h) for h, e in entries.items() if e.direction == "out"]
+        authors = self.station.audit.first_officers(s, ours)
+        out = {}
+        for h, e in entries.items():
+            hooks, item_hash = self.station.hooks.item(e.item_type), bytes.fromhex(h)
+            if authors.get(item_hash) == officer.name:
+                out[h] = (e, self.marker.as_written(hooks, e.item))
+                continue
+            item, variant = self.marker.copy(hooks, e.item, item_hash, officer.name)
+            out[h] = (dataclasses.replace(e, item=item) if variant else e, variant)
+        return out
 
     @contextmanager
     def showing(self, officer: Officer, origin: str, channel_id: str) -> Iterator[Showing]:
@@ -331,6 +359,10 @@ def speaking_as(officer: Officer, from_role: Role | None) -> Role:
         raise Forbidden(f"you may send only as your own role ({officer.role})")
     assert from_role is not None
     return from_role
+
+
+def _copy_of(copies: dict[str, tuple[Entry, str]], entry: Entry | None) -> Entry | None:
+    return None if entry is None else copies[entry.envelope_hash][0]
 
 
 def _refers(e: Entry) -> str:

@@ -28,6 +28,7 @@ class Action(StrEnum):
     READ_AUDIT = "read-audit"  # the access audit trail
     MANAGE_OFFICERS = "manage-officers"  # add, disable, reset accounts
     APPROVE_GRANTS = "approve-grants"  # the second person for a grant of content
+    ATTRIBUTE_LEAK = "attribute-leak"  # check a leaked copy against the canary marks
 
 
 # Actions that touch an item's content also need the item's clearance labels.
@@ -44,13 +45,15 @@ CONTENT_ACTIONS = frozenset(
 MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
-        | {Action.DECIDE_RELEASE, Action.NEGOTIATE, Action.APPROVE_GRANTS}
+        | {Action.DECIDE_RELEASE, Action.NEGOTIATE, Action.APPROVE_GRANTS, Action.ATTRIBUTE_LEAK}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
     ),
     "reader": frozenset({Action.VIEW_CHANNELS, Action.READ_ITEM}),
-    "auditor": frozenset({Action.VIEW_CHANNELS, Action.READ_AUDIT, Action.APPROVE_GRANTS}),
+    "auditor": frozenset(
+        {Action.VIEW_CHANNELS, Action.READ_AUDIT, Action.APPROVE_GRANTS, Action.ATTRIBUTE_LEAK}
+    ),
     "admin": frozenset({Action.VIEW_CHANNELS, Action.CONFIRM_PAIRING, Action.MANAGE_OFFICERS}),
 }
 

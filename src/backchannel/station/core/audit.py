@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import LargeBinary, Row, event, insert, select, type_coerce
+from sqlalchemy import LargeBinary, Row, event, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backchannel.protocol.kdf import derive_key, mac, mac_matches
@@ -198,6 +198,27 @@ class AuditTrail:
                 )
             link, expected = row.link, expected + 1
         return None, expected - 1, link
+
+    def first_officers(self, s: Session, item_hashes: Iterable[bytes]) -> dict[bytes, str]:
+        """Who the first record of each item names: for an item we sent, its author
+        (the send is recorded in the transaction that records the item)."""
+        wanted = list(set(item_hashes))
+        if not wanted:
+            return {}
+        first = (
+            select(func.min(AuditRow.seq))
+            .where(AuditRow.item_hash.in_(wanted))
+            .group_by(AuditRow.item_hash)
+        )
+        rows = s.execute(select(AuditRow.item_hash, _RAW[0]).where(AuditRow.seq.in_(first)))
+        out = {}
+        for row in rows:
+            try:
+                officer = open_value(self._station_key, "audit.officer", str, row.officer)
+                out[row.item_hash] = officer
+            except BrokenSeal:
+                continue  # a record that does not open names nobody: the item is marked
+        return out
 
     def show(
         self,

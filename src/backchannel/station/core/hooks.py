@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 # What the transcript records of an envelope, sent or received.
 Link = SentEnvelope | ItemReceived
+# A reader's copy of one text of an item: (which text, the text as written, its
+# language) -> the copy.
+Mark = Callable[[str, str, str], str]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ def _refers_to_nothing(_item: Item) -> bytes | None:
     return None
 
 
+def _nothing_to_mark(item: Item, _mark: Mark) -> Item:
+    return item
+
+
 def _fields(item: Item, _shown: Shown) -> str:
     return ", ".join(f"{n}={getattr(item, n)}"[:40] for n in item.__struct_fields__)
 
@@ -92,6 +99,9 @@ class ItemHooks:
     refers_to: Callable[[Item], bytes | None] = _refers_to_nothing
     # One line a person can read.
     describe: Callable[[Item, Shown], str] = _fields
+    # The item with each text a person reads passed through ``mark`` (the canary
+    # marks of one reader), each under its own name; items with no such text as is.
+    marked: Callable[[Item, Mark], Item] = _nothing_to_mark
 
     @property
     def name(self) -> str:

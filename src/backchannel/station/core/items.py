@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
 from sqlalchemy.orm import Session
 
 from backchannel.protocol import Ack, Checkpoint, Item, Message, PairingConfirm
 from backchannel.protocol.proposal import Reminder
 from backchannel.station.core import deadlines
-from backchannel.station.core.hooks import Feature, ItemHooks, Shown, labels_of_rows
+from backchannel.station.core.hooks import Feature, ItemHooks, Mark, Shown, labels_of_rows
 from backchannel.store import repository as repo
 
 
@@ -38,6 +39,11 @@ def _labels_of_named(s: Session, channel_id: str, item: Item) -> Iterable[str]:
 def _names(item: Item) -> bytes | None:
     assert isinstance(item, Ack)
     return item.item_hash
+
+
+def _marked_message(item: Item, mark: Mark) -> Item:
+    assert isinstance(item, Message)
+    return msgspec.structs.replace(item, text=mark("text", item.text, item.language))
 
 
 def _describe_message(item: Item, _shown: Shown) -> str:
@@ -81,6 +87,7 @@ LEDGER = Feature(
             deadline=_message_deadline,
             labels=_own_labels,
             describe=_describe_message,
+            marked=_marked_message,
         ),
         ItemHooks(
             Ack,

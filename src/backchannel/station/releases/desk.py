@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from fastapi import Depends, Request
 
+from backchannel.analysis.canary import strip_invisible
+from backchannel.protocol import Item, Message
 from backchannel.protocol.release import ReleasedText
 from backchannel.station.access.door import NO_ITEM, Door, require
 from backchannel.station.access.policy import Action, Officer
@@ -16,6 +19,14 @@ from backchannel.station.releases.service import Releases
 from backchannel.station.releases.views import ReleaseView
 
 NO_REQUEST = "no release request of this channel has that id"
+
+
+def _unmarked(text: ReleasedText, item: Item) -> ReleasedText:
+    """A public text carries no canary mark: a verbatim one is the item as written
+    (the officer worked from their marked copy), and no text keeps an invisible mark."""
+    if text.mode == "verbatim" and isinstance(item, Message):
+        return msgspec.structs.replace(text, text=item.text)
+    return msgspec.structs.replace(text, text=strip_invisible(text.text))
 
 
 class ReleaseDesk:
@@ -51,9 +62,12 @@ class ReleaseDesk:
     ) -> str:
         channel_id = self.station.resolve(channel)
         require(officer, Action.DECIDE_RELEASE)
+        unmarked = []
         for text in texts:  # the officer must be cleared for every item named
             entry = self.station.entry(channel_id, text.item_hash.hex())
             require(officer, Action.DECIDE_RELEASE, entry.clearances, hidden=NO_ITEM)
+            unmarked.append(_unmarked(text, entry.item))
+        texts = unmarked
         action = "release-counter" if supersedes else "release-request"
         return self.releases.request(
             channel_id,

@@ -1,0 +1,1 @@
+"""Canary attribution: which items a leaked copy holds, and whose rendering it came from."""
