@@ -80,6 +80,7 @@ def test_figures_vary_in_format_never_in_value() -> None:
         "Grid 34T DM 4488 1234, at 0600Z, call sign KESTREL-2, ref AVR/MOD/2026/114.",
         'He said "we will organise four convoys in order to co-operate".',  # quoted
         "May 4 trucks pass the Harbour Centre?",  # a modal, and names
+        "Some four hundred and two hundred and four troops.",  # part of a larger number
     ],
 )
 def test_what_must_stay_exact_is_never_a_site(text: str) -> None:

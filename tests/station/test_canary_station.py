@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,11 +16,13 @@ import pytest
 
 from backchannel.analysis.canary import strip_invisible
 from backchannel.protocol import Message
+from backchannel.protocol.proposal import Clause
 from backchannel.protocol.release import ReleasedText
 from backchannel.station.access.door import Door
 from backchannel.station.access.policy import Officer
 from backchannel.station.canary.desk import CanaryDesk
 from backchannel.station.core.errors import Forbidden, InvalidRequest
+from backchannel.station.negotiation.desk import NegotiationDesk
 from backchannel.station.releases.desk import ReleaseDesk
 from backchannel.station.service import Station
 
@@ -141,6 +144,8 @@ def test_attribution_is_audited_and_refused_to_other_roles(
     for officer in (REX, Officer(9, "ada", "admin", frozenset())):
         with pytest.raises(Forbidden):
             desk.attribute(officer, "text", "test")
+    with pytest.raises(InvalidRequest, match="longer than"):
+        desk.attribute(PIA, "word " * 300_000, "test")
     with pytest.raises(InvalidRequest, match="empty"):
         desk.attribute(PIA, "  ", "test")
     with pytest.raises(InvalidRequest, match="risk"):
@@ -227,11 +232,60 @@ def test_two_running_stations_over_http(
         if verdict == "suspects":
             assert "<td>rex</td>" in page.text
         assert "How traceable each item is" in page.text
+    principal, _ = sign_in(a.url, "ann")
+    item_page = principal.get(f"/channels/{channel}/items/{_newest_hash(a)}")
+    assert item_page.status_code == 200 and 'id="capacity"' in item_page.text
+    assert 'id="capacity"' not in rex.get(f"/channels/{channel}/items/{_newest_hash(b)}").text
     refused = rex.get("/canary")
     assert refused.status_code == 403
+    client, csrf = sign_in(b.url, "aud-b")
+    assert client.post("/canary", data={"copy": copy}).status_code == 403  # no CSRF token
+    huge = client.post("/canary", data={"csrf": csrf, "copy": "x" * (5 * 1024 * 1024)})
+    assert huge.status_code == 413  # capped before it is read
+    long = client.post("/canary", data={"csrf": csrf, "copy": "word " * 300_000})
+    assert long.status_code == 400 and "maximum size" in long.text  # one line, the form's limit
+
+
+def _newest_hash(station: StationProcess) -> str:
+    s = station.open()
+    try:
+        return next(
+            e.envelope_hash for e in reversed(s.transcript(None)) if isinstance(e.item, Message)
+        )
+    finally:
+        s.close()
 
 
 def _texts(html: str) -> list[str]:
     import html as markup  # noqa: PLC0415
 
     return [markup.unescape(t) for t in re.findall(r'<p class="text[^"]*">(.*?)</p>', html, re.S)]
+
+
+def test_a_proposals_clauses_are_marked_for_each_reader(
+    stations: tuple[Station, Station, str],
+) -> None:
+    a, b, _item = stations
+    clause = (
+        "Both parties agree to organise joint patrols in order to co-ordinate the "
+        "cease-fire, and to notify each other of any manoeuvre within 25 km of the line "
+        "at least two days in advance of it, during the whole of the period."
+    )
+    pid = NegotiationDesk(Door(a), a.negotiation).propose(
+        ANN, "", "test", title="Patrols", to_role="principal",
+        clauses=[Clause("1", clause)], message="", respond_by=datetime.now(UTC) + timedelta(days=3),
+    )  # fmt: skip
+    deliver(a, b)
+    at_b = NegotiationDesk(Door(b), b.negotiation)
+    pia = at_b.proposal(PIA, "", pid, "test").current.clauses[0].text
+    rex = at_b.proposal(REX, "", pid, "test").current.clauses[0].text
+    assert pia != rex and strip_invisible(pia) != clause
+    assert (
+        NegotiationDesk(Door(a), a.negotiation)
+        .proposal(ANN, "", pid, "test")
+        .current.clauses[0]
+        .text
+        == clause
+    )  # the author's own text
+    report = CanaryDesk(Door(b), b.canary).attribute(AUDREY, pia, "test").report
+    assert [s.reader for s in report.suspects] == ["pia"]

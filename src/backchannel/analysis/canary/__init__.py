@@ -22,11 +22,12 @@ from backchannel.analysis.canary.attribute import (
     candidates,
 )
 from backchannel.analysis.canary.layout import INVISIBLE, layout
+from backchannel.analysis.canary.read import parse, read
 from backchannel.analysis.canary.render import render
 
 __all__ = [
     "INVISIBLE", "RISK", "Capacity", "Found", "Part", "Report", "Suspect", "attribute",
-    "candidates", "capacity", "mark", "strip_invisible", "variant",
+    "candidates", "capacity", "is_copy_of", "mark", "strip_invisible", "variant",
 ]  # fmt: skip
 
 
@@ -55,6 +56,15 @@ def mark(key: bytes, item: bytes, part: str, reader: str, text: str, language: s
 def strip_invisible(text: str) -> str:
     """The text without the invisible alphabet (and the other zero-width characters)."""
     return "".join(c for c in text if c not in INVISIBLE)
+
+
+def is_copy_of(copy: str, text: str, language: str = "en") -> bool:
+    """Whether ``copy`` is some reader's copy of ``text``: the same words but for the
+    forms at its sites and the invisible marks."""
+    lay = layout(text, language)
+    seen = read(lay, parse(copy)).y[: lay.visible_bits].tolist()
+    chosen = [max(0, b) for b in seen] + [0] * lay.invisible_bits
+    return strip_invisible(render(lay, chosen)) == strip_invisible(copy)
 
 
 def capacity(text: str, language: str = "en") -> Capacity:

@@ -197,6 +197,9 @@ def _counted(text: str, m: re.Match[str]) -> bool:
         return False
     if before and (before[-1].lower().strip(".,:;(") in tables.LABELS or before[-1][:1].isupper()):
         return False
+    joined = before[-2:] if before and before[-1].lower() == "and" else before[-1:]
+    if joined and joined[0].lower() in _NUMBER_WORDS and m.group("n").isalpha():
+        return False  # part of a longer number in words ("one hundred and four")
     return not _sentence_start(text, m.start()) and not _in_list(text, m.start())
 
 
@@ -269,7 +272,13 @@ _COUNT = re.compile(
 )
 _BOUNDS = dict(tables.BOUNDS)
 _BOUND = re.compile(rf"(?<![\w-])(?P<b>(?i:{'|'.join(_BOUNDS)})) (?=\d|(?:{_NUMBER_FORM})\b)")
-_NOT_COUNTED = frozenset(["to", "and", "or", "of", "in", "at", "on", "by", "for", "per", "from"])
+_NOT_COUNTED = frozenset(
+    (
+        *("to", "and", "or", "of", "in", "at", "on", "by", "for", "per", "from", "hundred"),
+        *("thousand", "million", "billion", "dozen", "score", "hundreds", "thousands"),
+    )
+)
+_NUMBER_WORDS = frozenset([*tables.NUMBERS, "one", "hundred", "thousand", "million"])
 _UNITS = dict(tables.UNITS)
 _UNIT = re.compile(rf"(?<=\d )(?P<u>{'|'.join(_UNITS)})(?![\w/-])")
 _FOLDED = _pairs()

@@ -25,6 +25,8 @@ from datetime import datetime
 import msgspec
 from sqlalchemy.orm import Session
 
+from backchannel.analysis import canary
+from backchannel.analysis.canary import Capacity
 from backchannel.protocol import Ack, Checkpoint, Message
 from backchannel.protocol.items import Role
 from backchannel.station.access.marking import Marker
@@ -264,6 +266,18 @@ class Door:
             )
 
         return [concealed(e) for e in entries]
+
+    def capacity(self, officer: Officer, channel: str, envelope_hash: str) -> Capacity | None:
+        """How many bits the item's texts carry (no content): for those who attribute."""
+        require(officer, Action.ATTRIBUTE_LEAK)
+        entry = self.station.entry(self.station.resolve(channel), envelope_hash)
+        texts = self.marker.texts(self.station.hooks.item(entry.item_type), entry.item)
+        if not texts:
+            return None
+        caps = [canary.capacity(text, language) for _part, text, language in texts]
+        return Capacity(
+            sum(c.words for c in caps), sum(c.visible for c in caps), sum(c.invisible for c in caps)
+        )
 
     # -- channels and actions ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from backchannel.analysis import canary
+from backchannel.analysis.canary.code import VERSION
 from backchannel.station.access.marking import AS_WRITTEN, Marker
 from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.records import Entry
@@ -70,9 +71,11 @@ class Attributions:
         for r in self.station.audit.show(item_hash=item, limit=MAX_RECORDS_PER_ITEM):
             if r.record.action != "read":
                 continue
-            if r.record.detail.startswith("canary "):
+            if (
+                f"canary {VERSION} " in r.record.detail
+            ):  # "canary v1 <tag>", or "proposal, canary …"
                 marked.setdefault(r.record.officer, []).append(r.seq)
-            elif r.record.detail == AS_WRITTEN:
+            elif r.record.detail.endswith(AS_WRITTEN):
                 as_written.setdefault(r.record.officer, []).append(r.seq)
         return canary.Part(
             item, h.part, h.text, h.language,

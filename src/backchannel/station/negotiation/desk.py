@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from fastapi import Depends, Request
 
+from backchannel.analysis import canary
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause, Negotiation
 from backchannel.station.access.door import Door, require, speaking_as
+from backchannel.station.access.marking import AS_WRITTEN, Marker
 from backchannel.station.access.policy import Action, Officer
 from backchannel.station.core.audit import Record
 from backchannel.station.negotiation.register import AgreementView
@@ -17,6 +22,58 @@ from backchannel.station.negotiation.service import Negotiations
 from backchannel.store.negotiation import ProposalRow
 
 NO_PROPOSAL = "no proposal of this channel has that id"
+
+
+@dataclass
+class _Copy:
+    """One reader's copy of a proposal's texts: each clause marked under the item whose
+    text it is (a discussed clause keeps its origin), as the door marks an item."""
+
+    marker: Marker
+    reader: str
+    authors: dict[bytes, str]
+
+    def variant(self, item: bytes) -> str:
+        if self.authors.get(item) == self.reader:
+            return AS_WRITTEN
+        return canary.variant(self.marker.key, item, self.reader)
+
+    def text(self, item: bytes, part: str, text: str) -> str:
+        if not text or self.authors.get(item) == self.reader:
+            return text
+        return canary.mark(self.marker.key, item, part, self.reader, text)
+
+    def clause(self, item: bytes, clause: Clause) -> Clause:
+        return msgspec.structs.replace(
+            clause, text=self.text(item, f"clause {clause.id}", clause.text)
+        )
+
+    def of(self, n: Negotiation) -> Negotiation:
+        origin = {c.id: n.proposal_hash for c in n.proposal.clauses}
+        versions = []
+        for k, v in enumerate(n.versions):
+            if k:
+                for a in n.versions[k - 1].answers:
+                    if a.verdict == "counter":
+                        origin[a.clause_id] = v.source
+            later = n.versions[k + 1].source if k + 1 < len(n.versions) else b""
+            answers = tuple(
+                msgspec.structs.replace(
+                    a, counter_text=self.text(later, f"clause {a.clause_id}", a.counter_text)
+                )
+                for a in v.answers
+            )
+            clauses = tuple(self.clause(origin.get(c.id, v.source), c) for c in v.clauses)
+            versions.append(dataclasses.replace(v, clauses=clauses, answers=answers))
+        proposal = msgspec.structs.replace(
+            n.proposal,
+            clauses=tuple(self.clause(n.proposal_hash, c) for c in n.proposal.clauses),
+            message=self.text(n.proposal_hash, "message", n.proposal.message),
+        )
+        agreed = [
+            dataclasses.replace(g, clause=self.clause(g.proposed_in, g.clause)) for g in n.agreed
+        ]
+        return dataclasses.replace(n, proposal=proposal, versions=versions, agreed=agreed)
 
 
 class NegotiationDesk:
@@ -45,8 +102,11 @@ class NegotiationDesk:
             labels = negotiation.proposal.clearances
             require(officer, Action.READ_ITEM, labels, hidden=NO_PROPOSAL)
             versions = [negotiation.proposal_hash, *(v.source for v in negotiation.versions[1:])]
-            showing.shown((h, "proposal") for h in versions)
-        return negotiation
+            authors = self.station.audit.first_officers(showing.s, versions)
+            copy = _Copy(self.door.marker, officer.name, authors)
+            marked = copy.of(negotiation)
+            showing.shown((h, f"proposal, {copy.variant(h)}") for h in versions)
+        return marked
 
     def propose(
         self,

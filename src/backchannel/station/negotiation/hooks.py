@@ -11,13 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backchannel.protocol import Item
 from backchannel.protocol.proposal import Proposal, ProposalState, Response, Withdrawal
 from backchannel.station.core.deadlines import Due
-from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, labels_of_rows
+from backchannel.station.core.hooks import (
+    Feature,
+    ItemHooks,
+    Mark,
+    Recorded,
+    Shown,
+    labels_of_rows,
+)
 from backchannel.station.negotiation import register
 from backchannel.store.negotiation import ProposalRow
 
@@ -101,6 +109,29 @@ def _expire(s: Session, now: float) -> None:
     register.expire_due(s, now)
 
 
+def _marked_proposal(item: Item, mark: Mark) -> Item:
+    """Each clause and the covering message, as one reader's copy (the title stays)."""
+    assert isinstance(item, Proposal)
+    clauses = tuple(
+        msgspec.structs.replace(c, text=mark(f"clause {c.id}", c.text, "en")) for c in item.clauses
+    )
+    message = mark("message", item.message, "en") if item.message else ""
+    return msgspec.structs.replace(item, clauses=clauses, message=message)
+
+
+def _marked_response(item: Item, mark: Mark) -> Item:
+    """Each counter-text (a clause of the next version) and the message."""
+    assert isinstance(item, Response)
+    answers = tuple(
+        msgspec.structs.replace(a, counter_text=mark(f"clause {a.clause_id}", a.counter_text, "en"))
+        if a.counter_text
+        else a
+        for a in item.answers
+    )
+    message = mark("message", item.message, "en") if item.message else ""
+    return msgspec.structs.replace(item, answers=answers, message=message)
+
+
 NEGOTIATION = Feature(
     "negotiation",
     items=(
@@ -112,6 +143,7 @@ NEGOTIATION = Feature(
             labels=_own_labels,
             refers_to=_proposal_id,
             describe=_describe_proposal,
+            marked=_marked_proposal,
         ),
         ItemHooks(
             Response,
@@ -120,6 +152,7 @@ NEGOTIATION = Feature(
             labels=_proposal_labels,
             refers_to=_proposal_id,
             describe=_describe_response,
+            marked=_marked_response,
         ),
         ItemHooks(
             Withdrawal,

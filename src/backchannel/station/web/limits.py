@@ -39,6 +39,7 @@ BODY_CAPS: tuple[tuple[str, str, int], ...] = (
     ("HEAD", "", 0),
     ("*", "/api/", MIB),
     ("POST", "/channels/", MIB),  # compose, releases, proposals: forms of officers' text
+    ("POST", "/canary", 4 * MIB),  # a leaked page's source, form-encoded (its field: 1 MiB)
     ("*", "", 64 * KIB),
 )
 

@@ -211,6 +211,11 @@ def item(
         status=status,
         e=view(door, status, shown),
         may_ack=may_ack,
+        capacity=(
+            door.capacity(who.officer, status.channel_id, entry.envelope_hash)
+            if who.officer.may(Action.ATTRIBUTE_LEAK)
+            else None
+        ),
     )
 
 
