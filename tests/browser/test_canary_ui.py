@@ -6,13 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import expect
 
-from ..station.conftest import api_token, status_of
+from ..station.conftest import post_message, status_of
 from .conftest import TIMEOUT_MS, Browsing, Stations
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TEXT = (
     "The Ministry wishes to notify the neighbouring command that the exercise will be "
     "conducted during the period 23 March 2026 to 2 April 2026 with approximately four "
@@ -20,17 +18,12 @@ TEXT = (
 )
 
 
-def test_a_copied_item_is_attributed_to_its_reader(stations: Stations, browsing: Browsing) -> None:
+def test_a_copied_item_is_attributed_to_its_reader(
+    stations: Stations, browsing: Browsing, tmp_path: Path
+) -> None:
     a, b = stations.a, stations.b
     channel = status_of(a).channel_id
-    token = api_token(a, "canary-sender")
-    sent = httpx.post(
-        f"{a.url}/api/v1/channels/{channel}/messages",
-        json={"text": TEXT, "to_role": "reader"},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert sent.status_code in (200, 201), sent.text
+    post_message(a, TEXT)
     reader = browsing.sign_in(b, "rory")
     reader.goto(f"{b.url}/channels/{channel}")
     item = reader.locator("p.text", has_text="neighbo").last
@@ -46,5 +39,4 @@ def test_a_copied_item_is_attributed_to_its_reader(stations: Stations, browsing:
     auditor.get_by_role("button", name="Attribute").click()
     expect(auditor.locator("#verdict")).to_contain_text("1 reader named")
     expect(auditor.get_by_role("cell", name="rory", exact=True)).to_be_visible()
-    SHOTS.mkdir(exist_ok=True)
-    auditor.screenshot(path=str(SHOTS / "canary.png"), full_page=True)
+    auditor.screenshot(path=str(tmp_path / "canary.png"), full_page=True)  # to look at

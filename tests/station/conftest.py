@@ -262,3 +262,15 @@ def as_written(item: Item) -> Item:
     if isinstance(item, Message):
         return msgspec.structs.replace(item, text=strip_invisible(item.text))
     return item
+
+
+def post_message(station: StationProcess, text: str, to_role: str = "reader") -> None:
+    """A message sent at a running station through its officer API (a new officer's token)."""
+    token = api_token(station, f"sender-{free_port()}")
+    sent = httpx.post(
+        f"{station.url}/api/v1/channels/{status_of(station).channel_id}/messages",
+        json={"text": text, "to_role": to_role},
+        headers={"authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert sent.status_code in (200, 201), sent.text

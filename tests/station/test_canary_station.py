@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from backchannel.analysis.canary import strip_invisible
@@ -29,9 +28,9 @@ from backchannel.station.service import Station
 from .conftest import (
     PASSWORD,
     StationProcess,
-    api_token,
     grant,
     message_texts,
+    post_message,
     sign_in,
     status_of,
     wait_until,
@@ -209,15 +208,8 @@ def test_two_running_stations_over_http(
             grant(s, names[1], "auditor", password=PASSWORD)
         finally:
             s.close()
-    token = api_token(a, "sender")
     channel = status_of(a).channel_id
-    sent = httpx.post(
-        f"{a.url}/api/v1/channels/{channel}/messages",
-        json={"text": TEXT, "to_role": "reader"},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert sent.status_code in (200, 201), sent.text
+    post_message(a, TEXT)
     wait_until(lambda: TEXT in message_texts(b, "in"), "delivery to bravo")
     rex, _csrf = sign_in(b.url, "rex")
     thread = rex.get(f"/channels/{channel}")
