@@ -9,13 +9,14 @@ phone-sized screen.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
 
 from ..station.conftest import PASSWORD, StationProcess, message
-from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations
+from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations, any_copy
 
 TEXT = "Proposal: a hotline test every first Monday at 10:00 UTC."
 NOTE = "seen by the principal; answer follows"
@@ -29,7 +30,7 @@ def open_thread(page: Page, peer_party: str) -> None:
 
 
 def entry(page: Page, text: str) -> Locator:
-    return page.locator("#thread li.entry", has_text=text)
+    return page.locator("#thread li.entry", has_text=any_copy(text))
 
 
 def reload_until_visible(page: Page, wanted: Locator) -> None:
@@ -105,7 +106,7 @@ def test_a_message_is_sent_read_acknowledged_withheld_and_audited(
     arrived.get_by_role("link", name="Open").click()
     heading = "Message from Party alpha"
     expect(principal.get_by_role("heading", name=heading)).to_be_visible()
-    expect(principal.locator("p.text")).to_have_text(TEXT)
+    expect(principal.locator("p.text")).to_have_text(any_copy(TEXT))
     expect(principal.get_by_text(f"due by {deadline:%Y-%m-%d %H:%M} UTC")).to_be_visible()
     item_url = principal.url
     item_hash = item_url.rsplit("/", 1)[1]
@@ -115,7 +116,8 @@ def test_a_message_is_sent_read_acknowledged_withheld_and_audited(
     expect(principal.get_by_role("button", name="Acknowledge")).to_have_count(0)
 
     # 3. A sees the acknowledgement arrive (polling), and the state on the message.
-    expect(entry(officer, f"acknowledges “{TEXT}”")).to_contain_text(NOTE)
+    acked = re.compile(f"acknowledges “{any_copy(TEXT).pattern}”")
+    expect(officer.locator("#thread li.entry", has_text=acked)).to_contain_text(NOTE)
     reload_until_visible(officer, entry(officer, TEXT).locator(".state-ack"))
     expect(entry(officer, TEXT).get_by_text(due)).to_have_count(0)
 
@@ -262,7 +264,7 @@ def test_a_principal_requests_a_release_and_the_counterpart_approves_it(
     paul.get_by_role("link", name="Request a release").click()
     paul.get_by_label("Title").fill("Joint notice of convoy RIVERSIDE")
     paul.get_by_label("Release date (YYYY-MM-DD)").fill("2026-12-01")
-    pick = paul.locator(".pick", has_text=original)
+    pick = paul.locator(".pick", has_text=any_copy(original))
     pick.get_by_role("checkbox").check()
     pick.get_by_label("How the public text relates to it").select_option("redacted")
     pick.get_by_label("Public text", exact=True).fill(public)
@@ -277,7 +279,7 @@ def test_a_principal_requests_a_release_and_the_counterpart_approves_it(
     petra.get_by_role("link", name="Releases").click()
     offered = petra.locator("section.release", has_text="Joint notice of convoy RIVERSIDE")
     reload_until_visible(petra, offered)
-    expect(offered).to_contain_text(original)
+    expect(offered).to_contain_text(any_copy(original))  # petra's copy of the original
     expect(offered).to_contain_text(public)
     petra.once("dialog", lambda dialog: dialog.accept())
     offered.get_by_role("button", name="Approve these exact texts").click()
