@@ -39,6 +39,20 @@ from backchannel.station.access.policy import Officer  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "audit.json"
 
 
+# About 1 KiB of prose, so that each item shown carries canary marks as real text does.
+PROSE = (
+    "The Ministry wishes to notify the neighbouring command that the exercise will be "
+    "conducted during the period 23 March 2026 to 2 April 2026 with approximately four "
+    "hundred personnel and two battalions. The organisers recognise the need for dialogue "
+    "in order to co-ordinate the cease-fire, and will analyse each manoeuvre reported "
+    "within 25 km of the line. Colonel Dantor will summarise the results and would be "
+    "grateful for an early reply. In addition, both of the parties recognise that the "
+    "demilitarisation of the zone is a long-standing aim, and they agree to minimise the "
+    "presence of armoured vehicles near the centre of the valley at all times, to inform "
+    "each other each day of any movement of more than 5 vehicles, and to meet again "
+    "before the next rotation of the observers at the crossing points of the valley."
+) * 2
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100)
@@ -48,7 +62,7 @@ def main() -> None:
         a, b = paired_in_process(Path(tmp))
         channel = a.resolve(None)
         for i in range(args.items):
-            text = f"bench item {i:05d} ".ljust(1024, "x")
+            text = f"Item {i:05d}. {PROSE}"[:1024]
             a.send(channel, Message(text=text, language="en", from_role="officer",
                                     to_role="principal"))  # fmt: skip
         deliver(a, b)
