@@ -53,6 +53,7 @@ PROSE = (
     "before the next rotation of the observers at the crossing points of the valley."
 ) * 2
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100)
