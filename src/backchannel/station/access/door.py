@@ -43,6 +43,7 @@ from backchannel.station.core.errors import (
 from backchannel.station.core.hooks import Shown
 from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.records import ChannelStatus, Entry
+from backchannel.store import repository as repo
 
 MAX_PAGE = 500
 NO_ITEM = "no item of this channel has that hash"
@@ -266,6 +267,18 @@ class Door:
             )
 
         return [concealed(e) for e in entries]
+
+    def authors(
+        self, s: Session, channel_id: str, item_hashes: Iterable[bytes]
+    ) -> dict[bytes, str]:
+        """Who wrote each of these items that we sent: an item we sent is recorded with
+        its send record first.  A received item has no author here: it is marked."""
+        ours = [
+            h
+            for h in set(item_hashes)
+            if (row := repo.entry_row(s, channel_id, h)) is not None and row.direction == "out"
+        ]
+        return self.station.audit.first_officers(s, ours)
 
     def capacity(self, officer: Officer, channel: str, envelope_hash: str) -> Capacity | None:
         """How many bits the item's texts carry (no content): for those who attribute."""

@@ -102,7 +102,7 @@ class NegotiationDesk:
             labels = negotiation.proposal.clearances
             require(officer, Action.READ_ITEM, labels, hidden=NO_PROPOSAL)
             versions = [negotiation.proposal_hash, *(v.source for v in negotiation.versions[1:])]
-            authors = self.station.audit.first_officers(showing.s, versions)
+            authors = self.door.authors(showing.s, channel_id, versions)
             copy = _Copy(self.door.marker, officer.name, authors)
             marked = copy.of(negotiation)
             showing.shown((h, f"proposal, {copy.variant(h)}") for h in versions)
@@ -169,8 +169,20 @@ class NegotiationDesk:
                 for a in self.negotiations.agreements(channel_id, showing.s)
                 if a.proposal_id in labels and officer.may(Action.READ_ITEM, labels[a.proposal_id])
             ]
+            # Each text is this reader's copy of the item that proposed it (proof[0]).
+            texts = [bytes.fromhex(a.proof[0]) for a in shown]
+            authors = self.door.authors(showing.s, channel_id, texts)
+            copy = _Copy(self.door.marker, officer.name, authors)
+            marked = [
+                dataclasses.replace(a, text=copy.text(h, f"clause {a.clause_id}", a.text))
+                for a, h in zip(shown, texts, strict=True)
+            ]
             showing.shown((bytes.fromhex(a.proof[1]), f"agreement {a.id}") for a in shown)
-        return shown
+            showing.shown(
+                (h, f"agreement {a.id} text, {copy.variant(h)}")
+                for a, h in zip(shown, texts, strict=True)
+            )
+        return marked
 
     def _negotiable(self, officer: Officer, channel: str, proposal_id: str) -> str:
         require(officer, Action.NEGOTIATE)
