@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from backchannel.analysis import canary
 from backchannel.analysis.canary import strip_invisible
+from backchannel.cli.common import host_user
 from backchannel.protocol import Message
 from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText
+from backchannel.station.access.door import Door
 from backchannel.station.service import Station
 
 from .test_store import deliver, paired_in_process
@@ -86,6 +89,19 @@ def reads_after(folder: Path, seq: int) -> list[tuple[str, str]]:
     )  # fmt: skip
 
 
+def variant_of(folder: Path, item: str) -> str:
+    """What the host was shown of an item: as written if it wrote it, else its marks."""
+    station = Station.open(folder)
+    try:
+        with station.db.reading() as s:
+            authors = Door(station).authors(s, station.resolve(None), [bytes.fromhex(item)])
+        if authors.get(bytes.fromhex(item)) == host_user():
+            return "as written"
+        return canary.variant(Door(station).marker.key, bytes.fromhex(item), host_user())
+    finally:
+        station.close()
+
+
 def last_seq(folder: Path) -> int:
     station = Station.open(folder)
     try:
@@ -103,10 +119,11 @@ def test_items_shown_by_the_cli_are_audited_once_each(folder: Path, command: str
     reads = reads_after(folder, before)
     assert [h for h, _variant in reads] == sorted(e["envelope_hash"] for e in shown)
     variants = dict(reads)
-    for e in shown:  # a message is shown marked for the host, and its record names the variant
-        assert variants[e["envelope_hash"]].startswith("canary v1 ") == (
-            e["item_type"] == "message"
-        )
+    for e in shown:  # an item with text is shown marked for the host; its record names the variant
+        variant = variants[e["envelope_hash"]]
+        assert variant == "" or variant.startswith("canary v1 ")
+        if e["item_type"] == "message":
+            assert variant.startswith("canary v1 ")
 
 
 def test_the_text_listing_is_audited_like_the_json(folder: Path) -> None:
@@ -125,7 +142,11 @@ def test_proposals_and_the_register_are_audited_as_shown(folder: Path) -> None:
     assert len(reads_after(folder, before)) == len(shown["versions"]) == 2  # each version
     before = last_seq(folder)
     [agreed] = json.loads(run(folder, "agreements", "--json"))
-    assert reads_after(folder, before) == [(agreed["proof"][1], f"agreement {agreed['id']}")]
+    proposed, accepted = agreed["proof"]
+    assert reads_after(folder, before) == sorted([
+        (accepted, f"agreement {agreed['id']}"),  # the acceptance, and the text as shown:
+        (proposed, f"agreement {agreed['id']} text, {variant_of(folder, proposed)}"),
+    ])  # fmt: skip
 
 
 def test_release_requests_are_audited_as_shown(folder: Path) -> None:
