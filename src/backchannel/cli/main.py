@@ -28,6 +28,7 @@ from backchannel.station.service import Station
 from .admin import audit_app, officer_app
 from .canary import canary_app
 from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
+from .leaks import leaks_app
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
 from .releases import backup, keys_app, release_app, restore, verify
@@ -325,6 +326,7 @@ app.add_typer(release_app, name="release")
 app.command()(verify)
 app.add_typer(proposal_app, name="proposal")
 app.add_typer(canary_app, name="canary")
+app.add_typer(leaks_app, name="leaks")
 app.command()(agreements)
 app.command()(due)
 app.add_typer(keys_app, name="keys")

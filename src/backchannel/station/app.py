@@ -46,6 +46,10 @@ from backchannel.station.core.errors import (
 from backchannel.station.core.peer_budget import CostBuckets
 from backchannel.station.core.peer_http import plain
 from backchannel.station.core.watch import DeadlineWatch
+from backchannel.station.leaks.api import router as leaks_api
+from backchannel.station.leaks.desk import LeakDesk
+from backchannel.station.leaks.indexer import IndexWatch
+from backchannel.station.leaks.web import router as leaks_pages
 from backchannel.station.negotiation.api import router as negotiation_api
 from backchannel.station.negotiation.desk import NegotiationDesk
 from backchannel.station.negotiation.web import router as negotiation_pages
@@ -126,8 +130,10 @@ def settle_heap() -> None:
 
 
 def create_app(station: Station, deliver: bool = True) -> FastAPI:
-    workers: list[DeliveryWorker | DeadlineWatch] = (
-        [DeliveryWorker(station), DeadlineWatch(station)] if deliver else []
+    workers: list[DeliveryWorker | DeadlineWatch | IndexWatch] = (
+        [DeliveryWorker(station), DeadlineWatch(station), IndexWatch(station.leak_index)]
+        if deliver
+        else []
     )
 
     @asynccontextmanager
@@ -156,9 +162,10 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.release_desk = ReleaseDesk(door, station.releases)
     app.state.negotiation_desk = NegotiationDesk(door, station.negotiation)
     app.state.canary_desk = CanaryDesk(door, station.canary)
-    for router in (api_router, releases_api, negotiation_api):
+    app.state.leak_desk = LeakDesk(door, station.leaks)
+    for router in (api_router, releases_api, negotiation_api, leaks_api):
         app.include_router(router)
-    for router in (web_router, releases_pages, negotiation_pages, canary_pages):
+    for router in (web_router, releases_pages, negotiation_pages, canary_pages, leaks_pages):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

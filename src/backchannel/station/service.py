@@ -7,9 +7,13 @@ imports a feature; the features see the ledger only through its public steps.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from backchannel.analysis import canary
+from backchannel.analysis.leaks import Embedder
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.officers import Accounts
 from backchannel.station.canary.service import Attributions
@@ -17,12 +21,21 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.core.hooks import Feature, Hooks
 from backchannel.station.core.items import LEDGER
 from backchannel.station.core.ledger import Clock, Ledger, Post, Receipt, offset_clock
+from backchannel.station.leaks.indexer import Indexer
+from backchannel.station.leaks.service import Scans
 from backchannel.station.negotiation.hooks import NEGOTIATION
 from backchannel.station.negotiation.service import Negotiations
 from backchannel.station.releases.hooks import RELEASES
 from backchannel.station.releases.service import Releases
 
 __all__ = ["FEATURES", "Post", "Receipt", "Station", "offset_clock"]
+
+
+@functools.cache
+def embedder() -> Embedder:
+    """One embedding model per process, however many stations it holds (tests hold many)."""
+    return Embedder()
+
 
 # Every item type a station knows belongs to one of these.
 FEATURES: tuple[Feature, ...] = (LEDGER, RELEASES, NEGOTIATION)
@@ -45,3 +58,11 @@ class Station(Ledger):
         self.releases = Releases(self)
         self.negotiation = Negotiations(self)
         self.canary = Attributions(self, Marker(key))
+        self.leak_index = Indexer(self, embedder())
+        self.leaks = Scans(self, self.leak_index, self._attribute)
+
+    def _attribute(
+        self, raw: str, may_read: Callable[[tuple[str, ...]], bool], risk: float
+    ) -> canary.Report:
+        """The canary attribution of a copy, as leak scans ask for it."""
+        return self.canary.attribute(raw, may_read, risk).report

@@ -29,6 +29,7 @@ class Action(StrEnum):
     MANAGE_OFFICERS = "manage-officers"  # add, disable, reset accounts
     APPROVE_GRANTS = "approve-grants"  # the second person for a grant of content
     ATTRIBUTE_LEAK = "attribute-leak"  # check a leaked copy against the canary marks
+    SCAN_LEAKS = "scan-leaks"  # check a published text against the archive; the register
 
 
 # Actions that touch an item's content also need the item's clearance labels.
@@ -46,6 +47,7 @@ MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
         | {Action.DECIDE_RELEASE, Action.NEGOTIATE, Action.APPROVE_GRANTS, Action.ATTRIBUTE_LEAK}
+        | {Action.SCAN_LEAKS}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
@@ -53,6 +55,7 @@ MATRIX: dict[Role, frozenset[Action]] = {
     "reader": frozenset({Action.VIEW_CHANNELS, Action.READ_ITEM}),
     "auditor": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_AUDIT, Action.APPROVE_GRANTS, Action.ATTRIBUTE_LEAK}
+        | {Action.SCAN_LEAKS}
     ),
     "admin": frozenset({Action.VIEW_CHANNELS, Action.CONFIRM_PAIRING, Action.MANAGE_OFFICERS}),
 }

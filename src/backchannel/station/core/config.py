@@ -73,6 +73,9 @@ class StationConfig(BaseModel):
     # Whether a counterpart's endpoint may be a loopback or private address (a test
     # bed, a demo on one host, a private network between the ministries).
     allow_private_endpoints: bool = False
+    # Whether `leaks scan` may fetch a URL on a loopback or private address (tests, an
+    # intranet mirror of a news site).
+    allow_private_sources: bool = False
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

@@ -37,9 +37,11 @@ BODY_CAPS: tuple[tuple[str, str, int], ...] = (
     ("POST", "/login", 16 * KIB),
     ("GET", "", 0),
     ("HEAD", "", 0),
+    ("POST", "/api/v1/leaks/scan", 6 * MIB),  # a page of 4 MiB, as a JSON string
     ("*", "/api/", MIB),
     ("POST", "/channels/", MIB),  # compose, releases, proposals: forms of officers' text
     ("POST", "/canary", 4 * MIB),  # a leaked page's source, form-encoded (its field: 1 MiB)
+    ("POST", "/leaks", 4 * MIB),  # a published page's source, the same
     ("*", "", 64 * KIB),
 )
 
