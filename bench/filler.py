@@ -109,8 +109,16 @@ def texts(n: int, seed: int = 7) -> list[str]:
     return [" ".join(_sentence(rng) for _ in range(rng.randint(1, 3))) for _ in range(n)]
 
 
+CACHED = 100_000  # the filler is made and cached at this size; smaller sets are its start
+
+
 def embedded(n: int, embed: object, sentences: object) -> tuple[list[str], list[np.ndarray]]:
-    """The ``n`` filler texts and the vectors of each one's sentences (cached)."""
+    """The first ``n`` filler texts and the vectors of each one's sentences (cached)."""
+    items, vectors = _embedded(max(n, CACHED), embed, sentences)
+    return items[:n], vectors[:n]
+
+
+def _embedded(n: int, embed: object, sentences: object) -> tuple[list[str], list[np.ndarray]]:
     items = texts(n)
     digest = hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
     path = CACHE / f"filler-{n}-{digest}.npz"

@@ -44,6 +44,10 @@ NOTICE = (
     "Aurelia will hold the exercise Northern Gate in sea area K-7 from 3 to 5 May. Two "
     "frigates and a supply ship will take part, and civilian shipping will be advised."
 )
+SECRET = (
+    "The lists of prisoners will be exchanged at the Brask crossing on 14 March at 09:00, "
+    "each side handing over its list in a sealed envelope to the mediator."
+)
 ANN = Officer(1, "ann", "principal", frozenset())  # at alpha
 AUDREY = Officer(2, "audrey", "auditor", frozenset())  # at alpha
 RITA = Officer(3, "rita", "reader", frozenset())  # at alpha
@@ -126,6 +130,25 @@ def test_an_auditor_is_shown_no_item_text_and_a_reader_may_not_scan(
     assert shown["items"] and all(e["item"] is None for i in shown["items"] for e in i["evidence"])
     with pytest.raises(Forbidden):
         LeakDesk(Door(a), a.leaks).scan(RITA, article(QUOTE), "x", "test")
+
+
+def test_an_item_the_principal_is_not_cleared_for_is_neither_reported_nor_found(
+    stations: tuple[Station, Station],
+) -> None:
+    a, b = stations
+    cleared = Officer(5, "nina", "principal", frozenset({"negotiation"}))
+    Door(b).send(Officer(6, "pete", "principal", frozenset({"negotiation"})), "", "test",
+                 text=SECRET, to_role="principal", clearances=("negotiation",))  # fmt: skip
+    deliver(b, a)
+    desk = LeakDesk(Door(a), a.leaks)
+    leak = f"A source read out the note: {SECRET}"
+    assert desk.scan(ANN, leak, "x", "test").scan.items == []
+    assert [d.clearances for d in desk.scan(cleared, leak, "x", "test").scan.items] == [
+        ("negotiation",)
+    ]
+    query = "prisoner lists exchanged at the Brask crossing"
+    assert all("Brask" not in r.sentence for r in desk.search(ANN, query, "test"))
+    assert any("Brask" in r.sentence for r in desk.search(cleared, query, "test"))
 
 
 @pytest.mark.parametrize(

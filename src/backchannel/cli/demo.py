@@ -30,8 +30,10 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.core.errors import StationError
 from backchannel.station.core.hooks import Shown
 from backchannel.station.core.records import Entry
+from backchannel.station.leaks.desk import LeakDesk
 from backchannel.station.service import Station
 
+from .common import HOST, door_of, host_caller
 from .output import fail
 
 DELIVERY_TIMEOUT = 60.0
@@ -193,6 +195,36 @@ def negotiate(a: Station, b: Station) -> int:
     return len(a.negotiation.agreements(None))
 
 
+ARTICLE = "article.html"
+LEAKED = "Our patrol vessels will keep 20 nm clear of K-7 during the exercise."
+
+
+def scan_article(a: Station, path: Path) -> str:
+    """A wire story that quotes B's reply to A's notice, scanned at A as its principal
+    would; the item it must find is that reply."""
+    path.write_text(
+        "<!doctype html><html><head><title>Navies kept clear of drill, memo shows</title>"
+        '<meta property="article:published_time" content="2026-12-02"></head><body>'
+        "<nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article>"
+        "<h1>Navies kept clear of drill, memo shows</h1>"
+        "<p>Borduria quietly promised to keep its ships away from a contested stretch of "
+        "sea during an Aurelian naval drill, according to a memo seen by this agency.</p>"
+        f"<p>\u201c{LEAKED}\u201d the Bordurian reply reads.</p>"
+        "<p>Analysts said the exchange showed that the two militaries still talk despite "
+        "the dispute over the river border. Neither ministry commented.</p></article>"
+        "<footer>© 2026 Wire Agency</footer></body></html>",
+        encoding="utf-8",
+    )
+    reply = next(e for e in a.transcript(None) if getattr(e.item, "text", "") == LEAKED)
+    desk = LeakDesk(door_of(a), a.leaks)
+    report = desk.scan(host_caller(), path.read_bytes(), str(path), HOST)
+    found = {(d.item_hash, d.kind) for d in report.scan.items}
+    if found != {(reply.envelope_hash, "verbatim")}:
+        raise StationError(f"the leak scan of {path} found {sorted(found)}, not the reply")
+    typer.echo(f"  a wire story in {path.name} quotes B's reply: the scan at A finds it, verbatim")
+    return f"{path.name} traced to item {reply.envelope_hash[:16]}"
+
+
 def leave_due(a: Station) -> None:
     """One question left open, so that the Due pages have something to show."""
     a.send(a.resolve(None), Message(
@@ -302,11 +334,12 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         leave_due(a)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
+        leaked = scan_article(a, workdir / ARTICLE)
         if check:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
                 f"transcripts identical, release signed by both in {workdir / 'release.json'}, "
-                f"{agreed} clauses agreed, data in {workdir}"
+                f"{agreed} clauses agreed, {leaked}, data in {workdir}"
             )
             return
         explain(workdir, a, b, logins)
@@ -364,6 +397,7 @@ Try, in another terminal:
       --keys {workdir}/b.keys.json
   .venv/bin/backchannel agreements --station {workdir}/a
   .venv/bin/backchannel due --station {workdir}/b
+  .venv/bin/backchannel leaks scan {workdir}/{ARTICLE} --station {workdir}/a --json
 Press Ctrl-C to stop both stations.""")
 
 

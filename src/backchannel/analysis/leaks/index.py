@@ -8,8 +8,9 @@ only ever appended, so the index grows as items arrive and is rebuilt by nobody.
   the last sort beside it, merged on the next look-up).  A look-up gives, per query
   sentence and row, how many shingles they share: containment both ways, exactly.
   Shingles that half the archive shares ("in order to") are skipped as carrying nothing.
-- **Semantic**: the row vectors, searched exactly (one matrix product over float32;
-  ``docs/leaks.md`` has the measurement behind the choice).
+- **Semantic**: the row vectors in an HNSW graph (faiss, inner product of unit vectors),
+  for the nearest rows of each query sentence; a candidate's own vectors are read back
+  from it for the alignment, sentence by sentence.
 
 ``to_bytes``/``from_bytes`` give the whole index as one byte string, for the caller to
 seal: nothing here writes a file.
@@ -22,11 +23,14 @@ import json
 import zipfile
 from dataclasses import dataclass
 
+import faiss
 import numpy as np
 
 from backchannel.analysis.leaks.embed import DIMENSIONS
 
-MAX_POSTINGS = 2000  # a shingle in more rows than this is too common to say anything
+# The look-up graph (faiss HNSW; ``docs/leaks.md`` has the measurements behind it).
+CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH = 16, 128, 64
+MAX_POSTINGS = 500  # a shingle in more rows than this is too common to say anything
 FORMAT = 1
 
 
@@ -42,18 +46,19 @@ class Hits:
 class LeakIndex:
     def __init__(self) -> None:
         self.docs: list[str] = []
-        self._first = np.zeros(0, dtype=np.int64)  # first row of each document
+        self._first: list[int] = []  # first row of each document
         self._rows_doc = np.zeros(0, dtype=np.int32)
         self._sizes = np.zeros(0, dtype=np.int32)  # shingles per row
-        self._vectors = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self._nearest: faiss.Index = _graph()  # the rows' vectors: look-up and alignment
         self._keys = np.zeros(0, dtype=np.uint64)
         self._key_rows = np.zeros(0, dtype=np.int32)
         self._pending: list[tuple[np.ndarray, ...]] = []
+        self._pending_rows = 0
         self.position = ""  # the caller's note of how far it has indexed
 
     @property
     def rows(self) -> int:
-        return int(self._rows_doc.size) + sum(p[0].size for p in self._pending)
+        return int(self._rows_doc.size) + self._pending_rows
 
     def add(self, doc: str, vectors: np.ndarray, shingles: list[np.ndarray]) -> None:
         """One document: a vector and the shingles of each of its sentences."""
@@ -62,22 +67,25 @@ class LeakIndex:
         first = self.rows
         number = len(self.docs)
         self.docs.append(doc)
-        self._first = np.append(self._first, first)
+        self._first.append(first)
         rows = np.arange(first, first + len(shingles), dtype=np.int32)
         keys = np.concatenate([*shingles, np.zeros(0, dtype=np.uint64)])
         key_rows = np.repeat(rows, [len(s) for s in shingles])
         docs = np.full(len(shingles), number, dtype=np.int32)
         sizes = np.array([len(s) for s in shingles], dtype=np.int32)
         self._pending.append((docs, sizes, vectors.astype(np.float32), keys, key_rows))
+        self._pending_rows += len(shingles)
 
     def _settle(self) -> None:
         if not self._pending:
             return
         docs, sizes, vectors, keys, key_rows = (list(x) for x in zip(*self._pending, strict=True))
-        self._pending = []
+        self._pending, self._pending_rows = [], 0
         self._rows_doc = np.concatenate([self._rows_doc, *docs])
         self._sizes = np.concatenate([self._sizes, *sizes])
-        self._vectors = np.concatenate([self._vectors, *vectors])
+        added = np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)
+        if added.size:
+            self._nearest.add(added)  # rows are numbered in the order they are added
         all_keys = np.concatenate([self._keys, *keys])
         all_rows = np.concatenate([self._key_rows, *key_rows])
         order = np.argsort(all_keys, kind="stable")
@@ -90,60 +98,67 @@ class LeakIndex:
 
     def rows_of(self, doc: int) -> range:
         self._settle()
-        end = int(self._first[doc + 1]) if doc + 1 < len(self.docs) else self.rows
-        return range(int(self._first[doc]), end)
+        end = self._first[doc + 1] if doc + 1 < len(self.docs) else self.rows
+        return range(self._first[doc], end)
 
     def sizes(self, rows: np.ndarray) -> np.ndarray:
         self._settle()
         sizes: np.ndarray = self._sizes[rows]
         return sizes
 
-    def vectors(self, rows: range | np.ndarray) -> np.ndarray:
+    def vectors(self, rows: range) -> np.ndarray:
+        """The vectors of a run of rows (a document's), as added."""
         self._settle()
-        vectors: np.ndarray = self._vectors[rows]
+        if not rows:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        vectors: np.ndarray = self._nearest.reconstruct_n(rows.start, len(rows))
         return vectors
 
     def lexical(self, queries: list[np.ndarray]) -> Hits:
-        """The rows sharing shingles with each query sentence, and how many."""
+        """The rows sharing shingles with each query sentence, and how many (vectorised:
+        every posting list is cut out of the sorted arrays at once)."""
         self._settle()
-        found_q, found_r = [], []
-        for q, keys in enumerate(queries):
-            lo = np.searchsorted(self._keys, keys, side="left")
-            hi = np.searchsorted(self._keys, keys, side="right")
-            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-                if 0 < b - a <= MAX_POSTINGS:
-                    found_r.append(self._key_rows[a:b])
-                    found_q.append(np.full(b - a, q, dtype=np.int64))
-        if not found_r:
-            empty = np.zeros(0, dtype=np.int32)
+        empty = np.zeros(0, dtype=np.int32)
+        if not queries or self._keys.size == 0:
             return Hits(empty, empty, empty)
-        pairs = np.concatenate(found_q) * (1 << 32) + np.concatenate(found_r)
-        unique, counts = np.unique(pairs, return_counts=True)
+        keys = np.concatenate(queries)
+        owner = np.repeat(np.arange(len(queries)), [len(q) for q in queries])
+        lo = np.searchsorted(self._keys, keys, side="left")
+        counts = np.searchsorted(self._keys, keys, side="right") - lo
+        keep = (counts > 0) & (counts <= MAX_POSTINGS)
+        lo, counts, owner = lo[keep], counts[keep], owner[keep]
+        if counts.size == 0:
+            return Hits(empty, empty, empty)
+        offsets = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        rows = self._key_rows[offsets + np.arange(int(counts.sum()))].astype(np.int64)
+        pairs = (np.repeat(owner, counts).astype(np.int64) << 32) | rows
+        unique, shared = np.unique(pairs, return_counts=True)
         return Hits(
             (unique >> 32).astype(np.int32),
             (unique & 0xFFFFFFFF).astype(np.int32),
-            counts.astype(np.int32),
+            shared.astype(np.int32),
         )
 
     def semantic(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest rows of each query vector, and their cosine similarities."""
         self._settle()
-        if self._vectors.shape[0] == 0 or len(queries) == 0:
+        if self._nearest.ntotal == 0 or len(queries) == 0:
             shape = (len(queries), 0)
             return np.zeros(shape, dtype=np.int32), np.zeros(shape, dtype=np.float32)
-        k = min(k, self._vectors.shape[0])
-        sims = queries.astype(np.float32) @ self._vectors.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        return top.astype(np.int32), np.take_along_axis(sims, top, axis=1)
+        sims, found = self._nearest.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        missing = found < 0  # fewer rows than k: no neighbour there
+        sims[missing] = -1.0
+        return np.where(missing, 0, found).astype(np.int32), sims.astype(np.float32)
 
     def to_bytes(self) -> bytes:
         self._settle()
         out = io.BytesIO()
         meta = json.dumps({"format": FORMAT, "docs": self.docs, "position": self.position})
         np.savez(
-            out, meta=np.frombuffer(meta.encode(), dtype=np.uint8), first=self._first,
-            rows_doc=self._rows_doc, sizes=self._sizes, vectors=self._vectors,
-            keys=self._keys, key_rows=self._key_rows,
+            out, meta=np.frombuffer(meta.encode(), dtype=np.uint8),
+            first=np.array(self._first, dtype=np.int64), rows_doc=self._rows_doc,
+            sizes=self._sizes, keys=self._keys, key_rows=self._key_rows,
+            nearest=faiss.serialize_index(self._nearest),
         )  # fmt: skip
         return out.getvalue()
 
@@ -165,7 +180,22 @@ class LeakIndex:
             if meta.get("format") != FORMAT:
                 raise ValueError("the index was written by another version; it is rebuilt")
             index.docs, index.position = list(meta["docs"]), str(meta["position"])
-            index._first, index._rows_doc = z["first"], z["rows_doc"]
-            index._sizes, index._vectors = z["sizes"], z["vectors"]
+            index._first, index._rows_doc = z["first"].tolist(), z["rows_doc"]
+            index._sizes = z["sizes"]
             index._keys, index._key_rows = z["keys"], z["key_rows"]
+            try:
+                nearest = faiss.deserialize_index(z["nearest"])
+            except RuntimeError:
+                raise ValueError("the index does not open: its graph does not read") from None
+        if nearest.ntotal != index._rows_doc.size or nearest.d != DIMENSIONS:
+            raise ValueError("the index does not open: its graph does not match its rows")
+        index._nearest = nearest
         return index
+
+
+def _graph() -> faiss.IndexHNSWFlat:
+    """The look-up graph: HNSW over inner products of unit vectors (cosines)."""
+    graph = faiss.IndexHNSWFlat(DIMENSIONS, CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = EXPANSION_ADD
+    graph.hnsw.efSearch = EXPANSION_SEARCH
+    return graph

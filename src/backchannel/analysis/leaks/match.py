@@ -31,6 +31,7 @@ from backchannel.analysis.leaks.index import Hits, LeakIndex
 from backchannel.analysis.leaks.text import longest_run, sentences, shingles, words
 
 KINDS = ("verbatim", "paraphrase", "gist")
+KEPT_SHARE = 0.1  # a pair sharing less of a row is no evidence worth showing
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][\w'-]+")
 
 
@@ -40,8 +41,8 @@ class Thresholds:
     sentence: float = 0.65
     coverage: float = 0.3
     top: float = 0.7
-    gist: float = 0.75
-    specifics: float = 0.3
+    gist: float = 0.65
+    specifics: float = 0.4
     candidates: int = 24
     near: int = 8  # semantic neighbours looked up per article sentence
     floor: float = 0.5  # a neighbour further than this is no candidate
@@ -98,8 +99,8 @@ def scan(
     if not article.sentences or not index.docs:
         return []
     hits = index.lexical(article.shingles)
-    shared = _shared(index, hits)
-    docs = _candidates(index, article, shared, limits)
+    shared, by_doc = _shared(index, hits)
+    docs = _candidates(index, article, by_doc, limits)
     everything = np.ones(len(article.sentences), dtype=bool)
     first = {d: _align(article, index, d, text_of, shared, limits, everything) for d in docs}
     return _explained(article, index, text_of, shared, limits, first)
@@ -137,23 +138,27 @@ def _strength(a: Alignment) -> tuple[int, float, int]:
     return (KINDS.index(a.kind) if a.kind else len(KINDS), -a.score, -a.run)
 
 
-def _shared(index: LeakIndex, hits: Hits) -> dict[tuple[int, int], float]:
-    """(article sentence, row) → the share of the row's shingles the sentence has."""
+def _shared(index: LeakIndex, hits: Hits) -> tuple[dict[tuple[int, int], float], dict[int, float]]:
+    """(article sentence, row) → the share of the row's shingles the sentence has (the
+    pairs sharing at least ``KEPT_SHARE``), and each document's best share."""
     share = hits.shared / np.maximum(index.sizes(hits.row), 1)
-    return {
-        (q, r): s
-        for q, r, s in zip(hits.query.tolist(), hits.row.tolist(), share.tolist(), strict=True)
-    }
+    kept = share >= KEPT_SHARE
+    pairs = zip(
+        hits.query[kept].tolist(), hits.row[kept].tolist(), share[kept].tolist(), strict=True
+    )
+    docs = index.doc_of(hits.row)
+    best = np.zeros(len(index.docs), dtype=np.float32)
+    np.maximum.at(best, docs, share.astype(np.float32))
+    found = np.flatnonzero(best)
+    return {(q, r): s for q, r, s in pairs}, dict(
+        zip(found.tolist(), best[found].tolist(), strict=True)
+    )
 
 
 def _candidates(
-    index: LeakIndex, article: Article, shared: dict[tuple[int, int], float], limits: Thresholds
+    index: LeakIndex, article: Article, by_doc: dict[int, float], limits: Thresholds
 ) -> list[int]:
-    best: dict[int, float] = {}
-    if shared and limits.lexical:
-        rows = np.array([r for _q, r in shared], dtype=np.int64)
-        for doc, share in zip(index.doc_of(rows).tolist(), shared.values(), strict=True):
-            best[doc] = max(best.get(doc, 0.0), share)
+    best: dict[int, float] = dict(by_doc) if limits.lexical else {}
     if limits.semantic:
         near, sims = index.semantic(article.vectors, limits.near)
         keep = sims >= limits.floor
