@@ -215,7 +215,7 @@ def scan_article(a: Station, path: Path) -> str:
         "<footer>© 2026 Wire Agency</footer></body></html>",
         encoding="utf-8",
     )
-    reply = next(e for e in a.transcript(None) if getattr(e.item, "text", "") == LEAKED)
+    reply = next(e for e in a.transcript(None) if LEAKED in getattr(e.item, "text", ""))
     desk = LeakDesk(door_of(a), a.leaks)
     report = desk.scan(host_caller(), path.read_bytes(), str(path), HOST)
     found = {(d.item_hash, d.kind) for d in report.scan.items}
