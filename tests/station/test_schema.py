@@ -184,6 +184,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/channels/{channel}/proposals/{proposal_id}/respond"),
     ("POST", "/channels/{channel}/proposals/{proposal_id}/withdraw"),
     ("GET", "/channels/{channel}/agreements"), ("GET", "/due"),
+    ("POST", "/leaks/scan"), ("GET", "/leaks/violations"), ("GET", "/search"),
 ]  # fmt: skip
 CHECKS = [
     not_a_server_error, response_schema_conformance, content_type_conformance,
