@@ -31,8 +31,7 @@ def scan(
     station: StationDir,
     as_json: AsJson = False,
 ) -> None:
-    """Which of the station's items a published text discloses (audited; a violation is
-    recorded in the register)."""
+    """Which of the station's items a published text discloses; a violation is recorded."""
     with opened(station) as s:
         data = _read(source, s.config.allow_private_sources)
         html = None if source == "-" or source.startswith(("http://", "https://")) else (
