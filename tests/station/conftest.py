@@ -274,3 +274,13 @@ def post_message(station: StationProcess, text: str, to_role: str = "reader") ->
         timeout=30,
     )
     assert sent.status_code in (200, 201), sent.text
+
+
+def leak_index_caught_up(station: StationProcess) -> bool:
+    """Whether a running station's leak index holds every item it has (and any at all)."""
+    s = station.open()
+    try:
+        lag = s.leak_index.lag()
+        return lag.behind == 0 and lag.indexed > 0
+    finally:
+        s.close()

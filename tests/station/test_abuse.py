@@ -30,7 +30,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .conftest import StationProcess, add_officer, api_token, make_station, pair_running, wait_until
+from .conftest import (
+    StationProcess,
+    add_officer,
+    api_token,
+    leak_index_caught_up,
+    make_station,
+    pair_running,
+    wait_until,
+)
 
 MIB = 1024 * 1024
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -277,7 +285,7 @@ def test_large_bodies_leave_the_memory_bounded(site: Site) -> None:
         headers={"authorization": f"Bearer {site.token}"}, timeout=30,
     )  # fmt: skip
     assert sent.status_code == 201, sent.text
-    wait_until(lambda: _indexed(site.a), "the leak index to load its model", seconds=60)
+    wait_until(lambda: leak_index_caught_up(site.a), "the leak index to load its model", seconds=60)
     before = memory_mb(site.pid)["VmRSS"]
     size = 100 * MIB
     jobs = [(token, declared) for token in (None, site.token) for declared in (True, False)]
@@ -297,15 +305,6 @@ def test_large_bodies_leave_the_memory_bounded(site: Site) -> None:
     for (token, _declared), (answer, handed) in zip(jobs, results, strict=True):
         assert answer in ({"413"} if token else {"401", "413"}), results
         assert handed < size / 10, results  # refused, not read: what the buffers took
-
-
-def _indexed(station: StationProcess) -> bool:
-    s = station.open()
-    try:
-        lag = s.leak_index.lag()
-        return lag.behind == 0 and lag.indexed > 0
-    finally:
-        s.close()
 
 
 def test_an_anonymous_oversize_body_is_refused_before_it_is_sent(site: Site) -> None:

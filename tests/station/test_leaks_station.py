@@ -27,6 +27,7 @@ from .conftest import (
     PASSWORD,
     StationProcess,
     grant,
+    leak_index_caught_up,
     message_texts,
     post_message,
     sign_in,
@@ -239,7 +240,7 @@ def test_two_running_stations_over_http(
         s.close()
     post_message(b, OFFER, to_role="principal")
     wait_until(lambda: any("Vessa" in t for t in message_texts(a, "in")), "delivery to alpha")
-    wait_until(lambda: _indexed(a), "the index to catch up behind delivery", seconds=60)
+    wait_until(lambda: leak_index_caught_up(a), "the index to catch up behind delivery", seconds=60)
     ann, csrf = sign_in(a.url, "ann")
     page = ann.post("/leaks", data={"csrf": csrf, "copy": article(QUOTE)})
     assert page.status_code == 200, a.log()[-3000:]
@@ -263,12 +264,3 @@ def test_two_running_stations_over_http(
     assert ann.post("/leaks", data={"copy": QUOTE}).status_code == 403  # no CSRF token
     huge = ann.post("/leaks", data={"csrf": csrf, "copy": "x" * (5 * 1024 * 1024)})
     assert huge.status_code == 413  # capped before it is read
-
-
-def _indexed(station: StationProcess) -> bool:
-    s = station.open()
-    try:
-        lag = s.leak_index.lag()
-        return lag.behind == 0 and lag.indexed > 0
-    finally:
-        s.close()

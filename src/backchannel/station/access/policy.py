@@ -8,6 +8,7 @@ station and reads no content; ``auditor`` reads the audit trail and no content.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import get_args
@@ -84,3 +85,12 @@ def allowed(
     if action not in MATRIX[role]:
         return False
     return action not in CONTENT_ACTIONS or set(labels) <= clearances
+
+
+def searchable_by(officer: Officer) -> Callable[[tuple[str, ...]], bool]:
+    """Which items a search of the archive for a leak may look at, by their labels: a
+    principal those they may read; an auditor, who reads no content and is shown
+    hashes only, every item."""
+    if officer.may(Action.READ_ITEM):
+        return lambda labels: officer.may(Action.READ_ITEM, labels)
+    return lambda _labels: True

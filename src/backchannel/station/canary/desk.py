@@ -7,7 +7,6 @@ searches every item, and is shown item hashes, kinds and scores, never a text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from fastapi import Depends, Request
 
 from backchannel.analysis import canary
 from backchannel.station.access.door import Door, require
-from backchannel.station.access.policy import Action, Officer
+from backchannel.station.access.policy import Action, Officer, searchable_by
 from backchannel.station.canary.service import Attribution, Attributions
 from backchannel.station.core.errors import InvalidRequest
 
@@ -49,7 +48,7 @@ class CanaryDesk:
             raise InvalidRequest("the copy is empty")
         if not MIN_RISK <= risk <= MAX_RISK:
             raise InvalidRequest(f"the false-accusation risk must be {MIN_RISK:g} to {MAX_RISK:g}")
-        found = self.attributions.attribute(raw, _may_search(officer), risk)
+        found = self.attributions.attribute(raw, searchable_by(officer), risk)
         report = found.report
         named = ", ".join(s.reader for s in report.suspects) or "nobody"
         detail = f"{report.verdict}: {len(report.found)} item(s), named {named}"
@@ -64,17 +63,10 @@ class CanaryDesk:
                 h.entry.envelope_hash, h.kind, h.part, h.entry.created_at, h.language,
                 canary.capacity(h.text, h.language),
             )
-            for h in self.attributions.held(_may_search(officer))
+            for h in self.attributions.held(searchable_by(officer))
         ]  # fmt: skip
         self.door.noted(officer, "mark-capacity", origin)
         return sorted(out, key=lambda t: t.created_at, reverse=True)
-
-
-def _may_search(officer: Officer) -> Callable[[tuple[str, ...]], bool]:
-    """A principal searches what they may read; an auditor every item (hashes only)."""
-    if officer.may(Action.READ_ITEM):
-        return lambda labels: officer.may(Action.READ_ITEM, labels)
-    return lambda _labels: True
 
 
 async def canary_desk_of(request: Request) -> CanaryDesk:

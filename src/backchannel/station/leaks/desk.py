@@ -9,7 +9,6 @@ is shown hashes, kinds, scores and the article's side only.  Every scan is audit
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from backchannel.analysis.leaks import sentences
 from backchannel.analysis.leaks.page import PageError, decode, read_page
 from backchannel.station.access.door import Door, require
 from backchannel.station.access.marking import Marker
-from backchannel.station.access.policy import Action, Officer
+from backchannel.station.access.policy import Action, Officer, searchable_by
 from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.leaks.service import Hit, Scan, Scans, Violation
 
@@ -64,7 +63,7 @@ class LeakDesk:
             page = read_page(raw, html)
         except PageError as exc:
             raise InvalidRequest(str(exc)) from None
-        scan = self.scans.scan(page, source[:MAX_SOURCE_NAME], _may_search(officer))
+        scan = self.scans.scan(page, source[:MAX_SOURCE_NAME], searchable_by(officer))
         shown = self._shown(officer, origin, scan) if officer.may(Action.READ_ITEM) else {}
         detail = (
             f"{'violation ' + scan.violation_id if scan.violation else 'no violation'}: "
@@ -117,13 +116,6 @@ class LeakDesk:
         require(officer, Action.SCAN_LEAKS)
         self.door.noted(officer, "violations", origin)
         return self.scans.violations()
-
-
-def _may_search(officer: Officer) -> Callable[[tuple[str, ...]], bool]:
-    """A principal searches what they may read; an auditor every item (hashes only)."""
-    if officer.may(Action.READ_ITEM):
-        return lambda labels: officer.may(Action.READ_ITEM, labels)
-    return lambda _labels: True
 
 
 async def leak_desk_of(request: Request) -> LeakDesk:
