@@ -144,6 +144,7 @@ def _filled(line: Line) -> Line:
         lambda: a.releases.requests(channel) and a.status(channel).outbox_backlog == 0,
         "the release request at Alpha, and Alpha's outbox delivered",
     )
+    line.ids["violation_id"] = [_leaked(line, channel)]
     with a.db.reading() as s:  # the outbox keeps every envelope, delivered or not
         held = [repo.envelope(s, channel, seq) for seq in range(1, 64)]
     line.envelopes = [e for e in held if e is not None]
@@ -154,6 +155,23 @@ def _filled(line: Line) -> Line:
     _channel, accepted = accept_invitation(stranger, invitation, "http://127.0.0.1:9", time.time())
     line.acceptance = accepted.encode()
     return line
+
+
+def _leaked(line: Line, channel: str) -> str:
+    """A message of Bravo's quoted in a published text: a violation in Alpha's register."""
+    leak = (
+        "Convoy Rook will cross the Lenz bridge at 04:00 on 9 June with forty lorries of "
+        "flour, escorted by two unarmed vehicles."
+    )
+    line.api("b")("POST", f"/channels/{channel}/messages", {"text": leak})
+    a = line.stores["a"]
+    wait_until(
+        lambda: any(getattr(e.item, "text", "") == leak for e in a.transcript(channel)),
+        "Bravo's message at Alpha",
+    )
+    found = line.api("a")("POST", "/leaks/scan", {"text": f"A memo says: {leak}", "source": "t"})
+    assert found["violation"], found
+    return str(found["violation_id"])
 
 
 def _one_line_error(status: int, content_type: str | None, body: bytes, request: str) -> None:
@@ -185,6 +203,8 @@ OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/channels/{channel}/proposals/{proposal_id}/withdraw"),
     ("GET", "/channels/{channel}/agreements"), ("GET", "/due"),
     ("POST", "/leaks/scan"), ("GET", "/leaks/violations"), ("GET", "/search"),
+    ("GET", "/leaks/violations/{violation_id}"), ("POST", "/leaks/violations/{violation_id}/ask"),
+    ("POST", "/leaks/violations/{violation_id}/finding"),
 ]  # fmt: skip
 CHECKS = [
     not_a_server_error, response_schema_conformance, content_type_conformance,

@@ -199,7 +199,7 @@ ARTICLE = "article.html"
 LEAKED = "Our patrol vessels will keep 20 nm clear of K-7 during the exercise."
 
 
-def scan_article(a: Station, path: Path) -> str:
+def scan_article(a: Station, path: Path) -> tuple[str, str]:
     """A wire story that quotes B's reply to A's notice, scanned at A as its principal
     would; the item it must find is that reply."""
     path.write_text(
@@ -222,7 +222,30 @@ def scan_article(a: Station, path: Path) -> str:
     if found != {(reply.envelope_hash, "verbatim")}:
         raise StationError(f"the leak scan of {path} found {sorted(found)}, not the reply")
     typer.echo(f"  a wire story in {path.name} quotes B's reply: the scan at A finds it, verbatim")
-    return f"{path.name} traced to item {reply.envelope_hash[:16]}"
+    return f"{path.name} traced to item {reply.envelope_hash[:16]}", report.scan.violation_id
+
+
+def investigate(a: Station, b: Station, violation_id: str) -> str:
+    """A asks B about the story; B's station scans it against its own archive and its
+    own marks, and B's principal answers; both registers hold the finding."""
+    LeakDesk(door_of(a), a.leaks).ask(host_caller(), violation_id, HOST, "Was this your copy?")
+    wait_drained([a])
+    b.leaks.investigate_asked()  # what B's index watch does behind delivery
+    [asked] = [v for v in b.leaks.violations() if v.status == "to-answer"]
+    marks = asked.report["attribution"]["verdict"]
+    LeakDesk(door_of(b), b.leaks).answer(
+        host_caller(), asked.violation_id, HOST, "under-investigation",
+        text="We are checking who at our station was shown the reply, and its printouts.",
+    )  # fmt: skip
+    wait_drained([b])
+    at_a = a.leaks.violation(violation_id)
+    if [f["verdict"] for f in at_a.findings] != ["under-investigation"]:
+        raise StationError(f"B's finding did not reach A's register ({at_a.status})")
+    typer.echo(
+        f"  A asks B to investigate; B's own scan finds the reply (its marks: {marks}) and "
+        "B's principal answers 'under investigation'; both registers record it"
+    )
+    return f"violation {violation_id} investigated jointly"
 
 
 def leave_due(a: Station) -> None:
@@ -334,7 +357,8 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         leave_due(a)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
-        leaked = scan_article(a, workdir / ARTICLE)
+        leaked, violation_id = scan_article(a, workdir / ARTICLE)
+        leaked += ", " + investigate(a, b, violation_id)
         if check:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
@@ -398,6 +422,7 @@ Try, in another terminal:
   .venv/bin/backchannel agreements --station {workdir}/a
   .venv/bin/backchannel due --station {workdir}/b
   .venv/bin/backchannel leaks scan {workdir}/{ARTICLE} --station {workdir}/a --json
+  .venv/bin/backchannel leaks violations --station {workdir}/b
 Press Ctrl-C to stop both stations.""")
 
 

@@ -1,4 +1,5 @@
-"""Leak scanning on the command line: which items a published text discloses."""
+"""Leak scanning on the command line: which items a published text discloses, the
+violations register, and the joint investigation of one violation with the counterpart."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from typing import Annotated
 import typer
 
 from backchannel.analysis.leaks.page import MAX_PAGE_BYTES, PageError
-from backchannel.station.leaks.desk import LeakDesk, Report
+from backchannel.protocol.investigation import VERDICTS, Finding
+from backchannel.station.leaks.desk import Case, LeakDesk, Report
 from backchannel.station.leaks.fetch import fetch
-from backchannel.station.leaks.views import report_json
+from backchannel.station.leaks.views import case_json, report_json
 
 from .common import HOST, AsJson, StationDir, door_of, host_caller, opened
 from .output import fail, print_json, when
 
 leaks_app = typer.Typer(
-    help="Leak scanning: check a published text against the archive; the violations register.",
+    help=(
+        "Leak scanning: check a published text against the archive; the violations "
+        "register; ask the counterpart to investigate, and answer it."
+    ),
     no_args_is_help=True,
 )
 KINDS = {"verbatim": "quoted word for word", "paraphrase": "paraphrased", "gist": "its gist"}
@@ -61,6 +66,81 @@ def violations(station: StationDir, as_json: AsJson = False) -> None:
             f"{v.violation_id}  {when(v.recorded_at)}  {v.status:<20} {count} item(s)  "
             f"{str(v.report.get('title') or v.report.get('source'))[:60]}"
         )
+
+
+Violation = Annotated[
+    str, typer.Argument(help="The violation's id, as `leaks violations` shows it.")
+]
+SAID = {
+    "not-ours": "not from our copies",
+    "rendered-here": "matches a copy rendered at our station",
+    "under-investigation": "under investigation",
+}
+
+
+@leaks_app.command("show")
+def show(violation: Violation, station: StationDir, as_json: AsJson = False) -> None:
+    """One violation: the items, our canary marks, the investigation and the findings."""
+    with opened(station) as s:
+        case = LeakDesk(door_of(s), s.leaks).violation(host_caller(), violation, HOST)
+    if as_json:
+        print_json(case_json(case))
+        return
+    _print_case(case)
+
+
+@leaks_app.command("ask")
+def ask(
+    violation: Violation,
+    station: StationDir,
+    note: Annotated[str, typer.Option(help="A note to the counterpart's principal.")] = "",
+) -> None:
+    """Send the published text and the items found to the counterpart, to investigate."""
+    with opened(station) as s:
+        sent = LeakDesk(door_of(s), s.leaks).ask(host_caller(), violation, HOST, note)
+    typer.echo(f"asked the counterpart ({len(sent)} channel(s)); its finding will show here")
+
+
+@leaks_app.command("answer")
+def answer(
+    violation: Violation,
+    verdict: Annotated[str, typer.Argument(help=f"One of: {', '.join(VERDICTS)}.")],
+    station: StationDir,
+    text: Annotated[str, typer.Option(help="What we found, in a sentence or two.")] = "",
+    name_readers: Annotated[
+        bool, typer.Option(help="Name the readers our canary marks point to (not by default).")
+    ] = False,
+) -> None:
+    """Send our finding on a text the counterpart asked us to investigate."""
+    with opened(station) as s:
+        LeakDesk(door_of(s), s.leaks).answer(
+            host_caller(), violation, HOST, verdict, text=text, name_readers=name_readers
+        )
+    typer.echo(f"finding sent: {SAID[verdict]}")
+
+
+def _print_case(case: Case) -> None:
+    v, report = case.violation, case.violation.report
+    typer.echo(f"violation {v.violation_id}  {when(v.recorded_at)}  {v.status}")
+    typer.echo(f"  {report.get('title') or report.get('source')}")
+    for i in v.items:
+        typer.echo(
+            f"  {i['item_hash'][:16]} {i['kind']}, score {i['score']:.2f} ({i['disclosure']})"
+        )
+    attribution = report.get("attribution", {})
+    named = ", ".join(attribution.get("suspects", [])) or "nobody named"
+    typer.echo(f"  our canary marks: {attribution.get('verdict')} ({named})")
+    for asked in v.investigations:
+        who = "we asked the counterpart" if asked.direction == "out" else "the counterpart asked us"
+        typer.echo(f"  {when(asked.recorded_at)}: {who}")
+    for f in v.findings:
+        said = case.shown.get(f["item_hash"])
+        by = "ours" if f["by"] == "us" else "the counterpart's"
+        typer.echo(f"  {when(f['at'])}: finding ({by}): {SAID.get(f['verdict'], f['verdict'])}")
+        if isinstance(said, Finding) and said.readers:
+            typer.echo(f"    readers named: {', '.join(said.readers)}")
+        if isinstance(said, Finding) and said.text:
+            typer.echo(f"    {said.text[:300]}")
 
 
 def _read(source: str, allow_private: bool) -> bytes:

@@ -131,7 +131,7 @@ def settle_heap() -> None:
 
 def create_app(station: Station, deliver: bool = True) -> FastAPI:
     workers: list[DeliveryWorker | DeadlineWatch | IndexWatch] = (
-        [DeliveryWorker(station), DeadlineWatch(station), IndexWatch(station.leak_index)]
+        [DeliveryWorker(station), DeadlineWatch(station), IndexWatch(station.leaks.keep_up)]
         if deliver
         else []
     )

@@ -21,6 +21,7 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.core.hooks import Feature, Hooks
 from backchannel.station.core.items import LEDGER
 from backchannel.station.core.ledger import Clock, Ledger, Post, Receipt, offset_clock
+from backchannel.station.leaks.hooks import LEAKS
 from backchannel.station.leaks.indexer import Indexer
 from backchannel.station.leaks.service import Scans
 from backchannel.station.negotiation.hooks import NEGOTIATION
@@ -38,7 +39,7 @@ def embedder() -> Embedder:
 
 
 # Every item type a station knows belongs to one of these.
-FEATURES: tuple[Feature, ...] = (LEDGER, RELEASES, NEGOTIATION)
+FEATURES: tuple[Feature, ...] = (LEDGER, RELEASES, NEGOTIATION, LEAKS)
 
 
 class Station(Ledger):

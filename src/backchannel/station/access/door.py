@@ -56,6 +56,7 @@ DOING = {
     Action.MANAGE_OFFICERS: "managing officers",
     Action.APPROVE_GRANTS: "approving grants",
     Action.ATTRIBUTE_LEAK: "attributing a leaked copy",
+    Action.SCAN_LEAKS: "scanning published texts", Action.INVESTIGATE_LEAK: "investigating leaks",
 }  # fmt: skip
 
 

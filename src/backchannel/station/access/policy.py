@@ -31,6 +31,7 @@ class Action(StrEnum):
     APPROVE_GRANTS = "approve-grants"  # the second person for a grant of content
     ATTRIBUTE_LEAK = "attribute-leak"  # check a leaked copy against the canary marks
     SCAN_LEAKS = "scan-leaks"  # check a published text against the archive; the register
+    INVESTIGATE_LEAK = "investigate-leak"  # ask the counterpart about a leak, or answer it
 
 
 # Actions that touch an item's content also need the item's clearance labels.
@@ -41,6 +42,7 @@ CONTENT_ACTIONS = frozenset(
         Action.ACKNOWLEDGE,
         Action.DECIDE_RELEASE,
         Action.NEGOTIATE,
+        Action.INVESTIGATE_LEAK,
     }
 )
 
@@ -48,7 +50,7 @@ MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
         | {Action.DECIDE_RELEASE, Action.NEGOTIATE, Action.APPROVE_GRANTS, Action.ATTRIBUTE_LEAK}
-        | {Action.SCAN_LEAKS}
+        | {Action.SCAN_LEAKS, Action.INVESTIGATE_LEAK}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}

@@ -5,6 +5,11 @@ article sentence, the item's sentence *as their own copy*: the item is rendered
 through the door (``Door.render``: policy, canary marks, one audit record per item),
 so a scan is no way around it.  An auditor, who reads no content, scans every item and
 is shown hashes, kinds, scores and the article's side only.  Every scan is audited.
+
+A violation's page shows the words of the investigation items and findings on it (the
+counterpart's note, each finding's text) the same way: rendered through the door.
+Asking the counterpart and answering it are a principal's, for items they are cleared
+for.
 """
 
 from __future__ import annotations
@@ -16,14 +21,18 @@ from fastapi import Depends, Request
 
 from backchannel.analysis.leaks import sentences
 from backchannel.analysis.leaks.page import PageError, decode, read_page
+from backchannel.protocol.investigation import VERDICTS, Finding, Investigation, Verdict
+from backchannel.protocol.items import MAX_TEXT_CHARS
 from backchannel.station.access.door import Door, require
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.policy import Action, Officer, searchable_by
+from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.leaks.service import Hit, Scan, Scans, Violation
 
 MAX_SOURCE_NAME = 2048
 MAX_QUERY_CHARS = 500
+NO_VIOLATION = "no such violation"
 
 ItemKey = tuple[str, str, str]  # channel, item hash, part
 
@@ -39,6 +48,15 @@ class Report:
     def item_sentence(self, key: ItemKey, at: int) -> str | None:
         said = self.shown.get(key)
         return said[at] if said is not None and at < len(said) else None
+
+
+@dataclass(frozen=True)
+class Case:
+    """A violation as one officer is shown it: each investigation and finding on it
+    (by item hash) as their own copy, rendered through the door; none for an auditor."""
+
+    violation: Violation
+    shown: dict[str, Finding | Investigation]
 
 
 @dataclass(frozen=True)
@@ -114,8 +132,68 @@ class LeakDesk:
 
     def violations(self, officer: Officer, origin: str) -> list[Violation]:
         require(officer, Action.SCAN_LEAKS)
+        self.scans.investigate_asked()  # never behind what the counterpart asked
         self.door.noted(officer, "violations", origin)
         return self.scans.violations()
+
+    def violation(self, officer: Officer, violation_id: str, origin: str) -> Case:
+        """One violation, its investigations and findings, their words through the door."""
+        require(officer, Action.SCAN_LEAKS)
+        self.scans.investigate_asked()
+        violation = self.scans.violation(violation_id)
+        named = [(f["channel"], f["item_hash"]) for f in violation.findings]
+        named += [(i.channel_id, i.item_hash) for i in violation.investigations if i.item_hash]
+        shown = self._items(officer, origin, named) if officer.may(Action.READ_ITEM) else {}
+        self.door.noted(officer, "violation", origin, detail=violation_id)
+        return Case(violation, shown)
+
+    def _items(
+        self, officer: Officer, origin: str, named: list[tuple[str, str]]
+    ) -> dict[str, Finding | Investigation]:
+        station, shown = self.door.station, {}
+        for channel_id in dict.fromkeys(c for c, _h in named):
+            with station.db.transaction() as s:
+                entries = [station.entry_in(s, c, h) for c, h in named if c == channel_id]
+                readable = [e for e in entries if officer.may(Action.READ_ITEM, e.clearances)]
+                for r in self.door.render(s, officer, origin, channel_id, readable):
+                    if isinstance(r.entry.item, Finding | Investigation):
+                        shown[r.entry.envelope_hash] = r.entry.item
+        return shown
+
+    def ask(self, officer: Officer, violation_id: str, origin: str, note: str = "") -> list[str]:
+        """Send the published text to the counterpart of each channel whose items it
+        discloses; the ids of the investigations sent."""
+        require(officer, Action.INVESTIGATE_LEAK)
+        if len(note) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"the note is longer than {MAX_TEXT_CHARS} characters")
+        violation = self.scans.violation(violation_id)
+        station = self.door.station
+        for i in violation.items:  # cleared for every item it names
+            labels = station.entry(i["channel"], i["item_hash"]).clearances
+            require(officer, Action.INVESTIGATE_LEAK, labels, hidden=NO_VIOLATION)
+        audit = Record(officer.name, "leak-investigate", origin, detail=violation_id)
+        return self.scans.ask(violation_id, note.strip(), audit)
+
+    def answer(
+        self, officer: Officer, violation_id: str, origin: str, verdict: str, *,
+        text: str = "", name_readers: bool = False,
+    ) -> Case:  # fmt: skip
+        """Our finding on a text the counterpart asked about, sent to it."""
+        require(officer, Action.INVESTIGATE_LEAK)
+        if verdict not in VERDICTS:
+            raise InvalidRequest(f"the finding is one of: {', '.join(VERDICTS)}")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"the finding's text is longer than {MAX_TEXT_CHARS} characters")
+        violation = self.scans.violation(violation_id)
+        station = self.door.station
+        for i in violation.investigations:
+            if i.direction == "in":
+                labels = station.entry(i.channel_id, i.item_hash).clearances
+                require(officer, Action.INVESTIGATE_LEAK, labels, hidden=NO_VIOLATION)
+        audit = Record(officer.name, "leak-finding", origin, detail=violation_id)
+        chosen: Verdict = next(v for v in VERDICTS if v == verdict)
+        self.scans.answer(violation_id, chosen, text.strip(), name_readers, audit)
+        return self.violation(officer, violation_id, origin)
 
 
 async def leak_desk_of(request: Request) -> LeakDesk:

@@ -133,10 +133,11 @@ def _positions(index: leaks.LeakIndex) -> dict[str, int]:
 
 
 class IndexWatch:
-    """The thread that keeps the index caught up, behind delivery."""
+    """The thread that keeps the index caught up, behind delivery: each pass runs
+    ``step`` (the leak scans' ``keep_up``: catch up, then what the counterpart asked)."""
 
-    def __init__(self, indexer: Indexer, every: float = INDEX_EVERY) -> None:
-        self.indexer, self.every = indexer, every
+    def __init__(self, step: Callable[[], object], every: float = INDEX_EVERY) -> None:
+        self.step, self.every = step, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leak-index", daemon=True)
 
@@ -150,6 +151,6 @@ class IndexWatch:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.indexer.catch_up()
+                self.step()
             except Exception:  # keep indexing whatever happens
                 log.exception("indexing failed")

@@ -5,7 +5,13 @@ far behind it was), matches the main text against every item of every channel, b
 directions, and gives each disclosed item with its disclosure state: ``released`` is
 no violation, anything else is.  The page as a reader would copy it (invisible marks
 kept) goes to the canary attribution.  A scan that finds a violation is recorded in
-the register, sealed.  What an officer is shown of it is the desk's business.
+the register, sealed, with the page's text.
+
+A joint investigation (``protocol/investigation.py``) sends that text to the
+counterpart of a channel; the counterpart's station scans it against its own archive
+behind delivery (``keep_up``, from the index watch), runs its own attribution, and
+records the result in its own register for its principal to answer.  What an officer
+is shown of any of it is the desk's business.
 """
 
 from __future__ import annotations
@@ -13,22 +19,39 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from backchannel.analysis import canary, leaks
-from backchannel.analysis.leaks.page import Page
+from backchannel.analysis.leaks.page import Page, PageError, read_page
+from backchannel.protocol.errors import LocalProtocolError
+from backchannel.protocol.investigation import (
+    MAX_ARTICLE_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_TITLE_CHARS,
+    Finding,
+    Investigation,
+    Verdict,
+)
+from backchannel.protocol.items import encode_item
 from backchannel.station.access.marking import Marker
+from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.records import Entry
 from backchannel.station.leaks.indexer import Indexer, Lag
-from backchannel.store.leaks import ViolationRow
+from backchannel.store.leaks import InvestigationRow, ViolationRow
 
 MayRead = Callable[[tuple[str, ...]], bool]
 # The canary attribution of a copy (the canary feature's, handed in by the assembly).
 Attribute = Callable[[str, MayRead, float], canary.Report]
-STATUSES = ("open", "under-investigation", "answered")
+# open: found by our scan; investigating: we asked the counterpart; to-answer: the
+# counterpart asked us; under-investigation, answered: after a finding.
+STATUSES = ("open", "investigating", "to-answer", "under-investigation", "answered")
 SEARCH_RESULTS = 20
 
 
@@ -87,8 +110,13 @@ class Scan:
 class Scans:
     def __init__(self, station: Ledger, indexer: Indexer, attribute: Attribute) -> None:
         self.station, self.indexer, self.attribute = station, indexer, attribute
+        self._investigating = threading.Lock()
 
     def scan(self, page: Page, source: str, may_read: MayRead, risk: float = canary.RISK) -> Scan:
+        scan = self._scan(page, source, may_read, risk)
+        return self._recorded(scan, page, "open") if scan.violation else scan
+
+    def _scan(self, page: Page, source: str, may_read: MayRead, risk: float) -> Scan:
         lag = self.indexer.lag()
         caught_up = self.indexer.catch_up() if lag.behind else 0
         english = not page.notes or "English" not in " ".join(page.notes)
@@ -100,8 +128,7 @@ class Scans:
         found = [texts.disclosed(a) for a in aligned if a.kind]
         items = [d for d in found if may_read(d.clearances)]
         report = self.attribute(page.marked, may_read, risk) if items else None
-        scan = Scan(source, page.title, page.date, page.notes, lag, caught_up, items, report)
-        return self._recorded(scan) if scan.violation else scan
+        return Scan(source, page.title, page.date, page.notes, lag, caught_up, items, report)
 
     def search(self, query: str, may_read: MayRead, limit: int = SEARCH_RESULTS) -> list[Hit]:
         """The items closest to a query, among those ``may_read`` allows, best first."""
@@ -119,36 +146,182 @@ class Scans:
                 hits.append(Hit(channel_id, item_hash, part, kind, f.at, f.score, e.created_at))
         return hits[:limit]
 
-    def _recorded(self, scan: Scan) -> Scan:
+    def _recorded(
+        self, scan: Scan, page: Page, status: str, asked: InvestigationRow | None = None
+    ) -> Scan:
+        """The scan in the register (with the page's text, to send on), and the
+        investigation that asked for it, if one did, tied to it in the same commit."""
         violation_id = secrets.token_hex(8)
+        entry = register_entry(scan)
+        if asked is not None:
+            entry["asked"] = {"channel": asked.channel_id, "item_hash": asked.item_hash}
+        article = {"text": page.text, "copy": page.marked if page.marked != page.text else ""}
         row = ViolationRow(
-            violation_id=violation_id, recorded_at=self.station.clock(), status="open",
-            report=json.dumps(register_entry(scan)), findings="[]",
+            violation_id=violation_id, recorded_at=self.station.clock(), status=status,
+            report=json.dumps(entry), findings="[]", article=json.dumps(article),
         )  # fmt: skip
         with self.station.db.transaction() as s:
+            if asked is not None:
+                held = s.get(InvestigationRow, asked.investigation_id)
+                if held is None or held.violation_id:  # another process scanned it first
+                    return scan
+                held.violation_id, held.state = violation_id, "scanned"
             s.add(row)
         return dataclasses.replace(scan, violation_id=violation_id)
+
+    # -- joint investigation -----------------------------------------------------------
+
+    def keep_up(self) -> None:
+        """What the index watch does each pass: catch the index up, then scan what the
+        counterpart asked us to investigate."""
+        self.indexer.catch_up()
+        self.investigate_asked()
+
+    def investigate_asked(self) -> int:
+        """Scan every text a counterpart sent for investigation and not scanned yet (the
+        watch and a page may both ask: one scans, the other finds it done)."""
+        with self._investigating:
+            with self.station.db.reading() as s:
+                query = s.query(InvestigationRow).filter_by(direction="in", violation_id="")
+                asked = query.order_by(InvestigationRow.recorded_at).all()
+                s.expunge_all()
+            for row in asked:
+                self._investigate(row)
+            return len(asked)
+
+    def _investigate(self, row: InvestigationRow) -> None:
+        item = self.station.entry(row.channel_id, row.item_hash).item
+        assert isinstance(item, Investigation)
+        try:
+            read = read_page(item.text, html=False)
+        except PageError as exc:  # none the scan can read: recorded, to be answered
+            page = Page(item.text, item.copy, item.title, item.date, (str(exc),))
+            scan = Scan(item.source, item.title, item.date, page.notes, self.indexer.lag(), 0, [],
+                        None)  # fmt: skip
+        else:
+            page = Page(read.text, item.copy or read.text, item.title, item.date, read.notes)
+            scan = self._scan(page, item.source, lambda _labels: True, canary.RISK)
+        self._recorded(scan, page, "to-answer", row)
+
+    def ask(self, violation_id: str, note: str, audit: Record) -> list[str]:
+        """Send the counterpart of each channel the violation's items belong to the
+        text and the items of its channel; the ids of the investigations sent."""
+        violation = self.violation(violation_id)
+        if violation.status == "to-answer" or "asked" in violation.report:
+            raise InvalidRequest("the counterpart asked about this text: answer it instead")
+        article = self._article(violation_id)
+        by_channel: dict[str, list[str]] = {}
+        for i in violation.items:
+            by_channel.setdefault(i["channel"], []).append(i["item_hash"])
+        asked = {i.channel_id for i in violation.investigations if i.direction == "out"}
+        if not set(by_channel) - asked:
+            raise InvalidRequest("the counterpart has been asked about this violation already")
+        sent = []
+        for channel_id, hashes in by_channel.items():
+            if channel_id in asked:
+                continue
+            report = violation.report
+            item = Investigation(
+                investigation_id=secrets.token_bytes(16),
+                source=str(report.get("source", ""))[:MAX_SOURCE_CHARS],
+                title=str(report.get("title", ""))[:MAX_TITLE_CHARS],
+                date=str(report.get("date", ""))[:40],
+                text=article["text"],
+                items=tuple(bytes.fromhex(h) for h in dict.fromkeys(hashes)),
+                copy=article["copy"] if len(article["copy"]) <= MAX_ARTICLE_CHARS else "",
+                note=note,
+            )
+            sent.append(self._send_investigation(channel_id, violation_id, _fitted(item), audit))
+        return sent
+
+    def _article(self, violation_id: str) -> dict[str, str]:
+        with self.station.db.reading() as s:
+            row = s.get(ViolationRow, violation_id)
+            kept = row.article if row is not None else None
+        if not kept:
+            raise InvalidRequest("this violation was recorded without its text: scan it again")
+        article: dict[str, str] = json.loads(kept)
+        if len(article["text"]) > MAX_ARTICLE_CHARS:
+            raise InvalidRequest(
+                f"the text is {len(article['text']):,} characters; an investigation carries at "
+                f"most {MAX_ARTICLE_CHARS:,}: scan the passage that matters and ask about that"
+            )
+        return article
+
+    def _send_investigation(
+        self, channel_id: str, violation_id: str, item: Investigation, audit: Record
+    ) -> str:
+        """Our row first (naming the violation), then the item; no row if it is refused."""
+        key = item.investigation_id.hex()
+        with self.station.db.transaction() as s:
+            s.add(InvestigationRow(
+                investigation_id=key, channel_id=channel_id, direction="out", item_hash="",
+                violation_id=violation_id, recorded_at=self.station.clock(), state="asked",
+            ))  # fmt: skip
+        try:
+            self.station.send(channel_id, item, audit)
+        except Exception:
+            with self.station.db.transaction() as s:
+                s.query(InvestigationRow).filter_by(investigation_id=key).delete()
+            raise
+        return key
+
+    def answer(
+        self, violation_id: str, verdict: Verdict, text: str, name_readers: bool, audit: Record
+    ) -> Violation:
+        """Our principal's finding on what the counterpart asked: sent, and recorded on
+        our violation as the item is (``hooks``); readers named only if asked to."""
+        violation = self.violation(violation_id)
+        asked = next((i for i in violation.investigations if i.direction == "in"), None)
+        if asked is None:
+            raise InvalidRequest("the counterpart did not ask about this violation")
+        named = violation.report["attribution"].get("suspects", [])
+        readers = tuple(str(r) for r in named) if name_readers else ()
+        item = Finding(bytes.fromhex(asked.investigation_id), verdict, text, readers)
+        self.station.send(asked.channel_id, item, audit)
+        return self.violation(violation_id)
 
     def violations(self) -> list[Violation]:
         with self.station.db.reading() as s:
             rows = s.query(ViolationRow).order_by(ViolationRow.recorded_at.desc()).all()
-            return [_violation(r) for r in rows]
+            asked: dict[str, list[Asked]] = {}
+            for i in s.query(InvestigationRow).order_by(InvestigationRow.recorded_at):
+                asked.setdefault(i.violation_id, []).append(_asked(i))
+            return [_violation(r, asked.get(r.violation_id, [])) for r in rows]
 
     def violation(self, violation_id: str) -> Violation:
         with self.station.db.reading() as s:
-            row = s.get(ViolationRow, violation_id)
+            row = s.get(ViolationRow, violation_id) if len(violation_id) <= 32 else None
             if row is None:
                 raise InvalidRequest("no such violation")
-            return _violation(row)
+            query = s.query(InvestigationRow).filter_by(violation_id=violation_id)
+            return _violation(
+                row, [_asked(i) for i in query.order_by(InvestigationRow.recorded_at)]
+            )
 
-    def add_finding(self, violation_id: str, finding: dict[str, str], status: str) -> Violation:
-        with self.station.db.transaction() as s:
-            row = s.get(ViolationRow, violation_id)
-            if row is None:
-                raise InvalidRequest("no such violation")
-            row.findings = json.dumps([*json.loads(row.findings), finding])
-            row.status = status
-            return _violation(row)
+
+def _fitted(item: Investigation) -> Investigation:
+    """The item, without the reader's copy if both texts together do not fit in one."""
+    try:
+        encode_item(item)
+    except LocalProtocolError:
+        if not item.copy:
+            raise
+        return msgspec.structs.replace(item, copy="")
+    return item
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One investigation of a violation: ``out`` we asked the counterpart, ``in`` it
+    asked us; its state: asked, scanned, or the verdict of the last finding."""
+
+    investigation_id: str
+    channel_id: str
+    direction: str
+    item_hash: str
+    state: str
+    recorded_at: float
 
 
 @dataclass(frozen=True)
@@ -156,14 +329,26 @@ class Violation:
     violation_id: str
     recorded_at: float
     status: str
-    report: dict[str, object]  # register_entry of the scan
-    findings: list[dict[str, str]]
+    report: dict[str, Any]  # register_entry of the scan
+    findings: list[dict[str, Any]]  # as the hooks record them, both sides'
+    investigations: list[Asked]
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.report.get("items", []))
 
 
-def _violation(row: ViolationRow) -> Violation:
+def _violation(row: ViolationRow, asked: list[Asked]) -> Violation:
     return Violation(
         row.violation_id, row.recorded_at, row.status, json.loads(row.report),
-        json.loads(row.findings),
+        json.loads(row.findings), asked,
+    )  # fmt: skip
+
+
+def _asked(row: InvestigationRow) -> Asked:
+    return Asked(
+        row.investigation_id, row.channel_id, row.direction, row.item_hash, row.state,
+        row.recorded_at,
     )  # fmt: skip
 
 

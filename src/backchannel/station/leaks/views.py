@@ -9,7 +9,9 @@ as the officer's own copy (``null`` for an auditor, who reads no content).
 
 from __future__ import annotations
 
-from backchannel.station.leaks.desk import Report
+from backchannel.protocol.investigation import Finding, Investigation
+from backchannel.station.core.records import to_json
+from backchannel.station.leaks.desk import Case, Report
 from backchannel.station.leaks.service import attribution_summary
 
 
@@ -37,4 +39,25 @@ def report_json(report: Report) -> dict[str, object]:
             for d in scan.items
         ],
         "attribution": attribution_summary(scan.attribution),
+    }  # fmt: skip
+
+
+def case_json(case: Case) -> dict[str, object]:
+    """A violation with its investigations and findings; each investigation's ``note``
+    and each finding's ``text`` and ``readers`` as the officer was shown them (``null``
+    for an auditor, who reads no content)."""
+    v = case.violation
+    notes = {h: i.note for h, i in case.shown.items() if isinstance(i, Investigation)}
+    said = {h: f for h, f in case.shown.items() if isinstance(f, Finding)}
+    return {
+        "violation_id": v.violation_id, "recorded_at": v.recorded_at, "status": v.status,
+        "report": v.report,
+        "investigations": [
+            {**to_json(i), "note": notes.get(i.item_hash)} for i in v.investigations
+        ],
+        "findings": [
+            {**f, "text": said[f["item_hash"]].text if f["item_hash"] in said else None,
+             "readers": list(said[f["item_hash"]].readers) if f["item_hash"] in said else None}
+            for f in v.findings
+        ],
     }  # fmt: skip

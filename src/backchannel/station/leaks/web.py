@@ -1,4 +1,5 @@
-"""The leak pages: scan a published text, the violations register, and archive search."""
+"""The leak pages: scan a published text, the violations register, one violation with
+its joint investigation, and archive search."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from backchannel.analysis.leaks.page import PageError
@@ -16,7 +17,7 @@ from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import InvalidRequest, StationError
 from backchannel.station.leaks.desk import MAX_QUERY_CHARS, LeakDeskDep, Report
 from backchannel.station.leaks.fetch import fetch
-from backchannel.station.web.pages import add_templates, page, stamp
+from backchannel.station.web.pages import add_templates, back, page, stamp
 
 router = APIRouter(include_in_schema=False)
 add_templates(Path(__file__).parent / "templates")
@@ -58,6 +59,37 @@ def _page(request: Request, who: CallerDep, desk: LeakDeskDep, **shown: Any) -> 
         request, "leaks.html", who=who, violations=desk.violations(who.officer, who.origin),
         stamp=stamp, limit=MAX_FORM_CHARS, **shown,
     )  # fmt: skip
+
+
+@router.get("/leaks/violations/{violation_id}")
+def violation_page(
+    request: Request, violation_id: str, who: CallerDep, desk: LeakDeskDep
+) -> HTMLResponse:
+    case = desk.violation(who.officer, violation_id, who.origin)
+    return page(request, "violation.html", who=who, case=case, v=case.violation, stamp=stamp)
+
+
+@router.post("/leaks/violations/{violation_id}/ask")
+async def ask(
+    request: Request, violation_id: str, who: CallerDep, desk: LeakDeskDep
+) -> RedirectResponse:
+    note = str((await request.form()).get("note", ""))
+    await run_in_threadpool(desk.ask, who.officer, violation_id, who.origin, note)
+    return back(f"/leaks/violations/{violation_id}")
+
+
+@router.post("/leaks/violations/{violation_id}/answer")
+async def answer(
+    request: Request, violation_id: str, who: CallerDep, desk: LeakDeskDep
+) -> RedirectResponse:
+    form = await request.form()
+    await run_in_threadpool(
+        lambda: desk.answer(
+            who.officer, violation_id, who.origin, str(form.get("verdict", "")),
+            text=str(form.get("text", "")), name_readers=form.get("name_readers") == "yes",
+        )
+    )  # fmt: skip
+    return back(f"/leaks/violations/{violation_id}")
 
 
 @router.get("/search")

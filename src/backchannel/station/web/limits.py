@@ -41,6 +41,7 @@ BODY_CAPS: tuple[tuple[str, str, int], ...] = (
     ("*", "/api/", MIB),
     ("POST", "/channels/", MIB),  # compose, releases, proposals: forms of officers' text
     ("POST", "/canary", 4 * MIB),  # a leaked page's source, form-encoded (its field: 1 MiB)
+    ("POST", "/leaks/violations/", MIB),  # a note or a finding, officers' text
     ("POST", "/leaks", 4 * MIB),  # a published page's source, the same
     ("*", "", 64 * KIB),
 )
