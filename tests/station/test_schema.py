@@ -390,7 +390,10 @@ def mutants(seeds: list[bytes], prefix: int) -> st.SearchStrategy[bytes]:
 
 @pytest.fixture(scope="module")
 def peer(line: Line) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=line.b.url, timeout=TIMEOUT) as client:
+    # A new connection for each request: a pooled one the station has just closed (it
+    # closes idle ones, and those that sent it a refused body) fails the next request.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=line.b.url, timeout=TIMEOUT, limits=fresh) as client:
         yield client
 
 

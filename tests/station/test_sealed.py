@@ -37,6 +37,9 @@ DEMO_WORDS = (
     "Aurelia", "Borduria", "aurelia-hq", "borduria-hq", "NORTHERN GATE", "area K-7",
     "hotline", "Zelena", "Kovac", "minefield", "demining", "negotiation", "deconfliction",
     "patrol vessels", "first hotline test",
+    # incident prevention: a notification's kind, details, text and the conflict's area
+    "humanitarian-movement", "Tarn to Kessa", "artillery battalion", "medical supplies",
+    "46.61", "31.56",
 )  # fmt: skip
 
 

@@ -30,6 +30,8 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.core.errors import StationError
 from backchannel.station.core.hooks import Shown
 from backchannel.station.core.records import Entry
+from backchannel.station.incidents.desk import IncidentDesk
+from backchannel.station.incidents.service import Plan
 from backchannel.station.leaks.desk import LeakDesk
 from backchannel.station.service import Station
 
@@ -248,6 +250,44 @@ def investigate(a: Station, b: Station, violation_id: str) -> str:
     return f"violation {violation_id} investigated jointly"
 
 
+def deconflict(a: Station, b: Station) -> str:
+    """A announces a convoy, B an exercise over the same road at the same time: both
+    stations find the same conflict, and both acknowledge it."""
+    start = datetime.fromtimestamp(a.clock(), UTC).replace(microsecond=0) + timedelta(days=5)
+    convoy = Plan(
+        "humanitarian-movement",
+        {"type": "LineString", "coordinates": [[31.40, 46.60], [31.55, 46.63], [31.70, 46.61]]},
+        start, start + timedelta(hours=6), start - timedelta(days=2), width_m=1000, buffer_m=500,
+        details={"route": "Tarn to Kessa by the river road", "vehicles": "14 lorries",
+                 "personnel": "31", "markings": "white, agency flag"},
+        contact="Movement desk, +00 555 0100", text="Food and medical supplies.",
+    )  # fmt: skip
+    exercise = Plan(
+        "exercise", {"type": "Point", "coordinates": [31.56, 46.62]}, start + timedelta(hours=3),
+        start + timedelta(hours=9), start - timedelta(days=2), radius_m=4000,
+        details={"units": "2nd artillery battalion"}, floor_m=0, ceiling_m=3000,
+    )  # fmt: skip
+    IncidentDesk(door_of(a), a.incidents).notify(host_caller(), "", HOST, convoy)
+    IncidentDesk(door_of(b), b.incidents).notify(host_caller(), "", HOST, exercise)
+    wait_drained([a, b])
+    at_a, at_b = a.incidents.conflicts(), b.incidents.conflicts()
+    if len(at_a) != 1 or [c.conflict_id for c in at_a] != [c.conflict_id for c in at_b]:
+        raise StationError("the two stations do not hold the same conflict")
+    [conflict] = at_a
+    for station, note in ((a, "Convoy will hold at Tarn until the exercise ends."), (b, "")):
+        IncidentDesk(door_of(station), station.incidents).acknowledge(
+            host_caller(), "", HOST, conflict.conflict_id, note
+        )
+    wait_drained([a, b])
+    if not all(c.acked_us and c.acked_them for s in (a, b) for c in s.incidents.conflicts()):
+        raise StationError("the conflict's acknowledgements did not reach both stations")
+    typer.echo(
+        f"  A announces a convoy, B an exercise on its road: both stations find conflict "
+        f"{conflict.conflict_id[:16]} ({conflict.figures['overlap_km2']:g} km²), both acknowledge"
+    )
+    return f"conflict {conflict.conflict_id[:16]} found and acknowledged by both"
+
+
 def leave_due(a: Station) -> None:
     """One question left open, so that the Due pages have something to show."""
     a.send(a.resolve(None), Message(
@@ -358,7 +398,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
         leaked, violation_id = scan_article(a, workdir / ARTICLE)
-        leaked += ", " + investigate(a, b, violation_id)
+        leaked += ", " + investigate(a, b, violation_id) + ", " + deconflict(a, b)
         if check:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
@@ -423,6 +463,8 @@ Try, in another terminal:
   .venv/bin/backchannel due --station {workdir}/b
   .venv/bin/backchannel leaks scan {workdir}/{ARTICLE} --station {workdir}/a --json
   .venv/bin/backchannel leaks violations --station {workdir}/b
+  .venv/bin/backchannel notify list --station {workdir}/b
+  .venv/bin/backchannel conflicts --station {workdir}/a --json
 Press Ctrl-C to stop both stations.""")
 
 

@@ -28,6 +28,7 @@ from backchannel.station.service import Station
 from .admin import audit_app, officer_app
 from .canary import canary_app
 from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
+from .incidents import conflict_ack, conflicts, notify_app
 from .leaks import leaks_app
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
@@ -327,6 +328,9 @@ app.command()(verify)
 app.add_typer(proposal_app, name="proposal")
 app.add_typer(canary_app, name="canary")
 app.add_typer(leaks_app, name="leaks")
+app.add_typer(notify_app, name="notify")
+app.command("conflicts")(conflicts)
+app.command("conflict-ack")(conflict_ack)
 app.command()(agreements)
 app.command()(due)
 app.add_typer(keys_app, name="keys")

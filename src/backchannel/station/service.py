@@ -21,6 +21,8 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.core.hooks import Feature, Hooks
 from backchannel.station.core.items import LEDGER
 from backchannel.station.core.ledger import Clock, Ledger, Post, Receipt, offset_clock
+from backchannel.station.incidents.hooks import INCIDENTS
+from backchannel.station.incidents.service import Incidents
 from backchannel.station.leaks.hooks import LEAKS
 from backchannel.station.leaks.indexer import Indexer
 from backchannel.station.leaks.service import Scans
@@ -39,7 +41,7 @@ def embedder() -> Embedder:
 
 
 # Every item type a station knows belongs to one of these.
-FEATURES: tuple[Feature, ...] = (LEDGER, RELEASES, NEGOTIATION, LEAKS)
+FEATURES: tuple[Feature, ...] = (LEDGER, RELEASES, NEGOTIATION, LEAKS, INCIDENTS)
 
 
 class Station(Ledger):
@@ -58,6 +60,7 @@ class Station(Ledger):
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.releases = Releases(self)
         self.negotiation = Negotiations(self)
+        self.incidents = Incidents(self)
         self.canary = Attributions(self, Marker(key))
         self.leak_index = Indexer(self, embedder())
         self.leaks = Scans(self, self.leak_index, self._attribute)

@@ -58,6 +58,37 @@ def check_private(folder: Path) -> None:
             raise ConfigError(f"{path} is readable by others; run: chmod 600 {path}")
 
 
+class ActivityKind(BaseModel):
+    """A kind of activity a notification may announce, and what it must say."""
+
+    min_notice_hours: float = Field(default=24.0, ge=0, le=90 * 24)
+    fields: list[str] = Field(default_factory=list, max_length=16)  # details it requires
+
+
+def _kinds() -> dict[str, ActivityKind]:
+    """The humanitarian systems' lead times for movements (48 h) and a day for the rest."""
+    return {
+        "flight": ActivityKind(min_notice_hours=24, fields=["callsign", "aircraft"]),
+        "convoy": ActivityKind(min_notice_hours=48, fields=["route", "vehicles"]),
+        "demining": ActivityKind(min_notice_hours=72, fields=["team"]),
+        "exercise": ActivityKind(min_notice_hours=72, fields=["units"]),
+        "humanitarian-movement": ActivityKind(
+            min_notice_hours=48, fields=["route", "vehicles", "personnel", "markings"]
+        ),
+    }
+
+
+class Deconfliction(BaseModel):
+    """Incident prevention at this station (docs/incidents.md)."""
+
+    kinds: dict[str, ActivityKind] = Field(default_factory=_kinds, max_length=64)
+    # Footprints this close meet as a warning (carried in each notification: a pair
+    # uses the larger of its two, so both stations compute the same).
+    warning_m: int = Field(default=2000, ge=0, le=100_000)
+    max_vertices: int = Field(default=10_000, ge=4, le=10_000)
+    max_area_km2: float = Field(default=250_000.0, gt=0, le=250_000.0)
+
+
 class StationConfig(BaseModel):
     party: str = Field(min_length=1, max_length=100)
     station: str = Field(min_length=1, max_length=100)
@@ -76,6 +107,7 @@ class StationConfig(BaseModel):
     # Whether `leaks scan` may fetch a URL on a loopback or private address (tests, an
     # intranet mirror of a news site).
     allow_private_sources: bool = False
+    deconfliction: Deconfliction = Field(default_factory=Deconfliction)
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

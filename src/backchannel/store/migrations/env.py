@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from backchannel.store import leaks, negotiation, releases  # noqa: F401  (their tables, on Base)
+from backchannel.store import incidents, leaks, negotiation, releases  # noqa: F401  (their tables)
 from backchannel.store.schema import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,1 @@
+"""Incident prevention: notifications of planned activity, conflicts, answers in time."""

@@ -1,0 +1,159 @@
+"""What incident prevention registers with the ledger: notifications and their answers.
+
+Every item is recorded in the register (``register.py``) in the transaction that
+records it in the transcript, so a conflict exists at a station the moment the second
+of its two notifications is recorded there, whichever side sent it.  A notification
+carries its own labels; a cancel or an answer is guarded by its notification's labels
+as this station holds them, an acknowledgement of a conflict by the conflict's.  A
+notification asks for an answer by its date, and a conflict for both sides'
+acknowledgements; both are on the due list and escalate by the deadline rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backchannel.protocol import Item
+from backchannel.protocol.notification import (
+    ConflictAck,
+    Notification,
+    NotificationAnswer,
+    NotificationCancel,
+)
+from backchannel.station.core.deadlines import Due
+from backchannel.station.core.hooks import Feature, ItemHooks, Mark, Recorded, Shown
+from backchannel.station.incidents import register
+from backchannel.store.incidents import ConflictRow, NotificationRow
+
+NOTIFICATION_ITEMS = (Notification, NotificationCancel, NotificationAnswer)
+
+
+def _side(r: Recorded) -> str:
+    return "us" if r.direction == "out" else "them"
+
+
+def _recorded(r: Recorded) -> None:
+    item, side = r.link.item, _side(r)
+    if isinstance(item, Notification):
+        register.record(r.s, r.now, channel_id=r.channel_id, origin=side, item=item,
+                        item_hash=r.link.envelope_hash.hex())  # fmt: skip
+    elif isinstance(item, NotificationCancel):
+        register.cancel(r.s, r.channel_id, side, item.notification_id, item.version)
+    elif isinstance(item, NotificationAnswer):
+        register.answer(r.s, r.channel_id, side, item)
+    elif isinstance(item, ConflictAck):
+        register.acknowledge_conflict(r.s, r.channel_id, side, item.conflict_id)
+
+
+def _notification_id(item: Item) -> bytes | None:
+    assert isinstance(item, NOTIFICATION_ITEMS)
+    return item.notification_id
+
+
+def _conflict_id(item: Item) -> bytes | None:
+    assert isinstance(item, ConflictAck)
+    return item.conflict_id
+
+
+def _deadline(item: Item) -> float | None:
+    assert isinstance(item, Notification)
+    return item.ack_by.timestamp()
+
+
+def _own_labels(_s: Session, _channel_id: str, item: Item) -> Iterable[str]:
+    assert isinstance(item, Notification)
+    return item.clearances
+
+
+def _notification_labels(s: Session, channel_id: str, item: Item) -> Iterable[str]:
+    assert isinstance(item, NotificationCancel | NotificationAnswer)
+    row = s.get(NotificationRow, item.notification_id.hex())
+    return row.clearances.split() if row is not None and row.channel_id == channel_id else ()
+
+
+def _conflict_labels(s: Session, channel_id: str, item: Item) -> Iterable[str]:
+    assert isinstance(item, ConflictAck)
+    row = s.get(ConflictRow, item.conflict_id.hex())
+    return row.clearances.split() if row is not None and row.channel_id == channel_id else ()
+
+
+def _describe_notification(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, Notification)
+    what = "announces" if item.version == 1 else f"amends (version {item.version})"
+    return (
+        f"{what} a {item.kind} from {item.start:%Y-%m-%d %H:%M} to {item.end:%Y-%m-%d %H:%M} "
+        f"UTC; an answer is asked for by {item.ack_by:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def _describe_cancel(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, NotificationCancel)
+    return "cancels the notification" + (f": {item.reason}" if item.reason else "")
+
+
+def _describe_answer(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, NotificationAnswer)
+    said = "received and noted" if item.answer == "ack" else "a concern"
+    return said + (f": {item.text}" if item.text else "")
+
+
+def _describe_conflict_ack(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, ConflictAck)
+    return "acknowledges a conflict" + (f": {item.note}" if item.note else "")
+
+
+def _marked_notification(item: Item, mark: Mark) -> Item:
+    assert isinstance(item, Notification)
+    return msgspec.structs.replace(item, text=mark("text", item.text, "en")) if item.text else item
+
+
+def _marked_answer(item: Item, mark: Mark) -> Item:
+    assert isinstance(item, NotificationAnswer)
+    return msgspec.structs.replace(item, text=mark("text", item.text, "en")) if item.text else item
+
+
+def owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
+    """Answers owed to live notifications, and acknowledgements owed to open conflicts."""
+    found: list[Due] = []
+    notifications = select(NotificationRow).where(
+        NotificationRow.state == "active", NotificationRow.answer == ""
+    )
+    conflicts = select(ConflictRow).where(ConflictRow.state == "open")
+    if channel_id is not None:
+        notifications = notifications.where(NotificationRow.channel_id == channel_id)
+        conflicts = conflicts.where(ConflictRow.channel_id == channel_id)
+    for n in s.scalars(notifications):
+        by = "us" if n.origin == "them" else "them"
+        found.append(Due(n.channel_id, n.item_hash, "answer", by, n.ack_by, n.ack_by < now, None,
+                         tuple(n.clearances.split()), "notification"))  # fmt: skip
+    for c in s.scalars(conflicts):
+        for by, done in (("us", c.acked_us), ("them", c.acked_them)):
+            if not done:
+                found.append(Due(c.channel_id, c.conflict_id, "conflict acknowledgement", by,
+                                 c.ack_by, c.ack_by < now, None, tuple(c.clearances.split()),
+                                 "conflict"))  # fmt: skip
+    return found
+
+
+INCIDENTS = Feature(
+    "incidents",
+    items=(
+        ItemHooks(Notification, "Notification of planned activity", recorded=_recorded,
+                  deadline=_deadline, labels=_own_labels, refers_to=_notification_id,
+                  describe=_describe_notification, marked=_marked_notification),
+        ItemHooks(NotificationCancel, "Notification cancelled", recorded=_recorded,
+                  labels=_notification_labels, refers_to=_notification_id,
+                  describe=_describe_cancel),
+        ItemHooks(NotificationAnswer, "Answer to a notification", recorded=_recorded,
+                  labels=_notification_labels, refers_to=_notification_id,
+                  describe=_describe_answer, marked=_marked_answer),
+        ItemHooks(ConflictAck, "Conflict acknowledged", recorded=_recorded,
+                  labels=_conflict_labels, refers_to=_conflict_id,
+                  describe=_describe_conflict_ack),
+    ),
+    owed=owed,
+)  # fmt: skip

@@ -1,0 +1,203 @@
+"""Incident prevention across two stations: both find the same conflict from the same
+items, both acknowledge it, an unacknowledged one escalates, a cancel or an amend
+clears it at both, and nothing the peer sends out of turn changes a register."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from backchannel.protocol.notification import Notification, NotificationAnswer
+from backchannel.station.core.audit import Record
+from backchannel.station.core.errors import ChannelNotFound, InvalidRequest
+from backchannel.station.incidents.service import Plan
+from backchannel.station.service import Station
+
+from .test_store import deliver, paired_in_process
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+START = NOW + timedelta(days=4)
+WHO = Record("test", "notify", "test")
+CONVOY = Plan(
+    "convoy", {"type": "LineString", "coordinates": [[31.40, 46.60], [31.60, 46.62]]},
+    START, START + timedelta(hours=6), NOW + timedelta(days=1), width_m=800, buffer_m=500,
+    details={"route": "M14 Kherson road", "vehicles": "12 lorries"}, text="Flour and fuel.",
+)  # fmt: skip
+EXERCISE = Plan(
+    "exercise", {"type": "Point", "coordinates": [31.50, 46.61]}, START + timedelta(hours=2),
+    START + timedelta(hours=10), NOW + timedelta(days=1), radius_m=3000,
+    details={"units": "2nd battalion"},
+)  # fmt: skip
+FAR = Plan(
+    "exercise", {"type": "Point", "coordinates": [33.0, 47.5]}, START, START + timedelta(hours=8),
+    NOW + timedelta(days=1), radius_m=3000, details={"units": "3rd battalion"},
+)  # fmt: skip
+
+
+def open_ids(station: Station) -> list[str]:
+    return [c.conflict_id for c in station.incidents.conflicts()]
+
+
+@pytest.fixture
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Station, Station]]:
+    a, b = paired_in_process(tmp_path_factory.mktemp("incidents"))
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_both_stations_find_the_same_conflict_and_both_acknowledge_it(
+    pair: tuple[Station, Station],
+) -> None:
+    a, b = pair
+    channel_a, channel_b = a.resolve(None), b.resolve(None)
+    convoy = a.incidents.notify(channel_a, CONVOY, WHO)
+    exercise = b.incidents.notify(channel_b, EXERCISE, WHO)  # crossed: neither had seen the other
+    b.incidents.notify(channel_b, FAR, WHO)
+    deliver(a, b)
+    deliver(b, a)
+    assert open_ids(a) == open_ids(b) and len(open_ids(a)) == 1
+    [at_a], [at_b] = a.incidents.conflicts(), b.incidents.conflicts()
+    assert at_a.figures == at_b.figures and at_a.figures["kind"] == "overlap"
+    assert at_a.figures["overlap_km2"] > 1 and at_a.figures["crossing"] is True
+    assert {at_a.first[0], at_a.second[0]} == {convoy, exercise}
+    owed = {(d.kind, d.owed_by) for d in a.due()}
+    assert ("conflict acknowledgement", "us") in owed and ("answer", "us") in owed
+    a.incidents.acknowledge(channel_a, at_a.conflict_id, "Seen; we will hold the convoy.", WHO)
+    deliver(a, b)
+    b.incidents.acknowledge(channel_b, at_b.conflict_id, "", WHO)
+    deliver(b, a)
+    for station in (a, b):
+        [c] = station.incidents.conflicts()
+        assert c.acked_us and c.acked_them
+        assert not [d for d in station.due() if d.kind == "conflict acknowledgement"]
+    with pytest.raises(InvalidRequest, match="already"):
+        a.incidents.acknowledge(channel_a, at_a.conflict_id, "", WHO)
+    b.incidents.answer(channel_b, convoy, "concern", "The road is mined past km 40.", WHO)
+    deliver(b, a)
+    assert a.incidents.notification(channel_a, convoy).answer == "concern"
+
+
+def test_a_cancel_or_an_amend_clears_the_conflict_at_both(pair: tuple[Station, Station]) -> None:
+    a, b = pair
+    channel_a, channel_b = a.resolve(None), b.resolve(None)
+    convoy = a.incidents.notify(channel_a, CONVOY, WHO)
+    deliver(a, b)
+    exercise = b.incidents.notify(channel_b, EXERCISE, WHO)  # B had seen the convoy
+    deliver(b, a)
+    [first] = a.incidents.conflicts()
+    assert first.figures["crossing"] is False and open_ids(a) == open_ids(b)
+    moved = Plan(**{**CONVOY.__dict__, "start": START + timedelta(hours=12),
+                    "end": START + timedelta(hours=14)})  # fmt: skip
+    assert a.incidents.amend(channel_a, convoy, moved, WHO) == 2
+    deliver(a, b)
+    assert open_ids(a) == open_ids(b) == []
+    assert [c.state for c in a.incidents.conflicts(cleared=True)] == ["cleared"]
+    back = a.incidents.amend(channel_a, convoy, CONVOY, WHO)
+    deliver(a, b)
+    assert back == 3 and open_ids(a) == open_ids(b) and len(open_ids(a)) == 1
+    assert open_ids(a) != [first.conflict_id]  # another version, another conflict
+    b.incidents.cancel(channel_b, exercise, "postponed", WHO)
+    deliver(b, a)
+    assert open_ids(a) == open_ids(b) == []
+    with pytest.raises(InvalidRequest, match="this station's active"):
+        b.incidents.cancel(channel_b, exercise, "again", WHO)
+    with pytest.raises(InvalidRequest, match="this station's active"):
+        b.incidents.amend(channel_b, convoy, CONVOY, WHO)  # not B's to change
+
+
+def test_an_unacknowledged_conflict_escalates(pair: tuple[Station, Station]) -> None:
+    a, b = pair
+    a.incidents.notify(a.resolve(None), CONVOY, WHO)
+    b.incidents.notify(b.resolve(None), EXERCISE, WHO)
+    deliver(a, b)
+    deliver(b, a)
+    a.clock = lambda: time.time() + 3 * 86_400
+    kinds = {d.kind for d in a.check_deadlines()}
+    assert "conflict acknowledgement" in kinds and "answer" in kinds
+    [c] = a.incidents.conflicts()
+    assert any(
+        r.record.action == "escalate" for r in a.audit.show(item_hash=bytes.fromhex(c.conflict_id))
+    )
+
+
+def test_bad_plans_are_refused_and_nothing_is_sent(pair: tuple[Station, Station]) -> None:
+    a, _b = pair
+    channel = a.resolve(None)
+    before = len(a.transcript(channel))
+    bad = {
+        "kind": (Plan(**{**CONVOY.__dict__, "kind": "picnic"}), "kind is one of"),
+        "details": (Plan(**{**CONVOY.__dict__, "details": {"route": "x"}}), "says its vehicles"),
+        "area": (Plan(**{**CONVOY.__dict__, "area": {"type": "Point", "coordinates": [0, 95]},
+                         "radius_m": 100}),
+                 "latitude"),
+        "past": (Plan(**{**CONVOY.__dict__, "ack_by": NOW - timedelta(hours=1)}), "past"),
+        "window": (Plan(**{**CONVOY.__dict__, "end": START}), "start is before"),
+        "band": (Plan(**{**CONVOY.__dict__, "floor_m": 900, "ceiling_m": 100}), "floor"),
+    }  # fmt: skip
+    for plan, message in bad.values():
+        with pytest.raises(InvalidRequest, match=message):
+            a.incidents.notify(channel, plan, WHO)
+    assert len(a.transcript(channel)) == before and a.incidents.notifications() == []
+    with pytest.raises(ChannelNotFound):
+        a.incidents.answer(channel, "0" * 32, "ack", "", WHO)
+
+
+def test_what_the_peer_sends_out_of_turn_changes_nothing(pair: tuple[Station, Station]) -> None:
+    """A version that skips one, an amend of our notification, an answer to its own."""
+    a, b = pair
+    channel_a, channel_b = a.resolve(None), b.resolve(None)
+    ours = a.incidents.notify(channel_a, CONVOY, WHO)
+    deliver(a, b)
+    [item] = [e.item for e in b.transcript(channel_b) if isinstance(e.item, Notification)]
+    hijack = Notification(**{**{f: getattr(item, f) for f in item.__struct_fields__}, "version": 2})
+    b.send(channel_b, hijack)  # B claims A's notification as its own
+    skipped = Notification(**{**{f: getattr(item, f) for f in item.__struct_fields__},
+                              "notification_id": bytes(16), "version": 5})  # fmt: skip
+    b.send(channel_b, skipped)
+    deliver(b, a)
+    view = a.incidents.notification(channel_a, ours)
+    assert (view.version, view.origin, view.answer) == (1, "us", "")
+    assert [n.notification_id for n in a.incidents.notifications()] == [ours]
+    a.send(channel_a, NotificationAnswer(bytes.fromhex(ours), 1, "ack"))  # answering itself
+    assert a.incidents.notification(channel_a, ours).answer == ""
+
+
+def test_the_cli_announces_lists_and_refuses_bad_files_in_one_line(
+    pair: tuple[Station, Station], tmp_path: Path
+) -> None:
+    a, _b = pair
+    road = tmp_path / "road.geojson"
+    road.write_text(json.dumps({"type": "Feature", "geometry": CONVOY.area, "properties": {}}))
+    common = ["--station", str(a.folder), "--start", START.isoformat(),
+              "--end", (START + timedelta(hours=6)).isoformat(),
+              "--ack-by", (NOW + timedelta(days=1)).isoformat()]  # fmt: skip
+    sent = cli("notify", "new", *common, "--kind", "convoy", "--geojson", str(road),
+               "--width", "800", "--detail", "route=M14", "--detail", "vehicles=12")  # fmt: skip
+    assert sent.returncode == 0 and "sent" in sent.stdout, sent.stderr
+    listed = cli("notify", "list", "--station", str(a.folder), "--json")
+    assert [n["kind"] for n in json.loads(listed.stdout)] == ["convoy"]
+    assert json.loads(cli("conflicts", "--station", str(a.folder), "--json").stdout) == []
+    (tmp_path / "bad.geojson").write_text("{not json")
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    (tmp_path / "bowtie.geojson").write_text(json.dumps(bowtie))
+    details = ["--kind", "convoy", "--detail", "route=M14", "--detail", "vehicles=12"]
+    for name, message in (("bad.geojson", "not JSON"), ("bowtie.geojson", "not valid"),
+                          ("missing.geojson", "cannot read")):  # fmt: skip
+        refused = cli("notify", "new", *common, *details, "--geojson", str(tmp_path / name))
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert len(a.incidents.notifications()) == 1
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "backchannel.cli", *args], capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
