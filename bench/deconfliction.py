@@ -16,6 +16,11 @@ once after the set changed).  The summary keys hold the largest size.
 
 Run: ``python bench/deconfliction.py [--sizes 1000 10000 100000] [--checks 200]``;
 writes ``bench/results/deconfliction.json``.
+
+``--stations N`` also measures, between two real station processes on loopback (the
+demo's), the time from A's send of a notification to the conflict it makes being
+recorded at B: N times, each a fresh pair of notifications (the ``end_to_end`` keys,
+in milliseconds).
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ import json
 import math
 import random
 import statistics
+import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from backchannel.analysis.incidents import ActiveSet, Activity, brute_force, parse_area
+from backchannel.cli import demo
+from backchannel.station.core.audit import Record
+from backchannel.station.incidents.service import Plan
 
 RESULTS = Path(__file__).parent / "results" / "deconfliction.json"
 REGIONS = [(31.0, 46.5), (35.0, 33.0), (178.5, -17.5), (-60.0, -33.0), (127.0, 37.5)]
@@ -112,11 +122,61 @@ def measure(size: int, checks: int, seed: int) -> dict[str, Any]:
     return row
 
 
+def end_to_end(rounds: int) -> dict[str, Any]:
+    """A's send to the conflict recorded at B, between two serving stations."""
+    with tempfile.TemporaryDirectory(prefix="backchannel-deconfliction-") as tmp:
+        folder = Path(tmp)
+        a, b = demo.create(folder / "a", "a"), demo.create(folder / "b", "b")
+        processes = [demo.start(folder / "a"), demo.start(folder / "b")]
+        try:
+            for station, process in zip((a, b), processes, strict=True):
+                demo.wait_healthy(station.config.public_url, process)
+            b.pair(a.invite(3600))
+            a.confirm(a.resolve(None))
+            b.confirm(b.resolve(None))
+            demo.wait_active([a, b])
+            times = [_one_round(a, b, i) for i in range(rounds)]
+        finally:
+            demo.stop(processes)
+            a.close()
+            b.close()
+    times.sort()
+    return {
+        "rounds": rounds, "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1), "max_ms": round(times[-1], 1),
+    }  # fmt: skip
+
+
+def _one_round(a: Any, b: Any, i: int) -> float:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3 + i)
+    lon = 30.0 + 0.5 * (i % 20)
+    theirs = Plan("exercise", {"type": "Point", "coordinates": [lon, 46.0]}, start,
+                  start + timedelta(hours=4), start - timedelta(days=1), radius_m=3000,
+                  details={"units": "b"})  # fmt: skip
+    ours = Plan("exercise", {"type": "Point", "coordinates": [lon + 0.01, 46.0]}, start,
+                start + timedelta(hours=4), start - timedelta(days=1), radius_m=3000,
+                details={"units": "a"})  # fmt: skip
+    who = Record("bench", "notify", "bench")
+    b.incidents.notify(b.resolve(None), theirs, who)
+    demo.wait_drained([b])
+    before = len(b.incidents.conflicts())
+    began = time.time()
+    a.incidents.notify(a.resolve(None), ours, who)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = b.incidents.conflicts()
+        if len(found) > before:
+            return float(max(c.detected_at for c in found) - began) * 1000
+        time.sleep(0.005)
+    raise SystemExit("the conflict did not reach B within 30 s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stations", type=int, default=0, help="end-to-end rounds (0: none)")
     args = parser.parse_args()
     rows = [measure(size, args.checks, args.seed) for size in args.sizes]
     largest = rows[-1]
@@ -125,6 +185,10 @@ def main() -> None:
         **{k: largest[k] for k in ("n_active", "indexed_ms_per_check", "bruteforce_ms_per_check",
                                    "speedup", "identical")},
     }  # fmt: skip
+    if args.stations:
+        print(f"  end to end: {args.stations} rounds between two station processes", flush=True)
+        result["end_to_end"] = end_to_end(args.stations)
+        print(f"  end to end: median {result['end_to_end']['median_ms']} ms", flush=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

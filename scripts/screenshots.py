@@ -120,6 +120,7 @@ def take_all(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
     shoot(reader, "not-allowed")
 
     take_negotiation(principal, b_principal)
+    take_leaks_and_incidents(browser, logins)
 
     phone = sign_in(browser, b_principal, viewport=PHONE)
     open_thread(phone)
@@ -151,6 +152,21 @@ def take_negotiation(principal: Page, login: Login) -> None:
     shoot(principal, "proposal-new")
     principal.get_by_role("link", name="Due").click()
     shoot(principal, "due")
+
+
+def take_leaks_and_incidents(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
+    """The violation the demo investigated jointly, and the demo's conflict on the map."""
+    a_principal = logins["A", "principal"]
+    principal = sign_in(browser, a_principal)
+    principal.get_by_role("link", name="Leaks").click()
+    principal.locator("section[aria-labelledby=register] tbody tr a").first.click()
+    expect(principal.locator("ol.findings")).to_contain_text("under investigation")
+    shoot(principal, "violation")
+    principal.goto(a_principal.url + "/channels")
+    open_thread(principal)
+    principal.get_by_role("link", name="Incidents").click()
+    expect(principal.locator("#map path.conflict")).not_to_have_count(0)
+    shoot(principal, "incidents")
 
 
 def main() -> None:

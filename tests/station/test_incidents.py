@@ -12,14 +12,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from backchannel.protocol.notification import Notification, NotificationAnswer
 from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import ChannelNotFound, InvalidRequest
 from backchannel.station.incidents.service import Plan
+from backchannel.station.incidents.web import script_json
 from backchannel.station.service import Station
 
+from .conftest import PASSWORD, StationProcess, grant, sign_in, wait_until
 from .test_store import deliver, paired_in_process
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -168,6 +171,13 @@ def test_what_the_peer_sends_out_of_turn_changes_nothing(pair: tuple[Station, St
     assert [n.notification_id for n in a.incidents.notifications()] == [ours]
     a.send(channel_a, NotificationAnswer(bytes.fromhex(ours), 1, "ack"))  # answering itself
     assert a.incidents.notification(channel_a, ours).answer == ""
+    ahead = Notification(**{**{f: getattr(item, f) for f in item.__struct_fields__},
+                            "notification_id": bytes(range(16)),
+                            "sent_at": NOW + timedelta(days=300)})  # fmt: skip
+    b.send(channel_b, ahead)  # a sender's clock far ahead would put off every escalation
+    deliver(b, a)
+    kept = a.incidents.notification(channel_a, bytes(range(16)).hex()).terms["sent_at"]
+    assert kept <= time.time() + 1
 
 
 def test_the_cli_announces_lists_and_refuses_bad_files_in_one_line(
@@ -201,3 +211,87 @@ def test_the_cli_announces_lists_and_refuses_bad_files_in_one_line(
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "backchannel.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False)  # fmt: skip
+
+
+def test_the_incidents_page_refuses_before_it_reads(
+    pair_of_stations: tuple[StationProcess, StationProcess],
+) -> None:
+    """Signed out, a role that may not send, no CSRF token, a body too large: refused
+    before anything is read; a bad area: one line on the page, nothing sent."""
+    a, _b = pair_of_stations
+    s = a.open()
+    try:
+        grant(s, "ann", "principal", password=PASSWORD)
+        grant(s, "rita", "reader", password=PASSWORD)
+        channel = s.resolve(None)
+    finally:
+        s.close()
+    path = f"/channels/{channel}/incidents"
+    anonymous = httpx.post(a.url + path, data={"kind": "convoy"}, timeout=10)
+    assert anonymous.status_code in (303, 401)
+    rita, rita_csrf = sign_in(a.url, "rita")
+    assert rita.get(path).status_code == 200  # a reader reads the map
+    assert rita.post(path, data={"csrf": rita_csrf, "kind": "convoy", "geojson": "{}",
+                                 "start": "2031-01-01T00:00", "end": "2031-01-01T01:00",
+                                 "ack_by": "2030-12-30T00:00"}).status_code == 403  # fmt: skip
+    ann, csrf = sign_in(a.url, "ann")
+    assert ann.post(path, data={"kind": "convoy"}).status_code == 403  # no CSRF token
+    huge = ann.post(path, data={"csrf": csrf, "geojson": "x" * (2 * 1024 * 1024)})
+    assert huge.status_code == 413
+    bad = ann.post(path, data={
+        "csrf": csrf, "kind": "convoy", "geojson": '{"type": "Point", "coordinates": [0, 95]}',
+        "radius_m": "100", "start": "2031-01-01T00:00", "end": "2031-01-01T01:00",
+        "ack_by": "2030-12-30T00:00", "details": "route=x\nvehicles=y",
+    })  # fmt: skip
+    assert bad.status_code == 422 and "latitude 95 is outside" in bad.text
+    assert "No notification." in ann.get(path).text
+
+
+def test_the_map_json_cannot_close_its_element() -> None:
+    shown = str(script_json({"kind": "</script><script>alert(1)</script>", "x": "a&b"}))
+    assert "<" not in shown and ">" not in shown and "&" not in shown
+    assert json.loads(shown) == {"kind": "</script><script>alert(1)</script>", "x": "a&b"}
+
+
+def test_two_running_stations_agree_on_a_conflict_and_a_cancel_clears_it(
+    pair_of_stations: tuple[StationProcess, StationProcess], tmp_path: Path
+) -> None:
+    """From the command line at two serving stations: the same conflict at both, each
+    recorded within a second of the item's arrival; a cancel clears it at both."""
+    a, b = pair_of_stations
+    road = tmp_path / "road.geojson"
+    road.write_text(json.dumps(CONVOY.area))
+    spot = tmp_path / "spot.geojson"
+    spot.write_text(json.dumps(EXERCISE.area))
+    when = ["--start", START.isoformat(), "--end", (START + timedelta(hours=6)).isoformat(),
+            "--ack-by", (NOW + timedelta(days=1)).isoformat()]  # fmt: skip
+    sent = cli("notify", "new", "--station", str(a.folder), *when, "--kind", "convoy",
+               "--geojson", str(road), "--width", "800", "--detail", "route=M14",
+               "--detail", "vehicles=12")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    convoy = sent.stdout.split()[1]
+    theirs = cli("notify", "new", "--station", str(b.folder), *when, "--kind", "exercise",
+                 "--geojson", str(spot), "--radius", "3000", "--detail", "units=2nd")  # fmt: skip
+    assert theirs.returncode == 0, theirs.stderr
+
+    def conflicts(station: StationProcess) -> list[dict[str, object]]:
+        found: list[dict[str, object]] = json.loads(
+            cli("conflicts", "--station", str(station.folder), "--json").stdout
+        )
+        return found
+
+    wait_until(lambda: conflicts(a) and conflicts(b), "the conflict at both stations", 30)
+    [at_a], [at_b] = conflicts(a), conflicts(b)
+    assert at_a["conflict_id"] == at_b["conflict_id"] and at_a["overlap"] == at_b["overlap"]
+    for station in (a, b):  # recorded in the transaction that received the second item
+        s = station.open()
+        try:
+            [c] = s.incidents.conflicts()
+            arrived = max(e.created_at for e in s.transcript(None)
+                          if e.item_type == "notification")  # fmt: skip
+            assert abs(c.detected_at - arrived) < 1.0
+        finally:
+            s.close()
+    cancelled = cli("notify", "cancel", convoy, "--station", str(a.folder), "--reason", "later")
+    assert cancelled.returncode == 0, cancelled.stderr
+    wait_until(lambda: not conflicts(a) and not conflicts(b), "the cancel at both stations", 30)

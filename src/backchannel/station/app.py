@@ -46,6 +46,8 @@ from backchannel.station.core.errors import (
 from backchannel.station.core.peer_budget import CostBuckets
 from backchannel.station.core.peer_http import plain
 from backchannel.station.core.watch import DeadlineWatch
+from backchannel.station.incidents.desk import IncidentDesk
+from backchannel.station.incidents.web import router as incidents_pages
 from backchannel.station.leaks.api import router as leaks_api
 from backchannel.station.leaks.desk import LeakDesk
 from backchannel.station.leaks.indexer import IndexWatch
@@ -163,9 +165,12 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.negotiation_desk = NegotiationDesk(door, station.negotiation)
     app.state.canary_desk = CanaryDesk(door, station.canary)
     app.state.leak_desk = LeakDesk(door, station.leaks)
+    app.state.incident_desk = IncidentDesk(door, station.incidents)
     for router in (api_router, releases_api, negotiation_api, leaks_api):
         app.include_router(router)
-    for router in (web_router, releases_pages, negotiation_pages, canary_pages, leaks_pages):
+    pages = (web_router, releases_pages, negotiation_pages, canary_pages, leaks_pages,
+             incidents_pages)  # fmt: skip
+    for router in pages:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -111,6 +111,20 @@ def footprint(area: Area, metres: Transformer) -> BaseGeometry:
     return projected.buffer(area.reach_m, quad_segs=16) if area.reach_m > 0 else projected
 
 
+def outline(area: Area) -> BaseGeometry:
+    """The footprint (the area with its reach) in degrees, longitudes unwrapped around
+    the area's centre: what a map draws."""
+    metres = projection(*area.centre)
+    flat = footprint(area, metres)
+    lon0 = area.centre[0]
+
+    def back(xy: np.ndarray) -> np.ndarray:
+        lon, lat = metres.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
+        return np.column_stack((lon0 + (lon - lon0 + 180) % 360 - 180, lat))
+
+    return shapely.transform(flat, back)
+
+
 def mean_direction(points: list[tuple[float, float]]) -> tuple[float, float]:
     """The mean of points on the sphere (robust across the antimeridian), as lon, lat."""
     lon, lat = np.radians(np.array(points)).T

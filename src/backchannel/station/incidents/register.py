@@ -27,6 +27,7 @@ from backchannel.protocol.notification import Notification, NotificationAnswer, 
 from backchannel.store.incidents import ConflictRow, NotificationRow
 
 CONFLICT_ACK_S = 3600  # a conflict is owed an acknowledgement within this of the later item
+CLOCK_SKEW_S = 3600  # a sent time further ahead of our clock than this is clamped to it
 # What a station takes from its peer: the protocol's limits, not its own (which it
 # applies to what it sends), so that both stations read every item alike.
 PEER_LIMITS = Limits(max_vertices=10_000, max_area_km2=250_000.0)
@@ -70,6 +71,9 @@ def record(
     ):  # fmt: skip
         return
     terms = terms_of(item)
+    if terms["sent_at"] > now + CLOCK_SKEW_S:  # a sender's clock far ahead: its time is ours
+        terms["sent_at"] = now
+        terms["late"] = terms["start"] - now < terms["notice_s"]
     if row is None:
         row = NotificationRow(notification_id=key, channel_id=channel_id, origin=origin)
         s.add(row)
