@@ -62,12 +62,13 @@ def in_time(a: Activity, b: Activity) -> bool:
 
 
 def in_height(a: Activity, b: Activity) -> bool:
-    floor_a, ceiling_a = _band(a)
-    floor_b, ceiling_b = _band(b)
+    floor_a, ceiling_a = band(a)
+    floor_b, ceiling_b = band(b)
     return max(floor_a, floor_b) <= min(ceiling_a, ceiling_b)
 
 
-def _band(a: Activity) -> tuple[float, float]:
+def band(a: Activity) -> tuple[float, float]:
+    """The activity's altitude band; the surface's is everything up to its ceiling."""
     if a.floor_m is None or a.ceiling_m is None:
         return (-1e9, SURFACE_CEILING_M)  # surface: below any airborne floor above it
     return (a.floor_m, a.ceiling_m)

@@ -84,9 +84,14 @@ def _conflict_labels(s: Session, channel_id: str, item: Item) -> Iterable[str]:
 def _describe_notification(item: Item, _shown: Shown) -> str:
     assert isinstance(item, Notification)
     what = "announces" if item.version == 1 else f"amends (version {item.version})"
+    height = (f"{item.floor_m} to {item.ceiling_m} m" if item.floor_m is not None
+              else "on the surface")  # fmt: skip
+    details = "".join(f"; {name}: {value}" for name, value in item.details)
+    contact = f"; contact: {item.contact}" if item.contact else ""
     return (
         f"{what} a {item.kind} from {item.start:%Y-%m-%d %H:%M} to {item.end:%Y-%m-%d %H:%M} "
-        f"UTC; an answer is asked for by {item.ack_by:%Y-%m-%d %H:%M} UTC"
+        f"UTC, {height}{details}{contact}; an answer is asked for by "
+        f"{item.ack_by:%Y-%m-%d %H:%M} UTC" + (f" — {item.text}" if item.text else "")
     )
 
 
