@@ -205,3 +205,48 @@ def test_removing_and_replacing_rebuilds_the_index() -> None:
     assert index.check(new) == []
     index.remove("a")
     assert len(index) == 0 and index.check(new) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.tuples(st.floats(-179, 179), st.floats(-60, 60)), st.floats(0, 359),
+       st.floats(500, 50_000), st.tuples(st.floats(100, 5000), st.floats(100, 5000)))  # fmt: skip
+def test_two_circles_meet_exactly_when_their_radii_reach(
+    where: tuple[float, float], bearing: float, apart: float, radii: tuple[float, float]
+) -> None:
+    """Two circles a known distance apart on the ellipsoid: they overlap when the radii
+    reach (to 0.5 %), and otherwise their gap is the distance less the radii."""
+    (lon, lat), (r1, r2) = where, radii
+    lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, apart)
+    one, other = active("a", point(lon, lat, r1)), active("b", point(lon2, lat2, r2))
+    found = meet(one, other, warning_m=1e9)
+    assert found is not None
+    gap = apart - r1 - r2
+    if gap > 0.01 * apart:
+        assert found.kind == "proximity" and abs(found.separation_m - gap) <= 0.005 * apart + 2
+    elif gap < -0.01 * apart:
+        assert found.kind == "overlap"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 1e6), st.floats(1, 1e5), st.floats(-1e5, 1e5))
+def test_windows_meet_exactly_when_they_overlap(start: float, length: float, shift: float) -> None:
+    here = square(5, 5)
+    a = active("a", here, start, start + length)
+    b = active("b", here, start + shift, start + shift + length)
+    assert (meet(a, b, 0) is not None) == (abs(shift) < length)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 9000), st.floats(0, 3000), st.floats(0, 9000), st.floats(0, 3000))
+def test_bands_meet_exactly_when_they_touch(f1: float, h1: float, f2: float, h2: float) -> None:
+    here = square(5, 5)
+    a = active("a", here, floor=f1, ceiling=f1 + h1)
+    b = active("b", here, floor=f2, ceiling=f2 + h2)
+    assert (meet(a, b, 0) is not None) == (max(f1, f2) <= min(f1 + h1, f2 + h2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(-180, 180), st.floats(85.01, 90), st.booleans())
+def test_polar_areas_are_refused(lon: float, lat: float, south: bool) -> None:
+    with pytest.raises(AreaError, match="85°"):
+        point(lon, -lat if south else lat, 100)
