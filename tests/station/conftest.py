@@ -264,12 +264,14 @@ def as_written(item: Item) -> Item:
     return item
 
 
-def post_message(station: StationProcess, text: str, to_role: str = "reader") -> None:
+def post_message(
+    station: StationProcess, text: str, to_role: str = "reader", language: str = "en"
+) -> None:
     """A message sent at a running station through its officer API (a new officer's token)."""
     token = api_token(station, f"sender-{free_port()}")
     sent = httpx.post(
         f"{station.url}/api/v1/channels/{status_of(station).channel_id}/messages",
-        json={"text": text, "to_role": to_role},
+        json={"text": text, "to_role": to_role, "language": language},
         headers={"authorization": f"Bearer {token}"},
         timeout=30,
     )

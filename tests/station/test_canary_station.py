@@ -251,7 +251,8 @@ def _newest_hash(station: StationProcess) -> str:
 def _texts(html: str) -> list[str]:
     import html as markup  # noqa: PLC0415
 
-    return [markup.unescape(t) for t in re.findall(r'<p class="text[^"]*">(.*?)</p>', html, re.S)]
+    found = re.findall(r'<p class="text[^"]*"[^>]*>(.*?)</p>', html, re.S)
+    return [markup.unescape(t) for t in found]
 
 
 def test_a_proposals_clauses_are_marked_for_each_reader(

@@ -1,3 +1,3 @@
-from backchannel.cli.main import app
+from backchannel.cli.main import main
 
-app()
+main()

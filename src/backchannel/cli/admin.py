@@ -111,6 +111,9 @@ def reset(
     password_stdin: FromStdin = False,
 ) -> None:
     """Set a new password, lift a lockout, re-enable, end sessions and tokens."""
+    with opened(station) as s:  # an unknown name is said before a password is asked for
+        if not any(a.name == name for a in s.accounts.accounts()):
+            fail(f"no officer is named {name!r} at this station ('officer list' shows them)")
     password = read_password(password_stdin)
     with opened(station) as s:
         uri = s.accounts.reset(host_user(), "cli", name, password, totp)

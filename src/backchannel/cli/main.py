@@ -9,19 +9,29 @@ delivery worker picks up what they queue within a second.
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import sys
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from backchannel.protocol import Message
 from backchannel.protocol.items import Role
 from backchannel.station.access.door import Rendering
-from backchannel.station.core.config import ConfigError, StationConfig
+from backchannel.station.core.config import (
+    STATION_NAME,
+    ConfigError,
+    StationConfig,
+    field_error,
+)
 from backchannel.station.core.errors import StationError
-from backchannel.station.core.records import ChannelStatus
+from backchannel.station.core.records import ChannelStatus, Entry
 from backchannel.station.core.testhooks import StrayHook, refuse_stray_hooks
 from backchannel.station.service import Station
 
@@ -42,8 +52,20 @@ app = typer.Typer(
 )
 
 
+def _show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"backchannel {metadata.version('backchannel')}")
+        raise typer.Exit
+
+
 @app.callback()
-def _before_every_command() -> None:
+def _before_every_command(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:  # fmt: skip
     """backchannel: a confidential, deniable line between two organisations."""
     try:
         refuse_stray_hooks()
@@ -52,6 +74,8 @@ def _before_every_command() -> None:
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+INIT_OPTIONS = {"party": "--party", "station": "--name", "public_url": "--url",
+                "port": "--port", "database_url": "--database"}  # fmt: skip
 
 
 @app.command()
@@ -66,13 +90,21 @@ def init(
     ] = None,
 ) -> None:
     """Create a station: keys, database and settings in a new data folder."""
+    if not STATION_NAME.fullmatch(name):
+        fail("--name: use letters, digits, '.', '_' and '-' only, starting with a letter or digit")
     try:
         config = StationConfig(
             party=party, station=name, public_url=url, port=port, database_url=database
         )
+    except ValidationError as exc:
+        fail(field_error(exc, INIT_OPTIONS))
+    existed = station.exists()
+    try:
         Station.create(station, config).close()
-    except (ConfigError, StationError, ValueError) as exc:
-        fail(str(exc).splitlines()[0])
+    except (ConfigError, StationError, ValueError, SQLAlchemyError) as exc:
+        if not existed:  # nothing half-made is left behind
+            shutil.rmtree(station, ignore_errors=True)
+        fail(str(exc).splitlines()[0][:300])
     typer.echo(f"station {name!r} of {party!r} created in {station}")
     if (station / "station.key").exists():
         key = station / "station.key"
@@ -242,16 +274,19 @@ def send(
 @app.command()
 def ack(
     station: StationDir,
-    item: Annotated[str, typer.Argument(help="Hash of the received item (from 'inbox').")],
+    item: Annotated[
+        str, typer.Argument(help="The received item: its number (#18) or hash (from 'inbox').")
+    ],
     note: Annotated[str, typer.Option(help="A short note with the acknowledgement.")] = "",
     channel: ChannelOpt = None,
 ) -> None:
     """Acknowledge a received item (a person read it; distinct from delivery)."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        matches = [e for e in s.inbox(channel_id) if e.envelope_hash.startswith(item.lower())]
+        matches = received(s.inbox(channel_id), item)
         if len(matches) != 1:
-            fail(f"no single received item has a hash starting with {item!r}")
+            fail(f"no single received item is #{item.lstrip('#')} or has a hash starting with "
+                 f"{item[:64]!r}")  # fmt: skip
         entry = door_of(s).acknowledge(
             host_caller(), channel_id, matches[0].envelope_hash, HOST, note
         )
@@ -366,6 +401,16 @@ def show_status(st: ChannelStatus) -> None:
     typer.echo("\n".join(lines))
 
 
+def received(entries: list[Entry], item: str) -> list[Entry]:
+    """The received items ``item`` names: ``#18`` or a short number is the item's number
+    in the inbox, anything else the start of its hash."""
+    wanted = item.strip().lower()
+    if wanted.startswith("#") or (wanted.isdigit() and len(wanted) < 8):
+        number = wanted.lstrip("#")
+        return [e for e in entries if number.isdigit() and e.seq == int(number)]
+    return [e for e in entries if wanted and e.envelope_hash.startswith(wanted)]
+
+
 def show_entries(shown: list[Rendering], as_json: bool, hashes: bool = False) -> None:
     if as_json:
         print_json([r.entry for r in shown])
@@ -378,7 +423,7 @@ def show_entries(shown: list[Rendering], as_json: bool, hashes: bool = False) ->
         marks = ("acknowledged" if e.acknowledged else "") + (
             "  not yet delivered" if e.delivered is False else ""
         )
-        head = f"{arrow} #{e.seq:<4} {e.item_type:<16} {line(r)}"
+        head = f"{arrow} #{e.seq:<4} {e.envelope_hash[:12]}  {e.item_type:<16} {line(r)}"
         typer.echo(head + (f"  [{marks.strip()}]" if marks.strip() else ""))
         if hashes:
             typer.echo(f"        hash {e.envelope_hash}  prev {e.prev_hash[:16]}")
@@ -391,3 +436,37 @@ def line(shown: Rendering) -> str:
         return shown.text
     due = f" (ack by {item.ack_deadline:%Y-%m-%d %H:%M} UTC)" if item.ack_deadline else ""
     return f"{item.from_role}→{item.to_role}: {shown.text}{due}"
+
+
+# What the argument parser says, in plain words: one line, the option, what is allowed.
+_PLAIN = (
+    (re.compile(r"Input should be a valid datetime.*"),
+     "give a date and time such as 2026-12-08T06:00 (UTC if no zone is given)"),
+    (re.compile(r"Input should be a valid (integer|number).*"), "give a number"),
+)  # fmt: skip
+
+
+def plain_error(exc: typer.TyperException) -> str:
+    """A usage error as one line: which option or argument, and what it accepts."""
+    shown = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(shown.split()).replace("Value error, ", "")
+    for pattern, instead in _PLAIN:
+        message = pattern.sub(instead, message)
+    return message
+
+
+def main() -> None:
+    """The ``backchannel`` command: every error one plain line on standard error."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: stopped", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:
+        message = plain_error(exc)
+        if message:  # (no message: the help was asked for, and shown)
+            context = getattr(exc, "ctx", None)
+            hint = f" (see {context.command_path} --help)" if context is not None else ""
+            typer.echo(f"error: {message}{hint}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

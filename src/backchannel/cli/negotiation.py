@@ -223,8 +223,10 @@ def due(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False
         who = "we owe" if d.owed_by == "us" else "they owe"
         late = "OVERDUE" if d.deadline < now else "due"
         title = f"  {d.title}" if d.title else ""
+        article = "an" if d.kind[:1] in "aeiou" else "a"
         typer.echo(
-            f"{late:<8} {when(d.deadline)}  {who} a {d.kind}  item {d.item_hash[:16]}{title}"
+            f"{late:<8} {when(d.deadline)}  {who} {article} {d.kind}  item "
+            f"{d.item_hash[:16]}{title}"
         )
 
 

@@ -6,6 +6,7 @@ inside it and, with ``--keys``, against keys a reader pinned beforehand.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -267,11 +268,21 @@ def backup(
     out: Annotated[Path, typer.Option(help="The backup file to write.")],
 ) -> None:
     """An encrypted copy of the archive (SQLite), readable only with the station key."""
+    if out.is_dir():
+        fail(f"{out} is a folder: give the backup file's name, e.g. {out / 'station.backup'}")
+    if not out.parent.is_dir():
+        fail(f"cannot write {out}: there is no folder {out.parent}")
     with opened(station) as s:
         sealed = make_backup(s)
         door_of(s).noted(host_caller(), "backup", HOST, detail=str(out)[:200])
-    out.write_bytes(sealed)
-    out.chmod(0o600)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(sealed)
+        out.chmod(0o600)
+    except OSError as exc:
+        out.unlink(missing_ok=True)
+        fail(f"cannot write {out}: {exc.strerror or exc}")
     typer.echo(
         f"encrypted backup written to {out} ({len(sealed)} bytes); "
         "it opens only with this station's key"

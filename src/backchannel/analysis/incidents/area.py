@@ -216,7 +216,7 @@ def _geometry(kind: str, coordinates: Any) -> BaseGeometry:
     try:
         geometry = shapely.geometry.shape({"type": kind, "coordinates": coordinates})
     except (ValueError, TypeError, IndexError, shapely.errors.GEOSException):
-        raise AreaError(f"the coordinates do not make a {kind}") from None
+        raise AreaError(f"the coordinates do not make a valid {kind}") from None
     if geometry.is_empty:
         raise AreaError("the area is empty")
     if not geometry.is_valid:

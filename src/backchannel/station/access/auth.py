@@ -142,6 +142,26 @@ OPEN_PATHS = frozenset({"/", "/login", "/health", "/favicon.ico", "/openapi.json
 OPEN_PREFIXES = ("/peer/", "/static/", "/.well-known/")
 
 
+NEXT_COOKIE = "bc_next"  # the page asked for before signing in (this station's own path)
+MAX_NEXT = 1024
+
+
+def next_page(request: Request) -> str:
+    """Where signing in goes on: the page that was asked for, if it is one of ours."""
+    asked = request.cookies.get(NEXT_COOKIE, "")
+    own = asked.startswith("/") and not asked.startswith(("//", "/\\", "/login", "/logout"))
+    return asked if own and len(asked) <= MAX_NEXT and "\\" not in asked else "/channels"
+
+
+def remember_page(request: Request, response: Response) -> None:
+    """Keep the page asked for (path and query) for signing in to go on to."""
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response.set_cookie(
+        NEXT_COOKIE, asked[:MAX_NEXT], max_age=900, path="/login", httponly=True,
+        samesite="strict", secure=over_tls(request),
+    )  # fmt: skip
+
+
 class SignInFirst:
     """Authenticates officer routes before any body is read or parsed.
 
@@ -170,6 +190,8 @@ class SignInFirst:
                 refusal: Response = JSONResponse({"error": str(exc)}, status_code=401)
             else:
                 refusal = RedirectResponse("/login", status_code=303)
+                if request.method == "GET":  # signing in comes back here
+                    remember_page(request, refusal)
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)

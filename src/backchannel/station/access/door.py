@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from backchannel.analysis import canary
 from backchannel.analysis.canary import Capacity
-from backchannel.protocol import Ack, Checkpoint, Message
+from backchannel.protocol import Checkpoint, Message
 from backchannel.protocol.items import Role
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.policy import Action, Officer
@@ -160,11 +160,15 @@ class Door:
         """The one rendering function: the entries (already checked readable) as this
         officer is shown them, audited in ``s`` with one record per item shown."""
         shown = self._conceal(s, officer, channel_id, entries)
-        quoted = self._quoted(s, officer, channel_id, shown) if quote else {}
+        about = {e.envelope_hash: self._about(s, channel_id, e) for e in shown} if quote else {}
+        quoted = self._quoted(s, officer, channel_id, shown, about) if quote else {}
         seen = shown + [q for q in quoted.values() if q is not None]
         copies = self._copies(s, officer, {e.envelope_hash: e for e in seen})
         renderings = [
-            self._rendering(copies[e.envelope_hash][0], _copy_of(copies, quoted.get(_refers(e))))
+            self._rendering(
+                copies[e.envelope_hash][0],
+                _copy_of(copies, quoted.get(about.get(e.envelope_hash, ""))),
+            )
             for e in shown
         ]
         self.station.audit.append(
@@ -223,14 +227,19 @@ class Door:
         shown = Shown(ours=e.direction == "out", named=quoted.item if quoted else None)
         return Rendering(e, hooks.name, hooks.describe(e.item, shown), quoted)
 
+    def _about(self, s: Session, channel_id: str, e: Entry) -> str:
+        """The hash of the item an entry is about (its hooks' ``about``), or ""."""
+        return self.station.hooks.item(e.item_type).about(s, channel_id, e.item)
+
     def _quoted(
-        self, s: Session, officer: Officer, channel_id: str, entries: list[Entry]
-    ) -> dict[str, Entry | None]:
-        """The items these refer to (e.g. what an acknowledgement acknowledges), where
+        self, s: Session, officer: Officer, channel_id: str, entries: list[Entry],
+        about: dict[str, str],
+    ) -> dict[str, Entry | None]:  # fmt: skip
+        """The items these are about (e.g. what an acknowledgement acknowledges), where
         the officer may read them; looked up in the page first."""
         page = {e.envelope_hash: e for e in entries}
         found: dict[str, Entry | None] = {}
-        for named in {_refers(e) for e in entries} - {""}:
+        for named in set(about.values()) - {""}:
             entry = page.get(named)
             if entry is None:
                 try:
@@ -319,6 +328,10 @@ class Door:
         """Send a message as the officer's own role, at clearances the officer holds."""
         require(officer, Action.SEND_ITEM, clearances)
         from_role = speaking_as(officer, from_role)
+        if to_role not in ADDRESSED:
+            raise InvalidRequest(
+                f"a message is addressed to one of: {', '.join(ADDRESSED)} (roles that read)"
+            )
         if ack_deadline is not None and ack_deadline.timestamp() <= self.station.clock():
             raise InvalidRequest("the acknowledgement deadline is in the past")
         item = guard(
@@ -379,23 +392,26 @@ class Door:
         ]
 
 
+# Who may speak on the line, and who may be addressed: the roles that read content.
+SPEAKING: tuple[Role, ...] = ("principal", "officer")
+ADDRESSED: tuple[Role, ...] = ("principal", "officer", "reader")
+
+
 def speaking_as(officer: Officer, from_role: Role | None) -> Role:
-    """The role an item is sent as: the officer's own (the host may name one)."""
+    """The role an item is sent as: the officer's own (the host may name one that may
+    send: a principal or an officer)."""
     if from_role in (None, officer.role):
         return officer.role
     if not isinstance(officer, Host):
         raise Forbidden(f"you may send only as your own role ({officer.role})")
     assert from_role is not None
+    if from_role not in SPEAKING:
+        raise InvalidRequest(f"--from-role is one of: {', '.join(SPEAKING)} (roles that send)")
     return from_role
 
 
 def _copy_of(copies: dict[str, tuple[Entry, str]], entry: Entry | None) -> Entry | None:
     return None if entry is None else copies[entry.envelope_hash][0]
-
-
-def _refers(e: Entry) -> str:
-    """The hash of the item an acknowledgement acknowledges; empty for other items."""
-    return e.item.item_hash.hex() if isinstance(e.item, Ack) else ""
 
 
 def _heads_named(e: Entry) -> tuple[str, ...]:

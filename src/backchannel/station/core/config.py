@@ -9,10 +9,12 @@ database without the key decrypts nothing.  Keep the key out of database backups
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, IPvAnyAddress, ValidationError
+from pydantic import BaseModel, Field, IPvAnyAddress, ValidationError, field_validator
 
 from backchannel.store import sqlite_url
 
@@ -89,10 +91,33 @@ class Deconfliction(BaseModel):
     max_area_km2: float = Field(default=250_000.0, gt=0, le=250_000.0)
 
 
+# A name for logs, files and the counterpart's lists, as `init` accepts it.
+STATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def field_error(exc: ValidationError, names: dict[str, str] | None = None) -> str:
+    """The first error of a validation in one line, naming the field (as ``names`` calls
+    it, e.g. the CLI's option) and what is allowed."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "the settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{(names or {}).get(where, where)}: {message}"
+
+
 class StationConfig(BaseModel):
     party: str = Field(min_length=1, max_length=100)
+    # What `init` accepts is narrower (STATION_NAME); a counterpart's may be anything.
     station: str = Field(min_length=1, max_length=100)
     public_url: str = Field(min_length=1, max_length=2048)
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("give an http:// or https:// URL with a host")
+        return value
+
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=1, le=65535)
     database_url: str | None = None
@@ -129,7 +154,7 @@ class StationConfig(BaseModel):
         try:
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            raise ConfigError(f"{path} is not valid: {exc.errors()[0]['msg']}") from None
+            raise ConfigError(f"{path} is not valid: {field_error(exc)}") from None
 
 
 def create_key(folder: Path) -> None:

@@ -74,6 +74,10 @@ def _refers_to_nothing(_item: Item) -> bytes | None:
     return None
 
 
+def _about_nothing(_s: Session, _channel_id: str, _item: Item) -> str:
+    return ""
+
+
 def _nothing_to_mark(item: Item, _mark: Mark) -> Item:
     return item
 
@@ -97,6 +101,10 @@ class ItemHooks:
     labels: Callable[[Session, str, Item], Iterable[str]] = _no_labels
     # The id or hash it refers to (kept in the clear so its feature can find its items).
     refers_to: Callable[[Item], bytes | None] = _refers_to_nothing
+    # The transcript hash (hex) of the item it is about, as this station holds it (what
+    # an acknowledgement acknowledges, the request a decline declines), for the door to
+    # show beside it; "" if none.
+    about: Callable[[Session, str, Item], str] = _about_nothing
     # One line a person can read.
     describe: Callable[[Item, Shown], str] = _fields
     # The item with each text a person reads passed through ``mark`` (the canary

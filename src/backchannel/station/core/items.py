@@ -36,6 +36,13 @@ def _labels_of_named(s: Session, channel_id: str, item: Item) -> Iterable[str]:
     return sorted(labels_of_rows([repo.entry_row(s, channel_id, item.item_hash)], channel_id))
 
 
+def _about_named(_s: Session, _channel_id: str, item: Item) -> str:
+    """An acknowledgement is about the item it acknowledges; a reminder, the item whose
+    answer is late."""
+    assert isinstance(item, Ack | Reminder)
+    return item.item_hash.hex()
+
+
 def _names(item: Item) -> bytes | None:
     assert isinstance(item, Ack)
     return item.item_hash
@@ -69,9 +76,16 @@ def _describe_checkpoint(item: Item, _shown: Shown) -> str:
     return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
 
 
-def _describe_reminder(item: Item, _shown: Shown) -> str:
+def _describe_reminder(item: Item, shown: Shown) -> str:
+    """Names the item it is about when the reader was shown that too."""
     assert isinstance(item, Reminder)
-    return f"the answer owed by {item.deadline:%Y-%m-%d %H:%M} UTC has not arrived"
+    named = shown.named
+    what = (
+        f"to “{short(named.text)}”"
+        if isinstance(named, Message)
+        else f"to item {item.item_hash.hex()[:12]}"
+    )
+    return f"the answer {what} owed by {item.deadline:%Y-%m-%d %H:%M} UTC has not arrived"
 
 
 def short(value: str, limit: int = 80) -> str:
@@ -94,11 +108,18 @@ LEDGER = Feature(
             "Acknowledgement",
             labels=_labels_of_named,
             refers_to=_names,
+            about=_about_named,
             describe=_describe_ack,
         ),
         ItemHooks(Checkpoint, "Checkpoint", describe=_describe_checkpoint),
         ItemHooks(PairingConfirm, "Safety number confirmed", describe=_describe_confirm),
-        ItemHooks(Reminder, "Reminder", labels=_labels_of_named, describe=_describe_reminder),
+        ItemHooks(
+            Reminder,
+            "Reminder",
+            labels=_labels_of_named,
+            about=_about_named,
+            describe=_describe_reminder,
+        ),
     ),
     owed=deadlines.acknowledgements_owed,
 )

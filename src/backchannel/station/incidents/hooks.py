@@ -81,6 +81,13 @@ def _conflict_labels(s: Session, channel_id: str, item: Item) -> Iterable[str]:
     return row.clearances.split() if row is not None and row.channel_id == channel_id else ()
 
 
+def _about_notification(s: Session, channel_id: str, item: Item) -> str:
+    """A cancel or an answer is about its notification (the latest version held)."""
+    assert isinstance(item, NotificationCancel | NotificationAnswer)
+    row = s.get(NotificationRow, item.notification_id.hex())
+    return row.item_hash if row is not None and row.channel_id == channel_id else ""
+
+
 def _describe_notification(item: Item, _shown: Shown) -> str:
     assert isinstance(item, Notification)
     what = "announces" if item.version == 1 else f"amends (version {item.version})"
@@ -89,10 +96,14 @@ def _describe_notification(item: Item, _shown: Shown) -> str:
     details = "".join(f"; {name}: {value}" for name, value in item.details)
     contact = f"; contact: {item.contact}" if item.contact else ""
     return (
-        f"{what} a {item.kind} from {item.start:%Y-%m-%d %H:%M} to {item.end:%Y-%m-%d %H:%M} "
+        f"{what} {_a(item.kind)} from {item.start:%Y-%m-%d %H:%M} to {item.end:%Y-%m-%d %H:%M} "
         f"UTC, {height}{details}{contact}; an answer is asked for by "
         f"{item.ack_by:%Y-%m-%d %H:%M} UTC" + (f" — {item.text}" if item.text else "")
     )
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _describe_cancel(item: Item, _shown: Shown) -> str:
@@ -152,10 +163,10 @@ INCIDENTS = Feature(
                   describe=_describe_notification, marked=_marked_notification),
         ItemHooks(NotificationCancel, "Notification cancelled", recorded=_recorded,
                   labels=_notification_labels, refers_to=_notification_id,
-                  describe=_describe_cancel),
+                  about=_about_notification, describe=_describe_cancel),
         ItemHooks(NotificationAnswer, "Answer to a notification", recorded=_recorded,
                   labels=_notification_labels, refers_to=_notification_id,
-                  describe=_describe_answer, marked=_marked_answer),
+                  about=_about_notification, describe=_describe_answer, marked=_marked_answer),
         ItemHooks(ConflictAck, "Conflict acknowledged", recorded=_recorded,
                   labels=_conflict_labels, refers_to=_conflict_id,
                   describe=_describe_conflict_ack),

@@ -103,6 +103,13 @@ def _investigation_labels(s: Session, channel_id: str, item: Item) -> Iterable[s
     return sorted(labels_of_rows([named], channel_id))
 
 
+def _about_investigation(s: Session, channel_id: str, item: Item) -> str:
+    """A finding is about the investigation it answers."""
+    assert isinstance(item, Finding)
+    row = s.get(InvestigationRow, item.investigation_id.hex())
+    return row.item_hash if row is not None and row.channel_id == channel_id else ""
+
+
 def _describe_investigation(item: Item, shown: Shown) -> str:
     assert isinstance(item, Investigation)
     count = len(item.items)
@@ -144,6 +151,7 @@ LEAKS = Feature(
             recorded=_recorded_finding,
             labels=_investigation_labels,
             refers_to=_investigation_id,
+            about=_about_investigation,
             describe=_describe_finding,
             marked=_marked_finding,
         ),

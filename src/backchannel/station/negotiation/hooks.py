@@ -60,6 +60,13 @@ def _proposal_labels(s: Session, channel_id: str, item: Item) -> Iterable[str]:
     return sorted(labels_of_rows([row], channel_id))
 
 
+def _about_proposal(s: Session, channel_id: str, item: Item) -> str:
+    """A response or a withdrawal is about its proposal, as this station holds it."""
+    assert isinstance(item, Response | Withdrawal)
+    row = s.get(ProposalRow, item.proposal_id.hex())
+    return row.proposal_hash.hex() if row is not None and row.channel_id == channel_id else ""
+
+
 def _describe_proposal(item: Item, _shown: Shown) -> str:
     assert isinstance(item, Proposal)
     return (
@@ -151,6 +158,7 @@ NEGOTIATION = Feature(
             recorded=_recorded,
             labels=_proposal_labels,
             refers_to=_proposal_id,
+            about=_about_proposal,
             describe=_describe_response,
             marked=_marked_response,
         ),
@@ -160,6 +168,7 @@ NEGOTIATION = Feature(
             recorded=_recorded,
             labels=_proposal_labels,
             refers_to=_proposal_id,
+            about=_about_proposal,
             describe=_describe_withdrawal,
         ),
     ),

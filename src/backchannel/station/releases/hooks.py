@@ -61,13 +61,27 @@ def _describe_request(item: Item, _shown: Shown) -> str:
     return f"asks to release “{item.title}” ({count} item{'' if count == 1 else 's'})"
 
 
+def _about_request(s: Session, channel_id: str, item: Item) -> str:
+    """A consent or a decline is about its request, as this station holds it."""
+    assert isinstance(item, ReleaseConsent | ReleaseDecline)
+    row = rules.request_row(s, item.request_id, channel_id)
+    return row.request_hash.hex() if row is not None else ""
+
+
+def _named_release(shown: Shown) -> str:
+    named = shown.named
+    return f" “{named.title}”" if isinstance(named, ReleaseRequest) else ""
+
+
 def _describe_consent(_item: Item, shown: Shown) -> str:
-    return "signs the release" if shown.ours else "signs the release (the counterpart)"
+    side = "" if shown.ours else " (the counterpart)"
+    return f"signs the release{_named_release(shown)}{side}"
 
 
-def _describe_decline(item: Item, _shown: Shown) -> str:
+def _describe_decline(item: Item, shown: Shown) -> str:
     assert isinstance(item, ReleaseDecline)
-    return item.reason
+    reason = f": {item.reason}" if item.reason else " (no reason given)"
+    return f"declines the release{_named_release(shown)}{reason}"
 
 
 def decisions_owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
@@ -117,6 +131,7 @@ RELEASES = Feature(
             "Release signed",
             recorded=_recorded,
             labels=_answer_labels,
+            about=_about_request,
             describe=_describe_consent,
         ),
         ItemHooks(
@@ -124,6 +139,7 @@ RELEASES = Feature(
             "Release declined",
             recorded=_recorded,
             labels=_answer_labels,
+            about=_about_request,
             describe=_describe_decline,
         ),
     ),

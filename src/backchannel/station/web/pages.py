@@ -23,11 +23,13 @@ from starlette.concurrency import run_in_threadpool
 from backchannel.protocol import Ack, Message
 from backchannel.protocol.items import Role
 from backchannel.station.access.auth import (
+    NEXT_COOKIE,
     Caller,
     CallerDep,
     DoorDep,
     accounts_of,
     login_cookie,
+    next_page,
     origin_of,
     over_tls,
     same_secret,
@@ -131,9 +133,10 @@ async def login(
     except StationError as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 503 if isinstance(exc, Busy) else 401
         return login_again(request, str(exc), status=status)
-    response = back("/channels")
+    response = back(next_page(request))
     set_session_cookie(request, response, signed.token)
     response.delete_cookie(login_cookie(request), path="/login", secure=over_tls(request))
+    response.delete_cookie(NEXT_COOKIE, path="/login", secure=over_tls(request))
     return response
 
 
@@ -420,9 +423,24 @@ def view(door: Door, status: ChannelStatus, shown: Rendering) -> dict[str, Any]:
         "overdue": overdue, "when": stamp(e.created_at),
         "from_role": getattr(item, "from_role", ""), "to_role": getattr(item, "to_role", ""),
         "language": getattr(item, "language", ""), "channel": status.channel_id,
+        "dir": direction_of(getattr(item, "language", "")),
         "author": f"from us ({door.station.config.party})" if ours else f"from {status.peer_party}",
-        "refers": item.item_hash.hex() if isinstance(item, Ack) else "",
+        "refers": shown.quoted.envelope_hash if shown.quoted is not None else (
+            item.item_hash.hex() if isinstance(item, Ack) else ""
+        ),
     }  # fmt: skip
+
+
+# Languages written right to left (their BCP 47 primary subtags).
+RIGHT_TO_LEFT = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "he", "ku", "ps", "sd", "ug", "ur", "yi"}
+)
+
+
+def direction_of(language: str) -> str:
+    """The text direction of a language tag: ``rtl`` for Arabic, Hebrew, Persian …; else
+    ``auto`` (the browser decides from the text)."""
+    return "rtl" if language.split("-", maxsplit=1)[0].lower() in RIGHT_TO_LEFT else "auto"
 
 
 def audit_view(r: AuditEntry) -> dict[str, Any]:
