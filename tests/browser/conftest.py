@@ -9,14 +9,12 @@ violation is also written to the console, so a test can assert that none happene
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
-from backchannel.analysis.canary.layout import layout
 from backchannel.testing.browser import CHROMIUM, CHROMIUM_ARGS
 
 from ..station.conftest import PASSWORD, StationProcess, add_officer, make_station, pair_running
@@ -128,20 +126,3 @@ def browsing(browser: Browser) -> Iterator[Browsing]:
         yield opened
     finally:
         opened.close()
-
-
-def any_copy(text: str) -> re.Pattern[str]:
-    """Any reader's copy of ``text``: each site in either form, invisible marks at word
-    starts (what a page shows an officer who did not write it; docs/canary.md)."""
-    lay = layout(text)
-    parts, at = [], 0
-    for site in lay.sites:
-        parts += [_words(text[at : site.start]), f"(?:{_words(site.written)}|{_words(site.other)})"]
-        at = site.end
-    parts.append(_words(text[at:]))
-    return re.compile("[\u200b\u200c]*".join(parts))
-
-
-def _words(text: str) -> str:
-    """The text as a pattern, an invisible mark allowed between any two characters."""
-    return "[\u200b\u200c]*".join(r"\s+" if c.isspace() else re.escape(c) for c in text)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 from backchannel.analysis.canary import strip_invisible
+from backchannel.testing.browser import any_copy
 
-from .conftest import TIMEOUT_MS, Browsing, Stations, any_copy
+from .conftest import TIMEOUT_MS, Browsing, Stations
 
 TITLE = "Hotline and patrol distances"
 CLAUSES = (

@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
 
+from backchannel.testing.browser import any_copy
+
 from ..station.conftest import PASSWORD, StationProcess, message
-from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations, any_copy
+from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations
 
 TEXT = "Proposal: a hotline test every first Monday at 10:00 UTC."
 NOTE = "seen by the principal; answer follows"
