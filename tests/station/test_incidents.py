@@ -194,6 +194,12 @@ def test_the_cli_announces_lists_and_refuses_bad_files_in_one_line(
     assert sent.returncode == 0 and "sent" in sent.stdout, sent.stderr
     listed = cli("notify", "list", "--station", str(a.folder), "--json")
     assert [n["kind"] for n in json.loads(listed.stdout)] == ["convoy"]
+    [notification] = json.loads(listed.stdout)
+    amended = cli("notify", "amend", notification["notification_id"], *common, "--kind",
+                  "convoy", "--geojson", str(road), "--width", "1200", "--detail", "route=M14",
+                  "--detail", "vehicles=14")  # fmt: skip
+    assert amended.returncode == 0 and "version 2" in amended.stdout, amended.stderr
+    assert a.incidents.notifications()[0].terms["width_m"] == 1200
     assert json.loads(cli("conflicts", "--station", str(a.folder), "--json").stdout) == []
     (tmp_path / "bad.geojson").write_text("{not json")
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}

@@ -26,6 +26,22 @@ notify_app = typer.Typer(
 MAX_GEOJSON_BYTES = 1024 * 1024
 When = Annotated[datetime, typer.Option(help="ISO 8601; UTC if no zone is given.")]
 Id = Annotated[str, typer.Argument(help="The notification's id, as `notify list` shows it.")]
+# The options of a plan, shared by `notify new` and `notify amend`.
+Kind = Annotated[str, typer.Option(help="The activity: flight, convoy, demining, …")]
+GeoJson = Annotated[Path, typer.Option(help="The area: a GeoJSON geometry or Feature.")]
+Radius = Annotated[int, typer.Option(help="A point's radius, in metres.")]
+Width = Annotated[int, typer.Option(help="A corridor's width, in metres.")]
+Buffer = Annotated[int, typer.Option(help="The safety buffer, in metres.")]
+Altitude = Annotated[str, typer.Option(help="FLOOR-CEILING in metres AMSL; none: surface.")]
+Margin = Annotated[int, typer.Option(help="Uncertainty of the window, in minutes.")]
+Details = Annotated[list[str] | None, typer.Option(help="NAME=VALUE the kind asks for.")]
+Contact = Annotated[str, typer.Option(help="Who to call about it.")]
+Text = Annotated[str, typer.Option(help="Free text.")]
+Clearances = Annotated[list[str] | None, typer.Option(help="A label; repeat.")]
+PLAN_OPTIONS = frozenset((
+    "kind", "geojson", "start", "end", "ack_by", "radius", "width", "buffer", "altitude",
+    "margin", "detail", "contact", "text", "clearance",
+))  # fmt: skip
 
 
 def _desk(s: Station) -> IncidentDesk:
@@ -87,28 +103,24 @@ def _plan(**given: Any) -> Plan:
 @notify_app.command("new")
 def new(
     station: StationDir,
-    kind: Annotated[str, typer.Option(help="The activity: flight, convoy, demining, …")],
-    geojson: Annotated[Path, typer.Option(help="The area: a GeoJSON geometry or Feature.")],
+    kind: Kind,
+    geojson: GeoJson,
     start: When,
     end: When,
     ack_by: When,
-    radius: Annotated[int, typer.Option(help="A point's radius, in metres.")] = 0,
-    width: Annotated[int, typer.Option(help="A corridor's width, in metres.")] = 0,
-    buffer: Annotated[int, typer.Option(help="The safety buffer, in metres.")] = 0,
-    altitude: Annotated[
-        str, typer.Option(help="FLOOR-CEILING in metres AMSL; none: surface.")
-    ] = "",
-    margin: Annotated[int, typer.Option(help="Uncertainty of the window, in minutes.")] = 0,
-    detail: Annotated[list[str] | None, typer.Option(help="NAME=VALUE the kind asks for.")] = None,
-    contact: Annotated[str, typer.Option(help="Who to call about it.")] = "",
-    text: Annotated[str, typer.Option(help="Free text.")] = "",
-    clearance: Annotated[list[str] | None, typer.Option(help="A label; repeat.")] = None,
+    radius: Radius = 0,
+    width: Width = 0,
+    buffer: Buffer = 0,
+    altitude: Altitude = "",
+    margin: Margin = 0,
+    detail: Details = None,
+    contact: Contact = "",
+    text: Text = "",
+    clearance: Clearances = None,
     channel: ChannelOpt = None,
 ) -> None:
     """Announce a planned activity; conflicts with active ones are found at once."""
-    plan = _plan(kind=kind, geojson=geojson, start=start, end=end, ack_by=ack_by, radius=radius,
-                 width=width, buffer=buffer, altitude=altitude, margin=margin, detail=detail,
-                 contact=contact, text=text, clearance=clearance)  # fmt: skip
+    plan = _plan(**{name: value for name, value in locals().items() if name in PLAN_OPTIONS})
     with opened(station) as s:
         notification_id = _desk(s).notify(host_caller(), s.resolve(channel), HOST, plan)
         conflicts = [
@@ -123,28 +135,24 @@ def new(
 def amend(
     notification_id: Id,
     station: StationDir,
-    kind: Annotated[str, typer.Option(help="The activity: flight, convoy, demining, …")],
-    geojson: Annotated[Path, typer.Option(help="The area: a GeoJSON geometry or Feature.")],
+    kind: Kind,
+    geojson: GeoJson,
     start: When,
     end: When,
     ack_by: When,
-    radius: Annotated[int, typer.Option(help="A point's radius, in metres.")] = 0,
-    width: Annotated[int, typer.Option(help="A corridor's width, in metres.")] = 0,
-    buffer: Annotated[int, typer.Option(help="The safety buffer, in metres.")] = 0,
-    altitude: Annotated[
-        str, typer.Option(help="FLOOR-CEILING in metres AMSL; none: surface.")
-    ] = "",
-    margin: Annotated[int, typer.Option(help="Uncertainty of the window, in minutes.")] = 0,
-    detail: Annotated[list[str] | None, typer.Option(help="NAME=VALUE the kind asks for.")] = None,
-    contact: Annotated[str, typer.Option(help="Who to call about it.")] = "",
-    text: Annotated[str, typer.Option(help="Free text.")] = "",
-    clearance: Annotated[list[str] | None, typer.Option(help="A label; repeat.")] = None,
+    radius: Radius = 0,
+    width: Width = 0,
+    buffer: Buffer = 0,
+    altitude: Altitude = "",
+    margin: Margin = 0,
+    detail: Details = None,
+    contact: Contact = "",
+    text: Text = "",
+    clearance: Clearances = None,
     channel: ChannelOpt = None,
 ) -> None:
     """Send the next version of one of our notifications (every version is kept)."""
-    plan = _plan(kind=kind, geojson=geojson, start=start, end=end, ack_by=ack_by, radius=radius,
-                 width=width, buffer=buffer, altitude=altitude, margin=margin, detail=detail,
-                 contact=contact, text=text, clearance=clearance)  # fmt: skip
+    plan = _plan(**{name: value for name, value in locals().items() if name in PLAN_OPTIONS})
     with opened(station) as s:
         version = _desk(s).amend(host_caller(), s.resolve(channel), HOST, notification_id, plan)
     typer.echo(f"notification {notification_id} amended: version {version}")
