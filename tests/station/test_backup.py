@@ -9,7 +9,9 @@ must give a working channel.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from .conftest import (
     StationProcess,
     api_token,
     cli,
+    make_station,
     message,
     message_texts,
     pair_running,
@@ -63,11 +66,47 @@ class BackedUp:
     invitation: str  # issued by A before the backup, never taken
 
 
-@pytest.fixture
-def backed_up(pair_of_stations: tuple[StationProcess, StationProcess], tmp_path: Path) -> BackedUp:
+@pytest.fixture(scope="module")
+def made_once(tmp_path_factory: pytest.TempPathFactory) -> BackedUp:
     """A's backup holds two delivered items (one owing an acknowledgement), one item not
-    yet delivered, and an open invitation; one more item is sent after it."""
-    a, b = pair_of_stations
+    yet delivered, and an open invitation; one more item is sent after it.
+
+    Made once for the module, with both stations stopped afterwards: each test works
+    on copies of the two folders (``backed_up``), so none sees another's restore."""
+    tmp = tmp_path_factory.mktemp("backup")
+    a, b = make_station(tmp, "alpha"), make_station(tmp, "bravo")
+    a.start()
+    b.start()
+    try:
+        pair_running(a, b)
+        return make_backup(a, b, tmp)
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.fixture
+def backed_up(made_once: BackedUp, tmp_path: Path) -> Iterator[BackedUp]:
+    """Copies of both stations (stopped) and of the backup; any started are stopped after."""
+    a, b = (copy_of(made_once.a, tmp_path), copy_of(made_once.b, tmp_path))
+    backup = tmp_path / made_once.backup.name
+    shutil.copy2(made_once.backup, backup)
+    try:
+        yield BackedUp(a, b, backup, made_once.invitation)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def copy_of(station: StationProcess, tmp: Path) -> StationProcess:
+    """A copy of a stopped station's folder (same key, same port: one runs at a time)."""
+    folder = tmp / station.folder.name
+    shutil.copytree(station.folder, folder)
+    (folder / "serve.log").unlink(missing_ok=True)
+    return StationProcess(folder, station.url)
+
+
+def make_backup(a: StationProcess, b: StationProcess, tmp_path: Path) -> BackedUp:
     deadline = datetime.now(UTC) + timedelta(days=2)
     send(a, "before one", deadline)
     send(a, "before two")
@@ -92,6 +131,8 @@ def test_restore_brings_back_the_archive_with_its_channels_closed(
     backed_up: BackedUp,
 ) -> None:
     a, b, backup = backed_up.a, backed_up.b, backed_up.backup
+    a.start()
+    b.start()
     before = a.open()
     try:
         assert [d.kind for d in before.due()] == ["acknowledgement"]  # owed by B
