@@ -66,21 +66,46 @@ def shoot(page: Page, name: str) -> None:
     print(path.relative_to(ROOT))
 
 
+NEW_SINCE = (
+    "Our patrol boats will stay in port on 4 May; please confirm yours.",
+    "The exercise area is moved 5 nm east, coordinates to follow.",
+)
+
+
+def send_from_a(workdir: Path, text: str) -> None:
+    """A message from A's principal, sent with A's CLI."""
+    done = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "backchannel.cli", "send", "--station", str(workdir / "a"),
+         "--from-role", "principal", "--to-role", "principal", text],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"send failed: {done.stderr}")
+
+
 def open_thread(page: Page) -> None:
     page.get_by_role("link", name="Open the thread").first.click()
     expect(page.locator("#thread")).to_be_visible()
 
 
-def take_all(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
+def take_all(browser: Browser, logins: dict[tuple[str, str], Login], workdir: Path) -> None:
     b_principal = logins["B", "principal"]
     login = browser.new_context(viewport=DESKTOP).new_page()
     login.goto(b_principal.url + "/login")
     shoot(login, "login")
 
     principal = sign_in(browser, b_principal)
+    open_thread(principal)  # a first visit; then the counterpart writes twice
+    for text in NEW_SINCE:
+        send_from_a(workdir, text)
+    expect(principal.locator("li.entry", has_text=any_copy(NEW_SINCE[-1]))).to_be_visible()
+    principal.goto(b_principal.url + "/channels")
     shoot(principal, "channels")
     open_thread(principal)
+    expect(principal.locator("#unread")).to_be_in_viewport()
     shoot(principal, "thread")
+    principal.goto(b_principal.url + "/settings")
+    shoot(principal, "settings")
     # Each officer is shown their own (canary-marked) copy: match any copy of the words.
     hotline = any_copy("Proposal: a hotline test")
     proposal = principal.locator("li.entry", has_text=hotline).filter(has_not_text="acknowledges")
@@ -103,7 +128,7 @@ def take_all(browser: Browser, logins: dict[tuple[str, str], Login]) -> None:
     shoot(officer, "compose")
 
     auditor = sign_in(browser, logins["B", "auditor"])
-    auditor.get_by_role("link", name="Audit").click()
+    auditor.get_by_role("link", name="Audit", exact=True).click()
     expect(auditor.get_by_text("chain intact")).to_be_visible()
     shoot(auditor, "audit")
 
@@ -186,7 +211,7 @@ def main() -> None:
                     executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
                 )
                 try:
-                    take_all(browser, logins)
+                    take_all(browser, logins, workdir)
                 finally:
                     browser.close()
         finally:

@@ -91,7 +91,7 @@ def test_a_message_is_sent_read_acknowledged_withheld_and_audited(
     officer.get_by_label("Acknowledge by (UTC, optional)").fill(deadline.strftime("%Y-%m-%dT%H:%M"))
     officer.get_by_label("Message", exact=True).fill(TEXT)
     officer.get_by_role("button", name="Send").click()
-    expect(officer).to_have_url(thread_at_a)
+    expect(officer).to_have_url(thread_at_a + "?done=sent")
     sent = entry(officer, TEXT)
     expect(sent).to_have_class("entry out")
     expect(sent.locator(".roles")).to_have_text("officer → principal")
@@ -137,7 +137,7 @@ def test_a_message_is_sent_read_acknowledged_withheld_and_audited(
 
     # 5. B's auditor finds the principal's reads of the item and none by the reader.
     auditor = browsing.sign_in(b, "audrey")
-    auditor.get_by_role("link", name="Audit").click()
+    auditor.get_by_role("link", name="Audit", exact=True).click()
     expect(auditor.get_by_role("heading", name="Access audit trail")).to_be_visible()
     expect(auditor.get_by_text("chain intact")).to_be_visible()
     auditor.get_by_label("Item hash").fill(item_hash)

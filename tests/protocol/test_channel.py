@@ -24,7 +24,7 @@ from backchannel.protocol import (
     RemoteProtocolError,
     envelope_hash,
 )
-from backchannel.protocol.items import Item, register_item_type
+from backchannel.protocol.items import Item, decode_item, encode_item, register_item_type
 from backchannel.testing import ChannelPair
 
 KEY = bytes(range(32))
@@ -271,3 +271,28 @@ def test_envelope_sizes_quoted_in_the_docs() -> None:
     pair = ChannelPair.create()
     assert len(pair.a.send(msg("x" * 1024))) == 1320
     assert len(pair.a.send(msg("x"))) == 295
+
+
+def test_a_reply_and_a_display_name_keep_their_limits() -> None:
+    """A reply names one item by its whole hash; a display name is one short line.
+    Both are refused when they are sent and when they arrive; an older message without
+    them still reads."""
+    plain = Message(text="hi", language="en", from_role="officer", to_role="principal")
+    fine = msgspec.structs.replace(plain, reply_to=b"\x01" * 32, from_name="Olga Ivanova")
+    assert decode_item("message", encode_item(fine)) == fine
+    bad = {
+        "a short hash": msgspec.structs.replace(plain, reply_to=b"\x01" * 5),
+        "two lines": msgspec.structs.replace(plain, from_name="Olga\nIvanova"),
+        "a control": msgspec.structs.replace(plain, from_name="Olga\x1b[31m"),
+        "extra spaces": msgspec.structs.replace(plain, from_name=" Olga"),
+        "too long": msgspec.structs.replace(plain, from_name="x" * 65),
+    }
+    for name, item in bad.items():
+        with pytest.raises(LocalProtocolError):
+            encode_item(item)
+        raw = msgspec.msgpack.encode(item)
+        with pytest.raises(RemoteProtocolError):
+            decode_item("message", raw)
+        assert name
+    older = msgspec.msgpack.encode(["hi", "en", "officer", "principal", None, []])
+    assert decode_item("message", older) == plain

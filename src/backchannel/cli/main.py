@@ -249,12 +249,16 @@ def send(
     deadline: Annotated[
         datetime | None, typer.Option(help="Acknowledge by (ISO 8601, UTC if no zone).")
     ] = None,
+    reply_to: Annotated[
+        str, typer.Option("--reply-to", help="The received item it answers: #N or its hash.")
+    ] = "",
     as_json: AsJson = False,
 ) -> None:
     """Send a message; it is queued durably and delivered as soon as the peer is up."""
     if deadline is not None and deadline.tzinfo is None:
         deadline = deadline.replace(tzinfo=UTC)
     with opened(station) as s:
+        answered = one_received(s, s.resolve(channel), reply_to) if reply_to else ""
         entry = door_of(s).send(
             host_caller(),
             s.resolve(channel),
@@ -264,6 +268,7 @@ def send(
             language=language,
             ack_deadline=deadline,
             from_role=from_role,
+            reply_to=answered,
         )
     if as_json:
         print_json(entry)
@@ -283,14 +288,18 @@ def ack(
     """Acknowledge a received item (a person read it; distinct from delivery)."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        matches = received(s.inbox(channel_id), item)
-        if len(matches) != 1:
-            fail(f"no single received item is #{item.lstrip('#')} or has a hash starting with "
-                 f"{item[:64]!r}")  # fmt: skip
-        entry = door_of(s).acknowledge(
-            host_caller(), channel_id, matches[0].envelope_hash, HOST, note
-        )
+        named = one_received(s, channel_id, item)
+        entry = door_of(s).acknowledge(host_caller(), channel_id, named, HOST, note)
     typer.echo(f"acknowledged; queued as #{entry.seq}")
+
+
+def one_received(s: Station, channel_id: str, item: str) -> str:
+    """The hash of the one received item that ``item`` (#N or a hash prefix) names."""
+    matches = received(s.inbox(channel_id), item)
+    if len(matches) != 1:
+        fail(f"no single received item is #{item.lstrip('#')} or has a hash starting with "
+             f"{item[:64]!r}")  # fmt: skip
+    return matches[0].envelope_hash
 
 
 @app.command()

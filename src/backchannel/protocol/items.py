@@ -20,6 +20,7 @@ from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 MAX_ITEM_BYTES = 192 * 1024
 MAX_TEXT_CHARS = 64 * 1024
+MAX_NAME_CHARS = 64  # a person's display name
 HASH_BYTES = 32
 
 Role = Literal["principal", "officer", "reader", "auditor", "admin"]
@@ -65,9 +66,17 @@ class Message(Item, frozen=True):
     ack_deadline: Deadline | None = None
     # Who at the receiving station may read it: officers holding every label.
     clearances: tuple[str, ...] = ()
+    # The item of this channel it answers (its hash), or empty.
+    reply_to: Annotated[bytes, msgspec.Meta(max_length=HASH_BYTES)] = b""
+    # The sending officer's name, if the sending station shares names; else empty.
+    from_name: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)] = ""
 
     def validate(self) -> None:
         check_clearances(self.clearances)
+        if self.reply_to and len(self.reply_to) != HASH_BYTES:
+            raise ValueError(f"reply_to is an item hash of {HASH_BYTES} bytes")
+        if self.from_name != " ".join(self.from_name.split()) or not self.from_name.isprintable():
+            raise ValueError("from_name is one line of printable text, without extra spaces")
         if not self.text.strip():
             raise ValueError("message text is empty")
         if len(self.text) > MAX_TEXT_CHARS:

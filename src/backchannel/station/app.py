@@ -17,7 +17,9 @@ from typing import TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic.fields import FieldInfo
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -27,7 +29,7 @@ from backchannel.protocol import RemoteProtocolError
 from backchannel.protocol.heads import MAX_HEADS_BYTES
 from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
-from backchannel.station.access.auth import POLL_HEADER, SignInFirst, caller
+from backchannel.station.access.auth import POLL_HEADER, Caller, SignInFirst, caller
 from backchannel.station.access.door import Door
 from backchannel.station.canary.desk import CanaryDesk
 from backchannel.station.canary.web import router as canary_pages
@@ -61,8 +63,11 @@ from backchannel.station.releases.web import router as releases_pages
 from backchannel.station.service import Receipt, Station
 from backchannel.station.web.api import router as api_router
 from backchannel.station.web.limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
+from backchannel.station.web.live import router as live_router
 from backchannel.station.web.pages import HERE, page
 from backchannel.station.web.pages import router as web_router
+from backchannel.station.web.params import refusal
+from backchannel.station.web.settings import router as settings_router
 
 T = TypeVar("T")
 ERROR_STATUS: dict[type[StationError], int] = {
@@ -168,8 +173,8 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.incident_desk = IncidentDesk(door, station.incidents)
     for router in (api_router, releases_api, negotiation_api, leaks_api):
         app.include_router(router)
-    pages = (web_router, releases_pages, negotiation_pages, canary_pages, leaks_pages,
-             incidents_pages)  # fmt: skip
+    pages = (web_router, live_router, settings_router, releases_pages, negotiation_pages,
+             canary_pages, leaks_pages, incidents_pages)  # fmt: skip
     for router in pages:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -310,7 +315,8 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
         reason = f"{where}: {first.get('msg', 'invalid')}"[:300]
         if request.url.path.startswith(("/api/", "/peer/")):
             return JSONResponse({"error": reason}, status_code=422)
-        return page(request, "error.html", 422, error=reason, code=422)
+        words = refusal(first, fields_of(request))
+        return page(request, "error.html", 422, error=words, code=422, who=await _who(request))
 
     @app.exception_handler(RemoteProtocolError)
     async def refused(_request: Request, exc: RemoteProtocolError) -> JSONResponse:
@@ -324,8 +330,28 @@ def _add_handlers(app: FastAPI, station: Station) -> None:
             return JSONResponse({"error": " ".join(str(exc).split())[:300]}, status_code=status)
         if isinstance(exc, NotSignedIn):
             return RedirectResponse("/login", status_code=303)
-        try:  # keep the page signed in: navigation and Sign out stay on it
-            who = await run_in_threadpool(caller, request)
-        except StationError:
-            who = None
+        who = await _who(request)
         return page(request, "error.html", status, error=str(exc), code=status, who=who)
+
+
+async def _who(request: Request) -> Caller | None:
+    """Who is signed in, for an error page: navigation and Sign out stay on it."""
+    try:
+        return await run_in_threadpool(caller, request)
+    except StationError:
+        return None
+
+
+def fields_of(request: Request) -> dict[str, FieldInfo]:
+    """The query, path and form fields of the route asked for, by name."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return {}
+    fields: dict[str, FieldInfo] = {}
+    dependants = [route.dependant]
+    while dependants:
+        d = dependants.pop()
+        for f in (*d.query_params, *d.path_params, *d.body_params):
+            fields.setdefault(f.alias, f.field_info)
+        dependants += d.dependencies
+    return fields

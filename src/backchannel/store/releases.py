@@ -30,6 +30,8 @@ class ReleaseRow(Base):
     note: Mapped[str] = mapped_column(  # why a consent was ignored
         Sealed("release_request.note"), default=""
     )
+    # The decline item's envelope hash (its reason is content, sealed in the transcript).
+    declined_by: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
     created_at: Mapped[float]
     updated_at: Mapped[float]
 

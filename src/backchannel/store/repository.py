@@ -235,6 +235,24 @@ def entry_facts(session: Session, channel_id: str, only: TranscriptRow | None = 
     )
 
 
+def newest_rows(
+    session: Session, channel_id: str, limit: int
+) -> Sequence[tuple[bytes, str, int, str]]:
+    """(hash, direction, seq, labels) of a channel's newest rows: no item is opened."""
+    query = (
+        select(
+            TranscriptRow.envelope_hash,
+            TranscriptRow.direction,
+            TranscriptRow.seq,
+            TranscriptRow.clearances,
+        )
+        .where(TranscriptRow.channel_id == channel_id)
+        .order_by(TranscriptRow.id.desc())
+        .limit(limit)
+    )
+    return session.execute(query).tuples().all()
+
+
 def acknowledged(session: Session, channel_id: str, envelope_hash: bytes, direction: str) -> bool:
     """Whether the other side sent an Ack item naming this envelope."""
     query = select(TranscriptRow.id).where(

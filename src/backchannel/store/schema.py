@@ -151,6 +151,10 @@ class OfficerRow(Base):
     pending: Mapped[bool] = mapped_column(default=False)
     pending_by: Mapped[str | None] = mapped_column(Sealed("officer.pending_by"), default=None)
     pending_what: Mapped[str | None] = mapped_column(Sealed("officer.pending_what"), default=None)
+    # The officer's own settings (migration 0015): the zone times are shown in, and the
+    # name the counterpart is told when the station shares names (empty: the account's).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    display_name: Mapped[str | None] = mapped_column(Sealed("officer.display_name"), default=None)
 
 
 class SessionRow(Base):

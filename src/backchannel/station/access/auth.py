@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from backchannel.station.access.door import Door
 from backchannel.station.access.officers import Accounts
 from backchannel.station.access.policy import Officer
+from backchannel.station.access.times import showing_zone
 from backchannel.station.core.errors import Forbidden, NotSignedIn
 from backchannel.station.core.ledger import Ledger
 
@@ -29,6 +30,7 @@ SESSION_COOKIE = "bc_session"
 LOGIN_COOKIE = "bc_login"  # double-submit token for the sign-in form itself
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 POLL_HEADER = "x-backchannel-poll"  # sent by app.js: background refresh, not activity
+LIVE_PATH = "/events"  # the live feed (web/live.py): background, too
 THROTTLE_FAILURES, THROTTLE_WINDOW = 20, 600.0  # per client address
 
 
@@ -67,7 +69,9 @@ def caller(request: Request) -> Caller:
     if token is not None:
         return _token_caller(request, accounts.by_token(token))
     token = request.cookies.get(session_cookie(request))
-    polling = request.headers.get(POLL_HEADER) is not None
+    # Background refreshes (the live feed, its polling fallback) are not activity: they
+    # must not keep an idle session alive.
+    polling = request.headers.get(POLL_HEADER) is not None or request.url.path == LIVE_PATH
     found = accounts.session(token, touch=not polling) if token else None
     if found is None:
         raise NotSignedIn("sign in first")
@@ -109,6 +113,7 @@ async def identify(request: Request) -> Caller:
     if found is None:
         found = await run_in_threadpool(caller, request)
     request.state.caller = found
+    showing_zone(found.officer.time_zone)  # this request's times, in the officer's zone
     return found
 
 

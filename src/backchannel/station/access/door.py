@@ -29,6 +29,7 @@ from backchannel.analysis import canary
 from backchannel.analysis.canary import Capacity
 from backchannel.protocol import Checkpoint, Message
 from backchannel.protocol.items import Role
+from backchannel.station.access.attention import Desk
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.policy import Action, Officer
 from backchannel.station.core.audit import Record
@@ -102,6 +103,7 @@ class Door:
     def __init__(self, station: Ledger) -> None:
         self.station = station
         self.marker = Marker(station.key)
+        self.attention = Desk(station)
 
     # -- what is shown ---------------------------------------------------------------
 
@@ -131,6 +133,21 @@ class Door:
             ]
             page = entries[-limit:] if limit else entries
             return self.render(s, officer, origin, channel_id, page, quote=quote)
+
+    def states(self, officer: Officer, channel: str) -> dict[str, str]:
+        """Where each of a channel's newest items this officer may read stands: waiting,
+        delivered, received or acknowledged; by the first 16 digits of its hash.  No
+        item is opened or shown, so nothing is audited."""
+        require(officer, Action.READ_ITEM)
+        channel_id = self.station.known(self.station.resolve(channel))
+        with self.station.db.reading() as s:
+            rows = repo.newest_rows(s, channel_id, MAX_PAGE)
+            facts = repo.entry_facts(s, channel_id)
+        return {
+            h.hex()[:16]: _state(h, direction, seq, facts)
+            for h, direction, seq, labels in rows
+            if officer.may(Action.READ_ITEM, tuple(labels.split()))
+        }
 
     def item(
         self,
@@ -324,8 +341,13 @@ class Door:
         clearances: tuple[str, ...] = (),
         ack_deadline: datetime | None = None,
         from_role: Role | None = None,
+        reply_to: str = "",
     ) -> Entry:
-        """Send a message as the officer's own role, at clearances the officer holds."""
+        """Send a message as the officer's own role, at clearances the officer holds.
+
+        ``reply_to``: the hash of the item of this channel it answers, which the officer
+        may read.  The counterpart is told the officer's display name if the station
+        shares names (``share_names``), else only the role."""
         require(officer, Action.SEND_ITEM, clearances)
         from_role = speaking_as(officer, from_role)
         if to_role not in ADDRESSED:
@@ -334,6 +356,10 @@ class Door:
             )
         if ack_deadline is not None and ack_deadline.timestamp() <= self.station.clock():
             raise InvalidRequest("the acknowledgement deadline is in the past")
+        channel_id = self.station.resolve(channel)
+        answered = self._answered(officer, channel_id, reply_to)
+        shared = self.station.config.share_names == "name" and not isinstance(officer, Host)
+        name = self.attention.settings(officer)[1] if shared else ""
         item = guard(
             lambda: Message(
                 text=text,
@@ -342,12 +368,21 @@ class Door:
                 to_role=to_role,
                 ack_deadline=ack_deadline,
                 clearances=tuple(sorted(set(clearances))),
+                reply_to=answered,
+                from_name=name,
             )
         )
-        channel_id = self.station.resolve(channel)
         # The audit record is committed with the item (one transaction, no extra flush).
         record = Record(officer.name, "send", origin, detail=f"to {to_role}")
         return self.station.send(channel_id, item, audit=record)
+
+    def _answered(self, officer: Officer, channel_id: str, reply_to: str) -> bytes:
+        """The hash of the item a reply answers, checked: of this channel, readable."""
+        if not reply_to:
+            return b""
+        named = self.station.entry(channel_id, reply_to)
+        require(officer, Action.READ_ITEM, named.clearances, hidden=NO_ITEM)
+        return bytes.fromhex(named.envelope_hash)
 
     def acknowledge(
         self, officer: Officer, channel: str, envelope_hash: str, origin: str, note: str = ""
@@ -408,6 +443,14 @@ def speaking_as(officer: Officer, from_role: Role | None) -> Role:
     if from_role not in SPEAKING:
         raise InvalidRequest(f"--from-role is one of: {', '.join(SPEAKING)} (roles that send)")
     return from_role
+
+
+def _state(envelope_hash: bytes, direction: str, seq: int, facts: repo.EntryFacts) -> str:
+    if (envelope_hash, direction) in facts.acknowledged:
+        return "acknowledged"
+    if direction == "in":
+        return "received"
+    return "delivered" if seq in facts.delivered else "waiting"
 
 
 def _copy_of(copies: dict[str, tuple[Entry, str]], entry: Entry | None) -> Entry | None:

@@ -530,7 +530,7 @@ def _password_matches(stored: str, password: str) -> bool:
 
 def _officer(row: OfficerRow) -> Officer:
     clearances = frozenset(row.clearances.split())
-    return Officer(row.id, row.name, cast(Role, row.role), clearances)
+    return Officer(row.id, row.name, cast(Role, row.role), clearances, row.time_zone)
 
 
 def _account(row: OfficerRow) -> Account:

@@ -72,6 +72,7 @@ class Officer:
     name: str
     role: Role
     clearances: frozenset[str]
+    time_zone: str = "UTC"  # the zone times are shown to them in (UTC beside)
 
     def may(self, action: Action, labels: tuple[str, ...] | frozenset[str] = ()) -> bool:
         return allowed(self.role, self.clearances, action, labels)

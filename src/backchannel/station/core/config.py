@@ -12,6 +12,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, IPvAnyAddress, ValidationError, field_validator
@@ -133,6 +134,9 @@ class StationConfig(BaseModel):
     # intranet mirror of a news site).
     allow_private_sources: bool = False
     deconfliction: Deconfliction = Field(default_factory=Deconfliction)
+    # What the counterpart is told of who sent an item: the sending officer's display
+    # name beside the role ("name"), or the role alone ("role").
+    share_names: Literal["name", "role"] = "role"
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

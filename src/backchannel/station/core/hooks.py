@@ -82,6 +82,10 @@ def _nothing_to_mark(item: Item, _mark: Mark) -> Item:
     return item
 
 
+def _on_its_own_page(_item: Item) -> str:
+    return ""
+
+
 def _fields(item: Item, _shown: Shown) -> str:
     return ", ".join(f"{n}={getattr(item, n)}"[:40] for n in item.__struct_fields__)
 
@@ -110,6 +114,9 @@ class ItemHooks:
     # The item with each text a person reads passed through ``mark`` (the canary
     # marks of one reader), each under its own name; items with no such text as is.
     marked: Callable[[Item, Mark], Item] = _nothing_to_mark
+    # Where a person acts on it, under its channel's path ("proposals/<id>",
+    # "releases"), for the thread to link to; "" if that is the item's own page.
+    page: Callable[[Item], str] = _on_its_own_page
 
     @property
     def name(self) -> str:

@@ -43,6 +43,12 @@ def _about_named(_s: Session, _channel_id: str, item: Item) -> str:
     return item.item_hash.hex()
 
 
+def _about_answered(_s: Session, _channel_id: str, item: Item) -> str:
+    """A reply is about the item it answers."""
+    assert isinstance(item, Message)
+    return item.reply_to.hex()
+
+
 def _names(item: Item) -> bytes | None:
     assert isinstance(item, Ack)
     return item.item_hash
@@ -100,6 +106,7 @@ LEDGER = Feature(
             "Message",
             deadline=_message_deadline,
             labels=_own_labels,
+            about=_about_answered,
             describe=_describe_message,
             marked=_marked_message,
         ),

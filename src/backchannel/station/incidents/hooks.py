@@ -155,21 +155,27 @@ def owed(s: Session, now: float, channel_id: str | None) -> list[Due]:
     return found
 
 
+def _on_the_map(_item: Item) -> str:
+    return "incidents"
+
+
 INCIDENTS = Feature(
     "incidents",
     items=(
         ItemHooks(Notification, "Notification of planned activity", recorded=_recorded,
                   deadline=_deadline, labels=_own_labels, refers_to=_notification_id,
-                  describe=_describe_notification, marked=_marked_notification),
+                  page=_on_the_map, describe=_describe_notification,
+                  marked=_marked_notification),
         ItemHooks(NotificationCancel, "Notification cancelled", recorded=_recorded,
                   labels=_notification_labels, refers_to=_notification_id,
-                  about=_about_notification, describe=_describe_cancel),
+                  page=_on_the_map, about=_about_notification, describe=_describe_cancel),
         ItemHooks(NotificationAnswer, "Answer to a notification", recorded=_recorded,
                   labels=_notification_labels, refers_to=_notification_id,
-                  about=_about_notification, describe=_describe_answer, marked=_marked_answer),
+                  page=_on_the_map, about=_about_notification, describe=_describe_answer,
+                  marked=_marked_answer),
         ItemHooks(ConflictAck, "Conflict acknowledged", recorded=_recorded,
                   labels=_conflict_labels, refers_to=_conflict_id,
-                  describe=_describe_conflict_ack),
+                  page=_on_the_map, describe=_describe_conflict_ack),
     ),
     owed=owed,
 )  # fmt: skip

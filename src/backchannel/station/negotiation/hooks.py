@@ -37,6 +37,11 @@ def _proposal_id(item: Item) -> bytes | None:
     return item.proposal_id
 
 
+def _on_its_proposal_page(item: Item) -> str:
+    assert isinstance(item, PROPOSAL_ITEMS)
+    return f"proposals/{item.proposal_id.hex()}"
+
+
 def _recorded(r: Recorded) -> None:
     proposal_id = _proposal_id(r.link.item)
     assert proposal_id is not None
@@ -149,6 +154,7 @@ NEGOTIATION = Feature(
             deadline=_deadline,
             labels=_own_labels,
             refers_to=_proposal_id,
+            page=_on_its_proposal_page,
             describe=_describe_proposal,
             marked=_marked_proposal,
         ),
@@ -158,6 +164,7 @@ NEGOTIATION = Feature(
             recorded=_recorded,
             labels=_proposal_labels,
             refers_to=_proposal_id,
+            page=_on_its_proposal_page,
             about=_about_proposal,
             describe=_describe_response,
             marked=_marked_response,
@@ -168,6 +175,7 @@ NEGOTIATION = Feature(
             recorded=_recorded,
             labels=_proposal_labels,
             refers_to=_proposal_id,
+            page=_on_its_proposal_page,
             about=_about_proposal,
             describe=_describe_withdrawal,
         ),

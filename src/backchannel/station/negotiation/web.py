@@ -16,13 +16,16 @@ from backchannel.protocol.proposal import Answer, Clause, Negotiation, Verdict
 from backchannel.station.access.auth import CallerDep
 from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
-from backchannel.station.negotiation.desk import DeskDep
+from backchannel.station.core.records import ChannelStatus
+from backchannel.station.negotiation.desk import DeskDep, NegotiationDesk
 from backchannel.station.web.pages import add_templates, back, page, parse_deadline, stamp
+from backchannel.station.web.params import MAX_CLAUSE_ROWS, ClauseRows, one_line
 
 router = APIRouter(include_in_schema=False)
 add_templates(Path(__file__).parent / "templates")
-DEFAULT_ROWS, MAX_ROWS = 5, 50
+DEFAULT_ROWS, MORE_ROWS, MAX_ROWS = 5, 5, MAX_CLAUSE_ROWS
 VERDICTS: tuple[Verdict, ...] = ("accept", "decline", "counter", "discuss")
+ANSWER_FIELDS = ("verdict-", "counter-", "message")  # what an answer form posts, kept on errors
 
 
 @router.get("/channels/{channel}/proposals")
@@ -42,23 +45,11 @@ def proposals(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> 
 
 @router.get("/channels/{channel}/proposals/new")
 def new_proposal(
-    request: Request,
-    channel: str,
-    who: CallerDep,
-    desk: DeskDep,
-    rows: int = DEFAULT_ROWS,
+    request: Request, channel: str, who: CallerDep, desk: DeskDep, rows: ClauseRows = DEFAULT_ROWS
 ) -> HTMLResponse:
     _may_negotiate(who)
     status = desk.door.channel(who.officer, channel)
-    return page(
-        request,
-        "proposal_new.html",
-        who=who,
-        status=status,
-        form={},
-        error="",
-        rows=max(1, min(rows, MAX_ROWS)),
-    )
+    return _proposal_form(request, who, status, {}, [], rows)
 
 
 @router.post("/channels/{channel}/proposals/new")
@@ -67,9 +58,15 @@ async def create_proposal(
 ) -> Response:
     _may_negotiate(who)
     form = await request.form()
+    values = {k: str(v) for k, v in form.multi_items() if k not in ("clearance", "more")}
+    chosen = [str(v) for v in form.getlist("clearance")]
     rows = DEFAULT_ROWS
     try:
         rows = _rows(str(form.get("rows", "")))
+        if form.get("more"):  # "More clause rows": the same form, longer, nothing sent
+            values["rows"] = str(min(rows + MORE_ROWS, MAX_ROWS))
+            status = desk.door.channel(who.officer, channel)
+            return _proposal_form(request, who, status, values, chosen, int(values["rows"]))
         respond_by = parse_deadline(str(form.get("respond_by", "")))
         if respond_by is None:
             raise StationError("give the date by which a response is asked for")
@@ -82,43 +79,72 @@ async def create_proposal(
             clauses=_clauses(form, rows),
             message=str(form.get("message", "")),
             respond_by=respond_by,
-            clearances=tuple(sorted({str(v) for v in form.getlist("clearance")})),
+            clearances=tuple(sorted(set(chosen))),
         )
     except Forbidden:
         raise
     except StationError as exc:
         status = desk.door.channel(who.officer, channel)
-        values = {k: str(v) for k, v in form.multi_items() if k != "clearance"}
-        return page(
-            request,
-            "proposal_new.html",
-            422,
-            who=who,
-            status=status,
-            form=values,
-            error=str(exc),
-            rows=rows,
-            chosen=[str(v) for v in form.getlist("clearance")],
-        )
+        return _proposal_form(request, who, status, values, chosen, rows, one_line(str(exc)))
     return back(f"/channels/{channel}/proposals/{proposal_id}")
+
+
+def _proposal_form(
+    request: Request,
+    who: Any,
+    status: ChannelStatus,
+    values: dict[str, str],
+    chosen: list[str],
+    rows: int,
+    error: str = "",
+) -> HTMLResponse:
+    """The new-proposal form, with what was posted (after an error, or with more rows)."""
+    return page(
+        request,
+        "proposal_new.html",
+        422 if error else 200,
+        who=who,
+        status=status,
+        form=values,
+        error=error,
+        rows=rows,
+        max_rows=MAX_ROWS,
+        chosen=chosen,
+    )
 
 
 @router.get("/channels/{channel}/proposals/{proposal_id}")
 def proposal(
     request: Request, channel: str, proposal_id: str, who: CallerDep, desk: DeskDep
 ) -> HTMLResponse:
+    return _proposal_page(request, channel, proposal_id, who, desk)
+
+
+def _proposal_page(
+    request: Request,
+    channel: str,
+    proposal_id: str,
+    who: Any,
+    desk: NegotiationDesk,
+    *,
+    error: str = "",
+    given: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A proposal's versions and the answer form; after an error, the answers as given."""
     status = desk.door.channel(who.officer, channel)
     n = desk.proposal(who.officer, status.channel_id, proposal_id, who.origin)
     return page(
         request,
         "proposal.html",
+        422 if error else 200,
         who=who,
         status=status,
         n=n,
         grid=grid(n),
         proposal_id=proposal_id,
         verdicts=VERDICTS,
-        error="",
+        error=error,
+        given=given or {},
         may_answer=n.awaiting_us() and who.officer.may(Action.NEGOTIATE),
         may_withdraw=n.ours and n.state.value == "open" and who.officer.may(Action.NEGOTIATE),
     )
@@ -130,22 +156,30 @@ async def respond(
 ) -> Response:
     _may_negotiate(who)
     form = await request.form()
-    answers = [
-        Answer(
-            cid,
-            _verdict(str(form.get(f"verdict-{cid}", ""))),
-            str(form.get(f"counter-{cid}", "")) if form.get(f"verdict-{cid}") == "counter" else "",
+    given = {k: str(v) for k, v in form.items() if k.startswith(ANSWER_FIELDS)}
+    try:
+        answers = [
+            Answer(
+                cid,
+                _verdict(given.get(f"verdict-{cid}", "")),
+                given.get(f"counter-{cid}", "") if given.get(f"verdict-{cid}") == "counter" else "",
+            )
+            for cid in [str(v) for v in form.getlist("clause")]
+        ]
+        desk.respond(
+            who.officer,
+            channel,
+            who.origin,
+            proposal_id,
+            answers=answers,
+            message=given.get("message", ""),
         )
-        for cid in [str(v) for v in form.getlist("clause")]
-    ]
-    desk.respond(
-        who.officer,
-        channel,
-        who.origin,
-        proposal_id,
-        answers=answers,
-        message=str(form.get("message", "")),
-    )
+    except Forbidden:
+        raise
+    except StationError as exc:
+        return _proposal_page(
+            request, channel, proposal_id, who, desk, error=one_line(str(exc)), given=given
+        )
     return back(f"/channels/{channel}/proposals/{proposal_id}")
 
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from backchannel.analysis.canary import strip_invisible
 from backchannel.protocol import Item, Message
-from backchannel.protocol.release import ReleasedText
+from backchannel.protocol.release import ReleaseDecline, ReleasedText
 from backchannel.station.access.door import NO_ITEM, Door, require
 from backchannel.station.access.policy import Action, Officer
 from backchannel.station.core.audit import Record
@@ -46,6 +46,25 @@ class ReleaseDesk:
             ]
             showing.shown((bytes.fromhex(r.request_hash), "release request") for r in views)
         return views
+
+    def reasons(
+        self, officer: Officer, channel_id: str, origin: str, views: list[ReleaseView]
+    ) -> dict[str, str]:
+        """Why each declined request was declined (request id -> reason): the decline
+        items, read and audited through the door like any item shown."""
+        require(officer, Action.READ_ITEM)
+        declines = {v.declined_by: v.request_id for v in views if v.declined_by}
+        if not declines:
+            return {}
+        with self.station.db.transaction() as s:
+            entries = [self.station.entry_in(s, channel_id, h) for h in declines]
+            readable = [e for e in entries if officer.may(Action.READ_ITEM, e.clearances)]
+            shown = self.door.render(s, officer, origin, channel_id, readable)
+        return {
+            declines[r.entry.envelope_hash]: r.entry.item.reason
+            for r in shown
+            if isinstance(r.entry.item, ReleaseDecline)
+        }
 
     def request(
         self,

@@ -115,6 +115,10 @@ def disclosure_states(s: Session, channel_id: str, only: bytes | None) -> dict[b
     return {h: state for h, state in s.execute(query)}
 
 
+def _on_the_releases_page(_item: Item) -> str:
+    return "releases"
+
+
 RELEASES = Feature(
     "releases",
     items=(
@@ -125,6 +129,7 @@ RELEASES = Feature(
             deadline=_deadline,
             labels=_request_labels,
             describe=_describe_request,
+            page=_on_the_releases_page,
         ),
         ItemHooks(
             ReleaseConsent,
@@ -133,6 +138,7 @@ RELEASES = Feature(
             labels=_answer_labels,
             about=_about_request,
             describe=_describe_consent,
+            page=_on_the_releases_page,
         ),
         ItemHooks(
             ReleaseDecline,
@@ -141,6 +147,7 @@ RELEASES = Feature(
             labels=_answer_labels,
             about=_about_request,
             describe=_describe_decline,
+            page=_on_the_releases_page,
         ),
     ),
     owed=decisions_owed,

@@ -70,7 +70,7 @@ def apply(
     elif isinstance(item, ReleaseConsent):
         _consented(s, ctx, direction, item)
     elif isinstance(item, ReleaseDecline):
-        _declined(s, ctx, direction, item)
+        _declined(s, ctx, direction, item, envelope_hash)
 
 
 def request_row(
@@ -196,12 +196,15 @@ def _consented(s: Session, ctx: Context, direction: str, item: ReleaseConsent) -
         _items(s, ctx, manifest.texts, DisclosureInput.RELEASE)
 
 
-def _declined(s: Session, ctx: Context, direction: str, item: ReleaseDecline) -> None:
+def _declined(
+    s: Session, ctx: Context, direction: str, item: ReleaseDecline, envelope_hash: bytes
+) -> None:
     row = request_row(s, item.request_id, ctx.channel_id)
     decliner = "peer" if direction == "in" else "us"
     if row is None or row.state != RequestState.OPEN or row.requester == decliner:
         return  # only the counterpart of the requester declines an open request
     _advance(row, RequestInput.DECLINE, ctx.now)
+    row.declined_by = envelope_hash  # its reason is read from the item, through the door
     _items(s, ctx, request_of(row, ctx.key).texts, DisclosureInput.DECLINE)
 
 

@@ -27,6 +27,7 @@ class ReleaseView:
     note: str
     created_at: float
     updated_at: float
+    declined_by: str = ""  # the decline item's envelope hash, when declined
 
 
 def release_view(row: ReleaseRow, request: ReleaseRequest) -> ReleaseView:
@@ -47,4 +48,5 @@ def release_view(row: ReleaseRow, request: ReleaseRequest) -> ReleaseView:
         row.note,
         row.created_at,
         row.updated_at,
+        row.declined_by.hex() if row.declined_by else "",
     )

@@ -21,6 +21,7 @@ from backchannel.station.core.errors import Forbidden, StationError
 from backchannel.station.releases.desk import DeskDep, ReleaseDesk
 from backchannel.station.releases.views import ReleaseView
 from backchannel.station.web.pages import add_templates, back, page, parse_deadline, stamp
+from backchannel.station.web.params import one_line
 
 router = APIRouter(include_in_schema=False)
 add_templates(Path(__file__).parent / "templates")
@@ -39,6 +40,7 @@ def releases(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> H
         status=status,
         releases=list(reversed(views)),
         originals=originals,
+        reasons=desk.reasons(who.officer, status.channel_id, who.origin, views),
         stamp=stamp,
         may_decide=who.officer.may(Action.DECIDE_RELEASE),
     )
@@ -48,32 +50,16 @@ def releases(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> H
 def new_release(
     request: Request, channel: str, who: CallerDep, desk: DeskDep, counter: str = ""
 ) -> HTMLResponse:
-    if not who.officer.may(Action.DECIDE_RELEASE):
-        raise Forbidden(f"your role ({who.officer.role}) does not allow deciding on releases")
+    _may_decide(who)
     status = desk.door.channel(who.officer, channel)
-    messages = [
-        r.entry
-        for r in desk.door.thread(who.officer, status.channel_id, who.origin)
-        if isinstance(r.entry.item, Message) and r.entry.disclosure != "released"
-    ]
     countered = _countered(desk, who, status.channel_id, counter)
     chosen = {t.item_hash.hex(): t for t in countered.texts} if countered else {}
-    return page(
-        request,
-        "release_new.html",
-        who=who,
-        status=status,
-        messages=messages,
-        chosen=chosen,
-        countered=countered,
-        modes=MODES,
-        error="",
-        form={},
-    )
+    return _request_form(request, who, desk, status.channel_id, chosen, countered)
 
 
 @router.post("/channels/{channel}/releases/new")
 async def create_release(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> Response:
+    _may_decide(who)
     form = await request.form()
     picked = [str(v) for v in form.getlist("item")]
     texts = [
@@ -103,21 +89,51 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
     except Forbidden:
         raise
     except StationError as exc:
-        status = desk.door.channel(who.officer, channel)
-        return page(
+        channel_id = desk.door.channel(who.officer, channel).channel_id
+        return _request_form(
             request,
-            "release_new.html",
-            422,
-            who=who,
-            status=status,
-            messages=[],
-            chosen={t.item_hash.hex(): t for t in texts},
-            countered=None,
-            modes=MODES,
-            error=str(exc),
-            form={k: str(v) for k, v in form.items()},
+            who,
+            desk,
+            channel_id,
+            {t.item_hash.hex(): t for t in texts},
+            _countered(desk, who, channel_id, counter or ""),
+            error=one_line(str(exc)),
+            form={k: str(v) for k, v in form.items() if not k.startswith(("mode-", "text-"))},
         )
     return back(f"/channels/{channel}/releases")
+
+
+def _request_form(
+    request: Request,
+    who: Any,
+    desk: ReleaseDesk,
+    channel_id: str,
+    chosen: dict[str, ReleasedText],
+    countered: ReleaseView | None,
+    *,
+    error: str = "",
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The request (or counter) form; after an error, with everything as it was posted."""
+    status = desk.door.channel(who.officer, channel_id)
+    messages = [
+        r.entry
+        for r in desk.door.thread(who.officer, status.channel_id, who.origin)
+        if isinstance(r.entry.item, Message) and r.entry.disclosure != "released"
+    ]
+    return page(
+        request,
+        "release_new.html",
+        422 if error else 200,
+        who=who,
+        status=status,
+        messages=messages,
+        chosen=chosen,
+        countered=countered,
+        modes=MODES,
+        error=error,
+        form=form or {},
+    )
 
 
 @router.post("/channels/{channel}/releases/{request_id}/approve")
@@ -148,6 +164,11 @@ def _originals(
         if isinstance(entry.item, Message):
             originals[item_hash] = entry.item.text
     return originals
+
+
+def _may_decide(who: Any) -> None:
+    if not who.officer.may(Action.DECIDE_RELEASE):
+        raise Forbidden(f"your role ({who.officer.role}) does not allow deciding on releases")
 
 
 def _countered(desk: ReleaseDesk, who: Any, channel_id: str, request_id: str) -> ReleaseView | None:

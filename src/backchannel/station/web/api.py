@@ -39,6 +39,7 @@ class MessageIn(BaseModel):
     to_role: Role = "principal"
     clearances: list[str] = Field(default_factory=list, max_length=8)
     ack_deadline: AwareDatetime | None = None
+    reply_to: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")  # the item it answers
 
 
 class AckIn(BaseModel):
@@ -99,6 +100,7 @@ def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, door: Door
         language=body.language,
         clearances=tuple(body.clearances),
         ack_deadline=body.ack_deadline,
+        reply_to=body.reply_to,
     )
     return json_response(entry_json(entry), 201)
 

@@ -43,6 +43,7 @@ BODY_CAPS: tuple[tuple[str, str, int], ...] = (
     ("POST", "/canary", 4 * MIB),  # a leaked page's source, form-encoded (its field: 1 MiB)
     ("POST", "/leaks/violations/", MIB),  # a note or a finding, officers' text
     ("POST", "/leaks", 4 * MIB),  # a published page's source, the same
+    ("POST", "/drafts/", MIB),  # a form left unsent: a message's text at most
     ("*", "", 64 * KIB),
 )
 

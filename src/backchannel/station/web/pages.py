@@ -9,8 +9,9 @@ escaped HTML for the thread.
 
 from __future__ import annotations
 
+import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +21,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
+from backchannel.analysis.canary import strip_invisible
 from backchannel.protocol import Ack, Message
 from backchannel.protocol.items import Role
+from backchannel.station.access import times
+from backchannel.station.access.attention import ANSWERED_WITH, NOT_NEWS, Attention, answers
 from backchannel.station.access.auth import (
     NEXT_COOKIE,
     Caller,
@@ -42,13 +46,17 @@ from backchannel.station.access.officers import parse_clearances
 from backchannel.station.access.policy import ROLES, Action, Officer
 from backchannel.station.core.audit import AuditEntry
 from backchannel.station.core.errors import Busy, Forbidden, StationError, TooManyAttempts
+from backchannel.station.core.items import short
 from backchannel.station.core.records import ChannelStatus
 from backchannel.station.web.params import After
 
+# Every page prints and reads times through these (features import them from here).
+stamp, parse_deadline, zone_name = times.stamp, times.parse_deadline, times.zone_name
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=[HERE / "templates"])
 router = APIRouter(include_in_schema=False)
 templates.env.filters["stamp"] = lambda at: stamp(at) if at else "never"
+templates.env.filters["minute"] = lambda at: stamp(at, seconds=False)  # a date set by a person
 Text = Annotated[str, Form()]  # a form field (optional ones have a default)
 
 
@@ -63,8 +71,18 @@ def add_templates(directory: Path) -> None:
 def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     station = station_of(request)
     context.setdefault("who", None)
-    context.update(station=station.config, request=request, Action=Action)
+    who = context["who"]
+    needs = needs_of(request.app.state.door, who.officer) if who is not None else Attention()
+    context.update(station=station.config, request=request, Action=Action, needs=needs,
+                   zone=zone_name())  # fmt: skip
     return templates.TemplateResponse(request, name, context, status_code=http_status)
+
+
+def needs_of(door: Door, officer: Officer) -> Attention:
+    """What needs this officer, over every channel (the header's count)."""
+    if not officer.may(Action.READ_ITEM):
+        return Attention()
+    return sum(door.attention.attention(officer, door.due(officer)).values(), Attention())
 
 
 def back(url: str) -> RedirectResponse:
@@ -162,36 +180,76 @@ def logout(request: Request, who: CallerDep) -> RedirectResponse:
 
 @router.get("/channels")
 def channels(request: Request, who: CallerDep, door: DoorDep) -> HTMLResponse:
-    return page(request, "channels.html", who=who, channels=door.channels(who.officer))
+    listed = door.channels(who.officer)
+    needs = (
+        door.attention.attention(who.officer, door.due(who.officer))
+        if who.officer.may(Action.READ_ITEM)
+        else {}
+    )
+    return page(request, "channels.html", who=who, channels=listed, per_channel=needs)
 
 
 @router.get("/channels/{channel}")
-def thread(request: Request, channel: str, who: CallerDep, door: DoorDep) -> HTMLResponse:
+def thread(
+    request: Request, channel: str, who: CallerDep, door: DoorDep, done: str = "", item: str = ""
+) -> HTMLResponse:
     status = door.channel(who.officer, channel)
     readable = who.officer.may(Action.READ_ITEM, ())
+    last = door.attention.last_visit(who.officer, status.channel_id) if readable else 0
     shown = door.thread(who.officer, status.channel_id, who.origin, quote=True) if readable else []
+    after = max((r.entry.position for r in shown), default=0)
+    door.attention.visited(who.officer, status.channel_id, after)
     return page(
         request,
         "thread.html",
         who=who,
         status=status,
-        entries=views(door, status, shown),
-        after=max((r.entry.position for r in shown), default=0),
+        entries=views(door, status, shown, who.officer, last),
+        first_unread=first_unread(shown, last),
+        after=after,
         readable=readable,
+        done=DONE.get(done, ""),
+        done_item=item if HASH.fullmatch(item) else "",
     )
+
+
+# What the thread says was just done (``?done=``): our words, never the query's.
+DONE = {
+    "acknowledged": "Acknowledged: the counterpart is told that you have read it.",
+    "sent": "Sent: it is queued and delivered as soon as the counterpart's station answers.",
+}
+HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def first_unread(shown: list[Rendering], last: int) -> int:
+    """The position of the first item that arrived since the officer's last visit (0:
+    none, or a first visit, when everything would be new)."""
+    if not last:
+        return 0
+    return next(
+        (r.entry.position for r in shown
+         if r.entry.direction == "in" and r.entry.position > last
+         and r.entry.item_type not in NOT_NEWS),
+        0,
+    )  # fmt: skip
 
 
 @router.get("/channels/{channel}/since")
 def since(
     request: Request, channel: str, who: CallerDep, door: DoorDep, after: After = 0
 ) -> Response:
-    """New items after a position, as escaped HTML for the thread (polled by app.js)."""
+    """New items after a position, as escaped HTML for the thread (the live feed's
+    fallback, polled by app.js); the officer has now seen them."""
     shown = door.thread(who.officer, channel, who.origin, after=after, quote=True)
     if not shown:
         return Response(status_code=204)
     status = door.channel(who.officer, channel)
-    response = page(request, "_entries.html", who=who, entries=views(door, status, shown))
-    response.headers["x-after"] = str(max(r.entry.position for r in shown))
+    newest = max(r.entry.position for r in shown)
+    door.attention.visited(who.officer, status.channel_id, newest)
+    response = page(
+        request, "_entries.html", who=who, entries=views(door, status, shown, who.officer)
+    )
+    response.headers["x-after"] = str(newest)
     return response
 
 
@@ -224,24 +282,50 @@ def item(
 
 @router.post("/channels/{channel}/items/{item_hash}/ack")
 def acknowledge(
-    channel: str, item_hash: str, who: CallerDep, door: DoorDep, note: Text = ""
+    channel: str, item_hash: str, who: CallerDep, door: DoorDep, note: Text = "", to: Text = ""
 ) -> RedirectResponse:
+    """Acknowledge from the item's page, or (``to=thread``) in one step from the thread,
+    which then says so and shows the item where it was."""
     door.acknowledge(who.officer, channel, item_hash, who.origin, note)
-    return back(f"/channels/{channel}/items/{item_hash}")
+    if to != "thread" or not HASH.fullmatch(item_hash):
+        return back(f"/channels/{channel}/items/{item_hash}")
+    return back(f"/channels/{channel}?done=acknowledged&item={item_hash}#i-{item_hash[:16]}")
 
 
 @router.get("/channels/{channel}/compose")
-def compose_form(request: Request, channel: str, who: CallerDep, door: DoorDep) -> HTMLResponse:
+def compose_form(
+    request: Request, channel: str, who: CallerDep, door: DoorDep, reply_to: str = "",
+    quote: str = "",
+) -> HTMLResponse:  # fmt: skip
+    """The compose form: the officer's draft of it if they left one; a reply names the
+    item it answers (shown through the door), a quote starts with its words."""
     _require(who.officer, Action.SEND_ITEM)
-    return page(
-        request,
-        "compose.html",
-        who=who,
-        status=door.channel(who.officer, channel),
-        form={},
-        roles=ROLES,
-        error="",
-    )
+    status = door.channel(who.officer, channel)
+    form = door.attention.draft(who.officer, draft_of(status.channel_id))
+    answering = None
+    if HASH.fullmatch(reply_to):
+        answering = view(door, status, door.item(who.officer, channel, reply_to, who.origin))
+        form["reply_to"] = reply_to
+        form.setdefault("to_role", _addressable(answering["from_role"]))
+        if quote and not form.get("text"):
+            form["text"] = quoted(answering["text"])
+    return page(request, "compose.html", who=who, status=status, form=form, roles=ROLES,
+                error="", answering=answering)  # fmt: skip
+
+
+def draft_of(channel_id: str) -> str:
+    """The name of the compose form's draft of a channel."""
+    return f"compose:{channel_id}"
+
+
+def quoted(text: str) -> str:
+    """The start of a quoted message, as a reply begins: '> ' before each line."""
+    lines = strip_invisible(text).splitlines()[:20]
+    return "\n".join(f"> {line}" for line in lines) + "\n\n"
+
+
+def _addressable(role: str) -> str:
+    return role if role in ("principal", "officer", "reader") else "principal"
 
 
 @router.post("/channels/{channel}/compose")
@@ -261,6 +345,7 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
                 language=form.get("language", "en"),
                 clearances=parse_clearances(labels),
                 ack_deadline=deadline,
+                reply_to=form.get("reply_to", ""),
             )
         )
     except Forbidden:
@@ -278,7 +363,9 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
             roles=ROLES,
             error=str(exc),
         )
-    return back(f"/channels/{channel}")
+    sent = await run_in_threadpool(door.channel, who.officer, channel)
+    await run_in_threadpool(door.attention.drop_draft, who.officer, draft_of(sent.channel_id))
+    return back(f"/channels/{sent.channel_id}?done=sent")
 
 
 @router.post("/channels/{channel}/confirm")
@@ -408,26 +495,43 @@ def approve_grant(request: Request, name: str, who: CallerDep, what: Text = "") 
 # -- what the templates show -------------------------------------------------------------
 
 
-def views(door: Door, status: ChannelStatus, shown: list[Rendering]) -> list[dict[str, Any]]:
-    return [view(door, status, r) for r in shown]
+def views(
+    door: Door, status: ChannelStatus, shown: list[Rendering], officer: Officer | None = None,
+    last: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The items as the thread shows them; for ``officer``, what they may do with each
+    in one step, and (``last``: their last visit) which are new to them."""
+    return [view(door, status, r, officer, last) for r in shown]
 
 
-def view(door: Door, status: ChannelStatus, shown: Rendering) -> dict[str, Any]:
+def view(
+    door: Door, status: ChannelStatus, shown: Rendering, officer: Officer | None = None,
+    last: int = 0,
+) -> dict[str, Any]:  # fmt: skip
     """An item as the templates show it: the door's words, and the fields around them."""
     e, item, now = shown.entry, shown.entry.item, door.station.clock()
     deadline = item.ack_deadline if isinstance(item, Message) else None
     overdue = deadline is not None and not e.acknowledged and deadline.timestamp() < now
-    ours = e.direction == "out"
+    ours, message = e.direction == "out", isinstance(item, Message)
+    answered = shown.quoted.item if message and shown.quoted is not None else None
     return {
         "entry": e, "kind": shown.kind, "text": shown.text, "deadline": deadline,
         "overdue": overdue, "when": stamp(e.created_at),
         "from_role": getattr(item, "from_role", ""), "to_role": getattr(item, "to_role", ""),
+        "sender": getattr(item, "from_name", ""),
         "language": getattr(item, "language", ""), "channel": status.channel_id,
         "dir": direction_of(getattr(item, "language", "")),
         "author": f"from us ({door.station.config.party})" if ours else f"from {status.peer_party}",
         "refers": shown.quoted.envelope_hash if shown.quoted is not None else (
             item.item_hash.hex() if isinstance(item, Ack) else ""
         ),
+        "replying": short(answered.text) if isinstance(answered, Message) else "",
+        "page": door.station.hooks.item(e.item_type).page(item),
+        "unread": bool(last) and not ours and e.position > last,
+        "may_ack": officer is not None and message and not ours and not e.acknowledged
+                   and officer.may(Action.ACKNOWLEDGE, e.clearances),
+        "may_reply": officer is not None and message and not ours
+                     and officer.may(Action.SEND_ITEM),
     }  # fmt: skip
 
 
@@ -455,21 +559,6 @@ def audit_view(r: AuditEntry) -> dict[str, Any]:
         "origin": rec.origin,
         "detail": rec.detail,
     }
-
-
-def stamp(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def parse_deadline(value: str) -> datetime | None:
-    """A deadline from a datetime-local field (read as UTC), or None if empty."""
-    if not value.strip():
-        return None
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise StationError("the deadline is not a date and time such as 2026-12-01T12:00") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _when(value: str) -> datetime | None:
@@ -501,4 +590,6 @@ def due(request: Request, who: CallerDep, door: DoorDep) -> HTMLResponse:
         names=names,
         stamp=stamp,
         principal=who.officer.role == "principal",
+        answers=lambda d: answers(who.officer, d),
+        answered_with=lambda d: ANSWERED_WITH.get(d.kind, Action.ACKNOWLEDGE),
     )

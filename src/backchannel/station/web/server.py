@@ -170,6 +170,9 @@ def raise_descriptor_limit() -> int:
     return soft
 
 
+GRACEFUL_SECONDS = 3
+
+
 @dataclass(frozen=True)
 class Listen:
     host: str
@@ -202,6 +205,8 @@ def serve(app: Any, where: Listen, limits: ConnectionLimits | None = None) -> No
         # full; GuardedProtocol makes room instead.
         server_header=False,
         timeout_keep_alive=limits.idle_seconds,
+        # Live feeds (web/live.py) stay open: a stop waits this long for them, no more.
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
         access_log=False,
     )
     uvicorn.Server(config).run()

@@ -1,36 +1,339 @@
 // backchannel: the one script of the web UI. No inline code, no third parties.
-// On a channel's thread it asks every few seconds for items that arrived since the
-// newest one shown, and appends them; the server sends HTML it has already escaped.
+//
+// - The live feed (server-sent events from /events, web/live.py) appends new items to
+//   the thread, updates delivery and acknowledgement states, and keeps the counts of
+//   what needs the officer in the header and the tab's title. Where there is no
+//   EventSource, or the stream keeps failing while the session is good, the thread is
+//   polled instead (/channels/<id>/since), with a growing pause after errors.
+// - When the feed stops, or the session has ended, a warning says so.
+// - Browser notifications (opt-in, on the settings page) for items addressed to the
+//   officer's role, naming no content.
+// - Drafts: a form marked data-draft is kept at the station as it is typed.
+// - Keyboard shortcuts, with a help overlay on "?".
+// The server sends HTML it has already escaped; nothing here builds markup from data.
 "use strict";
 
 (function () {
+  const body = document.body;
   const thread = document.getElementById("thread");
-  if (!thread || !thread.dataset.poll) return;
-  const every = 2000;
+  const warning = document.getElementById("live-warning");
+  const baseTitle = document.title;
+  const POLL_EVERY = 2000;
+  const MOST_PAUSE = 30000;
 
-  async function poll() {
+  function warn(text, withSignIn) {
+    if (!warning) return;
+    warning.textContent = text + " ";
+    if (withSignIn) {
+      const link = document.createElement("a");
+      link.href = "/login";
+      link.textContent = "Sign in again";
+      warning.appendChild(link);
+    }
+    warning.hidden = false;
+  }
+
+  function unwarn() {
+    if (warning) warning.hidden = true;
+  }
+
+  // -- what arrives -----------------------------------------------------------------
+
+  function addItems(html, after) {
+    if (!thread) return;
+    const before = new Set(Array.from(thread.querySelectorAll("li.entry"), (li) => li.id));
+    thread.insertAdjacentHTML("beforeend", html);
+    thread.dataset.after = String(after);
+    const empty = document.getElementById("empty");
+    if (empty) empty.remove();
+    const added = Array.from(thread.querySelectorAll("li.entry")).filter((li) => !before.has(li.id));
+    added.forEach((li) => li.classList.add("arrived"));
+    notify(added);
+  }
+
+  function setStates(states) {
+    if (!thread) return;
+    for (const [hash, state] of Object.entries(states)) {
+      const li = document.getElementById("i-" + hash);
+      if (!li) continue;
+      const delivery = li.querySelector('[data-live="delivery"]');
+      if (delivery && (state === "delivered" || state === "acknowledged")) {
+        delivery.textContent = "delivered";
+        delivery.className = "badge ok state-delivery";
+      }
+      const ack = li.querySelector('[data-live="ack"]');
+      if (ack && state === "acknowledged") {
+        ack.textContent = "acknowledged";
+        ack.className = "badge ok state-ack";
+        ack.hidden = false;
+        const form = li.querySelector('[data-live="ack-form"]');
+        if (form) form.remove();
+      }
+    }
+  }
+
+  function setNeeds(needs) {
+    const total = (needs.unread || 0) + (needs.awaiting || 0);
+    document.title = total ? "(" + total + ") " + baseTitle : baseTitle;
+    count("count-unread", needs.unread, 'a[href="/channels"]', "unread");
+    count("count-awaiting", needs.awaiting, 'a[href="/due"]', "awaiting your answer");
+  }
+
+  function count(id, n, where, title) {
+    let badge = document.getElementById(id);
+    if (!n) {
+      if (badge) badge.remove();
+      return;
+    }
+    if (!badge) {
+      const link = document.querySelector("header nav " + where);
+      if (!link) return;
+      badge = document.createElement("span");
+      badge.id = id;
+      badge.className = "count";
+      badge.title = title;
+      link.append(" ", badge);
+    }
+    badge.textContent = n > 999 ? "999+" : String(n);
+  }
+
+  // -- the feed, and its fallback ---------------------------------------------------
+
+  async function signedIn() {
+    try {
+      const response = await fetch("/session", {
+        credentials: "same-origin", cache: "no-store", redirect: "manual",
+        headers: { "X-Backchannel-Poll": "1" },
+      });
+      if (response.status === 204) return true;
+      if (response.status === 401 || response.type === "opaqueredirect") return false;
+      return null; // a proxy's 502, the station's 503: we do not know
+    } catch (error) {
+      return null; // the station cannot be reached: we do not know
+    }
+  }
+
+  function live() {
+    const url = body.dataset.live;
+    if (!url) return;
+    if (!window.EventSource) return poll(POLL_EVERY);
+    const source = new EventSource(url, { withCredentials: true });
+    let failures = 0;
+    source.addEventListener("open", () => { failures = 0; unwarn(); });
+    source.addEventListener("items", (event) => {
+      const data = JSON.parse(event.data);
+      addItems(data.html, data.after);
+    });
+    source.addEventListener("states", (event) => setStates(JSON.parse(event.data)));
+    source.addEventListener("needs", (event) => setNeeds(JSON.parse(event.data)));
+    source.addEventListener("ended", () => {
+      source.close();
+      warn("Your session has ended: nothing new will appear on this page.", true);
+    });
+    source.addEventListener("error", async () => {
+      failures += 1;
+      if (source.readyState !== EventSource.CLOSED && failures < 3) return; // it retries
+      const state = await signedIn();
+      if (state === false) {
+        source.close();
+        warn("Your session has ended: nothing new will appear on this page.", true);
+      } else if (source.readyState === EventSource.CLOSED) {
+        warn("Live updates stopped; this page is checked every few seconds instead.", false);
+        if (thread) poll(POLL_EVERY);
+      } else {
+        warn("Live updates are interrupted: reconnecting…", false);
+      }
+    });
+  }
+
+  async function poll(pause) {
+    if (!thread || !thread.dataset.poll) return;
     const url = thread.dataset.poll + "?after=" + encodeURIComponent(thread.dataset.after || "0");
+    let next = POLL_EVERY;
     try {
       const response = await fetch(url, {
         credentials: "same-origin", cache: "no-store", redirect: "manual",
         headers: { "X-Backchannel-Poll": "1" },
       });
-      if (response.status === 200 && !response.redirected) {
-        const html = await response.text();
-        thread.insertAdjacentHTML("beforeend", html);
-        thread.dataset.after = response.headers.get("x-after") || thread.dataset.after;
-        const empty = document.getElementById("empty");
-        if (empty) empty.remove();
-      } else if (response.status !== 204) {
-        return; // signed out (401), a redirect, or an error: stop polling
+      if (response.status === 200 && response.type !== "opaqueredirect") {
+        addItems(await response.text(), response.headers.get("x-after") || thread.dataset.after);
+        unwarn();
+      } else if (response.status === 204) {
+        unwarn();
+      } else if (response.status === 401 || response.type === "opaqueredirect") {
+        warn("Your session has ended: nothing new will appear on this page.", true);
+        return;
+      } else {
+        next = Math.min(pause * 2, MOST_PAUSE); // a proxy's 502 during a restart, a 503
+        warn("The station did not answer; trying again…", false);
       }
     } catch (error) {
-      // the station is restarting or the network is down: try again later
+      next = Math.min(pause * 2, MOST_PAUSE); // restarting, or the network is down
+      warn("The station cannot be reached; trying again…", false);
     }
-    window.setTimeout(poll, every);
+    window.setTimeout(() => poll(next), next);
   }
 
-  window.setTimeout(poll, every);
+  // -- notifications ----------------------------------------------------------------
+
+  const NOTIFY_KEY = "backchannel-notify";
+
+  function notify(added) {
+    if (!window.Notification || Notification.permission !== "granted") return;
+    if (localStorage.getItem(NOTIFY_KEY) !== "on" || !document.hidden) return;
+    const mine = added.filter((li) => li.dataset.toRole === body.dataset.role);
+    if (!mine.length) return;
+    const heading = document.querySelector("main h1");
+    const from = heading && heading.firstChild ? heading.firstChild.textContent.trim() : "";
+    const words = mine.length === 1 ? "A new item" : mine.length + " new items";
+    new Notification("backchannel", {
+      body: words + " for your role (" + body.dataset.role + ")" + (from ? " from " + from : ""),
+      tag: "backchannel-" + (thread ? thread.dataset.channel : "station"),
+    });
+  }
+
+  function notifySettings() {
+    const toggle = document.getElementById("notify-toggle");
+    const said = document.getElementById("notify-state");
+    if (!toggle || !said) return;
+    function show() {
+      const on = localStorage.getItem(NOTIFY_KEY) === "on" && window.Notification
+        && Notification.permission === "granted";
+      toggle.textContent = on ? "Stop notifying me" : "Notify me in this browser";
+      toggle.dataset.state = on ? "on" : "off";
+      said.textContent = !window.Notification ? "This browser does not offer notifications."
+        : Notification.permission === "denied" ? "This browser refuses notifications for this station."
+        : on ? "Notifications are on in this browser." : "Notifications are off.";
+    }
+    toggle.addEventListener("click", async () => {
+      if (toggle.dataset.state === "on") {
+        localStorage.removeItem(NOTIFY_KEY);
+      } else if (window.Notification && (await Notification.requestPermission()) === "granted") {
+        localStorage.setItem(NOTIFY_KEY, "on");
+      }
+      show();
+    });
+    show();
+  }
+
+  // -- drafts -----------------------------------------------------------------------
+
+  function drafts() {
+    const form = document.querySelector("form[data-draft]");
+    if (!form) return;
+    const said = document.getElementById("draft-state");
+    const url = "/drafts/" + encodeURIComponent(form.dataset.draft);
+    let timer = null;
+    let dirty = false;
+    function fields() {
+      return new URLSearchParams(new FormData(form));
+    }
+    async function keep() {
+      timer = null;
+      dirty = false;
+      try {
+        const response = await fetch(url, {
+          method: "POST", credentials: "same-origin", body: fields(),
+          headers: { "X-Backchannel-Poll": "1" },
+        });
+        if (said) said.textContent = response.status === 204
+          ? "Draft kept at " + new Date().toLocaleTimeString() + "."
+          : "The draft could not be kept (the station answered " + response.status + ").";
+      } catch (error) {
+        if (said) said.textContent = "The draft could not be kept: the station cannot be reached.";
+      }
+    }
+    form.addEventListener("input", () => {
+      dirty = true;
+      if (timer) window.clearTimeout(timer);
+      timer = window.setTimeout(keep, 700);
+    });
+    form.addEventListener("submit", () => {
+      if (timer) window.clearTimeout(timer);
+      dirty = false;
+    });
+    window.addEventListener("pagehide", () => {
+      if (dirty && navigator.sendBeacon) navigator.sendBeacon(url, fields());
+    });
+  }
+
+  // -- where the thread opens -------------------------------------------------------
+
+  function openThread() {
+    if (!thread || window.location.hash) return;
+    const unread = document.getElementById("unread");
+    const entries = thread.querySelectorAll("li.entry");
+    const target = unread || entries[entries.length - 1];
+    if (!target) return;
+    target.scrollIntoView({ block: unread ? "start" : "end" });
+    if (unread) unread.focus({ preventScroll: true });
+  }
+
+  // -- keyboard ---------------------------------------------------------------------
+
+  function keyboard() {
+    const help = document.getElementById("help");
+    let chosen = null;
+    let pendingG = false;
+    function choose(step) {
+      if (!thread) return;
+      const entries = Array.from(thread.querySelectorAll("li.entry"));
+      if (!entries.length) return;
+      let at = chosen ? entries.indexOf(chosen) : (step > 0 ? -1 : entries.length);
+      at = Math.max(0, Math.min(entries.length - 1, at + step));
+      if (chosen) chosen.classList.remove("chosen");
+      chosen = entries[at];
+      chosen.classList.add("chosen");
+      chosen.focus();
+    }
+    function toggleHelp(open) {
+      if (!help) return;
+      help.hidden = !open;
+      if (open) document.getElementById("help-close").focus();
+    }
+    if (help) document.getElementById("help-close").addEventListener("click", () => toggleHelp(false));
+    document.addEventListener("keydown", (event) => {
+      const target = event.target;
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+      if (event.key === "Escape") return toggleHelp(false);
+      if (event.key === "?") { event.preventDefault(); return toggleHelp(help && help.hidden); }
+      if (pendingG) {
+        pendingG = false;
+        if (event.key === "d") window.location.href = "/due";
+        return;
+      }
+      const item = chosen || (document.activeElement && document.activeElement.closest
+        ? document.activeElement.closest("li.entry") : null);
+      switch (event.key) {
+        case "j": choose(1); break;
+        case "k": choose(-1); break;
+        case "g": pendingG = true; break;
+        case "c": {
+          const compose = document.querySelector('a[data-key="c"]');
+          if (compose) compose.click();
+          break;
+        }
+        case "a": {
+          const button = item && item.querySelector('button[data-key="a"]');
+          if (button) button.click();
+          break;
+        }
+        case "r": {
+          const reply = item && item.querySelector('a[data-key="r"]');
+          if (reply) reply.click();
+          break;
+        }
+        default: return;
+      }
+    });
+  }
+
+  live();
+  notifySettings();
+  drafts();
+  openThread();
+  keyboard();
 })();
 
 // Buttons that end someone's access ask first: <form data-confirm="question">.
