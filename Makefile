@@ -32,7 +32,7 @@ nginx:
 # for it cost a quarter of the run); the rest of the suite runs without the tracer.
 unit: $(STAMP) chromium nginx
 	$(BIN)/pytest --cov --cov-report=term-missing tests/protocol
-	$(BIN)/pytest --ignore=tests/protocol
+	$(BIN)/pytest --ignore=tests/protocol --durations=25
 
 test: lint unit
 

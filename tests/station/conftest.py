@@ -27,6 +27,7 @@ from backchannel.station.access.policy import Officer
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.records import ChannelStatus
 from backchannel.station.service import Station
+from backchannel.testing.cli import run as forked_cli
 
 WAIT = 60.0
 
@@ -92,6 +93,13 @@ class StationProcess:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``backchannel ARGS…`` in its own process, forked from one that imported the CLI
+    once (``backchannel.testing.cli``)."""
+    return forked_cli(*args)
+
+
+def cold_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m backchannel.cli ARGS…`` started from nothing, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "backchannel.cli", *args],
         capture_output=True, text=True, timeout=120, check=False,

@@ -12,7 +12,7 @@ from backchannel.analysis.canary import strip_invisible
 from backchannel.protocol import Message
 from backchannel.station.service import Station
 
-from .conftest import cli
+from .conftest import cli, cold_cli
 from .test_store import deliver, paired_in_process
 
 
@@ -114,7 +114,7 @@ def test_init_names_the_option_and_leaves_no_folder(
 
 def test_unknown_commands_officers_and_the_version(folders: tuple[Path, Path]) -> None:
     a, _b = folders
-    one_line(cli("nope"), "No such command 'nope'")
+    one_line(cold_cli("nope"), "No such command 'nope'")  # as a user starts it, too
     one_line(cli("officer", "reset", "bob", "--station", str(a)), "no officer is named 'bob'")
-    version = cli("--version")
+    version = cold_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("backchannel ")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from backchannel.station.core.errors import ChannelNotFound, InvalidRequest
 from backchannel.station.incidents.service import Plan
 from backchannel.station.incidents.web import script_json
 from backchannel.station.service import Station
+from backchannel.testing.cli import run as forked_cli
 
 from .conftest import PASSWORD, StationProcess, grant, sign_in, wait_until
 from .test_store import deliver, paired_in_process
@@ -215,8 +215,7 @@ def test_the_cli_announces_lists_and_refuses_bad_files_in_one_line(
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "backchannel.cli", *args], capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    return forked_cli(*args)
 
 
 def test_the_incidents_page_refuses_before_it_reads(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from backchannel.station.leaks.indexer import INDEX_FILE
 from backchannel.station.leaks.views import report_json
 from backchannel.station.releases.desk import ReleaseDesk
 from backchannel.station.service import Station
+from backchannel.testing.cli import run as forked_cli
 
 from .conftest import (
     PASSWORD,
@@ -199,10 +199,7 @@ def test_a_damaged_index_is_rebuilt(tmp_path: Path) -> None:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backchannel.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    return forked_cli(*args)
 
 
 def test_the_cli_scans_a_file_and_refuses_bad_sources(
