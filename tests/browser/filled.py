@@ -1,8 +1,9 @@
 """Two paired stations holding one of everything a page shows, for checks of every page.
 
 Alpha's principal sends Bravo messages (one asks for an acknowledgement), two proposals
-(Bravo's principal answers the first, so the register has an agreement; the second
-waits for her answer) and a release request that Bravo counters under the same title;
+(Bravo's principal answers the first, so the register has an agreement and version 2
+a countered clause; the second waits for her answer) and a release request that Bravo
+counters under the same title;
 Bravo's principal scans a published story that discloses one of the messages.  All of
 it goes through the officer API, as the CLI or another client would.
 """
@@ -97,7 +98,11 @@ def fill(stations: Stations) -> Filled:
         {
             "answers": [
                 {"clause_id": "1", "verdict": "accept"},
-                {"clause_id": "2", "verdict": "discuss"},
+                {
+                    "clause_id": "2",
+                    "verdict": "counter",  # version 2 shows its changes
+                    "counter_text": "Patrol vessels keep 15 nm clear of sea area K-7.",
+                },
             ]
         },
     )

@@ -57,6 +57,7 @@ def pages(f: Filled) -> dict[str, tuple[str, str]]:
         "canary": ("audrey", "/canary"),
         "proposals": ("petra", f"{on}/proposals"),
         "proposal": ("petra", f"{on}/proposals/{f.waiting}"),
+        "countered proposal": ("petra", f"{on}/proposals/{f.answered}"),  # words changed
         "new proposal": ("petra", f"{on}/proposals/new"),
         "agreements": ("petra", f"{on}/agreements"),
         "releases": ("petra", f"{on}/releases"),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
-from backchannel.analysis.canary import strip_invisible
+from backchannel.analysis.canary import is_copy_of, strip_invisible
 from backchannel.testing.browser import any_copy
 
 from .conftest import TIMEOUT_MS, Browsing, Stations
@@ -25,6 +25,11 @@ CLAUSES = (
     ("3", "Exercise notices go out 14 days ahead.", ""),
 )
 COUNTER = "Patrol vessels keep 15 nm clear of sea area K-7."
+
+
+# A changed clause's words less those removed (and less the screen readers' "added: ").
+NEW_WORDS = """(el) => [...el.childNodes].filter((n) => n.nodeName !== "DEL")
+    .map((n) => (n.nodeName === "INS" ? n.lastChild : n).textContent).join("")"""
 
 
 def open_proposals(page: Page, peer_party: str) -> None:
@@ -115,6 +120,12 @@ def test_principals_negotiate_a_proposal_clause_by_clause(
     counter = clause_answer(petra, "2")
     counter.get_by_role("radio", name="Counter", exact=True).check()
     counter.get_by_label("Counter-text").fill(COUNTER)
+    # The answer half given is kept as a draft: leaving the page loses nothing.
+    expect(petra.locator("#draft-state")).to_contain_text("Draft kept at")
+    petra.reload()
+    expect(petra.locator("#draft-state")).to_have_text("Your draft of this answer, as you left it.")
+    expect(clause_answer(petra, "1").get_by_role("radio", name="Accept")).to_be_checked()
+    expect(clause_answer(petra, "2").get_by_label("Counter-text")).to_have_value(COUNTER)
     clause_answer(petra, "3").get_by_role("radio", name="Decline").check()
     petra.get_by_role("button", name="Send the answer").click()
     expect(petra.locator("main .badge").first).to_have_text("answered")
@@ -127,10 +138,16 @@ def test_principals_negotiate_a_proposal_clause_by_clause(
     expect(version_2).to_contain_text("counter")
     expect(paul.get_by_text("our answer is due")).to_be_visible()
     assert outcome(paul) == {"1": "agreed", "2": "open", "3": "declined"}
-    row_2 = paul.locator("table.versions tbody tr", has_text=any_copy(COUNTER))
+    row_2 = paul.locator("table.versions tbody tr", has=paul.locator("th", has_text="2"))
     expect(row_2.locator("td").nth(0)).to_contain_text(any_copy(CLAUSES[1][1]))
     expect(row_2.locator("td").nth(0)).to_contain_text("counter")
-    expect(row_2.locator("td").nth(1)).to_contain_text(any_copy(COUNTER))
+    # Version 2 shows, word by word, what Bravo changed: 20 nm became 15 nm, nothing else;
+    # what it shows less the words removed is Paul's copy of Bravo's counter.
+    words = row_2.locator("td").nth(1).locator(".changed").evaluate(NEW_WORDS)
+    assert is_copy_of(words, COUNTER), words
+    expect(row_2.locator("td").nth(1).locator("del")).to_have_text(["removed: 20 "])
+    expect(row_2.locator("td").nth(1).locator("ins")).to_have_text(["added: 15 "])
+    expect(paul.locator("table.versions del, table.versions ins")).to_have_count(2)
     expect(paul.get_by_role("heading", name="Answer version 2, clause by clause")).to_be_visible()
     expect(paul.locator("fieldset.answer-clause")).to_have_count(1)
     clause_answer(paul, "2").get_by_role("radio", name="Accept").check()

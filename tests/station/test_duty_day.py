@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from backchannel.analysis.canary import strip_invisible
+from backchannel.station.access.attention import MAX_DRAFTS
 from backchannel.station.core.config import StationConfig
 
 from .conftest import (
@@ -48,7 +49,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     config = StationConfig.load(a.folder)
     config.model_copy(update={"share_names": "name"}).save(a.folder)
     for station in (a, b):
-        for name, role in (("olga", "officer"), ("rory", "reader"), ("ada", "admin")):
+        officers = ("olga", "officer"), ("rory", "reader"), ("ada", "admin"), ("pia", "principal")
+        for name, role in officers:
             add_officer(station, name, role)
     a.start()
     b.start()
@@ -179,6 +181,65 @@ def test_a_draft_is_kept_per_officer_and_dropped_when_sent(pair: Pair) -> None:
     del rory_csrf
     send_from(olga, csrf, pair.channel, "the whole thought")
     assert "half a thought" not in page_of(olga, f"/channels/{pair.channel}/compose")
+
+
+def test_a_proposal_its_answer_and_a_release_request_keep_their_drafts(pair: Pair) -> None:
+    pia, csrf = sign_in(pair.b.url, "pia")
+    channel = pair.channel
+    olga = sign_in(pair.b.url, "olga")
+    send_from(*olga, channel, "a message to release")
+    send_from(*olga, channel, "another message")
+    deadline = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    proposal = {"title": "Hotline tests", "rows": "7", "text-6": "the seventh clause",
+                "respond_by": deadline, "to_role": "principal"}  # fmt: skip
+    assert (
+        pia.post(f"/drafts/proposal:{channel}", data={"csrf": csrf, **proposal}).status_code == 204
+    )
+    new = page_of(pia, f"/channels/{channel}/proposals/new")
+    assert 'value="Hotline tests"' in new and "the seventh clause</textarea>" in new
+    assert 'name="rows" value="7"' in new and "Your draft, as you left it." in new
+    made = pia.post(f"/channels/{channel}/proposals/new", data={"csrf": csrf, **proposal})
+    assert made.status_code == 303, made.text
+    assert "Hotline tests" not in page_of(pia, f"/channels/{channel}/proposals/new")
+
+    form = page_of(pia, f"/channels/{channel}/releases/new")
+    first, second = re.findall(r'name="item" value="([0-9a-f]{64})"', form)[:2]
+    release = {"title": "Joint statement", "item": first, f"text-{first}": "the public words",
+               f"mode-{first}": "summarised", f"text-{second}": "an item not chosen"}  # fmt: skip
+    assert pia.post(f"/drafts/release:{channel}", data={"csrf": csrf, **release}).status_code == 204
+    form = page_of(pia, f"/channels/{channel}/releases/new")
+    assert 'value="Joint statement"' in form and "the public words</textarea>" in form
+    assert f'name="item" value="{first}" checked' in form
+    assert '<option value="summarised" selected>' in form
+    assert "an item not chosen" not in form  # only the chosen items' texts are kept
+
+    at_alpha, alpha_csrf = sign_in(pair.a.url, "pia")
+    pid = made.headers["location"].rsplit("/", 1)[-1]
+    url = f"/channels/{channel}/proposals/{pid}"
+    wait_until(lambda: "Answer version 1" in page_of(at_alpha, url), "the proposal at alpha")
+    answer = {"verdict-7": "counter", "counter-7": "a counter half written"}  # clause 7: row 7
+    kept = at_alpha.post(f"/drafts/answer:{pid}.1", data={"csrf": alpha_csrf, **answer})
+    assert kept.status_code == 204
+    shown = page_of(at_alpha, url)
+    assert (
+        "a counter half written</textarea>" in shown and 'value="counter" required checked' in shown
+    )
+    assert "Your draft of this answer, as you left it." in shown
+
+
+def test_an_officer_keeps_a_bounded_number_of_drafts(pair: Pair) -> None:
+    rory, csrf = sign_in(pair.a.url, "rory")
+    answers = [rory.post(f"/drafts/answer:{k:032x}.1", data={"csrf": csrf, "message": "m"})
+               for k in range(MAX_DRAFTS + 1)]  # fmt: skip
+    assert [a.status_code for a in answers] == [204] * MAX_DRAFTS + [422]
+    assert "at most 100 drafts are kept for an officer; send or clear one first" in answers[-1].text
+    again = rory.post("/drafts/answer:" + "0" * 32 + ".1", data={"csrf": csrf, "message": "n"})
+    assert again.status_code == 204  # a draft already kept may still change
+    assert rory.post(f"/drafts/answer:{0:032x}.1", data={"csrf": csrf}).status_code == 204
+    assert (
+        rory.post(f"/drafts/answer:{999:032x}.1", data={"csrf": csrf, "message": "m"}).status_code
+        == 204
+    )
 
 
 def test_times_are_shown_and_read_in_the_officer_s_zone(pair: Pair) -> None:

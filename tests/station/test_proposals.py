@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backchannel.analysis.canary import is_copy_of
+from backchannel.analysis.canary import is_copy_of, strip_invisible
 from backchannel.protocol.proposal import Answer, Clause, Reminder, Response
 from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.service import Station
@@ -531,7 +531,9 @@ def test_the_cli_proposes_shows_answers_and_lists_what_is_due(pair: Pair) -> Non
     assert "version 2 (text by the responder):" in shown
     assert "   1      Hotline tests every first Monday.  → accept" in shown
     [changed] = [row for row in shown.splitlines() if row.startswith(" * 2      ")]  # changed
-    assert is_copy_of(changed.removeprefix(" * 2      "), "Tests last 10 minutes.")  # B's text
+    changes = strip_invisible(changed.removeprefix(" * 2      "))  # B's text, as a word diff
+    assert "[-5 -]{+10 +}" in changes  # only the figure changed
+    assert is_copy_of(changes.replace("[-5 -]{+10 +}", "10 "), "Tests last 10 minutes.")
     assert "agreed: 1" in shown and "declined: 3" in shown
 
     run_ok("proposal", "respond", "--station", a, pid, "--accept", "2")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from backchannel.analysis.wording import Piece
 from backchannel.protocol.items import Role
 from backchannel.protocol.proposal import Answer, Clause, Negotiation, Version, diff
 from backchannel.station.core.records import to_json
@@ -125,7 +126,8 @@ def show(
 ) -> None:
     """A proposal's versions, clause by clause, with the answers given to each."""
     with opened(station) as s:
-        n = negotiation_desk(s).proposal(host_caller(), s.resolve(channel), proposal_id, HOST)
+        reading = negotiation_desk(s).reading(host_caller(), s.resolve(channel), proposal_id, HOST)
+    n = reading.negotiation
     if as_json:
         print_json(negotiation_json(n))
         return
@@ -147,12 +149,19 @@ def show(
             mark = "*" if c.id in changed else " "
             answer = answers.get(c.id)
             verdict = f"  → {answer.verdict}" if answer else ""
-            typer.echo(f" {mark} {c.id:<6} {c.text}{verdict}")
+            pieces = reading.changes.get((v.number, c.id))
+            typer.echo(f" {mark} {c.id:<6} {worded(pieces) if pieces else c.text}{verdict}")
         previous = v
     if n.agreed:
         typer.echo("\nagreed: " + ", ".join(a.clause.id for a in n.agreed))
     if n.declined:
         typer.echo("declined: " + ", ".join(n.declined))
+
+
+def worded(pieces: list[Piece]) -> str:
+    """A clause's changes in the words of a word diff: [-removed-] and {+added+}."""
+    shown = {"same": "{}", "removed": "[-{}-]", "added": "{{+{}+}}"}
+    return "".join(shown[change].format(words) for change, words in pieces)
 
 
 @proposal_app.command("respond")

@@ -33,7 +33,9 @@ from backchannel.store.schema import ChannelRow, OfficerRow, TranscriptRow
 # Items a person does not read as news: the machines' own bookkeeping.
 NOT_NEWS = ("checkpoint",)
 MOST_COUNTED = 999  # "999+" beyond
-MAX_DRAFT_FIELDS, MAX_DRAFT_CHARS = 64, 128 * 1024
+MAX_DRAFT_FIELDS, MAX_DRAFT_CHARS = 256, 128 * 1024
+MAX_DRAFTS = 100  # per officer: a form's draft is refused past it until one is sent or cleared
+MAX_FIELD_NAME = 96  # characters of a field's name kept ("text-" and an item hash fit)
 # Who answers what the due list says we owe, by its kind.
 ANSWERED_WITH: dict[str, Action] = {
     "acknowledgement": Action.ACKNOWLEDGE,
@@ -148,7 +150,7 @@ class Desk:
 
     def keep_draft(self, officer: Officer, form: str, fields: dict[str, str]) -> None:
         """Keep a form's fields (replacing the last draft of it); empty fields drop it."""
-        kept = {k[:64]: v for k, v in fields.items() if v.strip()}
+        kept = {k[:MAX_FIELD_NAME]: v for k, v in fields.items() if v.strip()}
         if len(kept) > MAX_DRAFT_FIELDS or sum(len(v) for v in kept.values()) > MAX_DRAFT_CHARS:
             raise InvalidRequest(
                 f"a draft keeps at most {MAX_DRAFT_FIELDS} fields and {MAX_DRAFT_CHARS} characters"
@@ -159,10 +161,18 @@ class Desk:
                 if row is not None:
                     s.delete(row)
             elif row is None:
+                self._room_for_a_draft(s, officer)
                 s.add(DraftRow(officer_id=officer.id, form=form, fields=kept,
                                saved_at=self.station.clock()))  # fmt: skip
             else:
                 row.fields, row.saved_at = kept, self.station.clock()
+
+    @staticmethod
+    def _room_for_a_draft(s: Session, officer: Officer) -> None:
+        if _drafts_of(s, officer) >= MAX_DRAFTS:
+            raise InvalidRequest(
+                f"at most {MAX_DRAFTS} drafts are kept for an officer; send or clear one first"
+            )
 
     def drop_draft(self, officer: Officer, form: str) -> None:
         with self.station.db.transaction() as s:
@@ -171,10 +181,7 @@ class Desk:
 
     def drafts(self, officer: Officer) -> int:
         with self.station.db.reading() as s:
-            counted = s.scalar(
-                select(func.count()).select_from(DraftRow).where(DraftRow.officer_id == officer.id)
-            )
-            return int(counted or 0)
+            return _drafts_of(s, officer)
 
     # -- settings --------------------------------------------------------------------
 
@@ -213,3 +220,10 @@ def checked_name(value: str) -> str:
 def time_zones() -> frozenset[str]:
     """The IANA zones this host knows, and UTC."""
     return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def _drafts_of(s: Session, officer: Officer) -> int:
+    counted = s.scalar(
+        select(func.count()).select_from(DraftRow).where(DraftRow.officer_id == officer.id)
+    )
+    return int(counted or 0)

@@ -10,9 +10,9 @@ from typing import Annotated
 import msgspec
 from fastapi import Depends, Request
 
-from backchannel.analysis import canary
+from backchannel.analysis import canary, wording
 from backchannel.protocol.items import Role
-from backchannel.protocol.proposal import Answer, Clause, Negotiation
+from backchannel.protocol.proposal import Answer, Clause, Negotiation, diff
 from backchannel.station.access.door import Door, require, speaking_as
 from backchannel.station.access.marking import AS_WRITTEN, Marker
 from backchannel.station.access.policy import Action, Officer
@@ -22,6 +22,27 @@ from backchannel.station.negotiation.service import Negotiations
 from backchannel.store.negotiation import ProposalRow
 
 NO_PROPOSAL = "no proposal of this channel has that id"
+
+
+@dataclass(frozen=True)
+class ProposalReading:
+    """One reader's copy of a proposal, and per (version number, clause id) the words
+    changed since the version before, compared as written and shown in the copy."""
+
+    negotiation: Negotiation
+    changes: dict[tuple[int, str], list[wording.Piece]]
+
+
+def _changes(written: Negotiation, copy: Negotiation) -> dict[tuple[int, str], list[wording.Piece]]:
+    found = {}
+    for k in range(1, len(written.versions)):
+        as_written = diff(written.versions[k - 1], written.versions[k])
+        as_copied = diff(copy.versions[k - 1], copy.versions[k])
+        for (cid, old, new), (_id, old_copy, new_copy) in zip(as_written, as_copied, strict=True):
+            if old is not None and new is not None and old != new:
+                pieces = wording.changes(old, new, old_copy or "", new_copy or "")
+                found[(written.versions[k].number, cid)] = pieces
+    return found
 
 
 @dataclass
@@ -95,6 +116,12 @@ class NegotiationDesk:
         self, officer: Officer, channel: str, proposal_id: str, origin: str
     ) -> Negotiation:
         """A proposal with its versions and answers, every version audited as read."""
+        return self.reading(officer, channel, proposal_id, origin).negotiation
+
+    def reading(
+        self, officer: Officer, channel: str, proposal_id: str, origin: str
+    ) -> ProposalReading:
+        """The officer's copy of a proposal and its words changed from version to version."""
         require(officer, Action.READ_ITEM)
         channel_id = self.station.resolve(channel)
         with self.door.showing(officer, origin, channel_id) as showing:
@@ -106,7 +133,7 @@ class NegotiationDesk:
             copy = _Copy(self.door.marker, officer.name, authors)
             marked = copy.of(negotiation)
             showing.shown((h, f"proposal, {copy.variant(h)}") for h in versions)
-        return marked
+        return ProposalReading(marked, _changes(negotiation, marked))
 
     def propose(
         self,

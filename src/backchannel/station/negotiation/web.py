@@ -12,13 +12,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from backchannel.analysis.wording import Piece
 from backchannel.protocol.proposal import Answer, Clause, Negotiation, Verdict
 from backchannel.station.access.auth import CallerDep
 from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
 from backchannel.station.core.records import ChannelStatus
 from backchannel.station.negotiation.desk import DeskDep, NegotiationDesk
-from backchannel.station.web.pages import add_templates, back, page, parse_deadline, stamp
+from backchannel.station.web.pages import (
+    add_templates,
+    back,
+    draft_of,
+    page,
+    parse_deadline,
+    stamp,
+)
 from backchannel.station.web.params import MAX_CLAUSE_ROWS, ClauseRows, one_line
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +57,11 @@ def new_proposal(
 ) -> HTMLResponse:
     _may_negotiate(who)
     status = desk.door.channel(who.officer, channel)
-    return _proposal_form(request, who, status, {}, [], rows)
+    values = desk.door.attention.draft(who.officer, draft_of(status.channel_id, "proposal"))
+    chosen = values.pop("clearance", "").split()
+    if values.get("rows", "").isdecimal():  # the draft had this many rows
+        rows = max(rows, min(int(values["rows"]), MAX_ROWS))
+    return _proposal_form(request, who, status, values, chosen, rows, drafted=bool(values))
 
 
 @router.post("/channels/{channel}/proposals/new")
@@ -86,6 +98,7 @@ async def create_proposal(
     except StationError as exc:
         status = desk.door.channel(who.officer, channel)
         return _proposal_form(request, who, status, values, chosen, rows, one_line(str(exc)))
+    desk.door.attention.drop_draft(who.officer, draft_of(desk.station.resolve(channel), "proposal"))
     return back(f"/channels/{channel}/proposals/{proposal_id}")
 
 
@@ -97,8 +110,11 @@ def _proposal_form(
     chosen: list[str],
     rows: int,
     error: str = "",
+    *,
+    drafted: bool = False,
 ) -> HTMLResponse:
-    """The new-proposal form, with what was posted (after an error, or with more rows)."""
+    """The new-proposal form, with what was posted (after an error, or with more rows),
+    or with the officer's draft of it."""
     return page(
         request,
         "proposal_new.html",
@@ -110,6 +126,7 @@ def _proposal_form(
         rows=rows,
         max_rows=MAX_ROWS,
         chosen=chosen,
+        drafted=drafted,
     )
 
 
@@ -132,7 +149,12 @@ def _proposal_page(
 ) -> HTMLResponse:
     """A proposal's versions and the answer form; after an error, the answers as given."""
     status = desk.door.channel(who.officer, channel)
-    n = desk.proposal(who.officer, status.channel_id, proposal_id, who.origin)
+    reading = desk.reading(who.officer, status.channel_id, proposal_id, who.origin)
+    n = reading.negotiation
+    may_answer = n.awaiting_us() and who.officer.may(Action.NEGOTIATE)
+    drafted = {}
+    if may_answer and given is None:
+        drafted = desk.door.attention.draft(who.officer, answer_draft(proposal_id, n))
     return page(
         request,
         "proposal.html",
@@ -140,12 +162,14 @@ def _proposal_page(
         who=who,
         status=status,
         n=n,
-        grid=grid(n),
+        grid=grid(n, reading.changes),
         proposal_id=proposal_id,
         verdicts=VERDICTS,
         error=error,
-        given=given or {},
-        may_answer=n.awaiting_us() and who.officer.may(Action.NEGOTIATE),
+        given=given or drafted,
+        drafted=bool(drafted),
+        draft=answer_draft(proposal_id, n),
+        may_answer=may_answer,
         may_withdraw=n.ours and n.state.value == "open" and who.officer.may(Action.NEGOTIATE),
     )
 
@@ -180,6 +204,7 @@ async def respond(
         return _proposal_page(
             request, channel, proposal_id, who, desk, error=one_line(str(exc)), given=given
         )
+    desk.door.attention.drop_draft(who.officer, f"answer:{proposal_id}.{form.get('version', '')}")
     return back(f"/channels/{channel}/proposals/{proposal_id}")
 
 
@@ -199,8 +224,16 @@ def agreements(request: Request, channel: str, who: CallerDep, desk: DeskDep) ->
     return page(request, "agreements.html", who=who, status=status, agreements=rows)
 
 
-def grid(n: Negotiation) -> list[dict[str, Any]]:
-    """One row per clause id; per version its text (if open there) and the answer given."""
+def answer_draft(proposal_id: str, n: Negotiation) -> str:
+    """The name of the draft of the answer to a proposal's open version."""
+    return f"answer:{proposal_id}.{n.current.number}"
+
+
+def grid(
+    n: Negotiation, changes: dict[tuple[int, str], list[Piece]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per clause id; per version its text (if open there), the words changed
+    since the version before, and the answer given."""
     ids: list[str] = []
     for v in n.versions:
         ids += [c.id for c in v.clauses if c.id not in ids]
@@ -210,7 +243,8 @@ def grid(n: Negotiation) -> list[dict[str, Any]]:
         for v in n.versions:
             clause = next((c for c in v.clauses if c.id == cid), None)
             answer = next((a for a in v.answers if a.clause_id == cid), None)
-            cells.append({"clause": clause, "answer": answer})
+            pieces = (changes or {}).get((v.number, cid))
+            cells.append({"clause": clause, "answer": answer, "pieces": pieces})
         agreed = any(a.clause.id == cid for a in n.agreed)
         rows.append({"id": cid, "cells": cells, "agreed": agreed, "declined": cid in n.declined})
     return rows

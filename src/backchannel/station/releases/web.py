@@ -7,6 +7,7 @@ text and approves that exact text, declines, or counters with other texts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ from backchannel.station.access.policy import Action
 from backchannel.station.core.errors import Forbidden, StationError
 from backchannel.station.releases.desk import DeskDep, ReleaseDesk
 from backchannel.station.releases.views import ReleaseView
-from backchannel.station.web.pages import add_templates, back, page, parse_deadline, stamp
+from backchannel.station.web.pages import (
+    add_templates,
+    back,
+    draft_of,
+    page,
+    parse_deadline,
+    stamp,
+)
 from backchannel.station.web.params import one_line
 
 router = APIRouter(include_in_schema=False)
@@ -53,24 +61,22 @@ def new_release(
     _may_decide(who)
     status = desk.door.channel(who.officer, channel)
     countered = _countered(desk, who, status.channel_id, counter)
-    chosen = {t.item_hash.hex(): t for t in countered.texts} if countered else {}
-    return _request_form(request, who, desk, status.channel_id, chosen, countered)
+    if countered:
+        chosen = {t.item_hash.hex(): t for t in countered.texts}
+        return _request_form(request, who, desk, status.channel_id, chosen, countered)
+    drafted = desk.door.attention.draft(who.officer, draft_of(status.channel_id, "release"))
+    form = {k: v for k, v in drafted.items() if not k.startswith(("item", "mode-", "text-"))}
+    return _request_form(
+        request, who, desk, status.channel_id, _texts(drafted, drafted.get("item", "").split()),
+        None, form=form, drafted=bool(drafted),
+    )  # fmt: skip
 
 
 @router.post("/channels/{channel}/releases/new")
 async def create_release(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> Response:
     _may_decide(who)
     form = await request.form()
-    picked = [str(v) for v in form.getlist("item")]
-    texts = [
-        ReleasedText(
-            bytes.fromhex(h),
-            str(form.get(f"mode-{h}", "verbatim")),  # type: ignore[arg-type]
-            str(form.get(f"text-{h}", "")),
-        )
-        for h in picked
-        if _is_hash(h)
-    ]
+    texts = list(_texts(form, [str(v) for v in form.getlist("item")]).values())
     counter = str(form.get("counter", "")) or None
     try:
         if not texts:
@@ -100,6 +106,10 @@ async def create_release(request: Request, channel: str, who: CallerDep, desk: D
             error=one_line(str(exc)),
             form={k: str(v) for k, v in form.items() if not k.startswith(("mode-", "text-"))},
         )
+    if not counter:
+        desk.door.attention.drop_draft(
+            who.officer, draft_of(desk.station.resolve(channel), "release")
+        )
     return back(f"/channels/{channel}/releases")
 
 
@@ -113,8 +123,10 @@ def _request_form(
     *,
     error: str = "",
     form: dict[str, str] | None = None,
+    drafted: bool = False,
 ) -> HTMLResponse:
-    """The request (or counter) form; after an error, with everything as it was posted."""
+    """The request (or counter) form; after an error, with everything as it was posted;
+    a new request with the officer's draft of it."""
     status = desk.door.channel(who.officer, channel_id)
     messages = [
         r.entry
@@ -133,6 +145,7 @@ def _request_form(
         modes=MODES,
         error=error,
         form=form or {},
+        drafted=drafted,
     )
 
 
@@ -178,6 +191,19 @@ def _countered(desk: ReleaseDesk, who: Any, channel_id: str, request_id: str) ->
         if view.request_id == request_id:
             return view
     raise StationError("no release request of this channel has that id")
+
+
+def _texts(fields: Mapping[str, Any], picked: list[str]) -> dict[str, ReleasedText]:
+    """The texts of the items picked, as a form (or its draft) gives them."""
+    return {
+        h: ReleasedText(
+            bytes.fromhex(h),
+            str(fields.get(f"mode-{h}", "verbatim")),  # type: ignore[arg-type]
+            str(fields.get(f"text-{h}", "")),
+        )
+        for h in picked
+        if _is_hash(h)
+    }
 
 
 def _is_hash(text: str) -> bool:

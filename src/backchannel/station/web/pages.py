@@ -313,9 +313,9 @@ def compose_form(
                 error="", answering=answering)  # fmt: skip
 
 
-def draft_of(channel_id: str) -> str:
-    """The name of the compose form's draft of a channel."""
-    return f"compose:{channel_id}"
+def draft_of(channel_id: str, form: str = "compose") -> str:
+    """The name of the draft of a channel's form: compose, proposal or release."""
+    return f"{form}:{channel_id}"
 
 
 def quoted(text: str) -> str:

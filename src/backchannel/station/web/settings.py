@@ -19,8 +19,9 @@ from backchannel.station.core.errors import InvalidRequest, StationError
 from backchannel.station.web.pages import Text, back, page
 
 router = APIRouter(include_in_schema=False)
-# The forms whose drafts are kept: the compose form of a channel.
-DRAFTED = re.compile(r"compose:[0-9a-f]{32}")
+# The forms whose drafts are kept: a channel's compose, new-proposal and release-request
+# forms, and the answer to one version of a proposal (see ``draft_name``).
+DRAFTED = re.compile(r"(?:compose|proposal|release):[0-9a-f]{32}|answer:[0-9a-f]{32}\.[0-9]{1,4}")
 NOT_FIELDS = frozenset({"csrf", "form_token"})
 
 
@@ -68,5 +69,18 @@ async def keep_draft(request: Request, form: str, who: CallerDep, door: DoorDep)
     for key, value in posted.multi_items():  # checkboxes: their values, space-separated
         if key not in NOT_FIELDS:
             fields[key] = f"{fields[key]} {value}" if key in fields else str(value)
-    await run_in_threadpool(door.attention.keep_draft, who.officer, form, fields)
+    await run_in_threadpool(door.attention.keep_draft, who.officer, form, _kept(form, fields))
     return Response(status_code=204)
+
+
+def _kept(form: str, fields: dict[str, str]) -> dict[str, str]:
+    """What is worth keeping: a release request shows every message of the channel with
+    its public text, and keeps those of the items chosen only."""
+    if not form.startswith("release:"):
+        return fields
+    chosen = set(fields.get("item", "").split())
+    return {
+        k: v
+        for k, v in fields.items()
+        if not k.startswith(("mode-", "text-")) or k.split("-", 1)[1] in chosen
+    }

@@ -1,0 +1,68 @@
+"""Word-by-word changes: compared as written, shown in the reader's own copies, so a
+canary mark is never shown as a change and every change is shown in the reader's words."""
+
+from __future__ import annotations
+
+from backchannel.analysis import canary, wording
+from backchannel.analysis.canary import strip_invisible
+
+KEY = bytes(32)
+BEFORE = (
+    "Furthermore, the exercise will be conducted in order to co-ordinate the cease-fire, "
+    "and approximately four hundred personnel will take part near the border."
+)
+AFTER = (
+    "Furthermore, the exercise will be conducted in order to co-ordinate the cease-fire, "
+    "and approximately two hundred personnel will take part well away from the border."
+)
+
+
+def marked(item: bytes, text: str, reader: str = "rex") -> str:
+    return canary.mark(KEY, item, "clause 1", reader, text)
+
+
+def test_only_the_words_the_author_changed_are_shown_as_changed() -> None:
+    pieces = wording.changes(BEFORE, AFTER, BEFORE, AFTER)
+    assert [(change, words.strip()) for change, words in pieces] == [
+        ("same", BEFORE.split(" four ", maxsplit=1)[0]),
+        ("removed", "four"),
+        ("added", "two"),
+        ("same", "hundred personnel will take part"),
+        ("removed", "near"),
+        ("added", "well away from"),
+        ("same", "the border."),
+    ]
+
+
+def test_the_copies_marks_differ_between_versions_yet_only_real_changes_show() -> None:
+    old, new = marked(b"v" * 32, BEFORE), marked(b"w" * 32, AFTER)  # two items, two markings
+    assert strip_invisible(old) != BEFORE and strip_invisible(new) != AFTER  # visible forms
+    naive = wording.changes(old, new, old, new)  # comparing the copies: marks look like edits
+    pieces = wording.changes(BEFORE, AFTER, old, new)
+    changed = [words.strip() for change, words in pieces if change != "same"]
+    assert len([c for c, _w in naive if c != "same"]) > len(changed)
+    assert [strip_invisible(w) for w in changed] == ["four", "two", "near", "well away from"]
+    # The reader's copy of the new version, word for word: the pieces spell it out.
+    assert "".join(words for change, words in pieces if change != "removed") == new
+
+
+def test_a_phrase_in_its_other_form_keeps_its_place() -> None:
+    old, new = marked(b"v" * 32, BEFORE, "pia"), marked(b"w" * 32, AFTER, "pia")
+    pieces = wording.changes(BEFORE, AFTER, old, new)
+    assert "".join(w for c, w in pieces if c != "removed") == new
+    removed = "".join(w for c, w in pieces if c == "removed")
+    assert strip_invisible(removed).split() == ["four", "near"]
+
+
+def test_an_unchanged_text_is_one_piece_and_empty_texts_are_handled() -> None:
+    assert wording.changes(BEFORE, BEFORE, BEFORE, BEFORE) == [("same", BEFORE)]
+    assert wording.changes("", "New text.", "", "New text.") == [("added", "New text.")]
+    assert wording.changes("Old text.", "", "Old text.", "") == [("removed", "Old text.")]
+
+
+def test_a_text_past_the_limit_is_shown_whole_as_changed() -> None:
+    long = "word " * (wording.MAX_WORDS + 1)
+    assert wording.changes(long, long + "more", long, long + "more") == [
+        ("removed", long),
+        ("added", long + "more"),
+    ]
