@@ -3,6 +3,8 @@ canary mark is never shown as a change and every change is shown in the reader's
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
+
 from backchannel.analysis import canary, wording
 from backchannel.analysis.canary import strip_invisible
 
@@ -37,10 +39,11 @@ def test_only_the_words_the_author_changed_are_shown_as_changed() -> None:
 def test_the_copies_marks_differ_between_versions_yet_only_real_changes_show() -> None:
     old, new = marked(b"v" * 32, BEFORE), marked(b"w" * 32, AFTER)  # two items, two markings
     assert strip_invisible(old) != BEFORE and strip_invisible(new) != AFTER  # visible forms
-    naive = wording.changes(old, new, old, new)  # comparing the copies: marks look like edits
+    naive = SequenceMatcher(None, strip_invisible(old).split(), strip_invisible(new).split())
+    edits = [op for op in naive.get_opcodes() if op[0] != "equal"]  # marks look like edits
     pieces = wording.changes(BEFORE, AFTER, old, new)
     changed = [words.strip() for change, words in pieces if change != "same"]
-    assert len([c for c, _w in naive if c != "same"]) > len(changed)
+    assert len(edits) > 2 == len([c for c, _w in pieces if c == "added"])
     assert [strip_invisible(w) for w in changed] == ["four", "two", "near", "well away from"]
     # The reader's copy of the new version, word for word: the pieces spell it out.
     assert "".join(words for change, words in pieces if change != "removed") == new
@@ -66,3 +69,24 @@ def test_a_text_past_the_limit_is_shown_whole_as_changed() -> None:
         ("removed", long),
         ("added", long + "more"),
     ]
+
+
+def test_a_date_in_its_other_form_is_one_unit_shown_in_the_reader_s_words() -> None:
+    before = "Demining begins on 1 June with mixed teams."
+    after = "Demining begins on 1 July with mixed teams."
+    readers = [f"reader-{k}" for k in range(40)]
+    flipped = [r for r in readers if "June 1" in strip_invisible(marked(b"v" * 32, before, r))]
+    assert flipped, "no reader of forty was shown the other date form"
+    reader = flipped[0]
+    old, new = marked(b"v" * 32, before, reader), marked(b"w" * 32, after, reader)
+    pieces = wording.changes(before, after, old, new)
+    assert "".join(w for c, w in pieces if c != "removed") == new
+    removed = strip_invisible("".join(w for c, w in pieces if c == "removed"))
+    added = strip_invisible("".join(w for c, w in pieces if c == "added"))
+    assert removed.strip() == "June 1"  # the reader's form of the date, whole
+    assert added.strip() in ("1 July", "July 1")
+
+
+def test_a_copy_that_is_not_of_the_text_is_shown_whole_as_changed() -> None:
+    pieces = wording.changes(BEFORE, AFTER, "something else entirely", AFTER)
+    assert pieces == [("removed", "something else entirely"), ("added", AFTER)]
