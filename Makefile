@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit chromium nginx demo bench fuzz screenshots clean
+.PHONY: test lint unit packages chromium nginx spin model-check demo bench fuzz screenshots clean
+PACKAGES := /usr/bin/chromium=chromium nginx=nginx spin=spin gcc=gcc
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +21,20 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Debian's chromium for the browser tests (installed from apt if missing).
+# Debian's packages the tests use (installed from apt if missing, in one run): chromium
+# for the browser tests, nginx for the reverse-proxy test, spin and gcc for the model.
+packages:
+	scripts/ensure-packages.sh $(PACKAGES)
 chromium:
-	scripts/ensure-chromium.sh
-
-# Debian's nginx for the reverse-proxy test (installed from apt if missing).
+	scripts/ensure-packages.sh /usr/bin/chromium=chromium
 nginx:
-	scripts/ensure-nginx.sh
+	scripts/ensure-packages.sh nginx=nginx
+spin:
+	scripts/ensure-packages.sh spin=spin gcc=gcc
 
 # The protocol's branch coverage is measured on its own tests (tracing every station test
 # for it cost a quarter of the run); the rest of the suite runs without the tracer.
-unit: $(STAMP) chromium nginx
+unit: $(STAMP) packages
 	$(BIN)/pytest --cov --cov-report=term-missing tests/protocol
 	$(BIN)/pytest --ignore=tests/protocol --durations=25
 
@@ -41,6 +45,11 @@ test: lint unit
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/protocol -k "stateful or property" -q
 	BACKCHANNEL_FUZZ_EXAMPLES=400 $(BIN)/pytest tests/station/test_schema.py -q
+
+# The model of delivery (model/delivery.pml) checked by spin on its larger bounds
+# (minutes, several GB); `make test` checks the small ones.
+model-check: $(STAMP) spin
+	$(BIN)/python model/check.py --full
 
 bench: $(STAMP)
 	$(BIN)/python bench/protocol.py

@@ -185,6 +185,23 @@ def test_rolled_back_sender_cannot_replace_a_received_envelope() -> None:
         pair.b.channel.receive(forged, pair.clock())
 
 
+def test_two_different_early_envelopes_at_one_position_raise_the_fork_alarm() -> None:
+    """Found by the model of delivery (model/delivery.pml): the first early copy of a
+    position used to win in silence, so a sender put back and sending that position
+    again, the first copy still in flight, went unnoticed by the receiver."""
+    pair = ChannelPair.create()
+    pair.a.channel.send_item(msg("one"), pair.clock())  # not delivered yet
+    before = pair.a.channel.snapshot(KEY)
+    early = pair.a.channel.send_item(msg("two"), pair.clock())
+    position = pair.a.channel.sent_seq
+    pair.a.channel = Channel.restore(before, KEY)  # A's storage put back
+    other = pair.a.channel.send_item(msg("two, again"), pair.clock())
+    assert [type(e) for e in pair.b.channel.receive(early, pair.clock())] == [EnvelopeHeld]
+    assert [type(e) for e in pair.b.channel.receive(early, pair.clock())] == [EnvelopeHeld]
+    assert [type(e) for e in pair.b.channel.receive(other, pair.clock())] == [ForkDetected]
+    assert pair.b.channel.fork_alarm == f"the peer sent two different envelopes {position}"
+
+
 def test_ack_naming_a_different_envelope_raises_the_fork_alarm() -> None:
     pair = ChannelPair.create()
     data = pair.a.send(msg())

@@ -7,7 +7,7 @@ as ``$remote_addr``: the tests check that the station sees that address, not the
 proxy's, for the audit trail and the sign-in throttles, that it treats the browser's
 connection as TLS (``__Host-`` cookie, HSTS), and that a client who reaches the port
 directly cannot claim either by sending the same headers.  CI installs nginx
-(scripts/ensure-nginx.sh); without it the module is skipped.
+(`make nginx`); without it the module is skipped.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def find_nginx() -> str | None:
 
 NGINX = find_nginx()
 pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx is not installed (scripts/ensure-nginx.sh installs it; CI does)"
+    NGINX is None, reason="nginx is not installed (`make nginx` installs it; CI does)"
 )
 
 

@@ -446,6 +446,8 @@ class Channel:
         # Only the holder of the outer key can fill the hold buffer; what cannot be
         # checked yet (an epoch whose renewal is in the gap) waits for retransmission.
         self._outer.open(header, body, associated_data(header))
+        if self._chain.holds_other(header.seq, data):  # two authentic envelopes at one seq
+            return self._alarm(f"the peer sent two different envelopes {header.seq}")
         if not self._chain.hold(header.seq, data, self.policy.max_held_bytes):
             raise RemoteProtocolError("too many envelopes held back; retransmit after the gap")
         return [EnvelopeHeld(header.seq)]

@@ -100,7 +100,8 @@ class Transcript:
         return Arrival.NEXT if seq == s.received_seq + 1 else Arrival.EARLY
 
     def hold(self, seq: int, data: bytes, max_bytes: int) -> bool:
-        """Hold an early envelope (the first copy wins); False if the buffer is full."""
+        """Hold an early envelope (a copy of it changes nothing; another envelope at the
+        seq is the caller's fork, see ``holds_other``); False if the buffer is full."""
         held = self.state.held
         if seq in held:
             return True
@@ -108,6 +109,11 @@ class Transcript:
             return False
         held[seq] = data
         return True
+
+    def holds_other(self, seq: int, data: bytes) -> bool:
+        """Whether another envelope than this one is held at ``seq``."""
+        held = self.state.held.get(seq)
+        return held is not None and held != data
 
     def next_held(self) -> tuple[int, bytes] | None:
         seq = self.state.received_seq + 1
