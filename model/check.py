@@ -48,7 +48,8 @@ BROKEN = (
         {"ITEMS": 2, "HELD_FORK": 0, "CRASHES": 0, "ROLLBACK_B": 0, **SMALL}, "b_twice"),
 )  # fmt: skip
 FULL = (
-    Run("3 items, a crash of each side, 2 losses, 1 duplicate", {"ITEMS": 3, **NO_PUT_BACK}),
+    Run("3 items, a crash of each side, 1 loss", {"ITEMS": 3, **NO_PUT_BACK, **SMALL}),
+    Run("2 items, a crash of each side, 2 losses, 1 duplicate", {"ITEMS": 2, **NO_PUT_BACK}),
     Run("2 items, A's storage put back, 2 losses, 1 duplicate",
         {"ITEMS": 2, "CRASHES": 0, "ROLLBACK_B": 0}),
     Run("2 items, B's storage put back, 2 losses, 1 duplicate",
