@@ -247,6 +247,25 @@ def test_the_server_does_not_name_itself(served: tuple[StationProcess, str]) -> 
         assert "server" not in httpx.get(station.url + path).headers, path
 
 
+def test_what_is_shown_before_signing_in_names_no_party(tmp_path: Path) -> None:
+    station = create(tmp_path, "bravo-hq")
+    try:
+        with TestClient(create_app(station, deliver=False)) as client:
+            shown = {path: client.get(path, follow_redirects=False)
+                     for path in ("/login", "/nowhere", "/static/nope.css", "/health")}  # fmt: skip
+            assert client.get("/login").status_code == 200 and "Sign in" in shown["/login"].text
+            for path, answer in shown.items():
+                assert "Party bravo-hq" not in answer.text and "bravo-hq" not in answer.text, path
+            keys = client.get("/.well-known/backchannel/keys")  # public by choice
+            assert "Party bravo-hq" in keys.text
+            station.config = station.config.model_copy(update={"name_before_sign_in": True})
+            named = client.get("/login").text
+            assert "Station bravo-hq of Party bravo-hq." in named
+            assert "<title>Sign in · bravo-hq · backchannel</title>" in named
+    finally:
+        station.close()
+
+
 def test_one_source_replaying_an_envelope_is_slowed_down_and_costs_no_writes(
     tmp_path: Path,
 ) -> None:

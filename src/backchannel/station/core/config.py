@@ -137,6 +137,10 @@ class StationConfig(BaseModel):
     # What the counterpart is told of who sent an item: the sending officer's display
     # name beside the role ("name"), or the role alone ("role").
     share_names: Literal["name", "role"] = "role"
+    # Whether what is shown before signing in (the sign-in page, an error page) names
+    # the party and the station.  Off: an anonymous visitor learns only that this is a
+    # backchannel station.  (The keys document names them, public by choice.)
+    name_before_sign_in: bool = False
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

@@ -73,8 +73,9 @@ def page(request: Request, name: str, http_status: int = 200, **context: Any) ->
     context.setdefault("who", None)
     who = context["who"]
     needs = needs_of(request.app.state.door, who.officer) if who is not None else Attention()
+    named = who is not None or station.config.name_before_sign_in
     context.update(station=station.config, request=request, Action=Action, needs=needs,
-                   zone=zone_name())  # fmt: skip
+                   zone=zone_name(), named=named)  # fmt: skip
     return templates.TemplateResponse(request, name, context, status_code=http_status)
 
 
@@ -110,11 +111,11 @@ def login_form(request: Request, error: str = "", status: int = 200) -> HTMLResp
     """
     nonce = secrets.token_urlsafe(24)
     config = station_of(request).config
-    key = (config.party, config.station, error[:200], over_tls(request))
+    key = (config.party, config.station, config.name_before_sign_in, error[:200], over_tls(request))
     if key not in _LOGIN_PAGES:
         if len(_LOGIN_PAGES) > 64:
             _LOGIN_PAGES.clear()
-        rendered = page(request, "login.html", form_token=_NONCE, error=key[2])
+        rendered = page(request, "login.html", form_token=_NONCE, error=key[3])
         _LOGIN_PAGES[key] = bytes(rendered.body)
     html = _LOGIN_PAGES[key].replace(_NONCE.encode(), nonce.encode())
     response = HTMLResponse(html, status_code=status)
@@ -163,7 +164,7 @@ def login_again(request: Request, error: str, status: int = 400) -> HTMLResponse
 
 
 _NONCE = "@@form-token@@"
-_LOGIN_PAGES: dict[tuple[str, str, str, bool], bytes] = {}  # station, error, TLS -> page
+_LOGIN_PAGES: dict[tuple[str, str, bool, str, bool], bytes] = {}  # station, named, error, TLS
 
 
 @router.post("/logout")
