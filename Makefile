@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit packages chromium nginx spin model-check demo bench fuzz screenshots clean
+.PHONY: test lint unit packages chromium nginx spin model-check soak demo bench fuzz screenshots clean
 PACKAGES := /usr/bin/chromium=chromium nginx=nginx spin=spin gcc=gcc
 
 $(STAMP): pyproject.toml
@@ -50,6 +50,12 @@ fuzz: $(STAMP)
 # (minutes, several GB); `make test` checks the small ones.
 model-check: $(STAMP) spin
 	$(BIN)/python model/check.py --full
+
+# The long runs of the soak tests: the receiver killed at random moments of 1,000 items
+# (`make test` sends 300).
+soak: $(STAMP)
+	BACKCHANNEL_SOAK_ITEMS=1000 $(BIN)/pytest tests/station/test_two_stations.py -q \
+		-k receiver_killed_at_random_moments
 
 bench: $(STAMP)
 	$(BIN)/python bench/protocol.py

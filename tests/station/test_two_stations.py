@@ -18,6 +18,10 @@ from backchannel.store import repository as repo
 
 from .conftest import StationProcess, cli, message, status_of, wait_until
 
+# Items sent while the receiver is killed at random moments: 300 in `make test`, 1,000
+# in `make soak`.
+SOAK_ITEMS = int(os.environ.get("BACKCHANNEL_SOAK_ITEMS", "300"))
+
 
 def texts(station: Station) -> list[str]:
     return [e.item.text for e in station.inbox(None) if isinstance(e.item, Message)]
@@ -75,16 +79,17 @@ def test_receiver_killed_at_random_moments_loses_and_repeats_nothing(
 ) -> None:
     a, b = pair_of_stations
     sa, rng = a.open(), random.Random(1234)
-    channel, total = sa.resolve(None), 0
-    for trial in range(3):
-        for _ in range(333 if trial < 2 else 334):
-            sa.send(channel, message(f"item {total}"))
-            total += 1
-            if rng.random() < 0.012:  # about four kills per trial, at random moments
-                time.sleep(rng.random() * 0.2)
-                b.kill()
-                b.start()
-    wait_until(lambda: drained(a), "1,000 items delivered", seconds=240)
+    channel, total, kills = sa.resolve(None), 0, 0
+    for _ in range(SOAK_ITEMS):
+        sa.send(channel, message(f"item {total}"))
+        total += 1
+        if rng.random() < 12 / 1000:  # about twelve kills in 1,000 items, at random moments
+            time.sleep(rng.random() * 0.2)
+            b.kill()
+            b.start()
+            kills += 1
+    assert kills >= 2, "the receiver was never killed: the test would prove nothing"
+    wait_until(lambda: drained(a), f"{SOAK_ITEMS} items delivered", seconds=240)
     assert texts(b.open()) == [f"item {n}" for n in range(total)]
     # B was killed while delivering, perhaps holding its lease: it must not wait that out.
     wait_until(lambda: drained(b), "B's checkpoints delivered", seconds=20)
