@@ -158,8 +158,9 @@ def hostile_station(tmp: Path, folder: str, party: str, station: str) -> Station
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = StationConfig(
-        party=party, station=station, public_url=url, port=port, allow_private_endpoints=True
-    )
+        party=party, station=station, public_url=url, port=port, allow_private_endpoints=True,
+        name_before_sign_in=True,  # so that the sign-in page shows the hostile names too
+    )  # fmt: skip
     Station.create(tmp / folder, config).close()
     return StationProcess(tmp / folder, url)
 
