@@ -89,6 +89,11 @@ def search(run: Run, work: Path, memory_mb: int) -> Result:
     if states is None:
         raise ModelError(f"{run.name}: the verifier said nothing of its search")
     violated = re.search(r"assertion violated (.*?) \(at depth", out)
+    errors = re.search(r"errors: (\d+)", out)
+    if errors is None or ("Search not completed" in out and not violated):
+        raise ModelError(f"{run.name}: the search did not finish")
+    if int(errors.group(1)) and not violated:  # an invalid end state: a deadlock
+        raise ModelError(f"{run.name}: {out.strip().splitlines()[0]}")
     return Result(int(states.group(1)), time.monotonic() - started,
                   violated.group(1) if violated else "")  # fmt: skip
 

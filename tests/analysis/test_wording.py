@@ -3,6 +3,7 @@ canary mark is never shown as a change and every change is shown in the reader's
 
 from __future__ import annotations
 
+import time
 from difflib import SequenceMatcher
 
 from backchannel.analysis import canary, wording
@@ -63,12 +64,15 @@ def test_an_unchanged_text_is_one_piece_and_empty_texts_are_handled() -> None:
     assert wording.changes("Old text.", "", "Old text.", "") == [("removed", "Old text.")]
 
 
-def test_a_text_past_the_limit_is_shown_whole_as_changed() -> None:
-    long = "word " * (wording.MAX_WORDS + 1)
-    assert wording.changes(long, long + "more", long, long + "more") == [
-        ("removed", long),
-        ("added", long + "more"),
+def test_a_text_past_the_limit_is_shown_whole_as_changed_and_at_once() -> None:
+    before, after = "a " * 4096, "a b " * 2048  # repeated words: the matcher's worst case
+    started = time.monotonic()
+    assert wording.changes(before, after, before, after) == [
+        ("removed", before),
+        ("added", after),
     ]
+    assert time.monotonic() - started < 1.0
+    assert wording.MAX_WORK >= 300 * 300  # a long clause against a long clause is compared
 
 
 def test_a_date_in_its_other_form_is_one_unit_shown_in_the_reader_s_words() -> None:

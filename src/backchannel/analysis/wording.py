@@ -20,7 +20,10 @@ from backchannel.analysis.canary.layout import INVISIBLE, Layout, layout
 
 Change = Literal["same", "added", "removed"]
 Piece = tuple[Change, str]
-MAX_WORDS = 4096  # past this many words a version is shown whole, as changed
+# The matcher's work grows with the product of the two word counts (and worse with
+# repeated words): past this product a version is shown whole, as changed, so that a
+# counterpart's text cannot stall the page that shows it.
+MAX_WORK = 100_000
 _WORD = re.compile(r"\s*\S+\s*|\s+")  # a word with the space after it; leading space kept
 
 
@@ -32,7 +35,7 @@ def changes(
     whole: list[Piece] = []
     _add(whole, "removed", before_copy)
     _add(whole, "added", after_copy)
-    if max(len(_WORD.findall(before)), len(_WORD.findall(after))) > MAX_WORDS:
+    if len(_WORD.findall(before)) * len(_WORD.findall(after)) > MAX_WORK:
         return whole
     old, new = _Units(before, before_copy, language), _Units(after, after_copy, language)
     if not (old.found and new.found):
