@@ -1,7 +1,8 @@
-"""Write the golden files for the wire and snapshot formats (v1).
+"""Write the golden files for the wire and snapshot formats of one envelope version.
 
 Run it only when a format change is intended, and say so in the commit:
-``.venv/bin/python tests/golden/make_golden.py``.  The tests in
+``.venv/bin/python tests/golden/make_golden.py 2`` (or ``1``, which writes the
+version-1 file that channels paired before version 2 still read).  The tests in
 ``tests/protocol/test_golden.py`` read what it writes and fail on any change in how
 envelopes, acks, invitations or snapshots are laid out or read back.
 """
@@ -9,6 +10,7 @@ envelopes, acks, invitations or snapshots are laid out or read back.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from backchannel.protocol import Message, create_invitation
 from backchannel.protocol.identity import Identity
 from backchannel.testing import ChannelPair
 
-GOLDEN = Path(__file__).parent / "v1.json"
+FOLDER = Path(__file__).parent
 KEY = bytes(range(32))
 ITEM = Message(
     text="Exercise NORTHERN GATE, 3 to 5 May, sea area K-7.",
@@ -27,8 +29,8 @@ ITEM = Message(
 )
 
 
-def main() -> None:
-    pair = ChannelPair.create()
+def main(version: int) -> None:
+    pair = ChannelPair.create(version=version)
     pair.send(pair.b, Message(text="ready", language="en", from_role="admin", to_role="admin"))
     b_before = pair.b.channel.snapshot(KEY)
     envelope = pair.a.send(ITEM)
@@ -47,9 +49,10 @@ def main() -> None:
         "invitation": pending.invitation.encode().hex(),
         "invitation_snapshot": pending.snapshot(KEY).hex(),
     }
-    GOLDEN.write_text(json.dumps(golden, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {GOLDEN}")
+    path = FOLDER / f"v{version}.json"
+    path.write_text(json.dumps(golden, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2)

@@ -1,4 +1,4 @@
-"""Golden files: the v1 wire and snapshot formats must keep reading back the same.
+"""Golden files: the v1 and v2 wire and snapshot formats must keep reading back the same.
 
 If one of these fails, a format changed.  If that was intended, bump the protocol
 or snapshot version (old peers and stored snapshots must be refused or migrated,
@@ -76,3 +76,21 @@ def test_snapshots_are_sealed(name: str) -> None:
     data = blob(name)
     assert data.startswith(b"BCS\x01")
     assert b"Aurelia" not in data and b"Borduria" not in data
+
+
+V2: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "golden" / "v2.json").read_text(encoding="utf-8")
+)
+
+
+def test_version_two_envelope_reads_back_to_the_same_item() -> None:
+    data = bytes.fromhex(V2["envelope"])
+    assert data[:3] == b"BC\x02" and len(data) == 1024  # one bucket: the floor
+    channel = Channel.restore(bytes.fromhex(V2["channel_snapshot_b"]), bytes.fromhex(V2["key"]))
+    events = channel.receive(data, V2["now"])
+    [received] = [e for e in events if isinstance(e, ItemReceived)]
+    assert isinstance(received.item, Message)
+    assert received.item.text == V2["item"]["text"]
+    assert received.envelope_hash == envelope_hash(data)
+    ack = channel.ack()
+    assert ack[:3] == b"BA\x02" and len(ack) == len(bytes.fromhex(V2["ack"])) == 119

@@ -24,7 +24,7 @@ from backchannel.protocol.events import (
     HeadsMatched,
     WentBack,
 )
-from backchannel.protocol.heads import Heads, decode_message, encode_message, heads_tag
+from backchannel.protocol.heads import Heads, encode_message, heads_tag
 from backchannel.protocol.transcript import DUPLICATE_WINDOW
 from backchannel.testing import ChannelPair, SimulatedStation
 
@@ -103,7 +103,9 @@ def test_a_fork_at_a_position_both_hold_is_an_alarm_not_a_rollback() -> None:
     pair = ChannelPair.create()
     pair.send(pair.a, msg("m"))
     nonce, here = os.urandom(16), pair.a.channel.positions()
-    answer = decode_message(pair.b.channel.answer_heads(pair.a.channel.heads_probe(nonce)))
+    answer = pair.a.channel.heads_message(
+        pair.b.channel.answer_heads(pair.a.channel.heads_probe(nonce))
+    )
     assert isinstance(answer, Heads)
     forged = msgspec.structs.replace(answer, received_head=bytes(32))
     # A tag over the altered heads (as the peer itself would make it): a real fork.
@@ -131,14 +133,20 @@ def test_answers_must_be_fresh_authentic_and_of_the_right_kind() -> None:
         pair.a.channel.check_heads(tampered, nonce, here)
     with pytest.raises(RemoteProtocolError, match="not the heads message expected"):
         pair.a.channel.check_heads(
-            pair.a.channel.heads_probe(nonce), nonce, pair.a.channel.positions()
+            pair.b.channel.heads_probe(nonce), nonce, pair.a.channel.positions()
         )
+    with pytest.raises(AuthenticationFailed):  # our own probe reflected: the other key
+        pair.a.channel.check_heads(pair.a.channel.heads_probe(nonce), nonce, here)
+    assert len(answer) == 367 and answer[:3] == b"BH\x02"
     with pytest.raises(RemoteProtocolError, match="not a backchannel heads message"):
         pair.a.channel.check_heads(b"BH\x01" + b"\x00" * 600, nonce, here)
-    with pytest.raises(RemoteProtocolError, match="another channel"):
-        ChannelPair.create().b.channel.answer_heads(pair.a.channel.heads_probe(nonce))
+    stranger = ChannelPair.create().b.channel
+    with pytest.raises(AuthenticationFailed):  # sealed under another channel's key
+        stranger.answer_heads(pair.a.channel.heads_probe(nonce))
+    probe = pair.b.channel.heads_message(pair.a.channel.heads_probe(nonce))
+    with pytest.raises(RemoteProtocolError, match="another channel"):  # a version-1 one
+        stranger.answer_heads(encode_message(probe))
     with pytest.raises(AuthenticationFailed):  # a probe made without the MAC key
-        probe = decode_message(pair.a.channel.heads_probe(nonce))
         pair.b.channel.answer_heads(encode_message(msgspec.structs.replace(probe, auth=bytes(32))))
 
 

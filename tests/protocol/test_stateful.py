@@ -21,7 +21,6 @@ from backchannel.protocol import (
     Message,
     RemoteProtocolError,
 )
-from backchannel.protocol.wire import parse_envelope
 from backchannel.testing import ChannelPair, SimulatedStation
 
 POLICY = ChannelPolicy(renew_after_items=3, renew_after_seconds=50, max_gap=8)
@@ -44,8 +43,7 @@ class TwoParties(RuleBasedStateMachine):
         return self.pair.a if name == "A" else self.pair.b
 
     def transmit(self, sender: SimulatedStation, data: bytes) -> None:
-        header, _ = parse_envelope(data)
-        key = (sender.name, header.seq)
+        key = (sender.name, self.pair.other(sender).channel.read(data).seq)
         assert self.wire.setdefault(key, data) == data, f"{key} sent twice with different bytes"
         self.network.append((self.pair.other(sender).name, data))
 
@@ -82,7 +80,7 @@ class TwoParties(RuleBasedStateMachine):
         if data[:2] == b"BA":
             receiver.take_ack(data)
             return
-        early = parse_envelope(data)[0].seq > receiver.channel.received_seq + 1
+        early = receiver.channel.read(data).seq > receiver.channel.received_seq + 1
         try:
             events, ack = receiver.receive(data, persist=not crash_first)
         except RemoteProtocolError as exc:

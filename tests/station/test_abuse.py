@@ -174,17 +174,21 @@ class SignInFlood:
         return dict(answers)
 
 
-def failed_sign_in_seconds(url: str) -> tuple[float, float]:
-    """How long the sign-in form takes, and a sign-in with an unknown name."""
+def failed_sign_in_seconds(url: str, rounds: int = 3) -> tuple[float, float]:
+    """How long the sign-in form takes, and a sign-in with an unknown name: the fastest
+    of a few rounds of each, so that one slow moment of a noisy machine decides nothing."""
+    pages, sign_ins = [], []
     with httpx.Client(base_url=url, timeout=30) as client:
-        began = time.perf_counter()
-        token = form_token(client.get("/login").text)
-        page = time.perf_counter() - began
-        began = time.perf_counter()
-        form = {"name": "nobody-here", "password": "not it at all", "form_token": token, "code": ""}
-        refused = client.post("/login", data=form)
-        assert refused.status_code == 401, refused.text[:300]
-        return page, time.perf_counter() - began
+        for _ in range(rounds):
+            began = time.perf_counter()
+            token = form_token(client.get("/login").text)
+            pages.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            form = {"name": "nobody-here", "password": "not it", "form_token": token, "code": ""}
+            refused = client.post("/login", data=form)
+            assert refused.status_code == 401, refused.text[:300]
+            sign_ins.append(time.perf_counter() - began)
+    return min(pages), min(sign_ins)
 
 
 def test_station_a_checks_passwords_at_the_real_argon2_cost(site: Site) -> None:

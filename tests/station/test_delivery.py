@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
 from backchannel.protocol import Message
-from backchannel.protocol.wire import encode_envelope, parse_envelope
+from backchannel.protocol.wire import Header, encode_envelope
 from backchannel.station.app import create_app
 from backchannel.station.core.batches import decode_batch, encode_batch
 from backchannel.station.core.delivery import DeliveryWorker
@@ -92,11 +91,12 @@ def test_refusal_quoting_peer_text_stays_an_ascii_header(
     a, b = paired
     channel = a.resolve(None)
     a.send(channel, message("genuine"))
-    [(_seq, envelope, _url)] = a.undelivered(channel)
-    header, body = parse_envelope(envelope)
-    evil = encode_envelope(
-        msgspec.structs.replace(header, seq=header.seq + 1, item_type="€vil"), body
-    )
+    [(seq, envelope, _url)] = a.undelivered(channel)
+    # A version-1 header still names its item type in the clear, so a peer's text can
+    # reach the refusal (version 2 carries it inside, where only the peer can write).
+    ids = (a.public_identity().station_id, b.public_identity().station_id)
+    header = Header(bytes.fromhex(channel), *ids, seq + 1, "€vil", 0, None, bytes(12))
+    evil = encode_envelope(header, bytes(32))
     with TestClient(create_app(b, deliver=False)) as client:
         reply = client.post("/peer/v1/envelopes", content=encode_batch([envelope, evil]))
     assert reply.status_code == 200  # the genuine one was taken

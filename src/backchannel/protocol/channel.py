@@ -17,7 +17,9 @@ from typing import NamedTuple, TypeVar
 import msgspec
 import vodozemac
 
+from . import envelope as v2
 from .encoding import decode, encode
+from .envelope import Envelope, InnerV2, WireKeys
 from .errors import (
     AuthenticationFailed,
     ConflictingEnvelope,
@@ -100,6 +102,9 @@ class ChannelState(msgspec.Struct, array_like=True):
     chain: ChainState
     fork_alarm: str | None
     olm_stash: dict[bytes, bytes] = msgspec.field(default_factory=dict)
+    # The lowest envelope version taken from the peer: 1 for a channel paired before
+    # version 2, until the peer's first version-2 envelope; then 2 for good.
+    peer_floor: int = 1
 
 
 class SentEnvelope(NamedTuple):
@@ -115,8 +120,8 @@ class SentEnvelope(NamedTuple):
 
 
 class _Opened(NamedTuple):
-    header: Header
-    inner: Inner
+    envelope: Envelope
+    inner: Inner | InnerV2
     item: Item
     renewal: PendingRenewal | None
     envelope_hash: bytes
@@ -139,6 +144,7 @@ class Channel:
         context = (state.channel_id, self._local_id, self._peer_id)
         self._outer = OuterLayer(state.outer, context, rng)
         self._chain = Transcript(state.chain, *context)
+        self._wire = WireKeys.derive(state.mac_key, *context)
 
     @classmethod
     def create(
@@ -167,6 +173,7 @@ class Channel:
             outer=OuterLayer.start(root, context, now, rng).state,
             chain=Transcript.start(*context).state,
             fork_alarm=None,
+            peer_floor=v2.VERSION,
         )
         return cls(state, session, policy, rng)
 
@@ -263,41 +270,47 @@ class Channel:
                 f"the peer has not acknowledged {self.policy.max_unacked} envelopes; "
                 "it may be down: wait for the backlog to drain"
             )
-        item_bytes = encode_item(item)
         seq = c.sent_seq + 1
         epoch, renewal = self._outer.next_send(self.policy, now)
-        header = Header(
-            self.channel_id,
-            self._local_id,
-            self._peer_id,
-            seq,
-            item.item_type,
-            epoch,
-            renewal,
-            self._rng(NONCE_BYTES),
-        )
-        ad = associated_data(header)
-        inner = Inner(
-            hash_bytes("header", ad),
-            c.sent_head,
-            c.received_seq,
-            c.received_head,
-            self._outer.take_offer(),
-            item_bytes,
-        )
-        olm_type, olm_body = self._session.encrypt(encode(inner)).to_parts()
-        body = self._outer.seal(header.nonce, bytes([olm_type]) + olm_body, ad)
-        data = encode_envelope(header, body)
+        nonce = self._rng(NONCE_BYTES)
+        links = (c.sent_head, c.received_seq, c.received_head, self._outer.take_offer())
+        if self.policy.send_version == 1:
+            header = Header(
+                self.channel_id, self._local_id, self._peer_id, seq, item.item_type, epoch,
+                renewal, nonce,
+            )  # fmt: skip
+            ad = associated_data(header)
+            inner: Inner | InnerV2 = Inner(hash_bytes("header", ad), *links, encode_item(item))
+            olm = self._olm_encrypt(inner)
+            data = encode_envelope(header, self._outer.seal(nonce, olm, ad))
+        else:
+            ids = (self._local_id, self._peer_id)
+            clear, ad = v2.draft(self._wire, self.channel_id, ids, (seq, epoch, renewal), nonce)
+            digest_ = hash_bytes("header", ad)
+            inner = InnerV2(digest_, *links, item.item_type, encode_item(item))
+            olm = self._olm_encrypt(inner)
+            data = clear + self._outer.seal(nonce, v2.padded(clear, olm), ad)
         hashed = envelope_hash(data)
         self._chain.record_sent(seq, hashed)
         return SentEnvelope(
             seq, hashed, inner.prev_hash, inner.peer_seq, inner.peer_hash, data, item
         )
 
+    def _olm_encrypt(self, inner: Inner | InnerV2) -> bytes:
+        olm_type, olm_body = self._session.encrypt(encode(inner)).to_parts()
+        return bytes([olm_type]) + olm_body
+
     def ack(self) -> bytes:
-        """The cumulative delivery ack to return after the snapshot is committed."""
+        """The cumulative delivery ack to return after the snapshot is committed.
+
+        In the version the peer sends in: version 1 only to a peer still sending it.
+        """
         c = self._chain.state
         tag = self._chain.ack_tag(self._state.mac_key, c.received_seq, c.received_head)
+        if self._state.peer_floor >= v2.VERSION:
+            plain = (c.received_seq, c.received_head, tag)
+            nonce = self._rng(NONCE_BYTES)
+            return v2.seal_ack(self._wire.send_control, self.channel_id, nonce, plain)
         ack = DeliveryAck(
             self.channel_id,
             self._local_id,
@@ -309,18 +322,24 @@ class Channel:
         return encode_ack(ack)
 
     def receive_ack(self, data: bytes) -> list[Event]:
-        """Take the peer's delivery ack for our envelopes."""
-        ack = parse_ack(data)
-        self._check_addressing(ack.channel_id, ack.sender, ack.receiver)
-        if not self._chain.ack_valid(self._state.mac_key, ack.tag, ack.seq, ack.head):
+        """Take the peer's delivery ack for our envelopes (either version)."""
+        if data[:3] == v2.ACK_PREFIX:
+            channel_id, seq, head, tag = v2.open_ack(self._wire.recv_control, data)
+            if channel_id != self.channel_id:
+                raise RemoteProtocolError("this belongs to another channel")
+        else:
+            ack = parse_ack(data)
+            self._check_addressing(ack.channel_id, ack.sender, ack.receiver)
+            seq, head, tag = ack.seq, ack.head, ack.tag
+        if not self._chain.ack_valid(self._state.mac_key, tag, seq, head):
             raise AuthenticationFailed
         previous = self.acked_seq
-        fork = self._chain.apply_ack(ack.seq, ack.head)
+        fork = self._chain.apply_ack(seq, head)
         if fork is not None:
             return self._alarm(fork)
-        if ack.seq < previous:
-            return [AckBehind(ack.seq, previous)]
-        return [Delivered(ack.seq)] if ack.seq > previous else []
+        if seq < previous:
+            return [AckBehind(seq, previous)]
+        return [Delivered(seq)] if seq > previous else []
 
     def receive(self, data: bytes, now: float, known_hash: bytes | None = None) -> list[Event]:
         """Process one envelope from the peer; raise without any change if it is refused.
@@ -330,19 +349,40 @@ class Channel:
         window of recent hashes), so that a different envelope at a position already
         processed is told from a retransmission however old it is.
         """
+        envelope = self.read(data)
+        hashed = envelope_hash(data)
+        arrival = self._chain.classify(envelope.seq, hashed, self.policy.max_gap, known_hash)
+        if arrival is Arrival.DUPLICATE:
+            return [DuplicateReceived(envelope.seq)]
+        self._check_floor(envelope)
+        if arrival is Arrival.CONFLICT:
+            return self._conflict(envelope)
+        if arrival is Arrival.EARLY:
+            return self._hold(envelope, data)
+        events = self._process(envelope, hashed)
+        return events + self._drain_held()
+
+    def read(self, data: bytes) -> Envelope:
+        """An envelope of either version, its position unmasked; changes nothing."""
+        if data[:3] == v2.ENVELOPE_PREFIX:
+            envelope = v2.read(data, self._wire, (self._peer_id, self._local_id))
+            if envelope.channel_id != self.channel_id:
+                raise RemoteProtocolError("this belongs to another channel")
+            return envelope
         header, body = parse_envelope(data)
         self._check_addressing(header.channel_id, header.sender, header.receiver)
         item_class(header.item_type)
-        hashed = envelope_hash(data)
-        arrival = self._chain.classify(header.seq, hashed, self.policy.max_gap, known_hash)
-        if arrival is Arrival.DUPLICATE:
-            return [DuplicateReceived(header.seq)]
-        if arrival is Arrival.CONFLICT:
-            return self._conflict(header, body)
-        if arrival is Arrival.EARLY:
-            return self._hold(header, body, data)
-        events = self._process(header, body, hashed)
-        return events + self._drain_held()
+        return Envelope(
+            1, header.channel_id, header.seq, header.epoch, header.renewal, header.nonce,
+            header.item_type, associated_data(header), body,
+        )  # fmt: skip
+
+    def _check_floor(self, envelope: Envelope) -> None:
+        if envelope.version < self._state.peer_floor:
+            raise RemoteProtocolError(
+                f"a version-{envelope.version} envelope on a channel the peer moved to "
+                f"version {self._state.peer_floor}: refused (no way back down)"
+            )
 
     # -- comparing heads (heads.py) ----------------------------------------------------
 
@@ -350,7 +390,7 @@ class Channel:
         """Ask the peer for its heads; keep ``nonce`` (16 random bytes) for the answer."""
         probe = HeadsProbe(self.channel_id, self._local_id, self._peer_id, nonce, b"")
         probe = msgspec.structs.replace(probe, auth=probe_tag(self._state.mac_key, probe))
-        return encode_message(probe)
+        return self._seal_heads(probe)
 
     def answer_heads(self, data: bytes) -> bytes:
         """The peer's probe, answered with our heads (changes nothing)."""
@@ -369,7 +409,7 @@ class Channel:
             b"",
         )
         heads = msgspec.structs.replace(heads, auth=heads_tag(self._state.mac_key, heads))
-        return encode_message(heads)
+        return self._seal_heads(heads)
 
     def positions(self) -> Ours:
         """Our positions now: keep them with a probe's nonce for :meth:`check_heads`."""
@@ -396,7 +436,7 @@ class Channel:
         forked: it stops the channel too."""
         notice = WentBackNotice(self.channel_id, self._local_id, self._peer_id, who, b"")
         notice = msgspec.structs.replace(notice, auth=notice_tag(self._state.mac_key, notice))
-        return encode_message(notice)
+        return self._seal_heads(notice)
 
     def receive_notice(self, data: bytes) -> list[Event]:
         """The peer found that one of us went back."""
@@ -411,8 +451,20 @@ class Channel:
         )
         return [*self._alarm(reason), WentBack(who, reason)]
 
+    def heads_message(self, data: bytes) -> HeadsProbe | Heads | WentBackNotice:
+        """A heads message from the peer, opened (version 2) and decoded; not yet checked."""
+        if data[:3] == v2.HEADS_PREFIX:
+            data = v2.open_heads(self._wire.recv_control, data)
+        return decode_message(data)
+
+    def _seal_heads(self, message: HeadsProbe | Heads | WentBackNotice) -> bytes:
+        nonce = self._rng(NONCE_BYTES)
+        return v2.seal_heads(
+            self._wire.send_control, self.channel_id, nonce, encode_message(message)
+        )
+
     def _peer_message(self, data: bytes, kind: type[HeadsT]) -> HeadsT:
-        message = decode_message(data)
+        message = self.heads_message(data)
         if not isinstance(message, kind):
             raise RemoteProtocolError("not the heads message expected here")
         self._check_addressing(message.channel_id, message.sender, message.receiver)
@@ -421,19 +473,19 @@ class Channel:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _conflict(self, header: Header, body: bytes) -> list[Event]:
+    def _conflict(self, envelope: Envelope) -> list[Event]:
         """A different envelope at a position already processed.
 
         If it opens under our current outer key it is the peer's (its state went back,
         or it forked): an alarm.  If not, anyone could have sent it: refused.
         """
         try:
-            self._outer.open(header, body, associated_data(header))
+            self._outer.open(envelope)
         except RemoteProtocolError:
             raise ConflictingEnvelope(
-                f"envelope {header.seq} conflicts with the one already received"
+                f"envelope {envelope.seq} conflicts with the one already received"
             ) from None
-        return self._alarm(f"the peer sent a different envelope {header.seq} than the one held")
+        return self._alarm(f"the peer sent a different envelope {envelope.seq} than the one held")
 
     def _check_addressing(self, channel_id: bytes, sender: bytes, receiver: bytes) -> None:
         if channel_id != self.channel_id:
@@ -441,35 +493,38 @@ class Channel:
         if sender != self._peer_id or receiver != self._local_id:
             raise RemoteProtocolError("sender or receiver is not this channel's pair of stations")
 
-    def _hold(self, header: Header, body: bytes, data: bytes) -> list[Event]:
+    def _hold(self, envelope: Envelope, data: bytes) -> list[Event]:
         """Keep an early envelope, but only once the outer layer vouches for it."""
         # Only the holder of the outer key can fill the hold buffer; what cannot be
         # checked yet (an epoch whose renewal is in the gap) waits for retransmission.
-        self._outer.open(header, body, associated_data(header))
-        if self._chain.holds_other(header.seq, data):  # two authentic envelopes at one seq
-            return self._alarm(f"the peer sent two different envelopes {header.seq}")
-        if not self._chain.hold(header.seq, data, self.policy.max_held_bytes):
+        self._outer.open(envelope)
+        seq = envelope.seq
+        if self._chain.holds_other(seq, data):  # two authentic envelopes at one seq
+            return self._alarm(f"the peer sent two different envelopes {seq}")
+        if not self._chain.hold(seq, data, self.policy.max_held_bytes):
             raise RemoteProtocolError("too many envelopes held back; retransmit after the gap")
-        return [EnvelopeHeld(header.seq)]
+        return [EnvelopeHeld(seq)]
 
     def _drain_held(self) -> list[Event]:
         events: list[Event] = []
         while (held := self._chain.next_held()) is not None:
             seq, data = held
             try:
-                header, body = parse_envelope(data)
-                events += self._process(header, body, envelope_hash(data))
+                envelope = self.read(data)
+                self._check_floor(envelope)
+                events += self._process(envelope, envelope_hash(data))
             except RemoteProtocolError as exc:
                 events.append(HeldEnvelopeDiscarded(seq, str(exc)))
                 break
         return events
 
-    def _process(self, header: Header, body: bytes, hashed: bytes) -> list[Event]:
-        ad = associated_data(header)
-        plaintext, renewal = self._outer.open(header, body, ad)
+    def _process(self, envelope: Envelope, hashed: bytes) -> list[Event]:
+        plaintext, renewal = self._outer.open(envelope)
+        if envelope.version >= v2.VERSION:
+            plaintext = v2.unpad_plaintext(plaintext)
         inner_bytes = self._decrypt_olm(plaintext)
         try:
-            opened = self._open_inner(header, ad, inner_bytes, renewal, hashed)
+            opened = self._open_inner(envelope, inner_bytes, renewal, hashed)
             fork = self._chain.fork_in_links(
                 opened.inner.prev_hash, opened.inner.peer_seq, opened.inner.peer_hash
             )
@@ -483,9 +538,10 @@ class Channel:
             self._stash(plaintext, inner_bytes)
             raise
         events += self._outer.commit_receive(opened.renewal, opened.inner.offer)
-        self._chain.record_received(header.seq, opened.envelope_hash, opened.inner.peer_seq)
+        self._chain.record_received(envelope.seq, opened.envelope_hash, opened.inner.peer_seq)
+        self._state.peer_floor = max(self._state.peer_floor, envelope.version)
         received = ItemReceived(
-            header.seq,
+            envelope.seq,
             opened.envelope_hash,
             opened.inner.prev_hash,
             opened.inner.peer_seq,
@@ -515,22 +571,24 @@ class Channel:
 
     def _open_inner(
         self,
-        header: Header,
-        ad: bytes,
+        envelope: Envelope,
         inner_bytes: bytes,
         renewal: PendingRenewal | None,
         hashed: bytes,
     ) -> _Opened:
         # Olm authenticated these bytes and they are never hashed: no canonical check.
-        inner = decode(
-            inner_bytes, Inner, limit=MAX_INNER_BYTES, what="inner payload", canonical=False
+        kind: type[Inner | InnerV2] = InnerV2 if envelope.version >= v2.VERSION else Inner
+        inner: Inner | InnerV2 = decode(
+            inner_bytes, kind, limit=MAX_INNER_BYTES, what="inner payload", canonical=False
         )
-        if inner.header_digest != hash_bytes("header", ad):
+        if inner.header_digest != hash_bytes("header", envelope.ad):
             raise AuthenticationFailed
-        item = decode_item(header.item_type, inner.item)
+        item_type = inner.item_type if isinstance(inner, InnerV2) else envelope.item_type
+        assert item_type is not None  # a version-1 header always names it
+        item = decode_item(item_type, inner.item)
         if inner.offer is not None:
             check_offer(inner.offer)
-        return _Opened(header, inner, item, renewal, hashed)
+        return _Opened(envelope, inner, item, renewal, hashed)
 
     def _apply_item(self, opened: _Opened) -> list[Event]:
         """Check the item against the channel state; return events, change nothing yet."""
@@ -540,7 +598,7 @@ class Channel:
         if isinstance(item, PairingConfirm):
             return self._peer_confirmed(item)
         if isinstance(item, Checkpoint):
-            return self._check_checkpoint(item, opened.header.seq)
+            return self._check_checkpoint(item, opened.envelope.seq)
         return []
 
     def _peer_confirmed(self, item: PairingConfirm) -> list[Event]:
@@ -587,6 +645,7 @@ class Channel:
             limit=MAX_SNAPSHOT_BYTES,
             what="channel snapshot",
             error=LocalProtocolError,
+            canonical=False,  # sealed by us; and older ones lack the newer fields
         )
         session = vodozemac.Session.from_pickle(state.olm_session, olm_pickle_key(key))
         return cls(state, session, policy, rng)

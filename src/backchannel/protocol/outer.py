@@ -20,11 +20,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from .envelope import Envelope
 from .errors import AuthenticationFailed, RemoteProtocolError
 from .events import EpochRenewed, Event
 from .kdf import derive_key
 from .randomness import Rng
-from .wire import Header, KemOffer, KemRenewal
+from .wire import KemOffer, KemRenewal
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class ChannelPolicy:
     max_gap: int = 1024  # largest sequence jump accepted, and so most envelopes held
     max_held_bytes: int = 8 * 1024 * 1024  # early envelopes kept while a gap is open
     max_unacked: int = 10_000  # our envelopes the peer has not acknowledged (bounds state)
+    # What this side sends: 2.  Version 1 is read (channels paired before version 2)
+    # and sent only by the tests of that reader.
+    send_version: int = 2
 
 
 def check_offer(offer: KemOffer) -> None:
@@ -135,20 +139,20 @@ class OuterLayer:
 
     # -- receiving ---------------------------------------------------------------
 
-    def open(self, header: Header, body: bytes, ad: bytes) -> tuple[bytes, PendingRenewal | None]:
+    def open(self, envelope: Envelope) -> tuple[bytes, PendingRenewal | None]:
         """Decrypt an envelope body without changing any state."""
         s = self.state
         pending = None
         cipher = self._recv_cipher
-        if header.renewal is None and header.epoch == s.recv_epoch:
+        if envelope.renewal is None and envelope.epoch == s.recv_epoch:
             pass
-        elif header.renewal is not None and header.epoch == s.recv_epoch + 1:
-            pending = self._receive_renewal(header.renewal, header.epoch)
+        elif envelope.renewal is not None and envelope.epoch == s.recv_epoch + 1:
+            pending = self._receive_renewal(envelope.renewal, envelope.epoch)
             cipher = ChaCha20Poly1305(pending.key)
         else:
             raise AuthenticationFailed
         try:
-            return cipher.decrypt(header.nonce, body, ad), pending
+            return cipher.decrypt(envelope.nonce, envelope.body, envelope.ad), pending
         except InvalidTag:
             raise AuthenticationFailed from None
 

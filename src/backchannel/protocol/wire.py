@@ -106,7 +106,7 @@ def _check_prefix(data: bytes, magic: bytes, limit: int, what: str) -> None:
         raise RemoteProtocolError(f"not a backchannel {what}")
     if data[2] != VERSION:
         raise RemoteProtocolError(
-            f"unsupported protocol version {data[2]} (this station speaks {VERSION})"
+            f"unsupported protocol version {data[2]} (this station reads 1 and 2)"
         )
 
 

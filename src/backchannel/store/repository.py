@@ -291,6 +291,16 @@ def received_hashes(session: Session, channel_id: str, seqs: list[int]) -> dict[
     return {row.seq: row.envelope_hash for row in session.execute(query)}
 
 
+def received_among(session: Session, channel_id: str, hashes: list[bytes]) -> set[bytes]:
+    """Which of these envelope hashes we hold from the peer (the hash index)."""
+    query = select(TranscriptRow.envelope_hash).where(
+        TranscriptRow.channel_id == channel_id,
+        TranscriptRow.direction == "in",
+        TranscriptRow.envelope_hash.in_(hashes),
+    )
+    return set(session.scalars(query))
+
+
 def add_counts(session: Session, channel_id: str | None, bad_input: int, duplicates: int) -> None:
     """Add to a channel's counts of refused and repeated input (or the station's)."""
     if channel_id is not None and session.get(ChannelRow, channel_id) is not None:

@@ -9,7 +9,7 @@ can crash back to the last persisted state.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from backchannel.protocol import (
     Channel,
@@ -128,7 +128,13 @@ class ChannelPair:
     clock: Clock
 
     @classmethod
-    def create(cls, policy: ChannelPolicy | None = None, confirm: bool = True) -> ChannelPair:
+    def create(
+        cls, policy: ChannelPolicy | None = None, confirm: bool = True, version: int = 2
+    ) -> ChannelPair:
+        """A paired channel; ``version=1``: one paired, and sending, as before version 2
+        (for the tests of the version-1 reader that old channels still need)."""
+        if version == 1:
+            policy = replace(policy or ChannelPolicy(), send_version=1)
         clock = Clock()
         ida = Identity.generate("Ministry of Defence of Aurelia", "aurelia-1")
         idb = Identity.generate("Ministry of Defence of Borduria", "borduria-1")
@@ -137,6 +143,8 @@ class ChannelPair:
             idb, pending.invitation, "https://b.example", clock(), policy=policy
         )
         chan_a = complete_pairing(ida, pending, acceptance, clock(), policy=policy)
+        if version == 1:
+            chan_a._state.peer_floor = chan_b._state.peer_floor = 1
         pair = cls(
             SimulatedStation("A", chan_a, clock), SimulatedStation("B", chan_b, clock), clock
         )

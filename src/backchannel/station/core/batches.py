@@ -1,9 +1,11 @@
 """Batches of envelopes between stations: one request, one transaction, one ack.
 
 A batch is a MessagePack array of envelopes (each already a complete envelope) of one
-channel, oldest first.  The receiver processes them in order in one transaction and
-answers with one cumulative ack, so a backlog drains at the speed of the disk's
-commits rather than one commit per item.
+channel, oldest first, framed and padded to a size bucket (``protocol/envelope.py``):
+its size says as little as an envelope's.  A bare array (before version 2) still
+reads.  The receiver processes them in order in one transaction and answers with one
+cumulative ack, so a backlog drains at the speed of the disk's commits rather than
+one commit per item.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated
 import msgspec
 
 from backchannel.protocol.encoding import decode, encode
+from backchannel.protocol.envelope import BATCH_PREFIX, pad_batch, unpad_batch
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 
 MAX_BATCH_ITEMS = 64
@@ -25,11 +28,12 @@ Batch = Annotated[
 
 
 def encode_batch(envelopes: list[bytes]) -> bytes:
-    return encode(envelopes)
+    return pad_batch(encode(envelopes), MAX_BATCH_BYTES)
 
 
 def decode_batch(data: bytes) -> list[bytes]:
-    batch: list[bytes] = decode(data, Batch, limit=MAX_BATCH_BYTES, what="batch")
+    array = unpad_batch(data) if data[:3] == BATCH_PREFIX else data
+    batch: list[bytes] = decode(array, Batch, limit=MAX_BATCH_BYTES, what="batch")
     return batch
 
 

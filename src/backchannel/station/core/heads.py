@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from backchannel.protocol import Channel, RemoteProtocolError
+from backchannel.protocol.envelope import HEADS_PREFIX, heads_channel
 from backchannel.protocol.events import Event, ForkDetected, WentBack
 from backchannel.protocol.heads import HeadsProbe, Ours, WentBackNotice, decode_message
 from backchannel.station.core.errors import NO_OPEN_CHANNEL, ChannelClosed, ChannelNotFound
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
     from backchannel.station.core.ledger import Ledger
 
 HEADS_PATH = "/peer/v1/heads"
+
+
+def _channel_of(data: bytes) -> str:
+    """The channel a heads message names: in the clear part (version 2), or inside."""
+    if data[:3] == HEADS_PREFIX:
+        return heads_channel(data).hex()
+    return decode_message(data).channel_id.hex()
 
 
 # After heads matched, suspicion is not raised again for this long: a forged
@@ -126,15 +134,15 @@ class Heads:
         Both are checked on a read first (the MAC, the addressing): only a genuine
         notice takes the channel's lock.
         """
-        message = decode_message(data)
-        if not isinstance(message, HeadsProbe | WentBackNotice):
-            raise RemoteProtocolError("only a probe or a notice is posted here")
-        channel_id = message.channel_id.hex()
+        channel_id = _channel_of(data)
         with self.ledger.db.reading() as s:  # answered for a stopped channel too
             row = repo.channel(s, channel_id)
             if row is None:
                 raise RemoteProtocolError(NO_OPEN_CHANNEL)
             channel = self.ledger.restore(row)
+            message = channel.heads_message(data)
+            if not isinstance(message, HeadsProbe | WentBackNotice):
+                raise RemoteProtocolError("only a probe or a notice is posted here")
             if isinstance(message, HeadsProbe):
                 return channel.answer_heads(data)
             channel.receive_notice(data)  # raises unless it is genuine

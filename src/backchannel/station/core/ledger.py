@@ -50,12 +50,13 @@ from backchannel.protocol import (
 )
 from backchannel.protocol.armor import armor, dearmor
 from backchannel.protocol.encoding import encode
+from backchannel.protocol.envelope import ENVELOPE_PREFIX, channel_of
 from backchannel.protocol.errors import ConflictingEnvelope
 from backchannel.protocol.events import AckBehind
 from backchannel.protocol.identity import PublicIdentity
 from backchannel.protocol.items import decode_item
 from backchannel.protocol.sealing import seal, unseal
-from backchannel.protocol.wire import Header, envelope_hash, parse_envelope
+from backchannel.protocol.wire import envelope_hash, parse_envelope
 from backchannel.station.core import deadlines
 from backchannel.station.core.audit import AuditTrail, Record
 from backchannel.station.core.config import (
@@ -110,9 +111,16 @@ class Receipt(NamedTuple):
     repeated: bool  # every envelope was one we held already (answered without a write)
 
 
-def _header_or_none(data: bytes) -> Header | None:
+def _channel_of(data: bytes) -> str:
+    """The channel an envelope of either version names (its keys are needed for more)."""
+    if data[:3] == ENVELOPE_PREFIX:
+        return channel_of(data).hex()
+    return parse_envelope(data)[0].channel_id.hex()
+
+
+def _seq_or_none(channel: Channel, data: bytes) -> int | None:
     try:
-        return parse_envelope(data)[0]
+        return channel.read(data).seq
     except RemoteProtocolError:
         return None  # refused in its turn, by the channel
 
@@ -362,15 +370,13 @@ class Ledger:
         """
         channel_id = None
         try:
-            first = parse_envelope(envelopes[0])[0]
-            channel_id = first.channel_id.hex()
-            headers = [first, *map(_header_or_none, envelopes[1:])]
-            with self.db.reading() as s:  # what we hold at these positions, however old
-                held = repo.received_hashes(s, channel_id, [h.seq for h in headers if h])
-            known = [held.get(h.seq) if h else None for h in headers]
-            if all(k == envelope_hash(d) for k, d in zip(known, envelopes, strict=True)):
+            channel_id = _channel_of(envelopes[0])
+            hashes = [envelope_hash(d) for d in envelopes]
+            with self.db.reading() as s:
+                held = repo.received_among(s, channel_id, hashes)
+            if all(h in held for h in hashes):
                 return Receipt(self._answer_retransmission(channel_id, len(envelopes)), None, True)
-            ack, refused = self._receive_new(channel_id, envelopes, known)
+            ack, refused = self._receive_new(channel_id, envelopes)
         except RemoteProtocolError as exc:
             self._refused(channel_id, exc)
             raise
@@ -379,7 +385,7 @@ class Ledger:
         return Receipt(ack, None if refused is None else str(refused), repeated=False)
 
     def _receive_new(
-        self, channel_id: str, envelopes: list[bytes], known: list[bytes | None]
+        self, channel_id: str, envelopes: list[bytes]
     ) -> tuple[bytes, RemoteProtocolError | None]:
         refused = None
         with self.db.transaction() as s:
@@ -390,6 +396,11 @@ class Ledger:
             if row is None or row.closed is not None:
                 raise RemoteProtocolError(NO_OPEN_CHANNEL)
             channel = self.restore(row)
+            # What we hold at these positions, however old: a conflict is told from a
+            # retransmission beyond the transcript's window of recent hashes.
+            seqs = [_seq_or_none(channel, d) for d in envelopes]
+            held = repo.received_hashes(s, channel_id, [q for q in seqs if q is not None])
+            known = [held.get(q) if q is not None else None for q in seqs]
             for index, data in enumerate(envelopes):
                 try:
                     events = channel.receive(data, self.clock(), known[index])
