@@ -40,11 +40,18 @@ unit: $(STAMP) packages
 
 test: lint unit
 
-# A longer run of the property-based tests and of the API fuzzing of two real stations
-# (minutes, not part of `make test`).
+# A longer run of the property-based tests, of the API fuzzing of two real stations and
+# of the coverage-guided fuzzing of each decoder (FUZZ_SECONDS each; minutes in all, not
+# part of `make test`, which runs a few thousand inputs of each).  A crash is written
+# to fuzz/crashes/: move it under fuzz/crashes/TARGET/ and the tests replay it.
+FUZZ_SECONDS ?= 120
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/protocol -k "stateful or property" -q
 	BACKCHANNEL_FUZZ_EXAMPLES=400 $(BIN)/pytest tests/station/test_schema.py -q
+	for target in $$($(BIN)/python fuzz/run.py --list); do \
+		$(BIN)/python fuzz/run.py $$target -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=fuzz/crashes/ || exit 1; \
+	done
 
 # The model of delivery (model/delivery.pml) checked by spin on its larger bounds
 # (minutes, several GB); `make test` checks the small ones.

@@ -78,9 +78,10 @@ RESULTS = Path(__file__).parent / "results" / "protocol.json"
 Runner = Callable[[int], None]
 
 
-def core_runner(with_ack: bool) -> Runner:
-    """Send and receive (and perhaps acknowledge) 1 KiB messages from A to B."""
-    pair = ChannelPair.create()
+def core_runner(with_ack: bool, version: int = 2) -> Runner:
+    """Send and receive (and perhaps acknowledge) 1 KiB messages from A to B, in
+    envelopes of ``version`` (1: a channel paired before version 2, for comparison)."""
+    pair = ChannelPair.create(version=version)
     a, b, now = pair.a.channel, pair.b.channel, pair.clock()
     message = Message(
         text="x" * ITEM_BYTES, language="en", from_role="officer", to_role="principal"

@@ -370,13 +370,17 @@ def test_no_path_leads_out_of_the_static_files(
 def test_a_heads_answer_posted_to_the_heads_route_is_refused_not_a_500(tmp_path: Path) -> None:
     a, b = paired_in_process(tmp_path)
     try:
-        probe = a.heads.probe(a.resolve(None))
-        answer = b.heads.take(probe.data)  # a genuine Heads message
-        assert answer is not None
+        probe = b.heads.probe(b.resolve(None))
+        answer = a.heads.take(probe.data)  # a genuine Heads message from A to B
+        own = b.heads.take(a.heads.probe(a.resolve(None)).data)  # B's own, reflected
+        assert answer is not None and own is not None
         with TestClient(create_app(b, deliver=False)) as client:
             posted = client.post("/peer/v1/heads", content=answer)
+            reflected = client.post("/peer/v1/heads", content=own)
         assert posted.status_code == 400
         assert posted.json() == {"error": "only a probe or a notice is posted here"}
+        assert reflected.status_code == 400
+        assert reflected.json() == {"error": "authentication failed"}
     finally:
         a.close()
         b.close()

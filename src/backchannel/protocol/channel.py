@@ -647,7 +647,10 @@ class Channel:
             error=LocalProtocolError,
             canonical=False,  # sealed by us; and older ones lack the newer fields
         )
-        session = vodozemac.Session.from_pickle(state.olm_session, olm_pickle_key(key))
+        try:
+            session = vodozemac.Session.from_pickle(state.olm_session, olm_pickle_key(key))
+        except vodozemac.PickleException:  # found by fuzzing (fuzz/crashes/snapshot/)
+            raise LocalProtocolError("channel snapshot: its Olm session does not open") from None
         return cls(state, session, policy, rng)
 
 

@@ -176,5 +176,8 @@ class Identity:
             what="identity snapshot",
             error=LocalProtocolError,
         )
-        account = vodozemac.Account.from_pickle(s.olm_account, olm_pickle_key(key))
+        try:
+            account = vodozemac.Account.from_pickle(s.olm_account, olm_pickle_key(key))
+        except vodozemac.PickleException:
+            raise LocalProtocolError("identity snapshot: its Olm account does not open") from None
         return cls(s.party, s.station, account, s.ed25519_seed, s.mlkem768_seed, s.mldsa65_seed)
