@@ -43,8 +43,8 @@ MIX: dict[str, tuple[float, int, int]] = {
     "answer": (0.35, 2, 200),
     "message": (0.30, 200, 2_000),
     "announcement": (0.20, 2_000, 8_000),
-    "proposal": (0.12, 8_000, 40_000),
-    "document": (0.03, 40_000, 150_000),
+    "proposal": (0.12, 8_000, 20_000),
+    "document": (0.03, 20_000, 65_000),  # a message holds at most 64 Ki characters
 }
 
 

@@ -42,7 +42,6 @@ from typing import NamedTuple
 
 import msgspec
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
@@ -92,17 +91,18 @@ class InnerV2(msgspec.Struct, array_like=True, frozen=True):
 
 @dataclass(frozen=True)
 class WireKeys:
-    """The per-direction keys of the version-2 wire, derived from the channel's MAC key."""
+    """The per-direction keys of the version-2 wire, derived from the channel's MAC key
+    (each held as its cipher: making one costs more than using it)."""
 
-    send_mask: bytes
-    recv_mask: bytes
-    send_control: bytes
-    recv_control: bytes
+    send_mask: ChaCha20Poly1305
+    recv_mask: ChaCha20Poly1305
+    send_control: ChaCha20Poly1305
+    recv_control: ChaCha20Poly1305
 
     @classmethod
     def derive(cls, mac_key: bytes, channel_id: bytes, local: bytes, peer: bytes) -> WireKeys:
-        def key(label: str, sender: bytes, receiver: bytes) -> bytes:
-            return derive_key(mac_key, label, channel_id, sender, receiver)
+        def key(label: str, sender: bytes, receiver: bytes) -> ChaCha20Poly1305:
+            return ChaCha20Poly1305(derive_key(mac_key, label, channel_id, sender, receiver))
 
         return cls(
             key("header-mask", local, peer),
@@ -131,13 +131,18 @@ class Envelope:
     body: bytes
 
 
-def _mask(key: bytes, nonce: bytes) -> bytes:
-    encryptor = Cipher(algorithms.ChaCha20(key, bytes(4) + nonce), mode=None).encryptor()
-    return encryptor.update(bytes(_POSITION.size))
+_ZEROS = bytes(_POSITION.size)
 
 
-def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+def _masked(cipher: ChaCha20Poly1305, nonce: bytes, position: bytes) -> bytes:
+    """``position`` XOR the ChaCha20 keystream of (mask key, nonce).
+
+    The keystream is taken as the first bytes of the AEAD's encryption of zeros (its
+    tag is dropped): the same ChaCha20 keystream, from a cipher object made once.
+    """
+    mask = cipher.encrypt(nonce, _ZEROS, None)[: len(_ZEROS)]
+    value = int.from_bytes(position, "big") ^ int.from_bytes(mask, "big")
+    return value.to_bytes(len(_ZEROS), "big")
 
 
 def associated_data(clear: bytes, position: bytes, sender: bytes, receiver: bytes) -> bytes:
@@ -165,7 +170,7 @@ def draft(
     flags = bytes([RENEWAL_FLAG if renewal is not None else 0])
     start = ENVELOPE_PREFIX + flags + channel_id + nonce
     kem = renewal.ciphertext if renewal is not None else b""
-    masked = _xor(unmasked, _mask(keys.send_mask, nonce))
+    masked = _masked(keys.send_mask, nonce, unmasked)
     return Draft(start + masked + kem, associated_data(start, unmasked, *ids) + kem)
 
 
@@ -207,7 +212,7 @@ def read(data: bytes, keys: WireKeys, ids: tuple[bytes, bytes]) -> Envelope:
     if flags & ~RENEWAL_FLAG:
         raise RemoteProtocolError("malformed envelope: unknown flags")
     channel_id, nonce = data[4:20], data[20:32]
-    position = _xor(data[32:CLEAR_BYTES], _mask(keys.recv_mask, nonce))
+    position = _masked(keys.recv_mask, nonce, data[32:CLEAR_BYTES])
     seq, epoch, offer_id = _POSITION.unpack(position)
     if not 1 <= seq <= MAX_POSITION or epoch > MAX_POSITION or offer_id > MAX_POSITION:
         raise RemoteProtocolError("malformed envelope: position out of range")
@@ -227,19 +232,21 @@ def read(data: bytes, keys: WireKeys, ids: tuple[bytes, bytes]) -> Envelope:
 # -- acknowledgements ------------------------------------------------------------------------
 
 
-def seal_ack(key: bytes, channel_id: bytes, nonce: bytes, plain: tuple[int, bytes, bytes]) -> bytes:
+def seal_ack(
+    key: ChaCha20Poly1305, channel_id: bytes, nonce: bytes, plain: tuple[int, bytes, bytes]
+) -> bytes:
     """A 119-byte acknowledgement: (seq, head, tag) under the sender's control key."""
     clear = ACK_PREFIX + channel_id + nonce
-    return clear + ChaCha20Poly1305(key).encrypt(nonce, ACK_PLAIN.pack(*plain), clear)
+    return clear + key.encrypt(nonce, ACK_PLAIN.pack(*plain), clear)
 
 
-def open_ack(key: bytes, data: bytes) -> tuple[bytes, int, bytes, bytes]:
+def open_ack(key: ChaCha20Poly1305, data: bytes) -> tuple[bytes, int, bytes, bytes]:
     """(channel id, seq, head, tag) of an acknowledgement, if ``key`` opens it."""
     if len(data) != ACK_BYTES or data[:3] != ACK_PREFIX:
         raise RemoteProtocolError("not a backchannel acknowledgement")
     clear, nonce = data[:31], data[19:31]
     try:
-        plain = ChaCha20Poly1305(key).decrypt(nonce, data[31:], clear)
+        plain = key.decrypt(nonce, data[31:], clear)
     except InvalidTag:
         raise AuthenticationFailed from None
     seq, head, tag = ACK_PLAIN.unpack(plain)
@@ -251,13 +258,13 @@ def open_ack(key: bytes, data: bytes) -> tuple[bytes, int, bytes, bytes]:
 # -- heads messages -------------------------------------------------------------------------
 
 
-def seal_heads(key: bytes, channel_id: bytes, nonce: bytes, message: bytes) -> bytes:
+def seal_heads(key: ChaCha20Poly1305, channel_id: bytes, nonce: bytes, message: bytes) -> bytes:
     """A heads message (version-1 bytes, tagged) sealed and padded to 367 bytes."""
     if len(message) > HEADS_PLAIN - _SHORT.size:
         raise LocalProtocolError("a heads message is too long to seal")
     plain = _SHORT.pack(len(message)) + message + bytes(HEADS_PLAIN - _SHORT.size - len(message))
     clear = HEADS_PREFIX + channel_id + nonce
-    return clear + ChaCha20Poly1305(key).encrypt(nonce, plain, clear)
+    return clear + key.encrypt(nonce, plain, clear)
 
 
 def heads_channel(data: bytes) -> bytes:
@@ -267,12 +274,12 @@ def heads_channel(data: bytes) -> bytes:
     return data[3:19]
 
 
-def open_heads(key: bytes, data: bytes) -> bytes:
+def open_heads(key: ChaCha20Poly1305, data: bytes) -> bytes:
     """The version-1 bytes inside a sealed heads message, if ``key`` opens it."""
     heads_channel(data)
     clear, nonce = data[:31], data[19:31]
     try:
-        plain = ChaCha20Poly1305(key).decrypt(nonce, data[31:], clear)
+        plain = key.decrypt(nonce, data[31:], clear)
     except InvalidTag:
         raise AuthenticationFailed from None
     (length,) = _SHORT.unpack_from(plain)
