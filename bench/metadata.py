@@ -15,6 +15,12 @@ Two parts, written to ``bench/results/metadata.json``:
   functions, the same session): the ratios version 2 / Olm (target ≤ 3, as there),
   version 1 / Olm and version 2 / version 1.
 
+- **Cover traffic.** A filler's bytes on the wire (its batch and the acknowledgement
+  that answers it) and the protocol's time to make one, tell it from an item and
+  answer it, timed against a real 1 KiB item's send and receive in the same rounds;
+  then what a day costs both stations at 6, 60 and 360 envelopes an hour each way.
+  HTTP and TLS framing (a few hundred bytes a post) are not counted.
+
 Run: ``.venv/bin/python bench/metadata.py [--items N] [--repetitions R]``
 """
 
@@ -25,12 +31,15 @@ import json
 import random
 import statistics
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from backchannel.protocol import Message
+from backchannel.protocol.envelope import ACK_BYTES
+from backchannel.station.core.batches import encode_batch
 from backchannel.testing import ChannelPair
 from protocol import core_runner, measure, olm_runner
 
@@ -134,6 +143,58 @@ def measure_time(items: int, repetitions: int) -> dict[str, object]:
     }
 
 
+COVER_RATES = (6, 60, 360)  # envelopes an hour each way
+
+
+def measure_cover(repetitions: int) -> dict[str, object]:
+    """The bytes and protocol time of a filler post, and a day of them at a few rates."""
+    pair = ChannelPair.create()
+    a, b = pair.a.channel, pair.b.channel
+    post_bytes = len(encode_batch([a.filler()])) + ACK_BYTES
+
+    def filler_round(count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            data = a.filler()
+            assert b.is_filler(data)
+            a.receive_ack(b.ack())
+        return (time.perf_counter() - start) / count * 1e6
+
+    item = Message(text="x" * 1000, language="en", from_role="officer", to_role="principal")
+
+    def item_round(count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            pair.deliver(pair.a.send(item), pair.b)
+            a.receive_ack(b.ack())
+        return (time.perf_counter() - start) / count * 1e6
+
+    fillers, items = [], []
+    for _ in range(repetitions):  # interleaved: the machine's noise falls on both
+        fillers.append(filler_round(50))
+        items.append(item_round(50))
+    us = statistics.median(fillers)
+    per_day = {
+        str(rate): {
+            "posts": rate * 24 * 2,
+            "megabytes": round(rate * 24 * 2 * post_bytes / 1e6, 2),
+            "cpu_seconds": round(rate * 24 * 2 * us / 1e6, 3),
+        }
+        for rate in COVER_RATES
+    }
+    return {
+        "filler_batch_bytes": post_bytes - ACK_BYTES,
+        "ack_bytes": ACK_BYTES,
+        "us_per_filler": round(us, 2),
+        "us_per_item": round(statistics.median(items), 2),
+        "ratio_filler_to_item": round(
+            statistics.median(f / i for f, i in zip(fillers, items, strict=True)), 3
+        ),
+        "per_day_both_ways": per_day,
+        "framing_not_counted": "HTTP and TLS headers of each post and answer",
+    }
+
+
 def report(result: dict[str, object]) -> None:
     padding = result["padding"]
     assert isinstance(padding, dict)
@@ -156,6 +217,18 @@ def report(result: dict[str, object]) -> None:
     print(f"ratio_v2_to_v1    = {timing['ratio_v2_to_v1']:.2f}")
     verdict = "met" if timing["target_met"] else "NOT met"
     print(f"target ratio_core_to_olm <= {TARGET_CORE_TO_OLM:g}: {verdict}")
+    cover = result["cover"]
+    assert isinstance(cover, dict)
+    print(
+        f"cover traffic: a filler post is {cover['filler_batch_bytes']} + "
+        f"{cover['ack_bytes']} bytes and {cover['us_per_filler']:.1f} µs of protocol work "
+        f"({cover['ratio_filler_to_item']:.2f} x a 1 KiB item's {cover['us_per_item']:.1f} µs)"
+    )
+    for rate, day in cover["per_day_both_ways"].items():
+        print(
+            f"  {rate:>4} an hour each way: {day['posts']:>6} posts, "
+            f"{day['megabytes']:>7.2f} MB, {day['cpu_seconds']:.3f} CPU s a day"
+        )
 
 
 def main() -> None:
@@ -167,6 +240,8 @@ def main() -> None:
     result: dict[str, object] = {"padding": measure_padding(args.items)}
     print("timing ...", flush=True)
     result["time"] = measure_time(100, args.repetitions)
+    print("cover traffic ...", flush=True)
+    result["cover"] = measure_cover(max(5, args.repetitions // 5))
     result["timestamp"] = datetime.now(UTC).isoformat(timespec="seconds")
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     report(result)

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 
 from backchannel.protocol import Message, ProtocolError, create_invitation
 from backchannel.protocol.channel import SNAPSHOT_KIND, Channel
+from backchannel.protocol.encoding import encode
 from backchannel.protocol.identity import Identity
-from backchannel.protocol.items import _REGISTRY, decode_item, encode_item
+from backchannel.protocol.items import _REGISTRY, AuditHead, TlsPins, decode_item, encode_item
 from backchannel.protocol.pairing import Acceptance, SignedInvitation, accept_invitation
 from backchannel.protocol.release import (
     BundleError,
@@ -33,6 +34,7 @@ from backchannel.protocol.release import (
     verify_bundle,
 )
 from backchannel.protocol.sealing import seal, unseal
+from backchannel.protocol.witness import WitnessPage, WitnessQuery, read_plain
 from backchannel.station.core.batches import decode_batch, encode_batch
 from backchannel.testing import ChannelPair
 
@@ -53,11 +55,14 @@ class _World:
         self.old = ChannelPair.create(version=1)
         a = Identity.generate("Ministry of Defence of Aurelia", "aurelia-hq")
         b = Identity.generate("Ministry of Defence of Borduria", "borduria-hq")
-        pending = create_invitation(a, "https://a.example/peer", self.pair.clock())
+        pending = create_invitation(
+            a, "https://a.example/peer", self.pair.clock(), tls_pins=(bytes(range(32)),)
+        )
         self.invitation = pending.invitation.encode()
         _channel, acceptance = accept_invitation(
-            b, pending.invitation, "https://b.example/peer", self.pair.clock()
-        )
+            b, pending.invitation, "https://b.example/peer", self.pair.clock(),
+            tls_pins=(bytes(range(32, 64)),),
+        )  # fmt: skip
         self.acceptance = acceptance.encode()
         request = ReleaseRequest(
             request_id=bytes(16), title="Joint notice", date="2026-05-03",
@@ -128,6 +133,13 @@ def item(data: bytes) -> None:
         decode_item(_TYPES[data[0] % len(_TYPES)], data[1:])
 
 
+def witness(data: bytes) -> None:
+    """A witness query's or page's plaintext, as if opened with the channel's key."""
+    for kind in (WitnessQuery, WitnessPage):
+        with contextlib.suppress(ProtocolError):
+            read_plain(data, kind)
+
+
 def _seeds() -> dict[str, list[bytes]]:
     w = world()
     envelopes = [w.pair.a.send(_message(t)) for t in ("ok", "x" * 3000)]
@@ -138,7 +150,10 @@ def _seeds() -> dict[str, list[bytes]]:
     items = [
         bytes([_TYPES.index("message")]) + encode_item(_message("hello")),
         bytes([_TYPES.index("checkpoint")]) + encode_item(w.pair.a.channel.checkpoint()),
+        bytes([_TYPES.index("tls-pins")]) + encode_item(TlsPins((bytes(32), bytes([1]) * 32))),
+        bytes([_TYPES.index("audit-head")]) + encode_item(AuditHead(64, bytes(32))),
     ]
+    page = WitnessPage(bytes(16), ((4, bytes(32)), (8, bytes([1]) * 32)), more=True)
     return {
         "envelope": envelopes,
         "ack": acks,
@@ -150,7 +165,13 @@ def _seeds() -> dict[str, list[bytes]]:
         "keys": [w.keys],
         "snapshot": [unseal(KEY, SNAPSHOT_KIND, plain)],
         "item": items,
+        "witness": [_plain(WitnessQuery(bytes(16), 7)), _plain(page)],
     }
+
+
+def _plain(message: WitnessQuery | WitnessPage) -> bytes:
+    encoded = encode(message)
+    return len(encoded).to_bytes(4, "big") + encoded + bytes(16)
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
@@ -164,6 +185,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "keys": keys,
     "snapshot": snapshot,
     "item": item,
+    "witness": witness,
 }
 
 

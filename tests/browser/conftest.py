@@ -17,7 +17,14 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, exp
 
 from backchannel.testing.browser import CHROMIUM, CHROMIUM_ARGS
 
-from ..station.conftest import PASSWORD, StationProcess, add_officer, make_station, pair_running
+from ..station.conftest import (
+    PASSWORD,
+    StationProcess,
+    add_officer,
+    make_station,
+    pair_running,
+    start_together,
+)
 
 TIMEOUT_MS = 15_000
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
@@ -72,9 +79,8 @@ def stations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stations]:
     for station, roster in ((a, AT_A), (b, AT_B)):
         for name, role, clearances in roster:
             add_officer(station, name, role, clearances)
-    a.start()
+    start_together(a, b)
     try:
-        b.start()
         pair_running(a, b)
         yield Stations(a, b)
     finally:

@@ -8,8 +8,10 @@ decoder's own error.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,16 +26,32 @@ import targets  # noqa: E402
 RUNS = {name: 3000 for name in targets.TARGETS} | {"bundle": 150, "keys": 400}
 
 
-@pytest.mark.parametrize("name", sorted(targets.TARGETS))
-def test_a_bounded_fuzzing_run_finds_no_crash(name: str, tmp_path: Path) -> None:
+def fuzzed(name: str, folder: Path) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable, str(FUZZ / "run.py"), name, f"-runs={RUNS[name]}",
-        f"-artifact_prefix={tmp_path}/", "-print_final_stats=1",
+        f"-artifact_prefix={folder}/", "-print_final_stats=1",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"Done {RUNS[name]} runs" in done.stderr
-    assert not list(tmp_path.glob("crash-*"))
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str, int]]:
+    """Every target's bounded run, one process per core side by side: (artifacts, its
+    standard error, its exit code) by target."""
+    folders = {name: tmp_path_factory.mktemp(f"fuzz-{name}") for name in targets.TARGETS}
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        done = dict(zip(folders, pool.map(fuzzed, folders, folders.values()), strict=True))
+    return {name: (folders[name], d.stderr, d.returncode) for name, d in done.items()}
+
+
+@pytest.mark.parametrize("name", sorted(targets.TARGETS))
+def test_a_bounded_fuzzing_run_finds_no_crash(
+    name: str, runs: dict[str, tuple[Path, str, int]]
+) -> None:
+    folder, stderr, code = runs[name]
+    assert code == 0, stderr[-3000:]
+    assert f"Done {RUNS[name]} runs" in stderr
+    assert not list(folder.glob("crash-*"))
 
 
 KEPT = sorted((FUZZ / "crashes").glob("*/*"))
@@ -47,7 +65,7 @@ def test_what_once_crashed_a_decoder_is_refused_in_its_own_words(kept: Path) -> 
 def test_every_decoder_is_a_target() -> None:
     assert set(targets.TARGETS) == {
         "envelope", "ack", "heads", "batch", "invitation", "acceptance", "bundle", "keys",
-        "snapshot", "item",
+        "snapshot", "item", "witness",
     }  # fmt: skip
     for name in targets.TARGETS:
         assert targets.seeds(name), name

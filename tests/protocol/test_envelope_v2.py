@@ -11,6 +11,7 @@ import pytest
 from backchannel.protocol import (
     AuthenticationFailed,
     ItemReceived,
+    LocalProtocolError,
     Message,
     RemoteProtocolError,
     envelope_hash,
@@ -195,3 +196,37 @@ def test_a_retransmitted_version_one_envelope_is_still_a_duplicate() -> None:
     events, _ack = pair.b.receive(old)
     assert [type(e).__name__ for e in events] == ["DuplicateReceived"]
     assert envelope_hash(old) == pair.b.received_log[-2][1]
+
+
+def test_a_filler_is_a_short_envelope_only_the_peer_tells_from_an_item(
+    pair: ChannelPair, genuine: bytes
+) -> None:
+    a, b = pair.a.channel, pair.b.channel
+    filler = a.filler()
+    assert len(filler) == len(genuine) == v2.FILLER_BYTES  # one size with a short item
+    assert filler[:4] == genuine[:4] and filler[4:20] == genuine[4:20]  # the same clear start
+    assert b.is_filler(filler)
+    assert not b.is_filler(genuine)
+    assert not a.is_filler(filler)  # reflected: our own filler is no filler of the peer's
+    with pytest.raises(RemoteProtocolError):  # position 0 holds no item
+        b.receive(filler, pair.clock())
+    before = b.positions()
+
+    def flipped(at: int) -> bytes:
+        return filler[:at] + bytes([filler[at] ^ 1]) + filler[at + 1 :]
+
+    with pytest.raises(AuthenticationFailed):  # its body changed
+        b.is_filler(flipped(len(filler) - 1))
+    moved = flipped(40)  # its masked position changed: no filler, and no item either
+    assert not b.is_filler(moved)
+    with pytest.raises(RemoteProtocolError):
+        b.receive(moved, pair.clock())
+    assert b.positions() == before  # fillers change nothing
+    assert b.receive(genuine, pair.clock())  # and the stream goes on
+    assert len({a.filler() for _ in range(8)}) == 8  # each one fresh
+
+
+def test_a_filler_on_a_version_one_channel_is_refused() -> None:
+    old = ChannelPair.create(version=1)
+    with pytest.raises(LocalProtocolError, match="version 2"):
+        old.a.channel.filler()

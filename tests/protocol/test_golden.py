@@ -16,12 +16,16 @@ import msgspec
 import pytest
 
 from backchannel.protocol import (
+    Acceptance,
     Channel,
     Identity,
     ItemReceived,
+    LocalProtocolError,
     Message,
     PendingInvitation,
+    RemoteProtocolError,
     SignedInvitation,
+    complete_pairing,
     envelope_hash,
 )
 from backchannel.protocol.wire import encode_envelope, parse_ack, parse_envelope
@@ -61,14 +65,35 @@ def test_snapshot_and_envelope_read_back_to_the_same_item() -> None:
     assert parse_ack(blob("ack")).seq == received.seq
 
 
-def test_identity_and_invitation_snapshots_read_back() -> None:
-    identity = Identity.restore(blob("identity_snapshot"), KEY)
-    invitation = SignedInvitation.decode(blob("invitation"))
-    assert invitation.body.identity == identity.public
-    invitation.verify(GOLDEN["now"])
-    assert invitation.encode() == blob("invitation")
-    pending = PendingInvitation.restore(blob("invitation_snapshot"), KEY)
+def test_a_version_1_invitation_and_its_snapshot_are_refused_with_what_to_do() -> None:
+    Identity.restore(blob("identity_snapshot"), KEY)
+    with pytest.raises(RemoteProtocolError, match=r"version 1 .*ask the inviting station"):
+        SignedInvitation.decode(blob("invitation"))
+    with pytest.raises(LocalProtocolError, match=r"before TLS pinning .*issue a new one"):
+        PendingInvitation.restore(blob("invitation_snapshot"), KEY)
+
+
+PAIRING: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "golden" / "pairing.json").read_text(encoding="utf-8")
+)
+
+
+def test_a_version_2_invitation_and_acceptance_read_back_with_their_pins() -> None:
+    key, now = bytes.fromhex(PAIRING["key"]), PAIRING["now"]
+    pin_a, pin_b = (bytes.fromhex(pin) for pin in PAIRING["pins"])
+    inviter = Identity.restore(bytes.fromhex(PAIRING["inviter_snapshot"]), key)
+    data = bytes.fromhex(PAIRING["invitation"])
+    assert data[:4] == b"BCI\x02"
+    invitation = SignedInvitation.decode(data)
+    invitation.verify(now)
+    assert invitation.encode() == data
+    assert (invitation.body.identity, invitation.body.tls_pins) == (inviter.public, (pin_a,))
+    pending = PendingInvitation.restore(bytes.fromhex(PAIRING["invitation_snapshot"]), key)
     assert pending.invitation == invitation
+    acceptance = Acceptance.decode(bytes.fromhex(PAIRING["acceptance"]))
+    assert acceptance.tls_pins == (pin_b,)
+    channel = complete_pairing(inviter, pending, acceptance, now)
+    assert channel.peer_endpoint == "https://borduria.example/peer"
 
 
 @pytest.mark.parametrize("name", ["channel_snapshot_b", "identity_snapshot"])

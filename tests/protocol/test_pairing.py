@@ -135,11 +135,11 @@ def test_invitation_from_self_and_bad_bytes(identities: tuple[Identity, Identity
     inv = invite(a).invitation
     with pytest.raises(RemoteProtocolError, match="this very station"):
         accept_invitation(a, inv, "https://a.example", NOW)
-    for data in (b"", b"garbage", inv.encode()[:-1], b"BCI\x02" + inv.encode()[4:]):
+    for data in (b"", b"garbage", inv.encode()[:-1], b"BCI\x03" + inv.encode()[4:]):
         with pytest.raises(RemoteProtocolError):
             SignedInvitation.decode(data)
     with pytest.raises(RemoteProtocolError, match="limit"):
-        SignedInvitation.decode(b"BCI\x01" + bytes(20_000))
+        SignedInvitation.decode(b"BCI\x02" + bytes(20_000))
 
 
 def flipped(data: bytes) -> bytes:
@@ -288,3 +288,39 @@ def test_invitation_armour_round_trips_and_refuses_damage(
     ):
         with pytest.raises(RemoteProtocolError, match=reason):
             dearmor(bad)
+
+
+PIN_A, PIN_B, PIN_MALLORY = bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32
+
+
+def test_each_side_names_its_tls_pins_and_they_are_authenticated(
+    identities: tuple[Identity, Identity],
+) -> None:
+    a, b = identities
+    pending = create_invitation(a, "https://a.example", NOW, tls_pins=(PIN_A,))
+    wire = SignedInvitation.decode(pending.invitation.encode())
+    assert wire.body.tls_pins == (PIN_A,)
+    with pytest.raises(RemoteProtocolError, match="signature is not valid"):  # signed
+        accept_invitation(b, _resign(wire, tls_pins=(PIN_MALLORY,)), "https://b.example", NOW)
+    _, acceptance = accept_invitation(b, wire, "https://b.example", NOW, tls_pins=(PIN_B,))
+    wire_acceptance = Acceptance.decode(acceptance.encode())
+    assert wire_acceptance.tls_pins == (PIN_B,)
+    for swapped in ((PIN_MALLORY,), (), (PIN_B, PIN_MALLORY)):  # bound to the pairing secret
+        bad = msgspec.structs.replace(wire_acceptance, tls_pins=swapped)
+        with pytest.raises(AuthenticationFailed):
+            complete_pairing(a, pending, bad, NOW)
+    complete_pairing(a, pending, wire_acceptance, NOW)
+
+
+def test_pins_are_bounded_and_distinct(identities: tuple[Identity, Identity]) -> None:
+    a, _ = identities
+    for pins in ((PIN_A, PIN_A), tuple(bytes([n]) * 32 for n in range(5)), (b"short",)):
+        with pytest.raises(LocalProtocolError, match="pin"):
+            create_invitation(a, "https://a.example", NOW, tls_pins=pins)
+
+
+def test_a_version_1_invitation_or_acceptance_is_refused_with_what_to_do() -> None:
+    for magic, what in ((b"BCI\x01", "invitation"), (b"BCA\x01", "acceptance")):
+        decoder = SignedInvitation.decode if what == "invitation" else Acceptance.decode
+        with pytest.raises(RemoteProtocolError, match=rf"this {what} is of version 1.*new"):
+            decoder(magic + bytes(40))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -45,15 +46,20 @@ class StationProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     args: list[str] = field(default_factory=list)  # more `serve` options (a second worker)
+    verify: ssl.SSLContext | bool = True  # how a test's client checks an https station
 
     def start(self, **extra_env: str) -> None:
+        self.launch(**extra_env)
+        self.wait_healthy()
+
+    def launch(self, **extra_env: str) -> None:
+        """Start `serve` without waiting for it (start_together starts several at once)."""
         env = {**os.environ, "BACKCHANNEL_MAX_BACKOFF": "0.5", **self.env, **extra_env}
         log = (self.folder / "serve.log").open("ab")
         command = ["-m", "backchannel.cli", "serve", "--station", str(self.folder), *self.args]
         self.process = subprocess.Popen(
             [sys.executable, *command], stdout=log, stderr=subprocess.STDOUT, env=env
         )
-        self.wait_healthy()
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + WAIT
@@ -62,7 +68,8 @@ class StationProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"serve exited: {self.log()[-2000:]}")
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                health = httpx.get(self.url + "/health", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -92,6 +99,15 @@ class StationProcess:
         return (self.folder / "serve.log").read_text(errors="replace")
 
 
+def start_together(*stations: StationProcess) -> None:
+    """Start several stations at once, then wait for each: a start is seconds of
+    imports, and two of them side by side take little longer than one."""
+    for station in stations:
+        station.launch()
+    for station in stations:
+        station.wait_healthy()
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``backchannel ARGS…`` in its own process, forked from one that imported the CLI
     once (``backchannel.testing.cli``)."""
@@ -116,6 +132,9 @@ def make_station(tmp: Path, name: str, database_url: str | None = None) -> Stati
         port=port,
         database_url=database_url,
         allow_private_endpoints=True,
+        # No audit head at a slot's turn in the middle of a test that counts items
+        # (tests/station/test_witnessed.py sends them on a schedule of its own).
+        audit_witness_hours=0,
     )
     Station.create(tmp / name, config).close()
     return StationProcess(tmp / name, url)
@@ -209,8 +228,7 @@ def pair_of_stations(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[StationProcess, StationProcess]]:
     a, b = make_station(tmp_path, "alpha"), make_station(tmp_path, "bravo")
-    a.start()
-    b.start()
+    start_together(a, b)
     try:
         pair_running(a, b, with_cli=getattr(request, "param", False))
         yield a, b
@@ -282,6 +300,7 @@ def post_message(
         json={"text": text, "to_role": to_role, "language": language},
         headers={"authorization": f"Bearer {token}"},
         timeout=30,
+        verify=station.verify,
     )
     assert sent.status_code in (200, 201), sent.text
 

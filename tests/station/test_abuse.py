@@ -70,8 +70,10 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("abuse")
     a, b = make_station(tmp, "alpha"), make_station(tmp, "bravo")
-    a.start(BACKCHANNEL_ARGON2="")  # empty: the real profile, not the tests' cheap one
-    b.start()
+    a.launch(BACKCHANNEL_ARGON2="")  # empty: the real profile, not the tests' cheap one
+    b.launch()
+    a.wait_healthy()
+    b.wait_healthy()
     try:
         pair_running(a, b)
         store = a.open()

@@ -25,7 +25,14 @@ from backchannel.station.access.policy import ROLES, Action, Officer, allowed
 from backchannel.station.core.config import StationConfig
 from backchannel.station.service import Station
 
-from .conftest import StationProcess, add_officer, make_station, pair_running, wait_until
+from .conftest import (
+    StationProcess,
+    add_officer,
+    make_station,
+    pair_running,
+    start_together,
+    wait_until,
+)
 
 # -- the matrix in policy.py ---------------------------------------------------------------
 
@@ -239,8 +246,7 @@ def received_hash(store: Station, channel: str, text: str) -> str | None:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("authz")
     a, b = make_station(tmp, "alpha"), make_station(tmp, "bravo")
-    a.start()
-    b.start()
+    start_together(a, b)
     store, peer = a.open(), b.open()
     try:
         pair_running(a, b)

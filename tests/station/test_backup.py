@@ -31,6 +31,7 @@ from .conftest import (
     message,
     message_texts,
     pair_running,
+    start_together,
     status_of,
     wait_until,
 )
@@ -75,8 +76,7 @@ def made_once(tmp_path_factory: pytest.TempPathFactory) -> BackedUp:
     on copies of the two folders (``backed_up``), so none sees another's restore."""
     tmp = tmp_path_factory.mktemp("backup")
     a, b = make_station(tmp, "alpha"), make_station(tmp, "bravo")
-    a.start()
-    b.start()
+    start_together(a, b)
     try:
         pair_running(a, b)
         return make_backup(a, b, tmp)
@@ -131,8 +131,7 @@ def test_restore_brings_back_the_archive_with_its_channels_closed(
     backed_up: BackedUp,
 ) -> None:
     a, b, backup = backed_up.a, backed_up.b, backed_up.backup
-    a.start()
-    b.start()
+    start_together(a, b)
     before = a.open()
     try:
         assert [d.kind for d in before.due()] == ["acknowledgement"]  # owed by B

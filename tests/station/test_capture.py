@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +24,16 @@ from backchannel.station.core.batches import decode_batch
 from backchannel.station.core.config import StationConfig
 from backchannel.station.service import Station
 
-from .conftest import StationProcess, pair_running, post_message, status_of, wait_until
+from .conftest import (
+    StationProcess,
+    cli,
+    message_texts,
+    pair_running,
+    post_message,
+    start_together,
+    status_of,
+    wait_until,
+)
 
 TEXTS = ["yes", "Agreed: the patrol moves to 06:00.", "Exercise NORTHERN GATE " * 120]
 NAMES = [
@@ -63,7 +72,11 @@ class Recorder:
                 continue
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self._target), timeout=30)
+            try:
+                server = socket.create_connection(("127.0.0.1", self._target), timeout=30)
+            except OSError:  # the station behind it stopped (the end of the module)
+                client.close()
+                continue
             up, down = bytearray(), bytearray()
             with self._lock:
                 self.connections.append((up, down))
@@ -99,8 +112,11 @@ def http_messages(stream: bytes) -> list[tuple[bytes, bytes]]:
     return messages
 
 
-@pytest.fixture
-def recorded(tmp_path: Path) -> Iterator[tuple[StationProcess, StationProcess, list[Recorder]]]:
+@pytest.fixture(scope="module")
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[StationProcess, StationProcess, list[Recorder]]]:
+    tmp_path = tmp_path_factory.mktemp("capture")
     stations, recorders = [], []
     for name in ("alpha", "bravo"):
         port = free_port()
@@ -117,8 +133,7 @@ def recorded(tmp_path: Path) -> Iterator[tuple[StationProcess, StationProcess, l
         recorders.append(recorder)
     a, b = stations
     try:
-        a.start()
-        b.start()
+        start_together(a, b)
         pair_running(a, b)
         yield a, b, recorders
     finally:
@@ -163,3 +178,55 @@ def test_the_wire_shows_no_type_role_name_id_or_exact_length(
     assert FLOOR in sizes and len(sizes) >= 2  # short ones share a size; the long one not
     acks = [body for line, body in answers if line.endswith(b"200 OK") and body[:2] == b"BA"]
     assert acks and {len(ack) for ack in acks} == {ACK_BYTES}
+
+
+def recorded_posts(recorders: list[Recorder]) -> tuple[list[bytes], list[bytes]]:
+    """The envelope batches posted and the answers to them, in both directions."""
+    posts, answers = [], []
+    for recorder in recorders:
+        for up, down in list(recorder.connections):
+            sent = http_messages(bytes(up))
+            posts += [body for line, body in sent if line.startswith(b"POST /peer/v1/envelopes ")]
+            answers += [body for line, body in http_messages(bytes(down)) if body[:2] == b"BA"]
+    return posts, answers
+
+
+def test_with_cover_traffic_an_item_and_a_filler_cannot_be_told_apart(
+    recorded: tuple[StationProcess, StationProcess, list[Recorder]],
+) -> None:
+    a, b, recorders = recorded
+    first = cli("cover", "--station", str(a.folder), "--per-hour", "3600")
+    assert first.returncode == 0, first.stderr
+    assert "off: not agreed (ours 3600 an hour, theirs not said)" in first.stdout
+    assert cli("cover", "--station", str(b.folder), "--per-hour", "3600").returncode == 0
+    wait_until(lambda: all(status_of(s).cover_per_hour == 3600 for s in (a, b)), "agreed")
+    wait_until(lambda: all(status_of(s).outbox_backlog == 0 for s in (a, b)), "outboxes empty")
+    for recorder in recorders:
+        recorder.clear()
+    started = time.monotonic()
+    time.sleep(3)
+    post_message(a, "Covered: the patrol moves at 06:00.")
+    wait_until(lambda: status_of(a).outbox_backlog == 0, "the item delivered in its turn")
+    time.sleep(3)
+    elapsed = time.monotonic() - started
+    posts, answers = recorded_posts(recorders)
+    # One post a second each way, whether an item waited or not.
+    assert 2 * (elapsed - 2) <= len(posts) <= 2 * (elapsed + 2), (len(posts), elapsed)
+    assert len({len(body) for body in posts}) == 1  # the item's post is one of them
+    envelopes = [envelope for body in posts for envelope in decode_batch(body)]
+    assert len(envelopes) == len(posts) and {len(e) for e in envelopes} == {FLOOR}
+    assert answers and {len(ack) for ack in answers} == {ACK_BYTES}
+    assert "Covered: the patrol moves at 06:00." in message_texts(b)
+    for station in (a, b):
+        assert cli("cover", "--station", str(station.folder), "--per-hour", "0").returncode == 0
+    wait_until(lambda: status_of(a).cover_per_hour == 0, "cover traffic off")
+
+
+def test_a_wrong_rate_is_refused_in_one_line(
+    recorded: tuple[StationProcess, StationProcess, list[Recorder]],
+) -> None:
+    done = cli("cover", "--station", str(recorded[0].folder), "--per-hour", "5000")
+    assert done.returncode == 2
+    assert "--per-hour" in done.stderr and "at most 3600" not in done.stdout
+    assert "less than or equal to 3600" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -30,6 +30,7 @@ from .conftest import (
     pair_running,
     post_message,
     sign_in,
+    start_together,
     status_of,
     wait_until,
 )
@@ -52,8 +53,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         officers = ("olga", "officer"), ("rory", "reader"), ("ada", "admin"), ("pia", "principal")
         for name, role in officers:
             add_officer(station, name, role)
-    a.start()
-    b.start()
+    start_together(a, b)
     try:
         pair_running(a, b)
         yield Pair(a, b, status_of(a).channel_id)

@@ -44,6 +44,7 @@ from .conftest import (
     make_station,
     pair_running,
     sign_in,
+    start_together,
     wait_until,
 )
 from .test_store import deliver, paired_in_process
@@ -172,8 +173,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             add_officer(station, name, role, labels)
     stores: dict[Side, Station] = {}
     try:
-        with ThreadPoolExecutor(2) as starting:  # the two start-ups overlap
-            list(starting.map(StationProcess.start, (a, b)))
+        start_together(a, b)
         stores["a"], stores["b"] = a.open(), b.open()
         pair_running(a, b)
         tokens = {

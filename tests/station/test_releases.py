@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from .conftest import (
     cli,
     make_station,
     pair_running,
+    start_together,
     wait_until,
 )
 
@@ -199,8 +199,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             add_officer(station, name, *OFFICERS[name])
     stores: dict[Side, Station] = {}
     try:
-        with ThreadPoolExecutor(2) as starting:  # the two start-ups overlap
-            list(starting.map(StationProcess.start, (a, b)))
+        start_together(a, b)
         stores["a"], stores["b"] = a.open(), b.open()
         pair_running(a, b)
         tokens = {

@@ -21,7 +21,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import product
@@ -48,7 +47,15 @@ from backchannel.station.core.batches import encode_batch
 from backchannel.station.service import Station
 from backchannel.store import repository as repo
 
-from .conftest import LABEL, StationProcess, add_officer, make_station, pair_running, wait_until
+from .conftest import (
+    LABEL,
+    StationProcess,
+    add_officer,
+    make_station,
+    pair_running,
+    start_together,
+    wait_until,
+)
 
 EXAMPLES = int(os.environ.get("BACKCHANNEL_FUZZ_EXAMPLES", "20"))
 FUZZ = settings(
@@ -111,8 +118,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
         add_officer(station, "principal", "principal", (LABEL,))
     stores: dict[str, Station] = {}
     try:
-        with ThreadPoolExecutor(2) as starting:  # the two start-ups overlap
-            list(starting.map(StationProcess.start, (a, b)))
+        start_together(a, b)
         stores["a"], stores["b"] = a.open(), b.open()
         pair_running(a, b)
         tokens = {

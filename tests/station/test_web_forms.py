@@ -22,7 +22,15 @@ import pytest
 
 from backchannel.station.web.params import ChannelFilter, OfficerFilter, refusal
 
-from .conftest import LABEL, StationProcess, add_officer, make_station, pair_running, sign_in
+from .conftest import (
+    LABEL,
+    StationProcess,
+    add_officer,
+    make_station,
+    pair_running,
+    sign_in,
+    start_together,
+)
 
 NOTICE = "Exercise NORTHERN GATE runs 3-5 May in area K-7."
 ASKED = "Please acknowledge the exercise window by Friday."
@@ -98,9 +106,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         token = s.accounts.create_token("test", "test", "bea", "tests")
     finally:
         s.close()
-    a.start()
+    start_together(a, b)
     try:
-        b.start()
         pair_running(a, b)
         yield _scenario(a, b, token)
     finally:

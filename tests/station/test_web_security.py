@@ -37,6 +37,7 @@ from .conftest import (
     grant,
     message,
     pair_running,
+    start_together,
     wait_until,
 )
 
@@ -198,8 +199,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("websec")
     a = hostile_station(tmp, "alpha", PAYLOADS["our-party"], PAYLOADS["our-station"])
     b = hostile_station(tmp, "bravo", PAYLOADS["peer-party"], PAYLOADS["peer-station"])
-    a.start()
-    b.start()
+    start_together(a, b)
     store, peer = a.open(), b.open()
     browsers: dict[str, Browser] = {}
     try:

@@ -26,6 +26,7 @@ from .conftest import (
     make_station,
     message_texts,
     pair_running,
+    start_together,
     status_of,
     wait_until,
 )
@@ -56,9 +57,8 @@ def workers(
         a.folder, f"http://127.0.0.1:{port}", env=dict(lease), args=["--port", str(port)]
     )
     try:
-        for process in (a, second):
-            process.start()
-        b.start()
+        a.start()  # first alone: it creates what the second worker finds
+        start_together(second, b)
         pair_running(a, b)
         yield a, second, b
     finally:

@@ -10,11 +10,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
+import httpx
 import typer
 
+from backchannel.protocol import ProtocolError
 from backchannel.station.access.officers import parse_clearances
 from backchannel.station.access.policy import ROLES
-from backchannel.station.core.audit import AuditEntry
+from backchannel.station.core.audit import AuditEntry, Verdict
+from backchannel.station.core.errors import StationError
+from backchannel.station.service import Station
 
 from .common import AsJson, StationDir, host_user, opened
 from .output import fail, print_json, when
@@ -169,16 +173,52 @@ def token(
 
 
 @audit_app.command("verify")
-def verify(station: StationDir, as_json: AsJson = False) -> None:
+def verify(
+    station: StationDir,
+    witnessed: Annotated[
+        bool,
+        typer.Option(
+            "--witnessed",
+            help="Also fetch the heads each counterpart keeps of this trail, and check them.",
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
     """Check every link of the audit chain; name the first bad one (exit 1)."""
     with opened(station) as s:
         verdict = s.audit.verify()
+        if witnessed and verdict.ok:
+            verdict = verify_witnessed(s, to_stderr=as_json)  # stdout is the JSON
     if as_json:
         print_json(verdict)
     elif verdict.ok:
         typer.echo(f"audit trail intact: {verdict.links} links verified")
     if not verdict.ok:
         fail(f"audit trail broken at link {verdict.first_bad}: {verdict.reason}")
+
+
+def verify_witnessed(s: Station, to_stderr: bool) -> Verdict:
+    """The trail against the heads every counterpart keeps of it, fetched over each
+    channel; a counterpart that cannot be asked is a failure, not a pass."""
+    verdict = Verdict(True, 0)
+    channels = [c for c in s.statuses() if s.witnessing.sent(c.channel_id)]
+    if not channels:
+        typer.echo("no counterpart holds a head of this trail yet (none was sent)", err=to_stderr)
+    for status in channels:
+        try:
+            fetched = s.witnessing.fetch(status.channel_id)
+        except (StationError, ProtocolError, httpx.HTTPError) as exc:
+            fail(f"could not fetch the heads {status.peer_station} keeps: {exc}")
+        verdict = s.audit.check_witnessed(fetched.heads, fetched.peer_station)
+        if not verdict.ok:
+            return verdict
+        newest = fetched.heads[-1][0] if fetched.heads else 0
+        typer.echo(
+            f"{fetched.peer_station} witnessed {len(fetched.heads)} heads "
+            f"(the newest at link {newest}): all held",
+            err=to_stderr,
+        )
+    return verdict
 
 
 @audit_app.command("show")

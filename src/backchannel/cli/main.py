@@ -22,8 +22,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from backchannel.protocol import Message
-from backchannel.protocol.items import Role
+from backchannel.protocol.items import MAX_COVER_PER_HOUR, Role
 from backchannel.station.access.door import Rendering
+from backchannel.station.core.audit import Record
 from backchannel.station.core.config import (
     STATION_NAME,
     ConfigError,
@@ -37,12 +38,13 @@ from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
 from .canary import canary_app
-from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
+from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, host_user, opened
 from .incidents import conflict_ack, conflicts, notify_app
 from .leaks import leaks_app
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
 from .releases import backup, keys_app, release_app, restore, verify
+from .tls import pins_of, tls_app
 
 app = typer.Typer(
     help="backchannel: a confidential, deniable line between two organisations.",
@@ -88,16 +90,28 @@ def init(
     database: Annotated[
         str | None, typer.Option(help="Database URL (default: SQLite in the folder).")
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="The TLS certificate (PEM) serve presents; counterparts pin its key."),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
 ) -> None:
     """Create a station: keys, database and settings in a new data folder."""
     if not STATION_NAME.fullmatch(name):
         fail("--name: use letters, digits, '.', '_' and '-' only, starting with a letter or digit")
+    if (tls_cert is None) != (tls_key is None):
+        fail("give both --tls-cert and --tls-key, or neither")
     try:
         config = StationConfig(
             party=party, station=name, public_url=url, port=port, database_url=database
         )
     except ValidationError as exc:
         fail(field_error(exc, INIT_OPTIONS))
+    if tls_cert is not None and tls_key is not None:
+        if not tls_key.is_file():
+            fail(f"--tls-key: no file {tls_key}")
+        config.tls_pins = [pins_of([tls_cert])[0].hex()]
+        config.tls_cert, config.tls_key = str(tls_cert.resolve()), str(tls_key.resolve())
     existed = station.exists()
     try:
         Station.create(station, config).close()
@@ -201,6 +215,32 @@ def close(
 
 
 @app.command()
+def cover(
+    station: StationDir,
+    per_hour: Annotated[
+        int,
+        typer.Option(
+            min=0, max=MAX_COVER_PER_HOUR, help="Envelopes an hour each way; 0 turns it off."
+        ),
+    ],
+    channel: ChannelOpt = None,
+    as_json: AsJson = False,
+) -> None:
+    """Agree to cover traffic on a channel: envelopes at a constant rate each way.
+
+    It runs once the counterpart's admin agreed to the same rate; items then wait for
+    their turn (up to 3600/rate seconds), and fillers go when none waits.
+    """
+    with opened(station) as s:
+        record = Record(host_user(), "cover", HOST, detail=f"{per_hour} an hour")
+        status = s.set_cover(s.resolve(channel), per_hour, record)
+    if as_json:
+        print_json(status)
+        return
+    typer.echo(f"cover traffic with {status.peer_station}: {covering(status)}")
+
+
+@app.command()
 def serve(
     station: StationDir,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -219,6 +259,14 @@ def serve(
         fail("give both --tls-cert and --tls-key, or neither")
     with opened(station) as s:
         host, port = host or s.config.host, port or s.config.port
+        if tls_cert is None and s.config.tls_cert and s.config.tls_key:
+            tls_cert, tls_key = Path(s.config.tls_cert), Path(s.config.tls_key)
+        pins = s.config.tls_pins
+        if tls_cert is not None and pins and pins_of([tls_cert])[0].hex() not in pins:
+            fail(
+                f"the key of {tls_cert} is not one counterparts pin, so they would refuse "
+                "to connect: announce it first (backchannel tls announce)"
+            )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         log = logging.getLogger("backchannel")
         scheme = "https" if tls_cert else "http"
@@ -378,6 +426,7 @@ app.command("conflict-ack")(conflict_ack)
 app.command()(agreements)
 app.command()(due)
 app.add_typer(keys_app, name="keys")
+app.add_typer(tls_app, name="tls")
 app.command()(backup)
 app.command()(restore)
 
@@ -399,6 +448,8 @@ def show_status(st: ChannelStatus) -> None:
         f"  pairing        {st.pairing}" + ("" if st.confirmed else "  (items wait for both)"),
         f"  safety number  {st.safety_number}",
         f"  peer           {st.peer_endpoint}  {reach}",
+        f"  peer TLS       {pinned(st)}",
+        f"  cover traffic  {covering(st)}",
         f"  last contact   {when(st.last_contact_at)}",
         f"  outbox backlog {st.outbox_backlog}",
         f"  refused input  {st.bad_input}",
@@ -408,6 +459,24 @@ def show_status(st: ChannelStatus) -> None:
     if st.last_error and st.peer_reachable is False:
         lines.append(f"  last error     {st.last_error}")
     typer.echo("\n".join(lines))
+
+
+def covering(st: ChannelStatus) -> str:
+    if st.cover_per_hour:
+        return f"{st.cover_per_hour} envelopes an hour each way"
+    if not st.cover_ours and not st.cover_theirs:
+        return "off"
+    said = {None: "not said", 0: "off"}
+    ours, theirs = (said.get(rate, f"{rate} an hour") for rate in (st.cover_ours, st.cover_theirs))
+    return f"off: not agreed (ours {ours}, theirs {theirs})"
+
+
+def pinned(st: ChannelStatus) -> str:
+    if st.tls_pins:
+        return f"pinned to {st.tls_pins} key{'s' if st.tls_pins > 1 else ''}"
+    if st.peer_endpoint.startswith("https:"):
+        return "not pinned: any certificate a CA of this host trusts"
+    return "none: plain HTTP (a test bed; use https between real stations)"
 
 
 def received(entries: list[Entry], item: str) -> list[Entry]:

@@ -29,7 +29,7 @@ from .events import (
     PeerConfirmed,
 )
 from .identity import Identity, PublicIdentity, safety_number
-from .items import Ack, Checkpoint, Item, Message, PairingConfirm, register_item_type
+from .items import Ack, Checkpoint, Item, Message, PairingConfirm, TlsPins, register_item_type
 from .outer import ChannelPolicy
 from .pairing import (
     Acceptance,
@@ -73,6 +73,7 @@ __all__ = [
     "RemoteProtocolError",
     "SentEnvelope",
     "SignedInvitation",
+    "TlsPins",
     "accept_invitation",
     "complete_pairing",
     "create_invitation",

@@ -18,6 +18,7 @@ import msgspec
 import vodozemac
 
 from . import envelope as v2
+from . import witness
 from .encoding import decode, encode
 from .envelope import Envelope, InnerV2, WireKeys
 from .errors import (
@@ -470,6 +471,51 @@ class Channel:
         self._check_addressing(message.channel_id, message.sender, message.receiver)
         check_tag(self._state.mac_key, message)
         return message
+
+    # -- cover traffic -----------------------------------------------------------------
+
+    def filler(self) -> bytes:
+        """An envelope that carries nothing, for a stream at a constant rate: the peer
+        tells it from an item, an observer does not (``envelope.make_filler``)."""
+        if self._state.peer_floor < v2.VERSION:
+            raise LocalProtocolError("cover traffic needs a channel of envelope version 2")
+        ids = (self._local_id, self._peer_id)
+        return v2.make_filler(self._wire, self.channel_id, ids, self._rng(v2.NONCE_BYTES))
+
+    def is_filler(self, data: bytes) -> bool:
+        """Whether ``data`` is the peer's filler (changes nothing); AuthenticationFailed
+        for a forged one.  ``receive`` refuses fillers: position 0 holds no item."""
+        return v2.is_filler(data, self._wire, (self._peer_id, self._local_id))
+
+    # -- witnessed audit heads (witness.py) --------------------------------------------
+
+    def witness_query(self, nonce: bytes, after: int) -> bytes:
+        """Ask the peer for the heads of our audit trail it holds past ``after``;
+        keep ``nonce`` (16 random bytes) for the answer."""
+        query = witness.WitnessQuery(nonce, after)
+        return witness.seal(self._wire.send_control, self.channel_id, self._rng(12), query)
+
+    def read_witness_query(self, data: bytes) -> witness.WitnessQuery:
+        """The peer's query, if it is genuine (it changes nothing)."""
+        query = witness.open_message(self._wire.recv_control, data, witness.WitnessQuery)
+        assert isinstance(query, witness.WitnessQuery)
+        return query
+
+    def witness_page(
+        self, query: witness.WitnessQuery, heads: list[tuple[int, bytes]], more: bool
+    ) -> bytes:
+        """The answer to the peer's query: heads of its trail we hold, by position."""
+        page = witness.WitnessPage(query.nonce, tuple(heads), more)
+        return witness.seal(self._wire.send_control, self.channel_id, self._rng(12), page)
+
+    def read_witness_page(self, data: bytes, nonce: bytes) -> witness.WitnessPage:
+        """The peer's answer to our query with ``nonce``, checked."""
+        page = witness.open_message(self._wire.recv_control, data, witness.WitnessPage)
+        assert isinstance(page, witness.WitnessPage)
+        if page.nonce != nonce:
+            raise RemoteProtocolError("the witness answer is not for our query")
+        page.check()
+        return page
 
     # -- internals ---------------------------------------------------------------------
 

@@ -229,6 +229,39 @@ def read(data: bytes, keys: WireKeys, ids: tuple[bytes, bytes]) -> Envelope:
     return Envelope(2, channel_id, seq, epoch, renewal, nonce, None, ad, data[body_at:])
 
 
+# -- filler (cover traffic) -----------------------------------------------------------------
+
+FILLER_BYTES = 1024  # the smallest bucket, which every short item fills too
+_FILLER_START = ENVELOPE_PREFIX + b"\x00"
+
+
+def make_filler(keys: WireKeys, channel_id: bytes, ids: tuple[bytes, bytes], nonce: bytes) -> bytes:
+    """An envelope that carries nothing: position 0 (no item has it), its body sealed
+    under the sender's control key.  On the wire it is any short envelope."""
+    start = _FILLER_START + channel_id + nonce
+    clear = start + _masked(keys.send_mask, nonce, _ZEROS)
+    ad = associated_data(start, _ZEROS, *ids)
+    return clear + keys.send_control.encrypt(
+        nonce, bytes(FILLER_BYTES - len(clear) - TAG_BYTES), ad
+    )
+
+
+def is_filler(data: bytes, keys: WireKeys, ids: tuple[bytes, bytes]) -> bool:
+    """Whether ``data`` is the peer's filler (``ids``: sender, receiver).  False for any
+    other envelope; AuthenticationFailed for one at position 0 that the peer did not make."""
+    if len(data) != FILLER_BYTES or data[:4] != _FILLER_START:
+        return False
+    nonce = data[20:32]
+    if _masked(keys.recv_mask, nonce, data[32:CLEAR_BYTES]) != _ZEROS:
+        return False
+    ad = associated_data(data[: CLEAR_BYTES - _POSITION.size], _ZEROS, *ids)
+    try:
+        keys.recv_control.decrypt(nonce, data[CLEAR_BYTES:], ad)
+    except InvalidTag:
+        raise AuthenticationFailed from None
+    return True
+
+
 # -- acknowledgements ------------------------------------------------------------------------
 
 

@@ -119,6 +119,57 @@ class PairingConfirm(Item, frozen=True):
     safety_digest: Hash
 
 
+MAX_TLS_PINS = 4  # the certificate in use and the next, with room for a proxy's
+
+
+class TlsPins(Item, frozen=True):
+    """The keys the sending station may present at its endpoint from now on.
+
+    Each is the SHA-256 of a certificate's public key.  The receiving station replaces
+    the pins it holds for the sender with these: a certificate rotation goes through
+    the channel, authenticated like every item, never around it.  Never empty: a
+    channel that was pinned cannot be taken back to trusting any CA.
+    """
+
+    item_type: ClassVar[str] = "tls-pins"
+
+    pins: tuple[Hash, ...]
+
+    def validate(self) -> None:
+        if not 1 <= len(self.pins) <= MAX_TLS_PINS or len(set(self.pins)) != len(self.pins):
+            raise ValueError(f"a change of TLS pins names 1 to {MAX_TLS_PINS} distinct keys")
+
+
+class AuditHead(Item, frozen=True):
+    """The sender's audit trail had this link at this position: keep it as a witness.
+
+    The receiver keeps the first head it receives at each position and gives them
+    back when asked (``witness.py``); the sender's ``audit verify --witnessed`` fails
+    when its trail no longer extends every one of them.
+    """
+
+    item_type: ClassVar[str] = "audit-head"
+
+    position: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+    link: Hash
+
+
+MAX_COVER_PER_HOUR = 3600  # one envelope a second
+
+
+class CoverTraffic(Item, frozen=True):
+    """The rate of cover traffic the sender's admin agrees to on this channel.
+
+    Cover traffic runs while both sides' latest ``cover-traffic`` items name the
+    same rate: envelopes at that constant rate each way, an item taking the place of
+    a filler when there is one.  0 turns it off (either side may, alone).
+    """
+
+    item_type: ClassVar[str] = "cover-traffic"
+
+    per_hour: Annotated[int, msgspec.Meta(ge=0, le=MAX_COVER_PER_HOUR)]
+
+
 _REGISTRY: dict[str, type[Item]] = {}
 
 
@@ -133,7 +184,7 @@ def register_item_type(cls: type[Item]) -> type[Item]:
     return cls
 
 
-for _cls in (Message, Ack, Checkpoint, PairingConfirm):
+for _cls in (Message, Ack, Checkpoint, PairingConfirm, TlsPins, AuditHead, CoverTraffic):
     register_item_type(_cls)
 
 

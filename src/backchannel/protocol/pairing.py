@@ -9,12 +9,19 @@ to everything exchanged.  Both derive the channel root from the two KEM secrets
 and the pairing secret, so breaking it needs both ML-KEM and the Olm handshake.
 The acceptance is not signed: the safety number, compared by both admins over an
 independent line, is what authenticates the pair.
+
+Version 2 of both carries the TLS pins of each side: the SHA-256 of the public key
+(SubjectPublicKeyInfo) of each certificate its station may present at its endpoint.
+The invitation's are signed with it; the acceptance's are bound into the pairing
+secret.  Each station then talks to the other only over a TLS connection whose
+certificate has one of those keys, whoever signed it (``peer_http``).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import msgspec
 import vodozemac
@@ -24,6 +31,7 @@ from .channel import Channel
 from .encoding import decode, encode
 from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
 from .identity import INVITATION_LABEL, Identity, PublicIdentity, check_public_keys
+from .items import MAX_TLS_PINS
 from .kdf import derive_key, digest
 from .outer import ChannelPolicy
 from .randomness import Rng
@@ -31,8 +39,10 @@ from .sealing import seal, unseal
 from .states import INVITATION_TABLE, Invitation, InvitationInput, advance
 from .wire import Hash, Id16, KemCiphertext, KemPublicKey
 
-INVITATION_MAGIC = b"BCI\x01"
-ACCEPTANCE_MAGIC = b"BCA\x01"
+INVITATION_MAGIC = b"BCI\x02"
+ACCEPTANCE_MAGIC = b"BCA\x02"
+# Version 1, before TLS pins: refused with a word of what to do, never misread.
+OLD_MAGICS = {b"BCI\x01": "invitation", b"BCA\x01": "acceptance"}
 MAX_INVITATION_BYTES = 16 * 1024
 MAX_ENDPOINT_CHARS = 2048
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
@@ -44,6 +54,7 @@ MAX_TTL_SECONDS = 30 * 24 * 3600
 # Field types shared with the envelope format.
 Key32 = Hash
 KemKey = KemPublicKey
+TlsPins = Annotated[tuple[Hash, ...], msgspec.Meta(max_length=MAX_TLS_PINS)]
 
 
 class InvitationBody(msgspec.Struct, array_like=True, frozen=True):
@@ -53,6 +64,7 @@ class InvitationBody(msgspec.Struct, array_like=True, frozen=True):
     one_time_key: Key32
     kem_key: KemKey
     expires_at: int
+    tls_pins: TlsPins  # empty for an http endpoint (a test bed, a demo)
 
 
 class SignedInvitation(msgspec.Struct, array_like=True, frozen=True):
@@ -67,6 +79,7 @@ class SignedInvitation(msgspec.Struct, array_like=True, frozen=True):
 
     @classmethod
     def decode(cls, data: bytes) -> SignedInvitation:
+        _refuse_old(data)
         if not data.startswith(INVITATION_MAGIC):
             raise RemoteProtocolError("not a backchannel invitation (or an unsupported version)")
         rest = data[len(INVITATION_MAGIC) :]
@@ -80,6 +93,7 @@ class SignedInvitation(msgspec.Struct, array_like=True, frozen=True):
         body = self.body
         body.identity.check()
         check_endpoint(body.endpoint, RemoteProtocolError)
+        check_pins(body.tls_pins, RemoteProtocolError)
         check_public_keys(mlkem768=[body.kem_key])
         body.identity.verify(INVITATION_LABEL, encode(body), self.ed25519_sig, self.mldsa65_sig)
         if now > body.expires_at:
@@ -95,12 +109,14 @@ class Acceptance(msgspec.Struct, array_like=True, frozen=True):
     kem_ciphertext: KemCiphertext  # to the inviter's long-term ML-KEM key
     one_time_kem_ciphertext: KemCiphertext  # to the invitation's ML-KEM key
     olm_prekey: bytes
+    tls_pins: TlsPins
 
     def encode(self) -> bytes:
         return ACCEPTANCE_MAGIC + encode(self)
 
     @classmethod
     def decode(cls, data: bytes) -> Acceptance:
+        _refuse_old(data)
         if not data.startswith(ACCEPTANCE_MAGIC):
             raise RemoteProtocolError("not a backchannel acceptance (or an unsupported version)")
         rest = data[len(ACCEPTANCE_MAGIC) :]
@@ -116,6 +132,7 @@ class Acceptance(msgspec.Struct, array_like=True, frozen=True):
             self.endpoint,
             self.kem_ciphertext,
             self.one_time_kem_ciphertext,
+            *self.tls_pins,
         )
 
 
@@ -129,6 +146,23 @@ def check_endpoint(url: str, error: type[Exception] = LocalProtocolError) -> Non
         raise error(f"endpoint must be an http(s) URL of at most {MAX_ENDPOINT_CHARS} characters")
     if not url.isprintable() or " " in url:
         raise error("endpoint must not contain spaces or control characters")
+
+
+def check_pins(pins: tuple[bytes, ...], error: type[Exception] = LocalProtocolError) -> None:
+    """At most MAX_TLS_PINS distinct SHA-256 digests (the schema checks each one's size)."""
+    if len(pins) > MAX_TLS_PINS or len(set(pins)) != len(pins):
+        raise error(f"give at most {MAX_TLS_PINS} distinct TLS pins")
+    if any(len(pin) != 32 for pin in pins):
+        raise error("a TLS pin is the 32-byte SHA-256 of a certificate's public key")
+
+
+def _refuse_old(data: bytes) -> None:
+    what = OLD_MAGICS.get(data[:4])
+    if what is not None:
+        raise RemoteProtocolError(
+            f"this {what} is of version 1 (before TLS pinning), which this station no longer "
+            "takes: ask the inviting station for a new invitation"
+        )
 
 
 def _root(secrets: bytes, invitation_digest: bytes, binding: bytes) -> bytes:
@@ -156,13 +190,14 @@ class PendingInvitation:
 
     @classmethod
     def restore(cls, data: bytes, key: bytes) -> PendingInvitation:
-        s = decode(
-            unseal(key, "invitation", data),
-            _PendingState,
-            limit=1 << 20,
-            what="invitation snapshot",
-            error=LocalProtocolError,
-        )
+        opened = unseal(key, "invitation", data)  # sealed by us: what fails below is old
+        try:
+            s = decode(opened, _PendingState, limit=1 << 20, what="invitation snapshot",
+                       error=LocalProtocolError)  # fmt: skip
+        except LocalProtocolError:
+            raise LocalProtocolError(
+                "this invitation was issued before TLS pinning (version 1): issue a new one"
+            ) from None
         return cls(s.invitation, s.kem_seed, s.state)
 
 
@@ -172,10 +207,12 @@ def create_invitation(
     now: float,
     *,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    tls_pins: tuple[bytes, ...] = (),
     rng: Rng = os.urandom,
 ) -> PendingInvitation:
     """Issue an invitation. Persist the identity (its one-time key) and the pending state."""
     check_endpoint(endpoint)
+    check_pins(tls_pins)
     if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
         raise LocalProtocolError(
             f"an invitation is valid for a positive time of at most {MAX_TTL_SECONDS // 86400} days"
@@ -186,7 +223,13 @@ def create_invitation(
     kem_seed = rng(64)
     kem_key = mlkem.MLKEM768PrivateKey.from_seed_bytes(kem_seed).public_key().public_bytes_raw()
     body = InvitationBody(
-        rng(16), identity.public, endpoint, one_time_key, kem_key, int(now + ttl_seconds)
+        rng(16),
+        identity.public,
+        endpoint,
+        one_time_key,
+        kem_key,
+        int(now + ttl_seconds),
+        tls_pins,
     )
     ed_sig, dsa_sig = identity.sign(INVITATION_LABEL, encode(body))
     return PendingInvitation(SignedInvitation(body, ed_sig, dsa_sig), kem_seed)
@@ -198,11 +241,13 @@ def accept_invitation(
     endpoint: str,
     now: float,
     *,
+    tls_pins: tuple[bytes, ...] = (),
     policy: ChannelPolicy | None = None,
     rng: Rng = os.urandom,
 ) -> tuple[Channel, Acceptance]:
     """Check an invitation and pair with its station; send the acceptance back."""
     check_endpoint(endpoint)
+    check_pins(tls_pins)
     invitation.verify(now)
     body = invitation.body
     if body.identity.fingerprint() == identity.public.fingerprint():
@@ -219,7 +264,7 @@ def accept_invitation(
     except ValueError:  # vodozemac's key and session errors are ValueErrors
         raise RemoteProtocolError("the invitation's Curve25519 keys are not usable") from None
     draft = Acceptance(
-        body.channel_id, invitation.digest(), identity.public, endpoint, lt_ct, ot_ct, b""
+        body.channel_id, invitation.digest(), identity.public, endpoint, lt_ct, ot_ct, b"", tls_pins
     )
     secret = rng(32)
     _, prekey = session.encrypt(encode(_PairingSecret(draft.binding(), secret))).to_parts()
@@ -261,6 +306,7 @@ def complete_pairing(
         raise RemoteProtocolError("the acceptance answers a different invitation")
     acceptance.identity.check()
     check_endpoint(acceptance.endpoint, RemoteProtocolError)
+    check_pins(acceptance.tls_pins, RemoteProtocolError)
     lt_secret = identity.kem_key().decapsulate(acceptance.kem_ciphertext)
     one_time = mlkem.MLKEM768PrivateKey.from_seed_bytes(pending.kem_seed)
     ot_secret = one_time.decapsulate(acceptance.one_time_kem_ciphertext)

@@ -48,6 +48,7 @@ from backchannel.station.core.errors import (
 from backchannel.station.core.peer_budget import CostBuckets
 from backchannel.station.core.peer_http import plain
 from backchannel.station.core.watch import DeadlineWatch
+from backchannel.station.core.witnessed import WITNESS_PATH
 from backchannel.station.incidents.desk import IncidentDesk
 from backchannel.station.incidents.web import router as incidents_pages
 from backchannel.station.leaks.api import router as leaks_api
@@ -62,7 +63,13 @@ from backchannel.station.releases.desk import ReleaseDesk
 from backchannel.station.releases.web import router as releases_pages
 from backchannel.station.service import Receipt, Station
 from backchannel.station.web.api import router as api_router
-from backchannel.station.web.limits import PAIRING_BYTES, BodyLimits, BodyTooLarge, PeerTooCostly
+from backchannel.station.web.limits import (
+    PAIRING_BYTES,
+    WITNESS_QUERY_BYTES,
+    BodyLimits,
+    BodyTooLarge,
+    PeerTooCostly,
+)
 from backchannel.station.web.live import router as live_router
 from backchannel.station.web.pages import HERE, page
 from backchannel.station.web.pages import router as web_router
@@ -266,6 +273,12 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
         answer = await within_budget(request, MAX_HEADS_BYTES, station.heads.take)
         if answer is None:
             return Response(status_code=204)
+        return Response(answer, media_type="application/octet-stream")
+
+    @app.post(WITNESS_PATH)
+    async def witnessed(request: Request) -> Response:
+        """A peer asks for the heads of its audit trail we keep (witnessed.py)."""
+        answer = await within_budget(request, WITNESS_QUERY_BYTES, station.witnessing.answer)
         return Response(answer, media_type="application/octet-stream")
 
     @app.post("/peer/v1/pair")

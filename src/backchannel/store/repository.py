@@ -102,6 +102,11 @@ def peer_endpoint(session: Session, channel_id: str) -> str | None:
     return session.scalar(select(ChannelRow.peer_endpoint).where(ChannelRow.id == channel_id))
 
 
+def peer_pins(session: Session, channel_id: str) -> list[bytes] | None:
+    """The TLS pins of the channel's peer; None if it named none (or no such channel)."""
+    return session.scalar(select(ChannelRow.peer_tls_pins).where(ChannelRow.id == channel_id))
+
+
 def envelope(session: Session, channel_id: str, seq: int) -> bytes | None:
     query = select(OutboxRow.envelope).where(
         OutboxRow.channel_id == channel_id, OutboxRow.seq == seq

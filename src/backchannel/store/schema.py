@@ -78,6 +78,16 @@ class ChannelRow(Base):
     duplicates: Mapped[int] = mapped_column(default=0)  # envelopes received twice
     # Why the channel takes nothing more, e.g. restored from a backup (migration 0008).
     closed: Mapped[str | None] = mapped_column(Sealed("channel.closed"), default=None)
+    # The SHA-256 of each public key the peer's endpoint may present over TLS, from the
+    # pairing or its latest authenticated change; None: no pins, the CAs are trusted
+    # (a channel paired before pinning, or an http endpoint) (migration 0016).
+    peer_tls_pins: Mapped[list[bytes] | None] = mapped_column(
+        Sealed("channel.peer_tls_pins", list), default=None
+    )
+    # The cover traffic each side's admin agreed to (envelopes an hour; None: never
+    # said); it runs while both are the same and not 0 (migration 0018).
+    cover_ours: Mapped[int | None] = mapped_column(default=None)
+    cover_theirs: Mapped[int | None] = mapped_column(default=None)
 
 
 class OutboxRow(Base):
@@ -208,6 +218,19 @@ class AuditHeadRow(Base):
     seq: Mapped[int]
     link: Mapped[bytes] = mapped_column(LargeBinary(32))
     tag: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class WitnessedHeadRow(Base):
+    """An audit head of one side, by channel: the peer's that we keep as its witness
+    ("in"), or ours that we sent the peer to keep ("out") (migration 0017)."""
+
+    __tablename__ = "witnessed_head"
+
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    link: Mapped[bytes] = mapped_column(LargeBinary(32))
+    at: Mapped[float]
 
 
 class EscalationRow(Base):

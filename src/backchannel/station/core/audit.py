@@ -158,6 +158,30 @@ class AuditTrail:
             return Verdict(False, count, count + 1, f"links {count + 1} to {head.seq} were removed")
         return self._check_witness(count, witnessed)
 
+    def check_witnessed(self, heads: list[tuple[int, bytes]], by: str) -> Verdict:
+        """The chain, intact in itself, must hold the link ``by`` witnessed at each
+        position: otherwise it was rewritten there, or cut before it (witnessed.py)."""
+        verdict = self.verify()
+        if not verdict.ok:
+            return verdict
+        count = verdict.links
+        for start in range(0, len(heads), VERIFY_BATCH):
+            chunk = heads[start : start + VERIFY_BATCH]
+            wanted = [position for position, _ in chunk]
+            with self.db.reading() as s:
+                rows = s.execute(
+                    select(AuditRow.seq, AuditRow.link).where(AuditRow.seq.in_(wanted))
+                )
+                links = {row.seq: row.link for row in rows}
+            for position, link in chunk:
+                if position > count:
+                    reason = f"links {count + 1} to {position} were removed (witnessed by {by})"
+                    return Verdict(False, count, count + 1, reason)
+                if links.get(position) != link:
+                    reason = f"link {position} is not the one {by} witnessed: it was rewritten"
+                    return Verdict(False, count, position, reason)
+        return Verdict(True, count)
+
     def _read_witness(self) -> Head | WitnessBroken | None:
         if self.witness is None:
             return None

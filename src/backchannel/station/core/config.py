@@ -141,6 +141,30 @@ class StationConfig(BaseModel):
     # the party and the station.  Off: an anonymous visitor learns only that this is a
     # backchannel station.  (The keys document names them, public by choice.)
     name_before_sign_in: bool = False
+    # TLS: the certificate and key `serve` presents (paths; none: plain HTTP, or TLS
+    # from a proxy in front), and the pins of every key the counterpart may see at
+    # public_url (SHA-256 of the public key, hex), which go into each invitation and
+    # acceptance and are changed on every channel by `backchannel tls announce`.
+    tls_cert: str | None = Field(default=None, max_length=4096)
+    tls_key: str | None = Field(default=None, max_length=4096)
+    tls_pins: list[str] = Field(default_factory=list, max_length=4)
+    # Witnessed audit heads (docs/station.md): our trail's head goes to each
+    # counterpart once per slot of this many hours (when it moved; 0: never), rounded
+    # down to a multiple of the step, so the counterpart learns the count roughly.
+    audit_witness_hours: float = Field(default=6.0, ge=0, le=7 * 24)
+    audit_witness_step: int = Field(default=64, ge=1, le=1 << 16)
+
+    @field_validator("tls_pins")
+    @classmethod
+    def _pins_are_digests(cls, value: list[str]) -> list[str]:
+        if any(not re.fullmatch(r"[0-9a-f]{64}", pin) for pin in value):
+            raise ValueError("each pin is the SHA-256 of a public key: 64 lower-case hex digits")
+        if len(set(value)) != len(value):
+            raise ValueError("the pins are distinct")
+        return value
+
+    def pins(self) -> tuple[bytes, ...]:
+        return tuple(bytes.fromhex(pin) for pin in self.tls_pins)
 
     def database(self, folder: Path) -> str:
         return self.database_url or sqlite_url(folder / DATABASE_FILE)

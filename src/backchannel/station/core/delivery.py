@@ -36,11 +36,13 @@ from backchannel.protocol.heads import MAX_HEADS_BYTES
 from backchannel.protocol.wire import MAX_ACK_BYTES
 from backchannel.station.core import peer_http
 from backchannel.station.core.batches import MAX_BATCH_ITEMS, encode_batch, take_batch
+from backchannel.station.core.cover import Ticks
 from backchannel.station.core.errors import ChannelClosed, StationError
 from backchannel.station.core.heads import Probe
 from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.peer_http import plain
 from backchannel.station.core.testhooks import number
+from backchannel.station.core.tls import PinMismatch
 
 log = logging.getLogger("backchannel.delivery")
 
@@ -71,6 +73,7 @@ class DeliveryWorker:
         self._contended = False  # a channel was leased to another worker this pass
         self._not_before: dict[str, float] = {}  # monotonic end of our own backoff
         self._compared: set[str] = set()  # channels whose heads matched the peer's
+        self._ticks = Ticks()  # the turns of channels with cover traffic
 
     def start(self) -> None:
         self.station.on_outbox = self._wake.set
@@ -90,13 +93,17 @@ class DeliveryWorker:
             self._contended = False
             try:
                 self.station.flush_tallies()
+                covered = self.station.covered()
                 due = self.station.due_channels(MAX_BACKOFF)
                 for channel_id, retry_at in due:
+                    if channel_id in covered:
+                        continue  # its envelopes go at the stream's turns (cover.py)
                     if not self._backing_off(channel_id, retry_at) and self._heads_agree(
                         channel_id
                     ):
                         self._drain(channel_id)
-                posted = {c for c, _ in due}
+                self._cover(covered)
+                posted = {c for c, _ in due} | set(covered)
                 for channel_id in self.station.suspects.all():  # nothing to post, but ask
                     if channel_id not in posted and not self._in_own_backoff(channel_id):
                         self._heads_agree(channel_id)
@@ -115,7 +122,7 @@ class DeliveryWorker:
         try:
             probe = self.station.heads.probe(channel_id)
             response = peer_http.post(
-                self._client_for(probe.url),
+                self._client_for(channel_id, probe.url),
                 probe.url,
                 probe.data,
                 allow_private=allow_private,
@@ -124,7 +131,7 @@ class DeliveryWorker:
         except ChannelClosed:
             return False  # stopped: nothing to compare, and nothing to post
         except httpx.HTTPError as exc:
-            self._back_off(channel_id, f"peer unreachable: {type(exc).__name__}")
+            self._back_off(channel_id, unreachable(exc))
             return False
         except (StationError, ProtocolError) as exc:
             self._back_off(channel_id, str(exc))
@@ -154,14 +161,18 @@ class DeliveryWorker:
         try:  # best effort: the peer finds it by itself when it compares heads
             allow_private = self.station.config.allow_private_endpoints
             peer_http.post(
-                self._client_for(probe.url), probe.url, notice, allow_private=allow_private
+                self._client_for(channel_id, probe.url),
+                probe.url,
+                notice,
+                allow_private=allow_private,
             )
         except (httpx.HTTPError, StationError):
             log.warning("could not tell the peer of channel %s that it stopped", channel_id[:8])
         return False
 
-    def _client_for(self, url: str) -> httpx.Client:
-        return self._client or self._clients.for_url(url)
+    def _client_for(self, channel_id: str, url: str) -> httpx.Client:
+        """The client for the peer's endpoint, pinned to the keys the peer named."""
+        return self._client or self._clients.for_url(url, self.station.peer_pins(channel_id))
 
     def _backing_off(self, channel_id: str, retry_at: float | None) -> bool:
         """Whether our own backoff of this channel still runs (monotonic clock)."""
@@ -178,6 +189,9 @@ class DeliveryWorker:
         idle = CONTENDED_WAIT if self._contended else IDLE_WAIT
         now = time.monotonic()
         ours = [end - now for end in self._not_before.values() if end > now]
+        turn = self._ticks.wait(now)
+        if turn is not None:
+            ours.append(turn)
         wakeup = self.station.next_wakeup()
         if wakeup is not None:
             ours.append(min(MAX_BACKOFF, wakeup - self.station.clock()))
@@ -216,6 +230,59 @@ class DeliveryWorker:
                 return
             self._failures.pop(channel_id, None)
 
+    def _cover(self, covered: dict[str, int]) -> None:
+        """Each covered channel whose turn came posts one envelope: an item, or filler."""
+        self._ticks.keep_only(set(covered))
+        for channel_id, per_hour in covered.items():
+            if self._in_own_backoff(channel_id) or not self._heads_agree(channel_id):
+                continue
+            if not self._ticks.due(channel_id, per_hour, time.monotonic()):
+                continue
+            if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+                self._contended = True  # another worker runs this channel's stream
+                continue
+            try:
+                error = self._take_turn(channel_id)
+            finally:
+                self.station.release_delivery(channel_id, self.owner)
+            if error is not None:
+                self._back_off(channel_id, error)
+            else:
+                self._failures.pop(channel_id, None)
+
+    def _take_turn(self, channel_id: str) -> str | None:
+        """Post the oldest waiting envelope alone, or a filler; None if it was taken."""
+        pending = self.station.undelivered(channel_id, 1)
+        if pending:
+            _seq, envelope, endpoint = pending[0]
+            return self._post(channel_id, endpoint, [envelope])
+        return self._post_filler(channel_id)
+
+    def _post_filler(self, channel_id: str) -> str | None:
+        try:
+            endpoint, filler = self.station.filler(channel_id)
+            response = peer_http.post(
+                self._client_for(channel_id, endpoint),
+                endpoint,
+                encode_batch([filler]),
+                allow_private=self.station.config.allow_private_endpoints,
+                limit=MAX_ACK_BYTES,
+            )
+        except httpx.HTTPError as exc:
+            return unreachable(exc)
+        except (StationError, ProtocolError) as exc:
+            return str(exc)
+        if response.status_code != 200:
+            return f"the peer refused a filler with {response.status_code}"
+        try:  # an ack like any other; it acknowledges nothing new, and that is right
+            self.station.take_ack(channel_id, response.content)
+        except ProtocolError as exc:
+            self.station.suspects.add(channel_id)
+            return f"bad acknowledgement from peer: {exc}"
+        except StationError as exc:  # closed meanwhile
+            return str(exc)
+        return None
+
     def _is_dead(self, owner: str) -> bool:
         """Whether a lease's owner is a worker of this host whose process is gone.
 
@@ -246,14 +313,14 @@ class DeliveryWorker:
         allow_private = self.station.config.allow_private_endpoints
         try:
             response = peer_http.post(
-                self._client_for(endpoint),
+                self._client_for(channel_id, endpoint),
                 endpoint,
                 encode_batch(batch),
                 allow_private=allow_private,
                 limit=MAX_ACK_BYTES,
             )
         except httpx.HTTPError as exc:
-            return f"peer unreachable: {type(exc).__name__}"
+            return unreachable(exc)
         except StationError as exc:  # an endpoint we may not contact, an oversize answer
             return str(exc)
         if response.status_code != 200:
@@ -285,3 +352,8 @@ class DeliveryWorker:
         log.warning("delivery to %s failed (%s); retrying in %.1f s", channel_id[:8], error, delay)
         self._not_before[channel_id] = time.monotonic() + delay
         self.station.delivery_failed(channel_id, error, self.station.clock() + delay)
+
+
+def unreachable(exc: httpx.HTTPError) -> str:
+    """Why a post failed, in our words: a key not pinned is said as such."""
+    return str(exc) if isinstance(exc, PinMismatch) else f"peer unreachable: {type(exc).__name__}"

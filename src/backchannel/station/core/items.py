@@ -13,11 +13,20 @@ from collections.abc import Iterable
 import msgspec
 from sqlalchemy.orm import Session
 
-from backchannel.protocol import Ack, Checkpoint, Item, Message, PairingConfirm
+from backchannel.protocol import Ack, Checkpoint, Item, Message, PairingConfirm, TlsPins
+from backchannel.protocol.items import AuditHead, CoverTraffic
 from backchannel.protocol.proposal import Reminder
-from backchannel.station.core import deadlines
-from backchannel.station.core.hooks import Feature, ItemHooks, Mark, Shown, labels_of_rows
+from backchannel.station.core import cover, deadlines, witnessed
+from backchannel.station.core.hooks import (
+    Feature,
+    ItemHooks,
+    Mark,
+    Recorded,
+    Shown,
+    labels_of_rows,
+)
 from backchannel.store import repository as repo
+from backchannel.store.schema import ChannelRow
 
 
 def _message_deadline(item: Item) -> float | None:
@@ -82,6 +91,23 @@ def _describe_checkpoint(item: Item, _shown: Shown) -> str:
     return f"both chains compared: {item.sent_seq} sent, {item.received_seq} received"
 
 
+def _describe_pins(item: Item, shown: Shown) -> str:
+    assert isinstance(item, TlsPins)
+    side = "our" if shown.ours else "their"
+    keys = ", ".join(pin.hex()[:16] for pin in item.pins)
+    return f"{side} station's endpoint presents one of these TLS keys from now on: {keys}"
+
+
+def _repin(r: Recorded) -> None:
+    """The peer named the TLS keys it presents from now on: pin those."""
+    if r.direction != "in":
+        return
+    assert isinstance(r.link.item, TlsPins)
+    row = r.s.get(ChannelRow, r.channel_id)
+    if row is not None:
+        row.peer_tls_pins = list(r.link.item.pins)
+
+
 def _describe_reminder(item: Item, shown: Shown) -> str:
     """Names the item it is about when the reader was shown that too."""
     assert isinstance(item, Reminder)
@@ -120,6 +146,14 @@ LEDGER = Feature(
         ),
         ItemHooks(Checkpoint, "Checkpoint", describe=_describe_checkpoint),
         ItemHooks(PairingConfirm, "Safety number confirmed", describe=_describe_confirm),
+        ItemHooks(TlsPins, "TLS keys changed", recorded=_repin, describe=_describe_pins),
+        ItemHooks(CoverTraffic, "Cover traffic", recorded=cover.record, describe=cover.describe),
+        ItemHooks(
+            AuditHead,
+            "Audit trail witnessed",
+            recorded=witnessed.keep,
+            describe=witnessed.describe,
+        ),
         ItemHooks(
             Reminder,
             "Reminder",

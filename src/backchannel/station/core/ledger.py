@@ -44,6 +44,7 @@ from backchannel.protocol import (
     RemoteProtocolError,
     SentEnvelope,
     SignedInvitation,
+    TlsPins,
     accept_invitation,
     complete_pairing,
     create_invitation,
@@ -54,10 +55,10 @@ from backchannel.protocol.envelope import ENVELOPE_PREFIX, channel_of
 from backchannel.protocol.errors import ConflictingEnvelope
 from backchannel.protocol.events import AckBehind
 from backchannel.protocol.identity import PublicIdentity
-from backchannel.protocol.items import decode_item
+from backchannel.protocol.items import CoverTraffic, decode_item, encode_item
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.protocol.wire import envelope_hash, parse_envelope
-from backchannel.station.core import deadlines
+from backchannel.station.core import cover, deadlines
 from backchannel.station.core.audit import AuditTrail, Record
 from backchannel.station.core.config import (
     DATABASE_FILE,
@@ -87,6 +88,7 @@ from backchannel.station.core.records import ChannelStatus, Entry, entry_of
 from backchannel.station.core.tallies import DUPLICATES, REFUSED, Tallies
 from backchannel.station.core.testhooks import number
 from backchannel.station.core.witness import WITNESS_FILE
+from backchannel.station.core.witnessed import Witnessing
 from backchannel.store import ChannelRow, Database, InvitationRow, OutboxRow, StationRow
 from backchannel.store import repository as repo
 from backchannel.store.schema import TranscriptRow
@@ -147,6 +149,7 @@ class Ledger:
         self.tallies = Tallies()  # refused and repeated input, written in batches
         self.suspects = Suspects()  # channels whose heads to compare with the peer's
         self.heads = Heads(self)
+        self.witnessing = Witnessing(self)  # our audit heads at the counterparts
         # The furthest each channel was saved by this process: one restored behind it
         # means the database was put back while running (heads_steps.py).
         self._highest: dict[str, tuple[int, int]] = {}
@@ -213,7 +216,11 @@ class Ledger:
             identity, row = self.identity(s)
             pending = guard(
                 lambda: create_invitation(
-                    identity, self.config.public_url, now, ttl_seconds=ttl_seconds
+                    identity,
+                    self.config.public_url,
+                    now,
+                    ttl_seconds=ttl_seconds,
+                    tls_pins=self.config.pins(),
                 )
             )
             row.identity_sealed = identity.snapshot(self.key)
@@ -229,9 +236,63 @@ class Ledger:
             )
         return armor(pending.invitation.encode())
 
-    def post_to_peer(self, url: str, body: bytes) -> bytes:
+    def post_to_peer(self, url: str, body: bytes, pins: frozenset[bytes] = frozenset()) -> bytes:
         """POST to a counterpart's endpoint, if this station may contact it (peer_http)."""
-        return post_once(url, body, allow_private=self.config.allow_private_endpoints)
+        return post_once(url, body, allow_private=self.config.allow_private_endpoints, pins=pins)
+
+    def announce_pins(self, pins: tuple[bytes, ...], audit: Record) -> list[str]:
+        """Pin these TLS keys for this station from now on: in every invitation and
+        acceptance, and told to the peer of every active channel (a ``tls-pins`` item);
+        returns the channels told.  A channel not yet confirmed keeps the pins it was
+        paired with: pair it again after a rotation, or announce once it is active."""
+        guard(lambda: encode_item(TlsPins(pins)))
+        self._save_config(tls_pins=[pin.hex() for pin in pins])
+        self.audit.record(audit)
+        told = []
+        for status in self.statuses():
+            if status.confirmed and status.closed is None:
+                self.send(status.channel_id, TlsPins(pins))
+                told.append(status.channel_id)
+        return told
+
+    def use_certificate(self, cert: Path, key: Path, audit: Record) -> None:
+        """The certificate and key `serve` presents from its next start."""
+        self._save_config(tls_cert=str(cert), tls_key=str(key))
+        self.audit.record(replace(audit, detail=cert.name[:100]))
+
+    def _save_config(self, **changes: object) -> None:
+        self.config = self.config.model_copy(update=changes)
+        self.config.save(self.folder)
+
+    def set_cover(self, channel_id: str, per_hour: int, audit: Record) -> ChannelStatus:
+        """Agree to cover traffic at this rate on a channel (0: off); it runs once the
+        counterpart's admin agreed to the same (``cover.py``)."""
+        with self.locked(channel_id) as (s, row, channel):
+            if per_hour:
+                guard(channel.filler)  # refuses a channel the peer has not moved to version 2
+            self.send_in(s, row, channel, CoverTraffic(per_hour), audit)
+        self.on_outbox()
+        return self.status(channel_id)
+
+    def covered(self) -> dict[str, int]:
+        """The channels whose cover traffic runs, with their rates (an hour)."""
+        with self.db.reading() as s:
+            rates = {row.id: cover.in_force(row) for row in repo.channels(s)}
+        return {channel_id: rate for channel_id, rate in rates.items() if rate}
+
+    def filler(self, channel_id: str) -> tuple[str, bytes]:
+        """A filler envelope for the channel's peer and where to post it (a read)."""
+        with self.db.reading() as s:
+            row = repo.channel(s, channel_id)
+            if row is None or row.closed is not None:
+                raise ChannelClosed(f"no open channel {channel_id}")
+            data = guard(self.restore(row).filler)
+            return row.peer_endpoint.rstrip("/") + ENVELOPE_PATH, data
+
+    def peer_pins(self, channel_id: str) -> frozenset[bytes]:
+        """The TLS keys the channel's peer may present; empty: it named none."""
+        with self.db.reading() as s:
+            return frozenset(repo.peer_pins(s, channel_id) or ())
 
     def read_invitation(self, invitation_text: str) -> SignedInvitation:
         """An invitation, checked (signature, expiry), so a person can see what it asks."""
@@ -241,18 +302,21 @@ class Ledger:
 
     def pair(self, invitation_text: str, post: Post | None = None) -> ChannelStatus:
         """Accept a counterpart's invitation and send our acceptance to its station."""
-        post = post or self.post_to_peer
         now = self.clock()
         invitation = guard(lambda: SignedInvitation.decode(dearmor(invitation_text)))
+        pins = invitation.body.tls_pins
+        post = post or (lambda url, body: self.post_to_peer(url, body, frozenset(pins)))
         channel_id = invitation.body.channel_id.hex()
         with self.db.transaction() as s:
             if repo.channel(s, channel_id) is not None:
                 raise StationError("this invitation was already used to pair this station")
             identity, _ = self.identity(s)
             channel, acceptance = guard(
-                lambda: accept_invitation(identity, invitation, self.config.public_url, now)
+                lambda: accept_invitation(
+                    identity, invitation, self.config.public_url, now, tls_pins=self.config.pins()
+                )
             )
-            self._add_channel(s, channel, now)
+            self._add_channel(s, channel, now, pins)
         url = invitation.body.endpoint.rstrip("/") + PAIR_PATH
         for attempt, pause in enumerate(PAIR_RETRIES):
             try:
@@ -284,7 +348,7 @@ class Ledger:
             channel = complete_pairing(identity, pending, acceptance, now)
             row.state, row.pending_sealed = pending.state.value, pending.snapshot(self.key)
             station_row.identity_sealed = identity.snapshot(self.key)
-            self._add_channel(s, channel, now)
+            self._add_channel(s, channel, now, acceptance.tls_pins)
         return self.status(channel.channel_id.hex())
 
     def confirm(self, channel_id: str) -> ChannelStatus:
@@ -396,6 +460,8 @@ class Ledger:
             if row is None or row.closed is not None:
                 raise RemoteProtocolError(NO_OPEN_CHANNEL)
             channel = self.restore(row)
+            if len(envelopes) == 1 and channel.is_filler(envelopes[0]):
+                return channel.ack(), None  # cover traffic: nothing to keep, nothing written
             # What we hold at these positions, however old: a conflict is told from a
             # retransmission beyond the transcript's window of recent hashes.
             seqs = [_seq_or_none(channel, d) for d in envelopes]
@@ -789,7 +855,9 @@ class Ledger:
                 raise ChannelClosed(f"the channel with {row.peer_station} is closed: {row.closed}")
             yield s, row, self.restore(row)
 
-    def _add_channel(self, s: Session, channel: Channel, now: float) -> None:
+    def _add_channel(
+        self, s: Session, channel: Channel, now: float, peer_pins: tuple[bytes, ...]
+    ) -> None:
         row = ChannelRow(
             id=channel.channel_id.hex(),
             peer_party=channel.peer.party,
@@ -801,6 +869,7 @@ class Ledger:
             version=0,
             bad_input=0,
             created_at=now,
+            peer_tls_pins=list(peer_pins) or None,
         )
         self.save(row, channel)
         s.add(row)
@@ -921,6 +990,10 @@ class Ledger:
                 row.bad_input + self.tallies.pending(row.id, REFUSED),
                 row.duplicates + self.tallies.pending(row.id, DUPLICATES),
                 row.closed,
+                len(row.peer_tls_pins or ()),
+                cover.in_force(row),
+                row.cover_ours,
+                row.cover_theirs,
             )
 
 

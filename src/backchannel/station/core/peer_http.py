@@ -8,6 +8,9 @@ demo on one host, a private line between the ministries).  The connection then g
 to the address that was checked, with the original name as Host and TLS server name,
 so a name that resolves differently a moment later (DNS rebinding) does not move it.
 
+A channel whose peer named TLS pins is reached only over TLS with one of those keys
+(``tls.py``); ``pins`` is empty for one that trusts the system's CAs.
+
 What comes back is read up to a limit and never repeated: a refusal is reported by
 its status code, because the answer body of an arbitrary server is not ours to show.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import httpx
 
 from backchannel.station.core.errors import StationError
+from backchannel.station.core.tls import pinned_transport
 
 ANSWER_BYTES = 64 * 1024  # an ack is 200 bytes, a pairing answer a few hundred
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -105,9 +109,11 @@ def post(
         response.close()
 
 
-def post_once(url: str, body: bytes, *, allow_private: bool) -> bytes:
+def post_once(
+    url: str, body: bytes, *, allow_private: bool, pins: frozenset[bytes] = frozenset()
+) -> bytes:
     """One POST with a client of its own (pairing); the answer if it was a 200."""
-    with httpx.Client(timeout=TIMEOUT) as client:
+    with client_for(url, pins) as client:
         try:
             response = post(client, url, body, allow_private=allow_private)
         except httpx.HTTPError as exc:
@@ -130,20 +136,27 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def client_for(url: str, pins: frozenset[bytes]) -> httpx.Client:
+    """A client for one peer: pinned if it named pins and is reached over https."""
+    if pins and httpx.URL(url).scheme == "https":
+        return httpx.Client(timeout=TIMEOUT, transport=pinned_transport(pins), trust_env=False)
+    return httpx.Client(timeout=TIMEOUT)
+
+
 class Clients:
-    """One HTTP client per peer host: a connection made (and its TLS certificate
-    checked) for one name is never reused for another name at the same address."""
+    """One HTTP client per peer host and pins: a connection made (and its TLS
+    certificate checked) for one name or pin set is never reused for another."""
 
     def __init__(self) -> None:
-        self._by_host: dict[tuple[str, str, int | None], httpx.Client] = {}
+        self._by_host: dict[tuple[str, str, int | None, frozenset[bytes]], httpx.Client] = {}
 
-    def for_url(self, url: str) -> httpx.Client:
+    def for_url(self, url: str, pins: frozenset[bytes] = frozenset()) -> httpx.Client:
         parsed = httpx.URL(url)
-        key = (parsed.scheme, parsed.host, parsed.port)
+        key = (parsed.scheme, parsed.host, parsed.port, pins)
         if key not in self._by_host:
             if len(self._by_host) >= 256:  # bounded: a few dozen peers in practice
                 self.close()
-            self._by_host[key] = httpx.Client(timeout=TIMEOUT)
+            self._by_host[key] = client_for(url, pins)
         return self._by_host[key]
 
     def close(self) -> None:

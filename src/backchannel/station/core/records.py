@@ -30,6 +30,10 @@ class ChannelStatus:
     bad_input: int
     duplicates: int  # envelopes that reached us twice (answered with the same ack)
     closed: str | None  # why the channel takes nothing more (restored from a backup)
+    tls_pins: int = 0  # the peer's TLS keys we pin; 0: its endpoint is checked by the CAs
+    cover_per_hour: int = 0  # the cover traffic running (envelopes an hour each way)
+    cover_ours: int | None = None  # the rate our admin agreed to, theirs (None: never said)
+    cover_theirs: int | None = None
 
 
 @dataclass(frozen=True)

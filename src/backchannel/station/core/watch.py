@@ -45,6 +45,7 @@ class DeadlineWatch:
                         item.owed_by,
                         item.item_hash[:16],
                     )
+                self.station.witnessing.send_due(self.station.clock())
             except Exception:  # keep watching whatever happens
                 log.exception("deadline check failed")
 
