@@ -8,18 +8,22 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import msgspec
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from backchannel.analysis.canary import strip_invisible
 from backchannel.cli.demo import free_port
@@ -99,6 +103,35 @@ class StationProcess:
         return (self.folder / "serve.log").read_text(errors="replace")
 
 
+class LoopbackServer:
+    """A TCP listener on a free loopback port; each connection is handled on a thread
+    of its own by ``handle`` (a recording proxy, a man in the middle)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener.settimeout(0.2)
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+
+    def handle(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(connection,), daemon=True).start()
+
+
 def start_together(*stations: StationProcess) -> None:
     """Start several stations at once, then wait for each: a start is seconds of
     imports, and two of them side by side take little longer than one."""
@@ -122,22 +155,48 @@ def cold_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def make_station(tmp: Path, name: str, database_url: str | None = None) -> StationProcess:
+def make_station(
+    tmp: Path,
+    name: str,
+    database_url: str | None = None,
+    *,
+    scheme: str = "http",
+    **settings: Any,
+) -> StationProcess:
+    """A new station folder on a free loopback port; ``settings`` go into station.json."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    config = StationConfig(
-        party=f"Party {name}",
-        station=name,
-        public_url=url,
-        port=port,
-        database_url=database_url,
-        allow_private_endpoints=True,
-        # No audit head at a slot's turn in the middle of a test that counts items
-        # (tests/station/test_witnessed.py sends them on a schedule of its own).
-        audit_witness_hours=0,
+    url = f"{scheme}://127.0.0.1:{port}"
+    config = StationConfig.model_validate(
+        {
+            "party": f"Party {name}",
+            "station": name,
+            "public_url": url,
+            "port": port,
+            "database_url": database_url,
+            "allow_private_endpoints": True,
+            # No audit head at a slot's turn in the middle of a test that counts items
+            # (tests/station/test_witnessed.py sends them on a schedule of its own).
+            "audit_witness_hours": 0,
+            **settings,
+        }
     )
     Station.create(tmp / name, config).close()
     return StationProcess(tmp / name, url)
+
+
+def write_pem(folder: Path, stem: str, cert: x509.Certificate, key: Any) -> tuple[Path, Path]:
+    """A certificate and its private key as ``stem.pem`` and ``stem.key`` (mode 0600)."""
+    cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
 
 
 def pair_running(a: StationProcess, b: StationProcess, with_cli: bool = False) -> None:

@@ -25,6 +25,7 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.service import Station
 
 from .conftest import (
+    LoopbackServer,
     StationProcess,
     cli,
     message_texts,
@@ -42,17 +43,14 @@ NAMES = [
 ]  # fmt: skip
 
 
-class Recorder:
+class Recorder(LoopbackServer):
     """A TCP proxy on loopback that keeps every byte each connection carried."""
 
     def __init__(self, target_port: int) -> None:
-        self.port, self._target = free_port(), target_port
+        self._target = target_port
         self.connections: list[tuple[bytearray, bytearray]] = []  # (to server, to client)
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._listener.settimeout(0.2)
-        self._stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     def clear(self) -> None:
         """Forget what was recorded so far (kept-alive connections go on recording)."""
@@ -60,30 +58,17 @@ class Recorder:
             for up, down in self.connections:
                 del up[:], down[:]
 
-    def stop(self) -> None:
-        self._stopped.set()
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(("127.0.0.1", self._target), timeout=30)
-            except OSError:  # the station behind it stopped (the end of the module)
-                client.close()
-                continue
-            up, down = bytearray(), bytearray()
-            with self._lock:
-                self.connections.append((up, down))
-            for source, sink, record in ((client, server, up), (server, client, down)):
-                threading.Thread(
-                    target=self._pump, args=(source, sink, record), daemon=True
-                ).start()
+    def handle(self, connection: socket.socket) -> None:
+        try:
+            server = socket.create_connection(("127.0.0.1", self._target), timeout=30)
+        except OSError:  # the station behind it stopped (the end of the module)
+            connection.close()
+            return
+        up, down = bytearray(), bytearray()
+        with self._lock:
+            self.connections.append((up, down))
+        threading.Thread(target=self._pump, args=(server, connection, down), daemon=True).start()
+        self._pump(connection, server, up)
 
     def _pump(self, source: socket.socket, sink: socket.socket, record: bytearray) -> None:
         source.settimeout(60)

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -37,7 +37,7 @@ from backchannel.cli.demo import free_port
 from backchannel.station.core.config import CONFIG_FILE
 from backchannel.station.service import Station
 
-from .conftest import PASSWORD, StationProcess, add_officer, make_station
+from .conftest import PASSWORD, StationProcess, add_officer, make_station, write_pem
 
 WAIT = 30.0
 FORGED_FOR = "198.51.100.7"  # a documentation address no client here has
@@ -84,17 +84,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
+    return write_pem(folder, "cert", cert, key)
 
 
 def nginx_config(folder: Path, port: int, upstream: int, cert: Path, key: Path) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from backchannel.store.database import MIGRATIONS
 from backchannel.store.negotiation import ProposalRow
 from backchannel.store.schema import AuditRow, ChannelRow, OfficerRow, TranscriptRow
 
+from ..conftest import DEMO
 from .test_store import postgres_database
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "station-0008"
@@ -58,14 +59,15 @@ def found_words(data: bytes, words: tuple[str, ...]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("sealed-demo")
-    done = subprocess.run(
-        [sys.executable, "-m", "backchannel.cli", "demo", "--check", "--workdir", str(workdir)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0 and "demo ok:" in done.stdout, done.stdout + done.stderr
-    return workdir
+def demo_run() -> Iterator[Path]:
+    """The demo's folder, from the run started when the tests were collected."""
+    process, workdir = DEMO["process"], DEMO["workdir"]
+    assert isinstance(process, subprocess.Popen) and isinstance(workdir, Path)
+    output, _ = process.communicate(timeout=300)
+    said = output.decode(errors="replace")
+    assert process.returncode == 0 and "demo ok:" in said, said
+    yield workdir
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_a_demo_station_database_shows_none_of_the_demo_s_words(demo_run: Path) -> None:

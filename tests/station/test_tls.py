@@ -13,7 +13,6 @@ import datetime
 import ipaddress
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +25,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from backchannel.cli.demo import free_port
-from backchannel.station.core.config import StationConfig
 from backchannel.station.core.tls import pin_of_file
-from backchannel.station.service import Station
 from backchannel.store import repository as repo
 
 from .conftest import (
+    LoopbackServer,
     StationProcess,
     cli,
+    make_station,
     pair_running,
     post_message,
     start_together,
     status_of,
     wait_until,
+    write_pem,
 )
 
 LOOPBACK = "127.0.0.1"
@@ -77,17 +77,7 @@ class Issuer:
             )
             .sign(self.key, hashes.SHA256())
         )
-        cert_path, key_path = self.folder / f"{name}.pem", self.folder / f"{name}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        key_path.chmod(0o600)
-        return cert_path, key_path
+        return write_pem(self.folder, name, cert, key)
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, key: object) -> x509.CertificateBuilder:
@@ -103,7 +93,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, key: object) -> x509.Certifi
     )
 
 
-class ManInTheMiddle:
+class ManInTheMiddle(LoopbackServer):
     """A TLS server for the counterpart's address with a certificate from the same CA:
     it keeps what it decrypts and answers every request itself (it need not relay to
     read: whatever reaches it in the clear is lost)."""
@@ -111,35 +101,17 @@ class ManInTheMiddle:
     ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
     def __init__(self, cert: tuple[Path, Path]) -> None:
-        self.port = free_port()
         self.handshakes = 0
         self.decrypted = bytearray()
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(*cert)
-        self._listener = socket.create_server((LOOPBACK, self.port))
-        self._listener.settimeout(0.2)
-        self._stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     @property
     def url(self) -> str:
         return f"https://{LOOPBACK}:{self.port}"
 
-    def stop(self) -> None:
-        self._stopped.set()
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw: socket.socket) -> None:
+    def handle(self, raw: socket.socket) -> None:
         raw.settimeout(10)
         try:
             with self._context.wrap_socket(raw, server_side=True) as tls:
@@ -165,20 +137,10 @@ class Line:
 
 
 def https_station(tmp: Path, name: str, cert: tuple[Path, Path], ca: Path) -> StationProcess:
-    port = free_port()
-    url = f"https://{LOOPBACK}:{port}"
-    config = StationConfig(
-        party=f"Party {name}",
-        station=name,
-        public_url=url,
-        port=port,
-        allow_private_endpoints=True,
-        tls_cert=str(cert[0]),
-        tls_key=str(cert[1]),
-        tls_pins=[pin_of_file(cert[0]).hex()],
-    )
-    Station.create(tmp / name, config).close()
-    return StationProcess(tmp / name, url, verify=ssl.create_default_context(cafile=str(ca)))
+    station = make_station(tmp, name, scheme="https", tls_cert=str(cert[0]),
+                           tls_key=str(cert[1]), tls_pins=[pin_of_file(cert[0]).hex()])  # fmt: skip
+    station.verify = ssl.create_default_context(cafile=str(ca))
+    return station
 
 
 @pytest.fixture(scope="module")

@@ -20,18 +20,16 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
-from backchannel.cli.demo import free_port
 from backchannel.protocol import AuthenticationFailed, RemoteProtocolError
 from backchannel.protocol.witness import PAGE_HEADS
 from backchannel.station.core.audit import GENESIS, Record
-from backchannel.station.core.config import StationConfig
 from backchannel.station.core.witness import Head
 from backchannel.station.core.witnessed import WITNESS_PATH, kept
 from backchannel.station.service import Station
 from backchannel.store import repository as repo
 from backchannel.store.schema import AuditHeadRow, AuditRow
 
-from .conftest import StationProcess, cli, pair_running, start_together, wait_until
+from .conftest import StationProcess, cli, make_station, pair_running, start_together, wait_until
 
 RECORDS = 12
 
@@ -45,18 +43,10 @@ class Line:
 
 
 def station(tmp: Path, name: str) -> StationProcess:
-    port = free_port()
-    config = StationConfig(
-        party=f"Party {name}",
-        station=name,
-        public_url=f"http://127.0.0.1:{port}",
-        port=port,
-        allow_private_endpoints=True,
-        audit_witness_hours=1 / 3600,  # a slot a second
-        audit_witness_step=4,
-    )
-    Station.create(tmp / name, config).close()
-    return StationProcess(tmp / name, config.public_url, env={"BACKCHANNEL_WATCH_EVERY": "0.2"})
+    # A slot a second, heads at multiples of 4, and the watch looking five times a second.
+    made = make_station(tmp, name, audit_witness_hours=1 / 3600, audit_witness_step=4)
+    made.env["BACKCHANNEL_WATCH_EVERY"] = "0.2"
+    return made
 
 
 def held_by(keeper: StationProcess, channel: str) -> list[tuple[int, bytes]]:

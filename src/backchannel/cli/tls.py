@@ -60,7 +60,8 @@ def announce(station: StationDir, cert: Certs) -> None:
     with opened(station) as s:
         detail = "pins " + ", ".join(pin.hex()[:16] for pin in pins)
         told = s.announce_pins(pins, Record(host_user(), "tls-announce", HOST, detail=detail))
-        if s.config.tls_cert and pin_of_file(Path(s.config.tls_cert)) not in pins:
+        current = s.config.tls_cert
+        if current and pins_of([Path(current)])[0] not in pins:
             typer.echo("warning: the certificate serve presents now is not among these keys")
     typer.echo(f"{len(pins)} TLS key(s) pinned; told the peers of {len(told)} channel(s)")
 

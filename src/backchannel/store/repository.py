@@ -102,6 +102,18 @@ def peer_endpoint(session: Session, channel_id: str) -> str | None:
     return session.scalar(select(ChannelRow.peer_endpoint).where(ChannelRow.id == channel_id))
 
 
+def covered(session: Session) -> dict[str, int]:
+    """Channels whose cover traffic runs (both sides agreed to one rate, not 0), with
+    the rate; read on every pass of the delivery worker, so no sealed column is opened."""
+    query = select(ChannelRow.id, ChannelRow.cover_ours).where(
+        ChannelRow.cover_ours > 0,
+        ChannelRow.cover_ours == ChannelRow.cover_theirs,
+        ChannelRow.pairing == "active",
+        ChannelRow.closed.is_(None),
+    )
+    return {row.id: row.cover_ours for row in session.execute(query)}
+
+
 def peer_pins(session: Session, channel_id: str) -> list[bytes] | None:
     """The TLS pins of the channel's peer; None if it named none (or no such channel)."""
     return session.scalar(select(ChannelRow.peer_tls_pins).where(ChannelRow.id == channel_id))

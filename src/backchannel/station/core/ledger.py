@@ -277,8 +277,7 @@ class Ledger:
     def covered(self) -> dict[str, int]:
         """The channels whose cover traffic runs, with their rates (an hour)."""
         with self.db.reading() as s:
-            rates = {row.id: cover.in_force(row) for row in repo.channels(s)}
-        return {channel_id: rate for channel_id, rate in rates.items() if rate}
+            return repo.covered(s)
 
     def filler(self, channel_id: str) -> tuple[str, bytes]:
         """A filler envelope for the channel's peer and where to post it (a read)."""
