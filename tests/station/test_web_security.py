@@ -119,8 +119,13 @@ class Site:
 
 
 def client(site_url: str, address: str = "127.0.0.1") -> httpx.Client:
-    """A client whose connections come from ``address`` (any 127.0.0.x reaches the server)."""
-    transport = httpx.HTTPTransport(local_address=address)
+    """A client whose connections come from ``address`` (any 127.0.0.x reaches the server).
+
+    Idle connections are dropped after 2 s, before the station's keep-alive timeout (5 s)
+    could close one under a request being sent (a race of the client's, not the station's).
+    """
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    transport = httpx.HTTPTransport(local_address=address, limits=limits)
     return httpx.Client(base_url=site_url, transport=transport, follow_redirects=False, timeout=30)
 
 
