@@ -323,6 +323,8 @@ def test_an_anonymous_oversize_body_is_refused_before_it_is_sent(site: Site) -> 
             # timeout pass (its own body deadline is 30 s).
             answer = s.recv(4096)
             assert answer.split(b" ", 2)[1] in (b"401", b"413"), answer[:300]
+            # The client is told not to reuse the connection the station hangs up on.
+            assert b"\r\nconnection: close\r\n" in answer.lower(), answer[:300]
             assert closed_when_the_body_comes(s), framing
 
 

@@ -13,7 +13,9 @@ protocol with four more rules:
 - at most ``max_connections`` in all: when they are all taken, the connection that
   has waited longest for its headers is closed to make room, so sockets held open by
   slow clients (from however many addresses) never keep out one that is served;
-- a keep-alive connection serves at most ``requests_per_connection`` requests.
+- a keep-alive connection serves at most ``requests_per_connection`` requests;
+- an answer given before the request's body has arrived (401, 403, 413, 429) closes
+  the connection and says so in ``connection: close``.
 
 The file-descriptor limit is raised to its hard limit at start, and the total cap
 stays below it, so ``accept`` never fails for lack of descriptors.
@@ -125,6 +127,22 @@ class GuardedProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
         if self.cycle is not None and self.cycle.more_body:
             self._deadline = self.loop.call_later(self.limits.body_seconds, self._too_slow)
+            self._close_if_answered_early(self.cycle)
+
+    @staticmethod
+    def _close_if_answered_early(cycle: Any) -> None:
+        """An answer that starts before the request's body is in says ``connection: close``.
+
+        ``data_received`` hangs up on the rest of such a body, so the client must not
+        keep the connection for its next request (it would find it closed under it)."""
+        send = cycle.send
+
+        async def send_then_close(message: Any) -> None:
+            if message["type"] == "http.response.start" and cycle.more_body:
+                cycle.keep_alive = False  # uvicorn then adds the header and closes
+            await send(message)
+
+        cycle.send = send_then_close
 
     def on_message_complete(self) -> None:
         self._cancel_deadline()
