@@ -103,6 +103,14 @@ def test_a_draft_survives_leaving_the_page(browsing: Browsing, stations: Station
     olga.goto(f"{stations.a.url}/channels/{channel}/compose")
     expect(olga.get_by_label("Message")).to_have_value("A long answer, half written")
     expect(olga.locator("#draft-state")).to_have_text("Your draft, as you left it.")
+    # A draft past the station's bound is refused in the station's own words (the
+    # field's own maxlength is taken off, as a client that ignores it would).
+    message = olga.get_by_label("Message")
+    message.evaluate("field => field.removeAttribute('maxlength')")
+    message.fill("x" * (130 * 1024))
+    expect(olga.locator("#draft-state")).to_have_text(
+        "The draft could not be kept: a draft keeps at most 256 fields and 131072 characters."
+    )
 
 
 def test_times_in_the_officer_s_zone_keyboard_and_notifications(

@@ -17,10 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from backchannel.analysis.canary import strip_invisible
 from backchannel.station.access.attention import MAX_DRAFTS
 from backchannel.station.core.config import StationConfig
+from backchannel.store.attention import DraftRow
 
 from .conftest import (
     StationProcess,
@@ -227,19 +229,32 @@ def test_a_proposal_its_answer_and_a_release_request_keep_their_drafts(pair: Pai
     assert "Your draft of this answer, as you left it." in shown
 
 
+def kept_forms(station: StationProcess, forms: list[str]) -> list[str]:
+    """Which of ``forms`` have a draft kept at ``station`` (read from its database)."""
+    store = station.open()
+    try:
+        with store.db.reading() as s:
+            kept = set(s.scalars(select(DraftRow.form).where(DraftRow.form.in_(forms))))
+    finally:
+        store.close()
+    return [f for f in forms if f in kept]
+
+
 def test_an_officer_keeps_a_bounded_number_of_drafts(pair: Pair) -> None:
+    """Past the bound, the draft saved longest ago makes room: never a locked form."""
     rory, csrf = sign_in(pair.a.url, "rory")
-    answers = [rory.post(f"/drafts/answer:{k:032x}.1", data={"csrf": csrf, "message": "m"})
-               for k in range(MAX_DRAFTS + 1)]  # fmt: skip
-    assert [a.status_code for a in answers] == [204] * MAX_DRAFTS + [422]
-    assert "at most 100 drafts are kept for an officer; send or clear one first" in answers[-1].text
-    again = rory.post("/drafts/answer:" + "0" * 32 + ".1", data={"csrf": csrf, "message": "n"})
-    assert again.status_code == 204  # a draft already kept may still change
-    assert rory.post(f"/drafts/answer:{0:032x}.1", data={"csrf": csrf}).status_code == 204
-    assert (
-        rory.post(f"/drafts/answer:{999:032x}.1", data={"csrf": csrf, "message": "m"}).status_code
-        == 204
-    )
+    forms = [f"answer:{k:032x}.1" for k in range(MAX_DRAFTS + 2)]
+    for form in forms[:MAX_DRAFTS]:
+        assert rory.post(f"/drafts/{form}", data={"csrf": csrf, "message": "m"}).status_code == 204
+    again = rory.post(f"/drafts/{forms[0]}", data={"csrf": csrf, "message": "n"})
+    assert again.status_code == 204  # a draft already kept changes, and is now the newest
+    assert kept_forms(pair.a, forms) == forms[:MAX_DRAFTS]
+    for form in forms[MAX_DRAFTS:]:
+        assert rory.post(f"/drafts/{form}", data={"csrf": csrf, "message": "m"}).status_code == 204
+    # The two saved longest ago (forms 1 and 2; form 0 was saved again) made room.
+    assert kept_forms(pair.a, forms) == [forms[0], *forms[3:]]
+    assert rory.post(f"/drafts/{forms[0]}", data={"csrf": csrf}).status_code == 204  # cleared
+    assert kept_forms(pair.a, forms) == forms[3:]
 
 
 def test_times_are_shown_and_read_in_the_officer_s_zone(pair: Pair) -> None:

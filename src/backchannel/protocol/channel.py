@@ -630,7 +630,8 @@ class Channel:
         if inner.header_digest != hash_bytes("header", envelope.ad):
             raise AuthenticationFailed
         item_type = inner.item_type if isinstance(inner, InnerV2) else envelope.item_type
-        assert item_type is not None  # a version-1 header always names it
+        if item_type is None:  # a version-1 header always names it; never reached
+            raise AuthenticationFailed
         item = decode_item(item_type, inner.item)
         if inner.offer is not None:
             check_offer(inner.offer)

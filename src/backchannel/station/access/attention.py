@@ -34,7 +34,7 @@ from backchannel.store.schema import ChannelRow, OfficerRow, TranscriptRow
 NOT_NEWS = ("checkpoint",)
 MOST_COUNTED = 999  # "999+" beyond
 MAX_DRAFT_FIELDS, MAX_DRAFT_CHARS = 256, 128 * 1024
-MAX_DRAFTS = 100  # per officer: a form's draft is refused past it until one is sent or cleared
+MAX_DRAFTS = 100  # per officer: past it, the draft saved longest ago makes room
 MAX_FIELD_NAME = 96  # characters of a field's name kept ("text-" and an item hash fit)
 # Who answers what the due list says we owe, by its kind.
 ANSWERED_WITH: dict[str, Action] = {
@@ -169,10 +169,18 @@ class Desk:
 
     @staticmethod
     def _room_for_a_draft(s: Session, officer: Officer) -> None:
-        if _drafts_of(s, officer) >= MAX_DRAFTS:
-            raise InvalidRequest(
-                f"at most {MAX_DRAFTS} drafts are kept for an officer; send or clear one first"
-            )
+        """At ``MAX_DRAFTS``, drop the draft saved longest ago (answers to proposals that
+        closed meanwhile pile up; refusing would lock the officer out of every form)."""
+        if _drafts_of(s, officer) < MAX_DRAFTS:
+            return
+        oldest = s.scalar(
+            select(DraftRow.form)
+            .where(DraftRow.officer_id == officer.id)
+            .order_by(DraftRow.saved_at, DraftRow.form)
+            .limit(1)
+        )
+        s.execute(delete(DraftRow).where(DraftRow.officer_id == officer.id,
+                                         DraftRow.form == oldest))  # fmt: skip
 
     def drop_draft(self, officer: Officer, form: str) -> None:
         with self.station.db.transaction() as s:

@@ -218,6 +218,15 @@
 
   // -- drafts -----------------------------------------------------------------------
 
+  // The station's one-line reason (its JSON error), or the status it answered.
+  async function refusal(response) {
+    try {
+      const said = (await response.json()).error;
+      if (typeof said === "string" && said) return said + ".";
+    } catch (error) { /* not JSON: a proxy's page */ }
+    return "the station answered " + response.status + ".";
+  }
+
   function drafts() {
     const form = document.querySelector("form[data-draft]");
     if (!form) return;
@@ -238,7 +247,7 @@
         });
         if (said) said.textContent = response.status === 204
           ? "Draft kept at " + new Date().toLocaleTimeString() + "."
-          : "The draft could not be kept (the station answered " + response.status + ").";
+          : "The draft could not be kept: " + await refusal(response);
       } catch (error) {
         if (said) said.textContent = "The draft could not be kept: the station cannot be reached.";
       }
