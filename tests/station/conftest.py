@@ -32,7 +32,9 @@ from backchannel.station.access.policy import Officer
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.records import ChannelStatus
 from backchannel.station.service import Station
+from backchannel.testing.cli import Started
 from backchannel.testing.cli import run as forked_cli
+from backchannel.testing.cli import start as start_forked
 
 WAIT = 60.0
 
@@ -48,9 +50,11 @@ class StationProcess:
     folder: Path
     url: str
     env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | Started | None = None
     args: list[str] = field(default_factory=list)  # more `serve` options (a second worker)
     verify: ssl.SSLContext | bool = True  # how a test's client checks an https station
+    # Forked from the warm fork server (testing/cli.py), or a new `python -m` process.
+    forked: bool = True
 
     def start(self, **extra_env: str) -> None:
         self.launch(**extra_env)
@@ -59,11 +63,15 @@ class StationProcess:
     def launch(self, **extra_env: str) -> None:
         """Start `serve` without waiting for it (start_together starts several at once)."""
         env = {**os.environ, "BACKCHANNEL_MAX_BACKOFF": "0.5", **self.env, **extra_env}
-        log = (self.folder / "serve.log").open("ab")
-        command = ["-m", "backchannel.cli", "serve", "--station", str(self.folder), *self.args]
-        self.process = subprocess.Popen(
-            [sys.executable, *command], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
+        command = ["serve", "--station", str(self.folder), *self.args]
+        if self.forked:
+            self.process = start_forked(command, env, self.folder / "serve.log")
+            return
+        with (self.folder / "serve.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "backchannel.cli", *command],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + WAIT
@@ -100,7 +108,8 @@ class StationProcess:
         return Station.open(self.folder)
 
     def log(self) -> str:
-        return (self.folder / "serve.log").read_text(errors="replace")
+        log = self.folder / "serve.log"
+        return log.read_text(errors="replace") if log.exists() else "(no serve.log)"
 
 
 class LoopbackServer:

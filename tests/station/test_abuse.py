@@ -70,6 +70,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("abuse")
     a, b = make_station(tmp, "alpha"), make_station(tmp, "bravo")
+    a.forked = False  # a `python -m backchannel.cli serve` of its own, as deployed
     a.launch(BACKCHANNEL_ARGON2="")  # empty: the real profile, not the tests' cheap one
     b.launch()
     a.wait_healthy()

@@ -171,6 +171,7 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,
     )
+    station.accounts.warm_up()
     door = Door(station)
     app.state.station, app.state.accounts, app.state.door = station, station.accounts, door
     app.state.release_desk = ReleaseDesk(door, station.releases)
@@ -178,12 +179,13 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.canary_desk = CanaryDesk(door, station.canary)
     app.state.leak_desk = LeakDesk(door, station.leaks)
     app.state.incident_desk = IncidentDesk(door, station.incidents)
-    for router in (api_router, releases_api, negotiation_api, leaks_api):
-        app.include_router(router)
-    pages = (web_router, live_router, settings_router, releases_pages, negotiation_pages,
-             canary_pages, leaks_pages, incidents_pages)  # fmt: skip
-    for router in pages:
-        app.include_router(router)
+    routers = (api_router, releases_api, negotiation_api, leaks_api, web_router, live_router,
+               settings_router, releases_pages, negotiation_pages, canary_pages, leaks_pages,
+               incidents_pages)  # fmt: skip
+    for router in routers:
+        # The routes as each router built them (its prefix and responses are in them):
+        # include_router would build every one a second time, at the first request.
+        app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     _add_handlers(app, station)

@@ -18,6 +18,7 @@ year.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -61,15 +62,22 @@ CLOCK_SKEW = 60.0  # how far ahead of our clock a stored time may be before it i
 TOTP_ISSUER = "backchannel"
 
 
-def _password_hasher() -> PasswordHasher:
-    """argon2id, RFC 9106 low-memory profile (64 MiB, 3 passes); tests may ask for less."""
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2id, RFC 9106 low-memory profile (64 MiB, 3 passes); tests may ask for less.
+
+    Made at the first use, not at import: the setting is read when the station runs."""
     if hook("BACKCHANNEL_ARGON2") == "cheap":
         return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     return PasswordHasher()
 
 
-_hasher = _password_hasher()
-_DUMMY = _hasher.hash("not a password of anyone")
+@functools.cache
+def _dummy() -> str:
+    """A hash of no one's password: what a name that does not exist is checked against."""
+    return _hasher().hash("not a password of anyone")
+
+
 SIGN_IN_REFUSED = "wrong name, password or code"
 TOKEN_CACHE_SECONDS = 2.0
 
@@ -134,6 +142,12 @@ class Accounts:
         self._tokens: dict[bytes, tuple[float, Officer | None]] = {}
         self.gate = SignInGate()
 
+    @staticmethod
+    def warm_up() -> None:
+        """Hash the stand-in password now, so that the first sign-in with a name that
+        does not exist takes as long as every other (``serve`` calls this at start)."""
+        _dummy()
+
     # -- administration (CLI and the admin pages) -------------------------------------
 
     def add(
@@ -177,7 +191,7 @@ class Accounts:
                     name_key=self._name_key(name),
                     role=role,
                     clearances=" ".join(clearances),
-                    password_hash=_hasher.hash(password),
+                    password_hash=_hasher().hash(password),
                     totp_sealed=self._seal_totp(secret),
                     totp_last_step=0,
                     disabled=False,
@@ -248,7 +262,7 @@ class Accounts:
         check_password(password)
         with self.db.transaction() as s:
             row = self._row(s, name)
-            row.password_hash = _hasher.hash(password)
+            row.password_hash = _hasher().hash(password)
             row.disabled, row.failed_logins, row.locked_until = False, 0, None
             secret = pyotp.random_base32() if totp else None
             if totp is not None:
@@ -305,10 +319,10 @@ class Accounts:
                 self._refuse_locked(s, seen.id, name, origin)
             raise TooManyAttempts("this account is locked for a while after failed sign-ins")
         with self.gate.slot():
-            matches = _password_matches(seen.password_hash if seen else _DUMMY, password)
+            matches = _password_matches(seen.password_hash if seen else _dummy(), password)
             rehashed = (
-                _hasher.hash(password)
-                if matches and seen is not None and _hasher.check_needs_rehash(seen.password_hash)
+                _hasher().hash(password)
+                if matches and seen is not None and _hasher().check_needs_rehash(seen.password_hash)
                 else None
             )
         attempt = _Attempt(name, code, origin, seen, matches, rehashed)
@@ -523,7 +537,7 @@ def _live(session: SessionRow, now: float) -> bool:
 
 def _password_matches(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password[:MAX_PASSWORD])
+        return _hasher().verify(stored, password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         return False
 

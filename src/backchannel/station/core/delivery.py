@@ -47,15 +47,14 @@ from backchannel.station.core.tls import PinMismatch
 log = logging.getLogger("backchannel.delivery")
 
 BASE_BACKOFF = 0.2
-# Tests shorten the cap so that a restarted peer is retried within a second.
-MAX_BACKOFF = number("BACKCHANNEL_MAX_BACKOFF", 60.0)
+MAX_BACKOFF = 60.0  # tests shorten it (BACKCHANNEL_MAX_BACKOFF): a restarted peer is retried
 IDLE_WAIT = 1.0  # also picks up what the CLI queued from another process
 TIMEOUT = peer_http.TIMEOUT
 LINGER = 0.02  # longest wait for a send batch being committed, to post it with ours
 # A channel's delivery lease.  It is renewed before a post once a quarter of it has
 # passed, so a post (each of its phases bounded by TIMEOUT) and its ack have three
 # quarters of it; tests shorten it to see a worker take over from one that died.
-LEASE = float(os.environ.get("BACKCHANNEL_DELIVERY_LEASE", "60"))
+LEASE = 60.0
 CONTENDED_WAIT = 0.2  # when another worker holds a lease on a channel we have items for
 
 
@@ -74,6 +73,9 @@ class DeliveryWorker:
         self._not_before: dict[str, float] = {}  # monotonic end of our own backoff
         self._compared: set[str] = set()  # channels whose heads matched the peer's
         self._ticks = Ticks()  # the turns of channels with cover traffic
+        # Read when the worker is made, not when the module is imported.
+        self._max_backoff = number("BACKCHANNEL_MAX_BACKOFF", MAX_BACKOFF)
+        self._lease = float(os.environ.get("BACKCHANNEL_DELIVERY_LEASE", LEASE))
 
     def start(self) -> None:
         self.station.on_outbox = self._wake.set
@@ -94,7 +96,7 @@ class DeliveryWorker:
             try:
                 self.station.flush_tallies()
                 covered = self.station.covered()
-                due = self.station.due_channels(MAX_BACKOFF)
+                due = self.station.due_channels(self._max_backoff)
                 for channel_id, retry_at in due:
                     if channel_id in covered:
                         continue  # its envelopes go at the stream's turns (cover.py)
@@ -194,12 +196,12 @@ class DeliveryWorker:
             ours.append(turn)
         wakeup = self.station.next_wakeup()
         if wakeup is not None:
-            ours.append(min(MAX_BACKOFF, wakeup - self.station.clock()))
+            ours.append(min(self._max_backoff, wakeup - self.station.clock()))
         return min([idle, *ours]) if ours else idle
 
     def _drain(self, channel_id: str) -> None:
         claimed = time.monotonic()  # before the claim: it may wait for a lock
-        if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+        if not self.station.claim_delivery(channel_id, self.owner, self._lease):
             self.station.end_leases_of_the_dead(self._is_dead)  # a worker here was killed?
             self._contended = True  # another worker is posting it; look again soon
             return
@@ -211,9 +213,9 @@ class DeliveryWorker:
     def _post_all(self, channel_id: str, claimed: float) -> None:
         """Post the outbox of a channel we hold the lease of, until empty or failing."""
         while not self._stop.is_set():
-            if time.monotonic() - claimed > LEASE / 4:  # a long backlog: keep the lease
+            if time.monotonic() - claimed > self._lease / 4:  # a long backlog: keep the lease
                 claimed = time.monotonic()
-                if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+                if not self.station.claim_delivery(channel_id, self.owner, self._lease):
                     return
             pending = self.station.undelivered(channel_id, MAX_BATCH_ITEMS)
             if 0 < len(pending) < MAX_BATCH_ITEMS and self.station.wait_for_sends(LINGER):
@@ -238,7 +240,7 @@ class DeliveryWorker:
                 continue
             if not self._ticks.due(channel_id, per_hour, time.monotonic()):
                 continue
-            if not self.station.claim_delivery(channel_id, self.owner, LEASE):
+            if not self.station.claim_delivery(channel_id, self.owner, self._lease):
                 self._contended = True  # another worker runs this channel's stream
                 continue
             try:
@@ -348,7 +350,7 @@ class DeliveryWorker:
     def _back_off(self, channel_id: str, error: str) -> None:
         failures = self._failures.get(channel_id, 0) + 1
         self._failures[channel_id] = failures
-        delay = self._rng.uniform(0, min(MAX_BACKOFF, BASE_BACKOFF * 2**failures))
+        delay = self._rng.uniform(0, min(self._max_backoff, BASE_BACKOFF * 2**failures))
         log.warning("delivery to %s failed (%s); retrying in %.1f s", channel_id[:8], error, delay)
         self._not_before[channel_id] = time.monotonic() + delay
         self.station.delivery_failed(channel_id, error, self.station.clock() + delay)

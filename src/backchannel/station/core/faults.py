@@ -2,22 +2,27 @@
 
 ``BACKCHANNEL_FAULT=NAME@N`` (a test hook: see ``testhooks.py``) makes the N-th pass
 through ``fault_point(NAME)`` end the process at once, as a power cut would: no
-cleanup, no flush, exit code 99.  Read once at start; outside tests each point costs
-one comparison.
+cleanup, no flush, exit code 99.  Read at the first point passed; outside tests each
+point costs one comparison.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 from backchannel.station.core.testhooks import hook
 
 _passes: dict[str, int] = {}
-_SPEC = hook("BACKCHANNEL_FAULT")
+
+
+@functools.cache
+def _spec() -> str | None:
+    return hook("BACKCHANNEL_FAULT")
 
 
 def fault_point(name: str) -> None:
-    spec = _SPEC
+    spec = _spec()
     if not spec:
         return
     target, _, count = spec.partition("@")

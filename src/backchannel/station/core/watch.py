@@ -17,12 +17,13 @@ from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.testhooks import number
 
 log = logging.getLogger("backchannel.deadlines")
-WATCH_EVERY = number("BACKCHANNEL_WATCH_EVERY", 15.0)  # tests look more often
+WATCH_EVERY = 15.0  # tests look more often (BACKCHANNEL_WATCH_EVERY)
 
 
 class DeadlineWatch:
-    def __init__(self, station: Ledger, every: float = WATCH_EVERY) -> None:
-        self.station, self.every = station, every
+    def __init__(self, station: Ledger, every: float | None = None) -> None:
+        self.station = station
+        self.every = every if every is not None else number("BACKCHANNEL_WATCH_EVERY", WATCH_EVERY)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
         self._client = httpx.Client(timeout=httpx.Timeout(5.0, connect=3.0))
