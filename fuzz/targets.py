@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from backchannel.protocol import Message, ProtocolError, create_invitation
+from backchannel.protocol.attachments import AttachmentRef, check_refs, open_chunk, seal_chunk
 from backchannel.protocol.channel import SNAPSHOT_KIND, Channel
-from backchannel.protocol.encoding import encode
+from backchannel.protocol.encoding import decode, encode
 from backchannel.protocol.identity import Identity
 from backchannel.protocol.items import _REGISTRY, AuditHead, TlsPins, decode_item, encode_item
 from backchannel.protocol.pairing import Acceptance, SignedInvitation, accept_invitation
@@ -140,6 +141,22 @@ def witness(data: bytes) -> None:
             read_plain(data, kind)
 
 
+# A reference of a 100-byte file (one chunk) under a fixed key, for sealed chunks.
+_REF = AttachmentRef("memo.pdf", "application/pdf", 100, bytes(32), KEY)
+
+
+def attachment(data: bytes) -> None:
+    """An item's attachment list as the item decoder reads it, or a sealed chunk."""
+    if data[:1] == b"R":
+        refs = decode(data[1:], tuple[AttachmentRef, ...], limit=64 * 1024, what="refs")
+        try:
+            check_refs(refs)
+        except ValueError:
+            return
+    else:
+        open_chunk(_REF, 0, data)
+
+
 def _seeds() -> dict[str, list[bytes]]:
     w = world()
     envelopes = [w.pair.a.send(_message(t)) for t in ("ok", "x" * 3000)]
@@ -166,6 +183,7 @@ def _seeds() -> dict[str, list[bytes]]:
         "snapshot": [unseal(KEY, SNAPSHOT_KIND, plain)],
         "item": items,
         "witness": [_plain(WitnessQuery(bytes(16), 7)), _plain(page)],
+        "attachment": [b"R" + encode((_REF,)), seal_chunk(_REF, 0, bytes(100))],
     }
 
 
@@ -186,6 +204,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "snapshot": snapshot,
     "item": item,
     "witness": witness,
+    "attachment": attachment,
 }
 
 

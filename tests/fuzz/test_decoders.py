@@ -65,7 +65,7 @@ def test_what_once_crashed_a_decoder_is_refused_in_its_own_words(kept: Path) -> 
 def test_every_decoder_is_a_target() -> None:
     assert set(targets.TARGETS) == {
         "envelope", "ack", "heads", "batch", "invitation", "acceptance", "bundle", "keys",
-        "snapshot", "item", "witness",
+        "snapshot", "item", "witness", "attachment",
     }  # fmt: skip
     for name in targets.TARGETS:
         assert targets.seeds(name), name
