@@ -13,8 +13,10 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from backchannel.protocol import ProtocolError
 from backchannel.station.access.door import Door, Host, host
+from backchannel.station.attachments.desk import AttachmentDesk
 from backchannel.station.core.config import ConfigError
 from backchannel.station.core.errors import StationError
+from backchannel.station.core.records import Entry
 from backchannel.station.negotiation.desk import NegotiationDesk
 from backchannel.station.releases.desk import ReleaseDesk
 from backchannel.station.service import Station
@@ -85,3 +87,17 @@ def release_desk(station: Station) -> ReleaseDesk:
 
 def negotiation_desk(station: Station) -> NegotiationDesk:
     return NegotiationDesk(door_of(station), station.negotiation)
+
+
+def attachment_desk(station: Station) -> AttachmentDesk:
+    return AttachmentDesk(door_of(station), station.attachments)
+
+
+def received(entries: list[Entry], item: str) -> list[Entry]:
+    """The received items ``item`` names: ``#18`` or a short number is the item's number
+    in the inbox, anything else the start of its hash."""
+    wanted = item.strip().lower()
+    if wanted.startswith("#") or (wanted.isdigit() and len(wanted) < 8):
+        number = wanted.lstrip("#")
+        return [e for e in entries if number.isdigit() and e.seq == int(number)]
+    return [e for e in entries if wanted and e.envelope_hash.startswith(wanted)]

@@ -32,13 +32,25 @@ from backchannel.station.core.config import (
     field_error,
 )
 from backchannel.station.core.errors import StationError
-from backchannel.station.core.records import ChannelStatus, Entry
+from backchannel.station.core.records import ChannelStatus
 from backchannel.station.core.testhooks import StrayHook, refuse_stray_hooks
 from backchannel.station.service import Station
 
 from .admin import audit_app, officer_app
+from .attachments import attachment_app
 from .canary import canary_app
-from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, host_user, opened
+from .common import (
+    HOST,
+    AsJson,
+    ChannelOpt,
+    StationDir,
+    attachment_desk,
+    door_of,
+    host_caller,
+    host_user,
+    opened,
+    received,
+)
 from .incidents import conflict_ack, conflicts, notify_app
 from .leaks import leaks_app
 from .negotiation import agreements, due, proposal_app
@@ -300,17 +312,29 @@ def send(
     reply_to: Annotated[
         str, typer.Option("--reply-to", help="The received item it answers: #N or its hash.")
     ] = "",
+    attach: Annotated[
+        list[Path] | None,
+        typer.Option("--attach", help="A file to send with it (repeat for more).", dir_okay=False),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Send a message; it is queued durably and delivered as soon as the peer is up."""
+    """Send a message; it is queued durably and delivered as soon as the peer is up.
+
+    With --attach, the files go with it (checked against this station's types and
+    limits first); they follow the message once the counterpart has it."""
     if deadline is not None and deadline.tzinfo is None:
         deadline = deadline.replace(tzinfo=UTC)
     with opened(station) as s:
         answered = one_received(s, s.resolve(channel), reply_to) if reply_to else ""
-        entry = door_of(s).send(
+        desk = attachment_desk(s)
+        uploads = tuple(
+            desk.stage_file(host_caller(), path.name, str(path)).upload_id for path in attach or ()
+        )
+        entry = desk.send(
             host_caller(),
             s.resolve(channel),
             HOST,
+            uploads,
             text=text,
             to_role=to_role,
             language=language,
@@ -414,6 +438,7 @@ def demo(
 
 
 app.add_typer(officer_app, name="officer")
+app.add_typer(attachment_app, name="attachment")
 app.add_typer(audit_app, name="audit")
 app.add_typer(release_app, name="release")
 app.command()(verify)
@@ -477,16 +502,6 @@ def pinned(st: ChannelStatus) -> str:
     if st.peer_endpoint.startswith("https:"):
         return "not pinned: any certificate a CA of this host trusts"
     return "none: plain HTTP (a test bed; use https between real stations)"
-
-
-def received(entries: list[Entry], item: str) -> list[Entry]:
-    """The received items ``item`` names: ``#18`` or a short number is the item's number
-    in the inbox, anything else the start of its hash."""
-    wanted = item.strip().lower()
-    if wanted.startswith("#") or (wanted.isdigit() and len(wanted) < 8):
-        number = wanted.lstrip("#")
-        return [e for e in entries if number.isdigit() and e.seq == int(number)]
-    return [e for e in entries if wanted and e.envelope_hash.startswith(wanted)]
 
 
 def show_entries(shown: list[Rendering], as_json: bool, hashes: bool = False) -> None:

@@ -13,6 +13,7 @@ snapshots that the caller persists.  Read ``docs/protocol.md`` for the design.
 """
 
 from . import release as release  # registers the release item types
+from .attachments import Document
 from .channel import Channel, SentEnvelope
 from .errors import AuthenticationFailed, LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import (
@@ -53,6 +54,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointMatched",
     "Delivered",
+    "Document",
     "DuplicateReceived",
     "EnvelopeHeld",
     "EpochRenewed",

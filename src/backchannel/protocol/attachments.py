@@ -27,14 +27,15 @@ import hashlib
 import os
 import re
 import struct
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
-from .items import HASH_BYTES
+from .items import HASH_BYTES, Message, register_item_type
+from .kdf import derive_key
 
 CHUNK_PREFIX = b"BK\x01"
 CHUNK_BYTES = 1024 * 1024
@@ -70,6 +71,42 @@ class AttachmentRef(msgspec.Struct, array_like=True, frozen=True):
     @property
     def chunks(self) -> int:
         return chunk_count(self.size)
+
+    @property
+    def transfer_id(self) -> bytes:
+        """What the two stations call this attachment's transfer: derived from its key,
+        so it names the file to no one else and says nothing of its bytes."""
+        return derive_key(self.key, "attachment", "transfer-id")
+
+
+class Document(Message, frozen=True):
+    """A message that carries files: its text, and a reference to each file.
+
+    A type of its own (not a field added to ``Message``), so that the encoding of every
+    message stays what it was and a station that does not know attachments refuses the
+    item by its type, instead of dropping the files without a word.
+    """
+
+    item_type: ClassVar[str] = "document"
+
+    attachments: tuple[AttachmentRef, ...] = ()
+
+    @classmethod
+    def of(cls, m: Message, attachments: tuple[AttachmentRef, ...]) -> Document:
+        """The message ``m`` with these files."""
+        return cls(
+            m.text, m.language, m.from_role, m.to_role, m.ack_deadline, m.clearances,
+            m.reply_to, m.from_name, attachments,
+        )  # fmt: skip
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.attachments:
+            raise ValueError("a document carries at least one attachment")
+        check_refs(self.attachments)
+
+
+register_item_type(Document)
 
 
 def check_file_name(name: str) -> None:

@@ -31,6 +31,10 @@ from backchannel.protocol.release import keys_document
 from backchannel.protocol.wire import MAX_ENVELOPE_BYTES
 from backchannel.station.access.auth import POLL_HEADER, Caller, SignInFirst, caller
 from backchannel.station.access.door import Door
+from backchannel.station.attachments.api import router as attachments_api
+from backchannel.station.attachments.desk import AttachmentDesk
+from backchannel.station.attachments.service import CHUNK_PATH
+from backchannel.station.attachments.transfer import ChunkPusher
 from backchannel.station.canary.desk import CanaryDesk
 from backchannel.station.canary.web import router as canary_pages
 from backchannel.station.core.batches import MAX_BATCH_BYTES, decode_batch
@@ -64,6 +68,7 @@ from backchannel.station.releases.web import router as releases_pages
 from backchannel.station.service import Receipt, Station
 from backchannel.station.web.api import router as api_router
 from backchannel.station.web.limits import (
+    CHUNK_BODY_BYTES,
     PAIRING_BYTES,
     WITNESS_QUERY_BYTES,
     BodyLimits,
@@ -144,8 +149,13 @@ def settle_heap() -> None:
 
 
 def create_app(station: Station, deliver: bool = True) -> FastAPI:
-    workers: list[DeliveryWorker | DeadlineWatch | IndexWatch] = (
-        [DeliveryWorker(station), DeadlineWatch(station), IndexWatch(station.leaks.keep_up)]
+    workers: list[DeliveryWorker | DeadlineWatch | IndexWatch | ChunkPusher] = (
+        [
+            DeliveryWorker(station),
+            DeadlineWatch(station),
+            IndexWatch(station.leaks.keep_up),
+            ChunkPusher(station),
+        ]
         if deliver
         else []
     )
@@ -179,9 +189,10 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.canary_desk = CanaryDesk(door, station.canary)
     app.state.leak_desk = LeakDesk(door, station.leaks)
     app.state.incident_desk = IncidentDesk(door, station.incidents)
+    app.state.attachment_desk = AttachmentDesk(door, station.attachments)
     routers = (api_router, releases_api, negotiation_api, leaks_api, web_router, live_router,
                settings_router, releases_pages, negotiation_pages, canary_pages, leaks_pages,
-               incidents_pages)  # fmt: skip
+               incidents_pages, attachments_api)  # fmt: skip
     for router in routers:
         # The routes as each router built them (its prefix and responses are in them):
         # include_router would build every one a second time, at the first request.
@@ -281,6 +292,13 @@ def _add_peer_routes(app: FastAPI, station: Station) -> None:
     async def witnessed(request: Request) -> Response:
         """A peer asks for the heads of its audit trail we keep (witnessed.py)."""
         answer = await within_budget(request, WITNESS_QUERY_BYTES, station.witnessing.answer)
+        return Response(answer, media_type="application/octet-stream")
+
+    @app.post(CHUNK_PATH)
+    async def chunk(request: Request) -> Response:
+        """One chunk of a file the peer sends (attachments/service.py): opened under its
+        attachment's key before it is kept; the answer is how many chunks are here."""
+        answer = await within_budget(request, CHUNK_BODY_BYTES, station.attachments.take_chunk)
         return Response(answer, media_type="application/octet-stream")
 
     @app.post("/peer/v1/pair")

@@ -16,6 +16,8 @@ from backchannel.analysis import canary
 from backchannel.analysis.leaks import Embedder
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.officers import Accounts
+from backchannel.station.attachments import hooks as attachment_hooks
+from backchannel.station.attachments.service import Attachments
 from backchannel.station.canary.service import Attributions
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.hooks import Feature, Hooks
@@ -58,6 +60,8 @@ class Station(Ledger):
     ) -> None:
         super().__init__(folder, config, key, clock, hooks=Hooks.of(*features))
         self.accounts = Accounts(self.db, key, self.audit, clock)
+        self.attachments = Attachments(self)
+        self.hooks.register(attachment_hooks.feature(self.attachments.recorded))
         self.releases = Releases(self)
         self.negotiation = Negotiations(self)
         self.incidents = Incidents(self)

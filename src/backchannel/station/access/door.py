@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from backchannel.analysis import canary
 from backchannel.analysis.canary import Capacity
-from backchannel.protocol import Checkpoint, Message
+from backchannel.protocol import Checkpoint, Document, Message
+from backchannel.protocol.attachments import AttachmentRef
 from backchannel.protocol.items import Role
 from backchannel.station.access.attention import Desk
 from backchannel.station.access.marking import Marker
@@ -216,14 +217,17 @@ class Door:
         return out
 
     @contextmanager
-    def showing(self, officer: Officer, origin: str, channel_id: str) -> Iterator[Showing]:
+    def showing(
+        self, officer: Officer, origin: str, channel_id: str, action: str = "read"
+    ) -> Iterator[Showing]:
         """A transaction for a feature's view: read in ``showing.s``, name with
-        ``showing.shown`` what is shown; the records are written in that transaction."""
+        ``showing.shown`` what is shown; the records are written in that transaction
+        (``action``: "read", or "download" for a file's bytes)."""
         with self.station.db.transaction() as s:
             showing = Showing(s)
             yield showing
             records = [
-                Record(officer.name, "read", origin, channel_id, h, w) for h, w in showing.items
+                Record(officer.name, action, origin, channel_id, h, w) for h, w in showing.items
             ]
             self.station.audit.append(s, records)
 
@@ -289,6 +293,9 @@ class Door:
             if isinstance(item, Checkpoint):
                 sent, received = (bytes.fromhex(shown(h)) for h in _heads_named(e))
                 item = msgspec.structs.replace(item, sent_head=sent, received_head=received)
+            elif isinstance(item, Document):  # a file's key never leaves the station
+                keyless = tuple(msgspec.structs.replace(r, key=b"") for r in item.attachments)
+                item = msgspec.structs.replace(item, attachments=keyless)
             return dataclasses.replace(
                 e, item=item, prev_hash=shown(e.prev_hash), peer_hash=shown(e.peer_hash)
             )
@@ -342,12 +349,14 @@ class Door:
         ack_deadline: datetime | None = None,
         from_role: Role | None = None,
         reply_to: str = "",
+        files: tuple[AttachmentRef, ...] = (),
     ) -> Entry:
         """Send a message as the officer's own role, at clearances the officer holds.
 
         ``reply_to``: the hash of the item of this channel it answers, which the officer
         may read.  The counterpart is told the officer's display name if the station
-        shares names (``share_names``), else only the role."""
+        shares names (``share_names``), else only the role.  ``files``: staged files
+        (``attachments/desk.py``), which make the message a document."""
         require(officer, Action.SEND_ITEM, clearances)
         from_role = speaking_as(officer, from_role)
         if to_role not in ADDRESSED:
@@ -360,7 +369,7 @@ class Door:
         answered = self._answered(officer, channel_id, reply_to)
         shared = self.station.config.share_names == "name" and not isinstance(officer, Host)
         name = self.attention.settings(officer)[1] if shared else ""
-        item = guard(
+        message = guard(
             lambda: Message(
                 text=text,
                 language=language,
@@ -372,6 +381,7 @@ class Door:
                 from_name=name,
             )
         )
+        item = Document.of(message, files) if files else message
         # The audit record is committed with the item (one transaction, no extra flush).
         record = Record(officer.name, "send", origin, detail=f"to {to_role}")
         return self.station.send(channel_id, item, audit=record)

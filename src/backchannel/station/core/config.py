@@ -81,6 +81,30 @@ def _kinds() -> dict[str, ActivityKind]:
     }
 
 
+MIB = 1024 * 1024
+# What a station takes by default (docs/attachments.md): documents, images, tables, maps.
+ALLOWED_MEDIA_TYPES = [
+    "application/pdf", "image/png", "image/jpeg", "text/plain", "text/csv",
+    "application/geo+json",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+]  # fmt: skip
+
+
+class AttachmentLimits(BaseModel):
+    """What files this station sends and takes (docs/attachments.md)."""
+
+    max_file_bytes: int = Field(default=100 * MIB, ge=1, le=1024 * MIB)
+    max_item_bytes: int = Field(default=100 * MIB, ge=1, le=1024 * MIB)  # all of one item's
+    channel_quota_bytes: int = Field(default=10 * 1024 * MIB, ge=0)  # received, per channel
+    allowed_types: list[str] = Field(default_factory=lambda: list(ALLOWED_MEDIA_TYPES),
+                                     max_length=64)  # fmt: skip
+
+
 class Deconfliction(BaseModel):
     """Incident prevention at this station (docs/incidents.md)."""
 
@@ -134,6 +158,7 @@ class StationConfig(BaseModel):
     # intranet mirror of a news site).
     allow_private_sources: bool = False
     deconfliction: Deconfliction = Field(default_factory=Deconfliction)
+    attachments: AttachmentLimits = Field(default_factory=AttachmentLimits)
     # What the counterpart is told of who sent an item: the sending officer's display
     # name beside the role ("name"), or the role alone ("role").
     share_names: Literal["name", "role"] = "role"

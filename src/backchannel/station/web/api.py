@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol.items import Role
@@ -40,6 +40,8 @@ class MessageIn(BaseModel):
     clearances: list[str] = Field(default_factory=list, max_length=8)
     ack_deadline: AwareDatetime | None = None
     reply_to: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")  # the item it answers
+    # Staged files (POST /api/v1/uploads) it carries: with any, the item is a document.
+    attachments: list[str] = Field(default_factory=list, max_length=16)
 
 
 class AckIn(BaseModel):
@@ -90,11 +92,15 @@ def confirm(channel: ChannelId, who: CallerDep, door: DoorDep) -> ChannelStatus:
 
 
 @router.post("/channels/{channel}/messages", status_code=201, responses={201: ENTRY})
-def send_message(channel: ChannelId, body: MessageIn, who: CallerDep, door: DoorDep) -> Response:
-    entry = door.send(
+def send_message(
+    request: Request, channel: ChannelId, body: MessageIn, who: CallerDep, door: DoorDep
+) -> Response:
+    desk = request.app.state.attachment_desk
+    entry = desk.send(
         who.officer,
         channel,
         who.origin,
+        tuple(body.attachments),
         text=body.text,
         to_role=body.to_role,
         language=body.language,

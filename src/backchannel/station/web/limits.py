@@ -29,6 +29,7 @@ KIB, MIB = 1024, 1024 * 1024
 IN_FLIGHT_BYTES = 32 * MIB  # for each of the two budgets
 PAIRING_BYTES = 64 * KIB  # an acceptance is a few KiB
 WITNESS_QUERY_BYTES = 2 * KIB  # a query is one bucket of 1 KiB
+CHUNK_BODY_BYTES = MIB + KIB  # a sealed chunk of a file (1 MiB, 31 bytes) and its header
 # (method or "*", path prefix, cap): the first match wins.
 BODY_CAPS: tuple[tuple[str, str, int], ...] = (
     ("POST", "/peer/v1/envelopes", MAX_BATCH_BYTES),
@@ -36,6 +37,7 @@ BODY_CAPS: tuple[tuple[str, str, int], ...] = (
     ("POST", "/peer/v1/pair", PAIRING_BYTES),
     ("POST", "/peer/v1/heads", KIB),
     ("POST", "/peer/v1/witnessed", WITNESS_QUERY_BYTES),
+    ("POST", "/peer/v1/chunk", CHUNK_BODY_BYTES),
     ("POST", "/login", 16 * KIB),
     ("GET", "", 0),
     ("HEAD", "", 0),

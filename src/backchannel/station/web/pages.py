@@ -334,13 +334,16 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
     _require(who.officer, Action.SEND_ITEM)
     form = {k: str(v) for k, v in (await request.form()).multi_items() if k != "clearance"}
     labels = [str(v) for v in (await request.form()).getlist("clearance")]
+    uploads = tuple(str(v) for v in (await request.form()).getlist("attachment"))
+    desk = request.app.state.attachment_desk
     try:
         deadline = parse_deadline(form.get("deadline", ""))
         await run_in_threadpool(
-            lambda: door.send(
+            lambda: desk.send(
                 who.officer,
                 channel,
                 who.origin,
+                uploads,
                 text=form.get("text", ""),
                 to_role=_role(form.get("to_role", "")),
                 language=form.get("language", "en"),

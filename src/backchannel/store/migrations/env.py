@@ -2,7 +2,13 @@
 
 from alembic import context
 
-from backchannel.store import incidents, leaks, negotiation, releases  # noqa: F401  (their tables)
+from backchannel.store import (  # noqa: F401  (their tables)
+    attachments,
+    incidents,
+    leaks,
+    negotiation,
+    releases,
+)
 from backchannel.store.schema import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,1 @@
+"""Attachments: files an item carries, sent beside the envelopes (docs/attachments.md)."""

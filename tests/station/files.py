@@ -1,0 +1,71 @@
+"""Small files of every type a station takes by default, built here (nothing fetched)."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
+JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffdb0043") + bytes(64) + b"\xff\xd9"
+GEOJSON = json.dumps({
+    "type": "FeatureCollection",
+    "features": [{"type": "Feature", "properties": {"name": "corridor"},
+                  "geometry": {"type": "LineString", "coordinates": [[30.5, 50.4], [30.6, 50.5]]}}],
+}).encode()  # fmt: skip
+
+
+def png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def opendocument(kind: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), f"application/vnd.oasis.opendocument.{kind}")
+        z.writestr("content.xml", "<office:document-content/>")
+    return out.getvalue()
+
+
+def office(folder: str, main: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns='
+                   '"http://schemas.openxmlformats.org/package/2006/content-types"/>')  # fmt: skip
+        z.writestr("_rels/.rels", "<Relationships/>")
+        z.writestr(f"{folder}/{main}", "<document/>")
+    return out.getvalue()
+
+
+def every_type() -> dict[str, tuple[bytes, str]]:
+    """File name -> (bytes, the media type a station must find in them)."""
+    oxml = "application/vnd.openxmlformats-officedocument."
+    odf = "application/vnd.oasis.opendocument."
+    return {
+        "letter.pdf": (PDF, "application/pdf"),
+        "photo.png": (png(), "image/png"),
+        "photo.jpg": (JPEG, "image/jpeg"),
+        "note.txt": ("Привіт, світ\n".encode(), "text/plain"),
+        "points.csv": (b"lat,lon\n50.4,30.5\n", "text/csv"),
+        "corridor.geojson": (GEOJSON, "application/geo+json"),
+        "minutes.odt": (opendocument("text"), odf + "text"),
+        "table.ods": (opendocument("spreadsheet"), odf + "spreadsheet"),
+        "slides.odp": (opendocument("presentation"), odf + "presentation"),
+        "minutes.docx": (office("word", "document.xml"), oxml + "wordprocessingml.document"),
+        "table.xlsx": (office("xl", "workbook.xml"), oxml + "spreadsheetml.sheet"),
+        "slides.pptx": (office("ppt", "presentation.xml"), oxml + "presentationml.presentation"),
+    }
