@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit packages chromium nginx spin model-check soak demo bench fuzz screenshots clean
-PACKAGES := /usr/bin/chromium=chromium nginx=nginx spin=spin gcc=gcc
+.PHONY: test lint unit packages chromium nginx spin magic model-check soak demo bench fuzz screenshots clean
+PACKAGES := /usr/bin/chromium=chromium nginx=nginx spin=spin gcc=gcc file=file
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,16 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # Debian's packages the tests use (installed from apt if missing, in one run): chromium
-# for the browser tests, nginx for the reverse-proxy test, spin and gcc for the model.
+# for the browser tests, nginx for the reverse-proxy test, spin and gcc for the model,
+# file for libmagic (an attachment's media type, found from its content).
 packages:
 	scripts/ensure-packages.sh $(PACKAGES)
 chromium:
 	scripts/ensure-packages.sh /usr/bin/chromium=chromium
 nginx:
 	scripts/ensure-packages.sh nginx=nginx
+magic:
+	scripts/ensure-packages.sh file=file
 spin:
 	scripts/ensure-packages.sh spin=spin gcc=gcc
 
@@ -70,7 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit.py
 
 # Two stations on loopback, paired, with a short scenario; Ctrl-C stops both.
-demo: $(STAMP)
+demo: $(STAMP) magic
 	$(BIN)/backchannel demo
 
 # Screenshots of every page of the web UI, from the demo's stations, into docs/screenshots/.

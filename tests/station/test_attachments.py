@@ -147,7 +147,7 @@ def test_the_cli_sends_and_gets_a_file(
     line: tuple[StationProcess, StationProcess], tokens: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
     a, b = line
-    source = tmp_path / "Carte d’état-major.pdf"
+    source = tmp_path / "Carte d\u2019état-major.pdf"
     source.write_bytes(PDF + os.urandom(3 * MIB))
     done = cli("send", "--station", str(a.folder), "--attach", str(source), "the map")
     assert done.returncode == 0, done.stderr
@@ -155,7 +155,7 @@ def test_the_cli_sends_and_gets_a_file(
     b_item = _full_hash(b, tokens["b"], item)
     wait_until(lambda: arrived(b, tokens["b"], b_item), "the map at bravo")
     listed = cli("attachment", "list", "--station", str(b.folder), b_item[:16])
-    assert "Carte d’état-major.pdf" in listed.stdout and "complete" in listed.stdout
+    assert "Carte d\u2019état-major.pdf" in listed.stdout and "complete" in listed.stdout
     out = tmp_path / "got.pdf"
     got = cli("attachment", "get", "--station", str(b.folder), b_item[:16], "--out", str(out))
     assert got.returncode == 0, got.stderr
@@ -171,12 +171,11 @@ def test_the_cli_sends_and_gets_a_file(
 
 def _full_hash(station: StationProcess, headers: dict[str, str], prefix: str) -> str:
     channel = channel_of(station, headers)
-    items = httpx.get(f"{station.url}/api/v1/channels/{channel}/transcript", headers=headers).json()
     wait_until(lambda: any(i["envelope_hash"].startswith(prefix) for i in httpx.get(
         f"{station.url}/api/v1/channels/{channel}/transcript", headers=headers).json()),
         "the item at the station")  # fmt: skip
     items = httpx.get(f"{station.url}/api/v1/channels/{channel}/transcript", headers=headers).json()
-    return next(i["envelope_hash"] for i in items if i["envelope_hash"].startswith(prefix))
+    return str(next(i["envelope_hash"] for i in items if i["envelope_hash"].startswith(prefix)))
 
 
 def test_a_reader_without_the_clearance_cannot_fetch_the_bytes_and_downloads_are_audited(

@@ -82,7 +82,7 @@ def push(a: Station, b: Station, stop_after: int | None = None) -> int:
 
 
 def received_file(b: Station, item_hash: str, position: int = 0) -> bytes:
-    held, chunks = desk(b).download(HOST, b.resolve(None), item_hash, position, "test")
+    _held, chunks = desk(b).download(HOST, b.resolve(None), item_hash, position, "test")
     return b"".join(chunks)
 
 
@@ -193,7 +193,7 @@ def test_a_file_over_the_receivers_limit_is_refused_there_and_not_sent(
     limit = b.config.attachments.max_file_bytes
     b.config.attachments.max_file_bytes = 2 * CHUNK_BYTES
     try:
-        item_hash, transfer_id, _ref = _expected(a, b, PDF + os.urandom(3 * CHUNK_BYTES))
+        item_hash, _transfer_id, _ref = _expected(a, b, PDF + os.urandom(3 * CHUNK_BYTES))
     finally:
         b.config.attachments.max_file_bytes = limit
     with pytest.raises(InvalidRequest, match="refused here: larger than"):
@@ -213,7 +213,7 @@ def test_staging_refuses_what_it_should_and_keeps_nothing_of_it(
     with pytest.raises(InvalidRequest, match="is text/html by its content"):
         staged(a, html, "letter.pdf")
     elf = Path("/bin/true").read_bytes()[:CHUNK_BYTES]
-    with pytest.raises(InvalidRequest, match="application/x-.*by its content"):
+    with pytest.raises(InvalidRequest, match=r"application/x-.*by its content"):
         staged(a, elf, "map.png")
     for name in ("../etc/passwd", "a\x00b", "x" * 500, "..", "a/b"):
         with pytest.raises(InvalidRequest, match="file name"):

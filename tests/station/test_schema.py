@@ -17,6 +17,7 @@ route: a short run in ``make test``, a long one in ``make fuzz``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -132,6 +133,26 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
         b.stop()
 
 
+def _begun(line: Line, station: str, data: bytes) -> str:
+    """An upload begun at a station, none of its chunks put yet."""
+    digest = hashlib.sha256(data).hexdigest()
+    begun = line.api(station)("POST", "/uploads", {
+        "name": "memo.pdf", "size": len(data), "digest": digest})  # fmt: skip
+    return str(begun["upload_id"])
+
+
+def _document(line: Line, channel: str) -> str:
+    """A document Bravo sends Alpha: a message with a PDF."""
+    data = b"%PDF-1.4\nthe terms\n"
+    upload_id = _begun(line, "b", data)
+    url = f"{line.b.url}/api/v1/uploads/{upload_id}/chunks/0"
+    auth = {"authorization": f"Bearer {line.tokens['b']}"}
+    assert httpx.put(url, content=data, headers=auth, timeout=TIMEOUT).status_code == 200
+    sent = line.api("b")("POST", f"/channels/{channel}/messages",
+                         {"text": "The terms.", "attachments": [upload_id]})  # fmt: skip
+    return str(sent["envelope_hash"])
+
+
 def _filled(line: Line) -> Line:
     """Messages both ways, a release request and a proposal to Alpha, and the seeds."""
     a, b = line.stores["a"], line.stores["b"]
@@ -144,8 +165,10 @@ def _filled(line: Line) -> Line:
     release = {"title": "Joint notice", "date": "2031-05-17",
                "texts": [{"item_hash": sent, "mode": "verbatim", "text": text}]}  # fmt: skip
     request_id = line.api("b")("POST", f"/channels/{channel}/releases", release)["request_id"]
-    line.ids |= {"item_hash": [sent, ours["envelope_hash"]], "request_id": [request_id],
-                 "proposal_id": [line.propose()]}  # fmt: skip
+    document = _document(line, channel)
+    line.ids |= {"item_hash": [sent, ours["envelope_hash"], document], "request_id": [request_id],
+                 "proposal_id": [line.propose()], "position": ["0"], "index": ["0", "1"],
+                 "upload_id": [_begun(line, "a", b"%PDF-1.4\n" * 200_000)]}  # fmt: skip
     wait_until(
         lambda: a.releases.requests(channel) and a.status(channel).outbox_backlog == 0,
         "the release request at Alpha, and Alpha's outbox delivered",
@@ -211,6 +234,9 @@ OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/leaks/scan"), ("GET", "/leaks/violations"), ("GET", "/search"),
     ("GET", "/leaks/violations/{violation_id}"), ("POST", "/leaks/violations/{violation_id}/ask"),
     ("POST", "/leaks/violations/{violation_id}/finding"),
+    ("POST", "/uploads"), ("PUT", "/uploads/{upload_id}/chunks/{index}"),
+    ("GET", "/channels/{channel}/items/{item_hash}/attachments"),
+    ("GET", "/channels/{channel}/items/{item_hash}/attachments/{position}"),
 ]  # fmt: skip
 CHECKS = [
     not_a_server_error, response_schema_conformance, content_type_conformance,

@@ -82,14 +82,27 @@ def listing(
     return [held_json(h) for h in desk_of(request).held(who.officer, channel, item_hash)]
 
 
-@router.get("/api/v1/channels/{channel}/items/{item_hash}/attachments/{position}")
+FILE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file's bytes, as a download.", "content": {"*/*": {}}}
+}
+
+
+@router.get(
+    "/api/v1/channels/{channel}/items/{item_hash}/attachments/{position}",
+    response_class=StreamingResponse,
+    responses=FILE,
+)
 async def download_api(
     request: Request, channel: ChannelId, item_hash: ItemHash, position: Position, who: CallerDep
 ) -> StreamingResponse:
     return await download(request, channel, item_hash, position, who)
 
 
-@router.get("/channels/{channel}/items/{item_hash}/attachments/{position}", include_in_schema=False)
+@router.get(
+    "/channels/{channel}/items/{item_hash}/attachments/{position}",
+    include_in_schema=False,
+    response_class=StreamingResponse,
+)
 async def download(
     request: Request, channel: ChannelId, item_hash: ItemHash, position: Position, who: CallerDep
 ) -> StreamingResponse:
