@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -255,3 +256,33 @@ def test_the_file_at_rest_opens_with_no_key_but_the_stations(
         kept = b"".join(bytes(v) for v in s.scalars(text("SELECT sealed FROM attachment_chunk")))
         refs = b"".join(bytes(v) for v in s.scalars(text("SELECT ref FROM attachment")))
     assert marker[:40] not in kept and b"note.txt" not in refs
+
+
+def test_an_upload_left_unsent_for_a_day_is_dropped_by_the_deadline_watch(
+    stations: tuple[Station, Station],
+) -> None:
+    a, _b = stations
+    old, fresh = staged(a, PDF + b"old"), staged(a, PDF + b"fresh")
+    with a.db.transaction() as s:  # the first was staged two days ago
+        row = s.scalars(select(AttachmentRow).where(AttachmentRow.attachment_id == old)).one()
+        row.updated_at -= 2 * 86_400
+    a.check_deadlines()
+    with a.db.reading() as s:
+        left = set(s.scalars(select(AttachmentRow.attachment_id)))
+        orphans = s.scalar(select(func.count()).where(AttachmentChunkRow.attachment_id == old))
+    assert old not in left and fresh in left and orphans == 0
+    with pytest.raises(ChannelNotFound, match="no upload of yours"):
+        send(a, old)
+
+
+def test_a_document_asking_for_an_answer_is_owed_like_a_message(
+    stations: tuple[Station, Station],
+) -> None:
+    a, b = stations
+    by = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    entry = desk(a).send(HOST, a.resolve(None), "test", (staged(a, PDF + b"owed"),),
+                         text="please confirm", to_role="principal", from_role="officer",
+                         ack_deadline=by)  # fmt: skip
+    deliver(a, b)
+    owed = {d.item_hash: d for d in b.due(None) if d.kind == "acknowledgement"}
+    assert entry.envelope_hash in owed and owed[entry.envelope_hash].owed_by == "us"

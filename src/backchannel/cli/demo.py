@@ -35,7 +35,8 @@ from backchannel.station.incidents.service import Plan
 from backchannel.station.leaks.desk import LeakDesk
 from backchannel.station.service import Station
 
-from .common import HOST, door_of, host_caller
+from .common import HOST, attachment_desk, door_of, host_caller
+from .demo_files import corridor_geojson, letter_pdf
 from .output import fail
 
 DELIVERY_TIMEOUT = 60.0
@@ -288,6 +289,58 @@ def deconflict(a: Station, b: Station) -> str:
     return f"conflict {conflict.conflict_id[:16]} found and acknowledged by both"
 
 
+LETTER = [
+    "Ministry of Defence of Aurelia",
+    "To the Ministry of Defence of Borduria",
+    "",
+    "We confirm the corridor along the river road from Tarn to Kessa, as drawn on",
+    "the attached map, for the humanitarian movement of the fifth day.",
+    "",
+    "Signed for the Minister, Director of Operations",
+]
+
+
+def attach(a: Station, b: Station, folder: Path) -> tuple[str, str]:
+    """A sends a signed letter (PDF) and the corridor's map (GeoJSON) with a message;
+    B holds both whole, checked by their digests, and downloads the letter through its
+    door. Returns the summary and the item's hash."""
+    folder.mkdir()
+    files = {"letter-to-borduria.pdf": letter_pdf(LETTER), "corridor.geojson": corridor_geojson()}
+    desk = attachment_desk(a)
+    uploads = []
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        uploads.append(desk.stage_file(host_caller(), name, str(folder / name)).upload_id)
+    entry = desk.send(
+        host_caller(), a.resolve(None), HOST, tuple(uploads), from_role="principal",
+        to_role="principal", text="Our letter on the corridor, and the map both sides drew.",
+    )  # fmt: skip
+    wait_files(b, wait_for(b, entry.envelope_hash))
+    _held, chunks = attachment_desk(b).download(
+        host_caller(), b.resolve(None), entry.envelope_hash, 0, HOST
+    )
+    if b"".join(chunks) != files["letter-to-borduria.pdf"]:
+        raise StationError("the letter B downloaded is not the one A sent")
+    typer.echo(
+        f"  {a.config.station} sent a letter (PDF) and the corridor's map (GeoJSON): "
+        f"{b.config.station} holds both, digests checked, the letter downloaded"
+    )
+    return "a PDF letter and a GeoJSON map delivered whole", entry.envelope_hash
+
+
+def wait_files(station: Station, envelope_hash: str) -> None:
+    desk, channel = attachment_desk(station), station.resolve(None)
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        held = desk.held(host_caller(), channel, envelope_hash)
+        if held and all(h.ready for h in held):
+            return
+        if any(h.state == "refused" for h in held):
+            raise StationError(f"{station.config.station} refused a file: {held[0].why_not()}")
+        time.sleep(0.1)
+    raise StationError(f"the files of {envelope_hash[:12]} did not reach {station.config.station}")
+
+
 def leave_due(a: Station) -> None:
     """One question left open, so that the Due pages have something to show."""
     a.send(a.resolve(None), Message(
@@ -394,6 +447,7 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         play(a, b)
         release(a, b, workdir / "release.json")
         agreed = negotiate(a, b)
+        carried, document = attach(a, b, workdir / "files")
         leave_due(a)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
@@ -403,10 +457,10 @@ def run_demo(check: bool, workdir: Path | None) -> None:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "
                 f"transcripts identical, release signed by both in {workdir / 'release.json'}, "
-                f"{agreed} clauses agreed, {leaked}, data in {workdir}"
+                f"{agreed} clauses agreed, {carried}, {leaked}, data in {workdir}"
             )
             return
-        explain(workdir, a, b, logins)
+        explain(workdir, a, b, logins, document)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -445,7 +499,7 @@ def add_officers(workdir: Path, stations: dict[str, Station]) -> str:
     return text
 
 
-def explain(workdir: Path, a: Station, b: Station, logins: str) -> None:
+def explain(workdir: Path, a: Station, b: Station, logins: str, document: str) -> None:
     typer.echo(f"""
 demo running. The stations' data folders are {workdir}/a and {workdir}/b.
 Open the web UI and sign in (station, address, name, password, role):
@@ -465,6 +519,8 @@ Try, in another terminal:
   .venv/bin/backchannel leaks violations --station {workdir}/b
   .venv/bin/backchannel notify list --station {workdir}/b
   .venv/bin/backchannel conflicts --station {workdir}/a --json
+  .venv/bin/backchannel attachment list --station {workdir}/b {document[:16]}
+  .venv/bin/backchannel attachment get --station {workdir}/b {document[:16]} --out letter.pdf
 Press Ctrl-C to stop both stations.""")
 
 

@@ -61,7 +61,7 @@ class Station(Ledger):
         super().__init__(folder, config, key, clock, hooks=Hooks.of(*features))
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.attachments = Attachments(self)
-        self.hooks.register(attachment_hooks.feature(self.attachments.recorded))
+        self.hooks.register(attachment_hooks.feature(self.attachments.recorded, self.attachments.forget_stale))
         self.releases = Releases(self)
         self.negotiation = Negotiations(self)
         self.incidents = Incidents(self)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from backchannel.protocol import Item
 from backchannel.protocol.attachments import Document
-from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown
+from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, Tick
 from backchannel.station.core.items import LEDGER
 
 _MESSAGE = LEDGER.items[0]
@@ -23,8 +23,9 @@ def _describe(item: Item, shown: Shown) -> str:
     return f"{_MESSAGE.describe(item, shown)} [{files}: {names}]"
 
 
-def feature(recorded: Callable[[Recorded], None]) -> Feature:
-    """The feature, with the station's ``Attachments.recorded`` as its hook."""
+def feature(recorded: Callable[[Recorded], None], tick: Tick) -> Feature:
+    """The feature, with the station's ``Attachments.recorded`` as its hook and its
+    ``forget_stale`` as its part of the deadline watch."""
     return Feature(
         "attachments",
         (
@@ -39,4 +40,5 @@ def feature(recorded: Callable[[Recorded], None]) -> Feature:
                 marked=_MESSAGE.marked,
             ),
         ),
+        tick=tick,
     )

@@ -53,6 +53,7 @@ CHUNK_HEADER_BYTES = TRANSFER_ID_BYTES + 4  # transfer id | index (u32, big-endi
 NO_UPLOAD = "no upload of yours has that id"
 NO_TRANSFER = "no attachment with that transfer id is expected here"
 OURS = ("staged", "sending", "sent")
+STALE_UPLOAD_SECONDS = 24 * 3600  # an upload not sent within a day is dropped
 
 
 @dataclass(frozen=True)
@@ -411,24 +412,21 @@ class Attachments:
             if row is not None and row.state == "sending":
                 row.state, row.detail = "refused", why
 
-    def forget_stale(self, older_than: float) -> int:
-        """Drop uploads never sent that were started before ``older_than``."""
-        with self.station.db.reading() as s:
-            stale = list(
-                s.scalars(
-                    select(AttachmentRow.attachment_id).where(
-                        AttachmentRow.direction == "out",
-                        AttachmentRow.state.in_(("uploading", "staged")),
-                        AttachmentRow.updated_at < older_than,
-                    )
-                )
+    def forget_stale(self, s: Session, now: float) -> int:
+        """Drop uploads never sent, untouched for ``STALE_UPLOAD_SECONDS`` (a pass of the
+        deadline watch: an officer who staged a file and walked away leaves nothing)."""
+        stale = s.scalars(
+            select(AttachmentRow).where(
+                AttachmentRow.direction == "out",
+                AttachmentRow.state.in_(("uploading", "staged")),
+                AttachmentRow.updated_at < now - STALE_UPLOAD_SECONDS,
             )
-        with self.station.db.transaction() as s:
-            for attachment_id in stale:
-                row = s.get(AttachmentRow, attachment_id)
-                if row is not None and row.state in ("uploading", "staged"):
-                    _drop_chunks(s, attachment_id)
-                    s.delete(row)
+        ).all()
+        for row in stale:
+            _drop_chunks(s, row.attachment_id)
+            with self._lock:
+                self._hashing.pop(row.attachment_id, None)
+            s.delete(row)
         return len(stale)
 
 

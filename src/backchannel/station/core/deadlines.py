@@ -22,6 +22,10 @@ from backchannel.protocol.proposal import Reminder
 from backchannel.store import repository as repo
 from backchannel.store.schema import EscalationRow, TranscriptRow
 
+# The item types an acknowledgement is owed for by a date: a message, and a message
+# with files (a document, ``attachments/``).
+ACKNOWLEDGED = ("message", "document")
+
 
 @dataclass(frozen=True)
 class Due:
@@ -63,7 +67,7 @@ def acknowledgements_owed(s: Session, now: float, channel_id: str | None) -> lis
     """Messages that ask for an acknowledgement by a date and have none yet."""
     found: list[Due] = []
     messages = select(TranscriptRow).where(
-        TranscriptRow.item_type == "message", TranscriptRow.deadline.is_not(None)
+        TranscriptRow.item_type.in_(ACKNOWLEDGED), TranscriptRow.deadline.is_not(None)
     )
     if channel_id is not None:
         messages = messages.where(TranscriptRow.channel_id == channel_id)
