@@ -18,14 +18,15 @@ import pytest
 from sqlalchemy import func, select, text
 
 from backchannel.protocol import AuthenticationFailed, Document, RemoteProtocolError
-from backchannel.protocol.attachments import CHUNK_BYTES, seal_chunk
+from backchannel.protocol.attachments import CHUNK_BYTES, AttachmentRef, seal_chunk
+from backchannel.protocol.encoding import decode, encode
 from backchannel.station.access.door import Door, host
 from backchannel.station.attachments.desk import AttachmentDesk
 from backchannel.station.core.errors import ChannelNotFound, InvalidRequest
 from backchannel.station.service import Station
 from backchannel.store.attachments import AttachmentChunkRow, AttachmentRow
 
-from .files import PDF
+from .files import PDF, png
 from .test_store import deliver, paired_in_process, postgres_database
 
 HOST = host("host:test")
@@ -286,3 +287,32 @@ def test_a_document_asking_for_an_answer_is_owed_like_a_message(
     deliver(a, b)
     owed = {d.item_hash: d for d in b.due(None) if d.kind == "acknowledgement"}
     assert entry.envelope_hash in owed and owed[entry.envelope_hash].owed_by == "us"
+
+
+def test_a_file_whose_content_is_not_the_type_its_item_names_is_refused_by_the_receiver(
+    stations: tuple[Station, Station],
+) -> None:
+    """The sender's word on the media type is not taken: the receiver finds it too."""
+    a, b = stations
+    upload_id = staged(a, png(), "photo.png")
+    with a.db.transaction() as s:  # a sender that says its PNG is a PDF
+        row = s.get(AttachmentRow, upload_id)
+        assert row is not None
+        row.ref = encode(msgspec.structs.replace(_ref(row.ref), media_type="application/pdf"))
+    item_hash = send(a, upload_id)
+    deliver(a, b)
+    push(a, b)
+    with pytest.raises(InvalidRequest, match=r"its content is image/png, not the application/pdf"):
+        received_file(b, item_hash)
+    with b.db.reading() as s:  # not one chunk of it kept
+        [at_b] = s.scalars(select(AttachmentRow).where(AttachmentRow.item_hash == item_hash))
+        kept = s.scalar(
+            select(func.count()).where(AttachmentChunkRow.attachment_id == at_b.attachment_id)
+        )
+    assert at_b.state == "refused" and kept == 0
+    with a.db.reading() as s:
+        assert s.get(AttachmentRow, upload_id).state == "refused"  # type: ignore[union-attr]
+
+
+def _ref(raw: bytes) -> AttachmentRef:
+    return decode(raw, AttachmentRef, limit=1024, what="attachment", canonical=False)

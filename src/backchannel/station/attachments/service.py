@@ -284,7 +284,9 @@ class Attachments:
         """Keep one chunk the peer sent; the answer says how many chunks are here.
 
         The chunk is opened under its attachment's key before anything is kept: one
-        tampered with, out of place or of another file is refused and changes nothing."""
+        tampered with, out of place or of another file is refused and changes nothing.
+        The first chunk's content must be of the media type the item names (found by
+        libmagic here too: the sender's word is not taken), or the file is refused."""
         if len(data) <= CHUNK_HEADER_BYTES:
             raise RemoteProtocolError("a chunk is a transfer id, an index and sealed bytes")
         transfer_id, sealed = data[:TRANSFER_ID_BYTES], data[CHUNK_HEADER_BYTES:]
@@ -298,6 +300,10 @@ class Attachments:
             if row.state == "receiving" and index == row.held:
                 ref = _ref_of(row)
                 plain = open_chunk(ref, index, sealed)  # raises unless it is that chunk
+                if index == 0 and (found := detect(plain, ref.name)) != ref.media_type:
+                    row.state, row.updated_at = "refused", self.station.clock()
+                    row.detail = f"its content is {found}, not the {ref.media_type} it was sent as"
+                    return encode([row.held, row.state])
                 s.add(AttachmentChunkRow(attachment_id=row.attachment_id, idx=index,
                                          sealed=sealed))  # fmt: skip
                 self._hash(row.attachment_id, index, plain)

@@ -101,10 +101,10 @@ class ChunkPusher:
         if response.status_code != 200:
             return f"the peer answered {response.status_code}"
         try:
-            held, _state = msgspec.msgpack.decode(response.content, type=tuple[int, str])
+            held, state = msgspec.msgpack.decode(response.content, type=tuple[int, str])
         except (msgspec.DecodeError, msgspec.ValidationError):
             return "the peer's answer is not a chunk count"
-        return held
+        return REFUSED if state == REFUSED else held
 
     def _back_off(self, attachment_id: str, error: str) -> bool:
         failures = self._failures.get(attachment_id, 0) + 1
