@@ -17,6 +17,7 @@ from backchannel.analysis.leaks import Embedder
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.officers import Accounts
 from backchannel.station.attachments import hooks as attachment_hooks
+from backchannel.station.attachments.scanned import FileTexts
 from backchannel.station.attachments.service import Attachments
 from backchannel.station.canary.service import Attributions
 from backchannel.station.core.config import StationConfig
@@ -61,7 +62,10 @@ class Station(Ledger):
         super().__init__(folder, config, key, clock, hooks=Hooks.of(*features))
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.attachments = Attachments(self)
-        self.hooks.register(attachment_hooks.feature(self.attachments.recorded, self.attachments.forget_stale))
+        files = self.attachments
+        self.hooks.register(
+            attachment_hooks.feature(files.recorded, files.forget_stale, FileTexts(files))
+        )
         self.releases = Releases(self)
         self.negotiation = Negotiations(self)
         self.incidents = Incidents(self)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from backchannel.protocol import Item
 from backchannel.protocol.attachments import Document
-from backchannel.station.core.hooks import Feature, ItemHooks, Recorded, Shown, Tick
+from backchannel.station.core.hooks import Feature, HeldTexts, ItemHooks, Recorded, Shown, Tick
 from backchannel.station.core.items import LEDGER
 
 _MESSAGE = LEDGER.items[0]
@@ -23,9 +23,10 @@ def _describe(item: Item, shown: Shown) -> str:
     return f"{_MESSAGE.describe(item, shown)} [{files}: {names}]"
 
 
-def feature(recorded: Callable[[Recorded], None], tick: Tick) -> Feature:
-    """The feature, with the station's ``Attachments.recorded`` as its hook and its
-    ``forget_stale`` as its part of the deadline watch."""
+def feature(recorded: Callable[[Recorded], None], tick: Tick, texts: HeldTexts) -> Feature:
+    """The feature, with the station's ``Attachments.recorded`` as its hook, its
+    ``forget_stale`` as its part of the deadline watch, and the words of its files for
+    the leak index (``scanned.FileTexts``)."""
     return Feature(
         "attachments",
         (
@@ -41,4 +42,5 @@ def feature(recorded: Callable[[Recorded], None], tick: Tick) -> Feature:
             ),
         ),
         tick=tick,
+        texts=texts,
     )

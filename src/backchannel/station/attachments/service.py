@@ -365,6 +365,29 @@ class Attachments:
 
     # -- reading and pushing -------------------------------------------------------
 
+    def readable(
+        self, channel_id: str | None = None, item_hash: str = "", position: int | None = None
+    ) -> list[tuple[str, Held]]:
+        """Files held here whole and sent or received with an item (optionally one), as
+        ``(<channel>/<item hash>/attachment-<n>, held)``: what the leak index reads."""
+        query = select(AttachmentRow).where(
+            AttachmentRow.state.in_(("complete", *OURS)), AttachmentRow.channel_id.is_not(None)
+        )
+        if channel_id is not None:
+            query = query.where(
+                AttachmentRow.channel_id == channel_id,
+                AttachmentRow.item_hash == item_hash,
+                AttachmentRow.position == position,
+            )
+        with self.station.db.reading() as s:
+            return [
+                (
+                    f"{row.channel_id}/{row.item_hash}/attachment-{row.position}",
+                    Held(_ref_of(row), row.attachment_id, row.state, row.held, row.detail),
+                )
+                for row in s.scalars(query.order_by(AttachmentRow.created_at))
+            ]
+
     def plaintext(self, held: Held) -> Iterator[bytes]:
         """The file's bytes, chunk by chunk, each opened as it is read (downloads)."""
         for index in range(held.ref.chunks):
@@ -418,7 +441,7 @@ class Attachments:
             if row is not None and row.state == "sending":
                 row.state, row.detail = "refused", why
 
-    def forget_stale(self, s: Session, now: float) -> int:
+    def forget_stale(self, s: Session, now: float) -> None:
         """Drop uploads never sent, untouched for ``STALE_UPLOAD_SECONDS`` (a pass of the
         deadline watch: an officer who staged a file and walked away leaves nothing)."""
         stale = s.scalars(
@@ -433,7 +456,6 @@ class Attachments:
             with self._lock:
                 self._hashing.pop(row.attachment_id, None)
             s.delete(row)
-        return len(stale)
 
 
 class _Dropped(Exception):

@@ -133,6 +133,19 @@ Tick = Callable[["Session", float], None]
 Disclosure = Callable[["Session", str, "bytes | None"], dict[bytes, str]]
 
 
+class HeldTexts(Protocol):
+    """Texts a feature holds beside its items' own (the words of a file an item
+    carries), for leak scanning and search; each named ``<channel>/<item hash>/<part>``."""
+
+    def new(self, known: set[str]) -> Iterator[tuple[str, str]]:
+        """(name, text) of each text whose name is not in ``known``."""
+        ...
+
+    def text(self, name: str) -> str:
+        """The text of that name, or "" if there is none (any more)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Feature:
     """A feature as the ledger sees it: its item types and its station-wide hooks."""
@@ -142,6 +155,7 @@ class Feature:
     owed: Owed | None = None
     tick: Tick | None = None
     disclosure: Disclosure | None = None
+    texts: HeldTexts | None = None
 
 
 @dataclass
@@ -157,6 +171,13 @@ class Hooks:
         for feature in features:
             hooks.register(feature)
         return hooks
+
+    def held_text(self, name: str) -> str:
+        """A text some feature holds beside its items (``HeldTexts.text``), or ""."""
+        for feature in self.features:
+            if feature.texts is not None and (text := feature.texts.text(name)):
+                return text
+        return ""
 
     def register(self, feature: Feature) -> None:
         """Add a feature; an item type can belong to one feature only."""

@@ -92,11 +92,21 @@ class LeakDesk:
 
     def _shown(self, officer: Officer, origin: str, scan: Scan) -> dict[ItemKey, list[str]]:
         """Each disclosed item rendered to this officer through the door, by sentence."""
-        return self._rendered(officer, origin, [(d.channel_id, d.item_hash) for d in scan.items])
+        parts = {(d.channel_id, d.item_hash, d.part) for d in scan.items}
+        return self._rendered(
+            officer, origin, [(d.channel_id, d.item_hash) for d in scan.items], parts
+        )
 
     def _rendered(
-        self, officer: Officer, origin: str, items: list[tuple[str, str]]
+        self,
+        officer: Officer,
+        origin: str,
+        items: list[tuple[str, str]],
+        parts: set[ItemKey] | None = None,
     ) -> dict[ItemKey, list[str]]:
+        """Each item rendered to this officer through the door, by part and sentence;
+        of ``parts``, those that are not the item's own texts (a file's words) are
+        added for the items rendered, as the index holds them."""  # fmt: skip
         station = self.door.station
         by_channel: dict[str, list[str]] = {}
         for channel_id, item_hash in items:
@@ -111,6 +121,9 @@ class LeakDesk:
                     hooks = station.hooks.item(r.entry.item_type)
                     for part, text, _language in Marker.texts(hooks, r.entry.item):
                         shown[(channel_id, r.entry.envelope_hash, part)] = sentences(text)
+                    for key in parts or ():
+                        if key[:2] == (channel_id, r.entry.envelope_hash) and key not in shown:
+                            shown[key] = sentences(station.hooks.held_text("/".join(key)))
         return shown
 
     def search(self, officer: Officer, query: str, origin: str) -> list[Result]:
@@ -123,7 +136,8 @@ class LeakDesk:
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidRequest(f"the query is longer than {MAX_QUERY_CHARS} characters")
         hits = self.scans.search(query, lambda labels: officer.may(Action.READ_ITEM, labels))
-        shown = self._rendered(officer, origin, [(h.channel_id, h.item_hash) for h in hits])
+        parts = {(h.channel_id, h.item_hash, h.part) for h in hits}
+        shown = self._rendered(officer, origin, [(h.channel_id, h.item_hash) for h in hits], parts)
         results = []
         for h in hits:
             said = shown.get((h.channel_id, h.item_hash, h.part), [])

@@ -2,9 +2,11 @@
 
 Every text a person reads of every item of every channel (the same texts the canary
 marks vary: ``Marker.texts``) is one document of the index, named
-``<channel>/<item hash>/<part>``.  The index remembers, per channel, the last
-position (order of arrival) it holds; ``catch_up`` reads what came after, so nothing is
-indexed twice and nothing is missed, whichever process runs it.
+``<channel>/<item hash>/<part>``; so is the text of each file an item carries, once
+it is here whole (a feature's ``texts`` hook: ``attachment-<n>``).  The index
+remembers, per channel, the last position (order of arrival) it holds; ``catch_up``
+reads what came after, so nothing is indexed twice and nothing is missed, whichever
+process runs it.
 
 The receive path never waits for it: the ``IndexWatch`` thread catches up every few
 seconds, and a scan first says how far behind the index is (and catches up itself).
@@ -52,6 +54,7 @@ class Indexer:
         self._seal_key = derive_key(station.key, "leak-index")
         self._lock = threading.Lock()
         self._index: leaks.LeakIndex | None = None
+        self._tried: set[str] = set()
 
     @property
     def path(self) -> Path:
@@ -104,6 +107,20 @@ class Indexer:
                 if progress and read % BATCH == 0:
                     progress(read)
         index.position = json.dumps(positions, sort_keys=True)
+        return read + self._read_held(index)
+
+    def _read_held(self, index: leaks.LeakIndex) -> int:
+        """The texts features hold beside items (a file's words, once it is here whole).
+        A name tried in this process and found without text is not read again."""
+        known = set(index.docs) | self._tried
+        read = 0
+        for feature in self.station.hooks.features:
+            if feature.texts is None:
+                continue
+            for name, text in feature.texts.new(known):
+                self._tried.add(name)
+                read += bool(leaks.add_text(index, name, text, self.embedder.embed,
+                                            self.shingle_key))  # fmt: skip
         return read
 
     def _load(self) -> leaks.LeakIndex:

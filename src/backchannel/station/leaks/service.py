@@ -396,7 +396,7 @@ class _Texts:
         for which, text, _language in Marker.texts(hooks, e.item):
             if which == part:
                 return text
-        return ""
+        return self.station.hooks.held_text(doc)  # a file's words (attachments)
 
     def disclosed(self, a: leaks.Alignment) -> Disclosed:
         channel_id, item_hash, part = a.doc.split("/", 2)
