@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from backchannel.protocol.attachments import CHUNK_BYTES
+from backchannel.station.attachments.service import CHUNK_PATH
+from backchannel.station.web.limits import CHUNK_BODY_BYTES
 from backchannel.store.attachments import AttachmentChunkRow, AttachmentRow
 
 from .conftest import (
@@ -274,3 +276,18 @@ def test_a_100_mib_file_survives_a_kill_mid_transfer_and_is_kept_once(
         assert 100 in counts.values() and max(counts.values()) == 100  # no second copy
     finally:
         b.start()
+
+
+def test_the_peer_chunk_endpoint_caps_its_body_and_tells_a_stranger_nothing(
+    line: tuple[StationProcess, StationProcess],
+) -> None:
+    """Last in this module: each refusal here is charged to loopback's peer budget."""
+    _a, b = line
+    url = b.url + CHUNK_PATH
+    assert httpx.post(url, content=b"x" * (CHUNK_BODY_BYTES + 1)).status_code == 413
+    stranger = os.urandom(32)
+    unknown = httpx.post(url, content=stranger + bytes(4) + b"sealed-" * 8)
+    assert unknown.status_code == 404 and stranger.hex() not in unknown.text
+    assert "sealed-" not in unknown.text
+    short = httpx.post(url, content=b"<script>")
+    assert short.status_code == 400 and "<script>" not in short.text
