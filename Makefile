@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/protocol.py
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/attachments.py
 
 # Two stations on loopback, paired, with a short scenario; Ctrl-C stops both.
 demo: $(STAMP) magic

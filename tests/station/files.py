@@ -69,3 +69,63 @@ def every_type() -> dict[str, tuple[bytes, str]]:
         "table.xlsx": (office("xl", "workbook.xml"), oxml + "spreadsheetml.sheet"),
         "slides.pptx": (office("ppt", "presentation.xml"), oxml + "presentationml.presentation"),
     }
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header declares ``width`` x ``height`` pixels (RGB):
+    a decompression bomb, for whatever decodes it before looking at that header."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(bytes(64 * 1024), 9)  # rows of zeros, as far as they go
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", pixels)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def pdf_page(
+    content: bytes = b"BT /F1 24 Tf 72 700 Td (Hello, preview) Tj ET",
+    *,
+    box: tuple[int, int] = (612, 792),
+    content_filter: bytes = b"",
+    image: bytes = b"",
+    drawn: int = 1,
+) -> bytes:
+    """A one-page PDF drawing ``content`` on a page of ``box`` points, with Helvetica as
+    /F1 and ``image`` (an image XObject's dictionary entries and stream) as /Im1; its
+    cross-reference table is correct, so pdfium reads it without repairing it.  The page's
+    contents are that one stream ``drawn`` times over (a PDF may name a stream again)."""
+    width, height = box
+    resources = b"/Font << /F1 4 0 R >>" + (b" /XObject << /Im1 6 0 R >>" if image else b"")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << %s >> "
+        b"/Contents [%s] >>" % (width, height, resources, b" ".join([b"5 0 R"] * drawn)),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        pdf_stream(content_filter, content),
+    ]
+    if image:
+        objects.append(image)
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        table,
+    )
+    return bytes(out)
+
+
+def pdf_stream(entries: bytes, data: bytes) -> bytes:
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)

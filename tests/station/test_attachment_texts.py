@@ -1,24 +1,29 @@
 """The words of attachments: found in every format that has them, bounded, and read
-by leak scanning and archive search like an item's own text."""
+by leak scanning and archive search like an item's own text; and each reader's marked
+copy of a PDF, traced when it is found outside."""
 
 from __future__ import annotations
 
 import io
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 
+import pikepdf
 import pytest
 
 from backchannel.cli.demo_files import corridor_geojson, letter_pdf
 from backchannel.station.access.door import Door
 from backchannel.station.access.policy import Officer
 from backchannel.station.attachments.desk import AttachmentDesk
+from backchannel.station.attachments.marks import mark_pdf
 from backchannel.station.attachments.text import MAX_PART_BYTES, text_of
+from backchannel.station.core.errors import Forbidden
 from backchannel.station.leaks.desk import LeakDesk
 from backchannel.station.service import Station
 
-from .files import PDF, png
+from .files import PDF, pdf_page, png
 from .test_attachments_store import HOST, push, staged
 from .test_store import deliver, paired_in_process
 
@@ -67,6 +72,12 @@ def test_a_zip_bomb_or_a_broken_file_yields_bounded_text_or_none() -> None:
     words = text_of(f"{OXML}wordprocessingml.document", bomb)
     assert len(words) <= 200_000 and time.monotonic() - began < 5  # read to its bound only
     assert text_of("application/pdf", PDF[:40]) == ""
+    spaces = zlib.compress(b" " * (16 << 20) + b"BT /F1 24 Tf 72 700 Td (x) Tj ET ", 9)
+    pdf_bomb = pdf_page(spaces, content_filter=b"/Filter /FlateDecode", drawn=64)
+    began = time.monotonic()  # 1 GiB of page contents: pdfium's process ends, not ours
+    assert text_of("application/pdf", pdf_bomb) == "" and time.monotonic() - began < 25
+    marked = mark_pdf(pdf_bomb, "a" * 16)  # qpdf passes its streams through undecoded
+    assert marked is None or len(marked) < 2 * len(pdf_bomb)
     assert text_of(f"{OXML}wordprocessingml.document", b"PK\x03\x04 not a zip") == ""
 
 
@@ -118,3 +129,31 @@ def test_a_file_under_a_label_is_found_only_by_those_cleared(
     query = "prisoner lists exchanged at the Brask crossing"
     assert all(r.hit.item_hash != item_hash for r in desk.search(PIA, query, "test"))
     assert any(r.hit.item_hash == item_hash for r in desk.search(NINA, query, "test"))
+
+
+def test_each_reader_downloads_a_marked_copy_and_a_copy_found_outside_is_traced(
+    stations: tuple[Station, Station],
+) -> None:
+    a, b = stations
+    letter = letter_pdf(MEMO)
+    item_hash = sent_file(a, b, letter, "memo.pdf")
+    desk = AttachmentDesk(Door(b), b.attachments)
+    copies = {}
+    for reader in (PIA, NINA):
+        got = desk.download(reader, b.resolve(None), item_hash, 0, "test")
+        copies[reader.name] = b"".join(got.chunks)
+        assert got.size == len(copies[reader.name]) and got.mark.startswith(", mark ")
+        assert MEMO[1] in text_of("application/pdf", copies[reader.name])  # the letter still
+    assert copies["pia"] != copies["nina"] and letter not in copies.values()
+    [traced] = desk.trace(PIA, copies["nina"], "test")
+    assert (traced.reader, traced.item_hash, traced.name) == ("nina", item_hash, "memo.pdf")
+    resaved = io.BytesIO()  # re-saved by another tool, with a fresh /ID
+    with pikepdf.open(io.BytesIO(copies["pia"])) as pdf:
+        del pdf.trailer.ID
+        pdf.save(resaved)
+    assert [t.reader for t in desk.trace(PIA, resaved.getvalue(), "test")] == ["pia"]
+    assert desk.trace(PIA, letter, "test") == []  # the file as sent carries no reader's mark
+    with pytest.raises(Forbidden):
+        desk.trace(Officer(7, "rita", "reader", frozenset()), copies["pia"], "test")
+    records = [r.record for r in b.audit.show(item_hash=bytes.fromhex(item_hash))]
+    assert sum(r.action == "download" for r in records) == 2

@@ -12,8 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from backchannel.cli.demo_files import letter_pdf
 from backchannel.protocol.attachments import CHUNK_BYTES
+from backchannel.station.attachments.marks import tags_in
 from backchannel.station.attachments.service import CHUNK_PATH
+from backchannel.station.attachments.text import text_of
 from backchannel.station.web.limits import CHUNK_BODY_BYTES
 from backchannel.store.attachments import AttachmentChunkRow, AttachmentRow
 
@@ -184,7 +187,7 @@ def test_a_reader_without_the_clearance_cannot_fetch_the_bytes_and_downloads_are
     line: tuple[StationProcess, StationProcess], tokens: dict[str, dict[str, str]]
 ) -> None:
     a, b = line
-    staged = upload(a, tokens["a"], "terms.pdf", PDF + b"confidential terms")
+    staged = upload(a, tokens["a"], "terms.pdf", letter_pdf(["confidential terms"]))
     item = send(a, tokens["a"], [staged.json()["upload_id"]], clearances=["negotiation"])
     wait_until(lambda: arrived(b, tokens["b-cleared"], item), "the terms at bravo")
     for who in ("b", "b-auditor"):
@@ -193,11 +196,12 @@ def test_a_reader_without_the_clearance_cannot_fetch_the_bytes_and_downloads_are
     not_found = download(b, tokens["b"], item, 0)
     assert not_found.json() == download(b, tokens["b"], "0" * 64, 0).json()  # nothing confirmed
     assert download(b, tokens["b-cleared"], item, 1).status_code == 404
-    assert download(b, tokens["b-cleared"], item, 0).content == PDF + b"confidential terms"
+    copy = download(b, tokens["b-cleared"], item, 0).content  # bea's own copy, marked
+    assert "confidential terms" in text_of("application/pdf", copy)
     audit = httpx.get(f"{b.url}/api/v1/audit", headers=tokens["b-auditor"],
                       params={"item": item}).json()  # fmt: skip
-    downloads = [r for r in audit if r["action"] == "download"]
-    assert [(r["officer"], r["detail"]) for r in downloads] == [("bea", "attachment 0")]
+    [(reader, detail)] = [(r["officer"], r["detail"]) for r in audit if r["action"] == "download"]
+    assert reader == "bea" and detail == f"attachment 0, mark {next(iter(tags_in(copy)))}"
 
 
 def test_the_api_refuses_bad_files_with_one_line_and_keeps_nothing(

@@ -84,8 +84,7 @@ def push(a: Station, b: Station, stop_after: int | None = None) -> int:
 
 
 def received_file(b: Station, item_hash: str, position: int = 0) -> bytes:
-    _held, chunks = desk(b).download(HOST, b.resolve(None), item_hash, position, "test")
-    return b"".join(chunks)
+    return b"".join(desk(b).download(HOST, b.resolve(None), item_hash, position, "test").chunks)
 
 
 def chunk_rows(s: Station) -> int:

@@ -237,6 +237,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/uploads"), ("PUT", "/uploads/{upload_id}/chunks/{index}"),
     ("GET", "/channels/{channel}/items/{item_hash}/attachments"),
     ("GET", "/channels/{channel}/items/{item_hash}/attachments/{position}"),
+    ("GET", "/channels/{channel}/items/{item_hash}/attachments/{position}/preview"),
 ]  # fmt: skip
 CHECKS = [
     not_a_server_error, response_schema_conformance, content_type_conformance,

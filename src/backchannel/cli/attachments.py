@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from backchannel.station.attachments.api import held_json
+from backchannel.station.attachments.marks import MAX_MARKED_BYTES
 from backchannel.station.service import Station
 
 from .common import (
@@ -30,7 +32,8 @@ from .common import (
 from .output import fail, print_json
 
 attachment_app = typer.Typer(
-    help="Files carried by items: list them, fetch one to a file.", no_args_is_help=True
+    help="Files carried by items: list them, fetch one to a file, trace a copy found outside.",
+    no_args_is_help=True,
 )
 ItemArg = Annotated[
     str, typer.Argument(help="The item: its number (#18, received) or the start of its hash.")
@@ -79,17 +82,44 @@ def get(
     with opened(station) as s:
         channel_id = s.resolve(channel)
         desk = attachment_desk(s)
-        held, chunks = desk.download(
+        got = desk.download(
             host_caller(), channel_id, _item_hash(s, channel_id, item), number, HOST
         )
         fd, temporary = tempfile.mkstemp(dir=out.parent or ".", prefix=".backchannel-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
+                for chunk in got.chunks:
                     handle.write(chunk)
             os.link(temporary, out)  # fails, and writes nothing, if --out appeared meanwhile
         except FileExistsError:
             fail(f"{out} exists; give a new file name")
         finally:
             os.unlink(temporary)
-    typer.echo(f"wrote {held.ref.size} bytes of {held.ref.name!r} ({held.ref.media_type}) to {out}")
+    ref, marked = got.held.ref, f" (your copy{got.mark})" if got.mark else ""
+    typer.echo(f"wrote {got.size} bytes of {ref.name!r} ({ref.media_type}) to {out}{marked}")
+
+
+@attachment_app.command("trace")
+def trace(
+    station: StationDir,
+    file: Annotated[Path, typer.Argument(help="A copy of a PDF found outside.", dir_okay=False)],
+    as_json: AsJson = False,
+) -> None:
+    """Whose downloaded copy a PDF is: the downloads whose reader's mark it carries."""
+    try:
+        data = file.read_bytes()[: MAX_MARKED_BYTES + 1]
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    with opened(station) as s:
+        found = attachment_desk(s).trace(host_caller(), data, HOST)
+    rows = [{"channel": t.channel_id, "item_hash": t.item_hash, "name": t.name,
+             "reader": t.reader, "at": t.at, "mark": t.tag} for t in found]  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no reader's mark of this station is in that file")
+    for t in found:
+        when = datetime.fromtimestamp(t.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        typer.echo(f"{t.reader} downloaded {t.name!r} of item {t.item_hash[:16]} on {when} "
+                   f"(mark {t.tag})")  # fmt: skip

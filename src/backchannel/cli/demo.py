@@ -26,6 +26,8 @@ import typer
 from backchannel.protocol import Item, Message
 from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText, keys_document
+from backchannel.station.attachments.marks import tags_in
+from backchannel.station.attachments.text import text_of
 from backchannel.station.core.config import StationConfig
 from backchannel.station.core.errors import StationError
 from backchannel.station.core.hooks import Shown
@@ -316,14 +318,14 @@ def attach(a: Station, b: Station, folder: Path) -> tuple[str, str]:
         to_role="principal", text="Our letter on the corridor, and the map both sides drew.",
     )  # fmt: skip
     wait_files(b, wait_for(b, entry.envelope_hash))
-    _held, chunks = attachment_desk(b).download(
-        host_caller(), b.resolve(None), entry.envelope_hash, 0, HOST
-    )
-    if b"".join(chunks) != files["letter-to-borduria.pdf"]:
-        raise StationError("the letter B downloaded is not the one A sent")
+    got = attachment_desk(b).download(host_caller(), b.resolve(None), entry.envelope_hash, 0, HOST)
+    copy = b"".join(got.chunks)
+    if LETTER[3] not in text_of("application/pdf", copy) or not tags_in(copy):
+        raise StationError("the letter B downloaded is not a marked copy of the one A sent")
     typer.echo(
         f"  {a.config.station} sent a letter (PDF) and the corridor's map (GeoJSON): "
-        f"{b.config.station} holds both, digests checked, the letter downloaded"
+        f"{b.config.station} holds both, digests checked; the letter downloaded, its copy "
+        f"marked for its reader ({got.mark.removeprefix(', ')})"
     )
     return "a PDF letter and a GeoJSON map delivered whole", entry.envelope_hash
 

@@ -7,7 +7,9 @@ upload's id is then named in a message (``attachments``) to send it.  A download
 (``GET .../items/{hash}/attachments/{n}``, in the API and on the web page alike)
 streams the file after the desk checked and audited it; it is never shown inline:
 ``Content-Disposition: attachment``, ``nosniff`` and a ``sandbox`` policy, and the
-sender's file name only ever in that header, quoted.
+sender's file name only ever in that header, quoted.  A preview (``.../{n}/preview``,
+``?page=`` for a PDF) is a PNG the station drew from the file's pixels: shown inline,
+under the same policy, named ``preview.png``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from backchannel.protocol.attachments import MAX_FILE_NAME_CHARS
 from backchannel.station.access.auth import CallerDep
 from backchannel.station.attachments.desk import AttachmentDesk
+from backchannel.station.attachments.preview import MAX_PAGES
 from backchannel.station.attachments.service import Held, Upload
 from backchannel.station.web.params import ERRORS, HEX32, ChannelId, ItemHash
 
@@ -31,6 +34,9 @@ router = APIRouter(responses=ERRORS)
 UploadId = Annotated[str, Path(pattern=HEX32, description="An upload's id (32 hex digits).")]
 Index = Annotated[int, Path(ge=0, le=1 << 20, description="A chunk's index, from 0.")]
 Position = Annotated[int, Path(ge=0, le=15, description="The attachment's number, from 0.")]
+Page = Annotated[
+    int, Query(ge=0, le=MAX_PAGES - 1, description="The page of a PDF to preview, from 0.")
+]
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
 
 
@@ -107,17 +113,65 @@ async def download(
     request: Request, channel: ChannelId, item_hash: ItemHash, position: Position, who: CallerDep
 ) -> StreamingResponse:
     desk = desk_of(request)
-    held, chunks = await run_in_threadpool(
+    got = await run_in_threadpool(
         desk.download, who.officer, channel, item_hash, position, who.origin
     )
     headers = {
-        "content-disposition": disposition(held.ref.name),
-        "content-length": str(held.ref.size),
+        "content-disposition": disposition(got.held.ref.name),
+        "content-length": str(got.size),
         "content-security-policy": DOWNLOAD_CSP,  # beside the station's own (nosniff too)
     }
     return StreamingResponse(
-        iterate_in_threadpool(chunks), media_type=held.ref.media_type, headers=headers
+        iterate_in_threadpool(got.chunks), media_type=got.held.ref.media_type, headers=headers
     )
+
+
+PICTURE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file rendered as a PNG: its pixels only.",
+          "content": {"image/png": {}}},
+}  # fmt: skip
+
+
+@router.get(
+    "/api/v1/channels/{channel}/items/{item_hash}/attachments/{position}/preview",
+    response_class=Response,
+    responses=PICTURE,
+)
+async def preview_api(
+    request: Request,
+    channel: ChannelId,
+    item_hash: ItemHash,
+    position: Position,
+    who: CallerDep,
+    *,
+    page: Page = 0,
+) -> Response:
+    return await preview(request, channel, item_hash, position, who, page=page)
+
+
+@router.get(
+    "/channels/{channel}/items/{item_hash}/attachments/{position}/preview",
+    include_in_schema=False,
+    response_class=Response,
+)
+async def preview(
+    request: Request,
+    channel: ChannelId,
+    item_hash: ItemHash,
+    position: Position,
+    who: CallerDep,
+    *,
+    page: Page = 0,
+) -> Response:
+    desk = desk_of(request)
+    png = await run_in_threadpool(
+        desk.preview, who.officer, channel, item_hash, position, who.origin, page=page
+    )
+    headers = {  # no-store, nosniff and the station's own policy come from app.py
+        "content-disposition": 'inline; filename="preview.png"',
+        "content-security-policy": DOWNLOAD_CSP,
+    }
+    return Response(png, media_type="image/png", headers=headers)
 
 
 def disposition(name: str) -> str:

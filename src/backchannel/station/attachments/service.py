@@ -208,8 +208,9 @@ class Attachments:
         media_type = detect(head, ref.name)
         if media_type not in self.limits.allowed_types:
             raise _Dropped(
-                f"{ref.name[:60]!r} is {media_type} by its content, not a type this station "
-                f"sends ({', '.join(sorted(self.limits.allowed_types))})"
+                f"{ref.name[:60]!r} is {media_type} by its content, not one of the "
+                f"{len(self.limits.allowed_types)} types this station sends (its settings: "
+                f"attachments.allowed_types)"
             )
         ref = msgspec.structs.replace(ref, media_type=media_type)
         row.ref = encode(ref)

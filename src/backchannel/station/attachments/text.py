@@ -1,6 +1,7 @@
 """The text a person reads in a file, for leak scanning and search: bounded.
 
-PDF: the text layer of its first pages (pdfium). Plain text, CSV and GeoJSON: the file
+PDF: the text layer of its first pages (pdfium, in a child process with limits:
+``confined.py``). Plain text, CSV and GeoJSON: the file
 as UTF-8. Office (OOXML) and OpenDocument: the text of their main XML parts, each read
 through a bounded decompression (a zip bomb yields its first bytes, not gigabytes),
 tags dropped without an XML parser (no entity is ever expanded). Images: none (their
@@ -17,6 +18,9 @@ import zipfile
 from collections.abc import Iterable
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
+
+from backchannel.station.attachments import confined
+from backchannel.station.core.errors import Busy
 
 MAX_TEXT_CHARS = 200_000  # what one file gives the index, at most
 MAX_PART_BYTES = 8 * 1024 * 1024  # decompressed, per XML part of an Office file
@@ -49,12 +53,30 @@ def text_of(media_type: str, data: bytes) -> str:
             text = _office(data)
         else:
             return ""
-    except (pdfium.PdfiumError, zipfile.BadZipFile, ValueError, OSError, RuntimeError):
+    except (zipfile.BadZipFile, ValueError, OSError, RuntimeError):
         return ""
     return text[:MAX_TEXT_CHARS]
 
 
 def _pdf(data: bytes) -> str:
+    try:
+        answer = confined.run(__name__, [], data)
+    except (confined.TimedOut, confined.OverLimits, Busy):
+        return ""
+    return answer.decode("utf-8", errors="replace")
+
+
+def run_child() -> None:
+    """The reading process: stdin a PDF, stdout the words of its text layer."""
+    _args, data = confined.confine()
+    try:
+        words = _pdf_words(data)
+    except Exception:  # pdfium's own failure on a file it could not read: no words
+        words = ""
+    confined.answer(words.encode("utf-8", errors="replace"))
+
+
+def _pdf_words(data: bytes) -> str:
     pdf = pdfium.PdfDocument(data)
     try:
         pages: list[str] = []

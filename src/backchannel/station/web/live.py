@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -40,6 +41,9 @@ from backchannel.station.access.policy import Action
 from backchannel.station.access.times import showing_zone
 from backchannel.station.web.pages import needs_of, templates, views
 from backchannel.station.web.params import LARGEST_POSITION, After, ChannelFilter
+
+if TYPE_CHECKING:
+    from backchannel.station.attachments.desk import AttachmentDesk
 
 router = APIRouter(include_in_schema=False)
 LIVE_SECONDS = 300.0  # one stream's life; the browser reconnects
@@ -86,7 +90,8 @@ async def feed(
         if not await run_in_threadpool(signed_in, request, seen.token):
             yield event("ended", "your session has ended")
             return
-        told = await run_in_threadpool(one_pass, door, who, channel, seen)
+        desk = request.app.state.attachment_desk
+        told = await run_in_threadpool(one_pass, door, who, channel, seen, desk)
         for name, data in told:
             yield event(name, data)
         if told:
@@ -119,7 +124,9 @@ def signed_in(request: Request, token: str) -> bool:
     return bool(bearer) and accounts.by_token(bearer) is not None
 
 
-def one_pass(door: Door, who: Caller, channel: str | None, seen: Seen) -> list[tuple[str, str]]:
+def one_pass(
+    door: Door, who: Caller, channel: str | None, seen: Seen, desk: AttachmentDesk | None = None
+) -> list[tuple[str, str]]:
     """What changed since the last pass, as (event, data) pairs; ``seen`` moves on."""
     told: list[tuple[str, str]] = []
     officer = who.officer
@@ -130,7 +137,7 @@ def one_pass(door: Door, who: Caller, channel: str | None, seen: Seen) -> list[t
             seen.after = max(r.entry.position for r in shown)
             door.attention.visited(officer, status.channel_id, seen.after)
             html = templates.get_template("_entries.html").render(
-                who=who, entries=views(door, status, shown, officer), Action=Action
+                who=who, entries=views(door, status, shown, officer, desk=desk), Action=Action
             )
             told.append(("items", json.dumps({"after": seen.after, "html": html})))
             told.append(("", str(seen.after)))  # the id a reconnecting browser names

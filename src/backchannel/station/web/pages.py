@@ -13,7 +13,7 @@ import re
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -47,8 +47,12 @@ from backchannel.station.access.policy import ROLES, Action, Officer
 from backchannel.station.core.audit import AuditEntry
 from backchannel.station.core.errors import Busy, Forbidden, StationError, TooManyAttempts
 from backchannel.station.core.items import short
-from backchannel.station.core.records import ChannelStatus
+from backchannel.station.core.records import ChannelStatus, Entry
 from backchannel.station.web.params import After
+
+if TYPE_CHECKING:
+    from backchannel.station.attachments.desk import AttachmentDesk
+    from backchannel.station.attachments.service import Held
 
 # Every page prints and reads times through these (features import them from here).
 stamp, parse_deadline, zone_name = times.stamp, times.parse_deadline, times.zone_name
@@ -205,7 +209,7 @@ def thread(
         "thread.html",
         who=who,
         status=status,
-        entries=views(door, status, shown, who.officer, last),
+        entries=views(door, status, shown, who.officer, last, desk=desk_of(request)),
         first_unread=first_unread(shown, last),
         after=after,
         readable=readable,
@@ -247,9 +251,8 @@ def since(
     status = door.channel(who.officer, channel)
     newest = max(r.entry.position for r in shown)
     door.attention.visited(who.officer, status.channel_id, newest)
-    response = page(
-        request, "_entries.html", who=who, entries=views(door, status, shown, who.officer)
-    )
+    entries = views(door, status, shown, who.officer, desk=desk_of(request))
+    response = page(request, "_entries.html", who=who, entries=entries)
     response.headers["x-after"] = str(newest)
     return response
 
@@ -271,7 +274,7 @@ def item(
         "item.html",
         who=who,
         status=status,
-        e=view(door, status, shown),
+        e=view(door, status, shown, files=files_of(desk_of(request), who.officer, status, entry)),
         may_ack=may_ack,
         capacity=(
             door.capacity(who.officer, status.channel_id, entry.envelope_hash)
@@ -311,7 +314,7 @@ def compose_form(
         if quote and not form.get("text"):
             form["text"] = quoted(answering["text"])
     return page(request, "compose.html", who=who, status=status, form=form, roles=ROLES,
-                error="", answering=answering)  # fmt: skip
+                error="", answering=answering, uploads=())  # fmt: skip
 
 
 def draft_of(channel_id: str, form: str = "compose") -> str:
@@ -335,7 +338,7 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
     form = {k: str(v) for k, v in (await request.form()).multi_items() if k != "clearance"}
     labels = [str(v) for v in (await request.form()).getlist("clearance")]
     uploads = tuple(str(v) for v in (await request.form()).getlist("attachment"))
-    desk = request.app.state.attachment_desk
+    desk = desk_of(request)
     try:
         deadline = parse_deadline(form.get("deadline", ""))
         await run_in_threadpool(
@@ -366,6 +369,7 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
             chosen=labels,
             roles=ROLES,
             error=str(exc),
+            uploads=uploads,  # the files staged for it stay attached
         )
     sent = await run_in_threadpool(door.channel, who.officer, channel)
     await run_in_threadpool(door.attention.drop_draft, who.officer, draft_of(sent.channel_id))
@@ -501,18 +505,25 @@ def approve_grant(request: Request, name: str, who: CallerDep, what: Text = "") 
 
 def views(
     door: Door, status: ChannelStatus, shown: list[Rendering], officer: Officer | None = None,
-    last: int = 0,
+    last: int = 0, desk: AttachmentDesk | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The items as the thread shows them; for ``officer``, what they may do with each
-    in one step, and (``last``: their last visit) which are new to them."""
-    return [view(door, status, r, officer, last) for r in shown]
+    in one step, and (``last``: their last visit) which are new to them; with ``desk``,
+    the files of each document and where they stand."""
+    return [
+        view(door, status, r, officer, last,
+             files=files_of(desk, officer, status, r.entry) if desk and officer else None)
+        for r in shown
+    ]  # fmt: skip
 
 
 def view(
     door: Door, status: ChannelStatus, shown: Rendering, officer: Officer | None = None,
-    last: int = 0,
+    last: int = 0, files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """An item as the templates show it: the door's words, and the fields around them."""
+    """An item as the templates show it: the door's words, and the fields around them.
+    ``files`` (``files_of``): a document's files; without them (the live feed's new
+    items) the thread says how many there are and links to the item."""
     e, item, now = shown.entry, shown.entry.item, door.station.clock()
     deadline = item.ack_deadline if isinstance(item, Message) else None
     overdue = deadline is not None and not e.acknowledged and deadline.timestamp() < now
@@ -536,7 +547,73 @@ def view(
                    and officer.may(Action.ACKNOWLEDGE, e.clearances),
         "may_reply": officer is not None and message and not ours
                      and officer.may(Action.SEND_ITEM),
+        "files": files or [], "file_count": len(getattr(item, "attachments", ())),
     }  # fmt: skip
+
+
+def desk_of(request: Request) -> AttachmentDesk:
+    desk: AttachmentDesk = request.app.state.attachment_desk
+    return desk
+
+
+# Files the preview route (``.../attachments/{n}/preview``) draws as a PNG.
+PREVIEWED = frozenset({"application/pdf", "image/png", "image/jpeg"})
+
+
+def files_of(
+    desk: AttachmentDesk, officer: Officer, status: ChannelStatus, entry: Entry
+) -> list[dict[str, Any]]:
+    """A document's files as the pages list them (none for other items): asked of the
+    desk, which checks that the officer may read the item."""
+    if entry.item_type != "document":
+        return []
+    held = desk.held(officer, status.channel_id, entry.envelope_hash)
+    base = f"/channels/{status.channel_id}/items/{entry.envelope_hash}/attachments"
+    return [file_view(h, f"{base}/{n}", theirs=entry.direction == "in") for n, h in enumerate(held)]
+
+
+def file_view(held: Held, url: str, theirs: bool) -> dict[str, Any]:
+    """One file: its reference's metadata (the sender's, printed escaped), its state,
+    and a download and preview only once its bytes are here whole."""
+    ref, state = held.ref, held.state
+    if state == "refused":
+        said = f"refused {'here' if theirs else 'by the counterpart'}: {held.detail}"
+    elif state in ("receiving", "uploading"):
+        said = f"{held.held} of {ref.chunks} chunks here"
+    else:
+        said = FILE_STATES.get(state, "")
+    return {
+        "name": ref.name, "media_type": ref.media_type, "size": ref.size,
+        "sha256": ref.digest.hex(), "state": state, "said": said, "ready": held.ready,
+        "url": url if held.ready else "",
+        "preview": f"{url}/preview" if held.ready and ref.media_type in PREVIEWED else "",
+        "tone": "ok" if state in ("complete", "sent") else "bad" if state == "refused" else "",
+    }  # fmt: skip
+
+
+def size_text(n: int) -> str:
+    """A size as people read it, as app.js writes it too: "142 B", "1.5 KiB", "100 MiB"."""
+    if n < 1024:
+        return f"{n} B"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+templates.env.filters["bytes"] = size_text
+
+
+# What each state of a file means, as the item's page says it (refused and arriving
+# files say more: why, and how much is here).
+FILE_STATES = {
+    "staged": "staged here, not sent yet",
+    "sending": "kept here; being sent to the counterpart",
+    "sent": "the counterpart holds all of it",
+    "complete": "all here, checked against its SHA-256",
+}
 
 
 # Languages written right to left (their BCP 47 primary subtags).

@@ -9,6 +9,8 @@
 // - Browser notifications (opt-in, on the settings page) for items addressed to the
 //   officer's role, naming no content.
 // - Drafts: a form marked data-draft is kept at the station as it is typed.
+// - Files on the compose form: chosen or dropped, hashed, staged at the station in
+//   chunks; the form then names each staged upload. Previews that do not load hide.
 // - Keyboard shortcuts, with a help overlay on "?".
 // The server sends HTML it has already escaped; nothing here builds markup from data.
 "use strict";
@@ -221,8 +223,9 @@
   // The station's one-line reason (its JSON error), or the status it answered.
   async function refusal(response) {
     try {
-      const said = (await response.json()).error;
-      if (typeof said === "string" && said) return said + ".";
+      const answer = await response.json();
+      const said = answer.error || answer.detail;
+      if (typeof said === "string" && said) return said.replace(/\.?$/, ".");
     } catch (error) { /* not JSON: a proxy's page */ }
     return "the station answered " + response.status + ".";
   }
@@ -235,7 +238,9 @@
     let timer = null;
     let dirty = false;
     function fields() {
-      return new URLSearchParams(new FormData(form));
+      const data = new FormData(form);
+      data.delete("attachment"); // an upload is staged for one sending, not for a draft
+      return new URLSearchParams(data);
     }
     async function keep() {
       timer = null;
@@ -264,6 +269,225 @@
     window.addEventListener("pagehide", () => {
       if (dirty && navigator.sendBeacon) navigator.sendBeacon(url, fields());
     });
+  }
+
+  // -- files on the compose form -----------------------------------------------------
+
+  // Each file is hashed (SHA-256 with crypto.subtle, which has no streaming digest: the
+  // whole file is read at once, within the station's limit), begun at /api/v1/uploads
+  // and put in chunks of 1 MiB, in order, one file after the other. Once the station
+  // says it is staged, a hidden input names it in the form; until every file is,
+  // the form is not sent.
+  const CHUNK_BYTES = 1024 * 1024;
+  const KEPT_KEY = "backchannel-uploads"; // names of staged files, for a form sent back
+
+  class Refused extends Error {}
+
+  // As the pages write sizes (pages.py, size_text): "142 B", "1.5 KiB", "100 MiB".
+  function sizeText(n) {
+    if (n < 1024) return n + " B";
+    const units = ["KiB", "MiB", "GiB"];
+    let value = n / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return value.toFixed(1).replace(/\.0$/, "") + " " + units[unit];
+  }
+
+  async function sha256(file) {
+    if (!window.crypto || !crypto.subtle) {
+      throw new Refused("this page cannot hash files: open the station over HTTPS.");
+    }
+    const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function attachments() {
+    const box = document.getElementById("attach");
+    if (!box) return;
+    const form = box.closest("form");
+    const input = document.getElementById("files");
+    const zone = document.getElementById("dropzone");
+    const list = document.getElementById("attach-list");
+    const send = form.querySelector('button[type="submit"]');
+    const sendState = document.getElementById("send-state");
+    const csrf = form.querySelector('input[name="csrf"]').value;
+    const maxBytes = Number(box.dataset.maxBytes) || Infinity;
+    const maxFiles = Number(box.dataset.maxFiles) || 16;
+    const kept = JSON.parse(sessionStorage.getItem(KEPT_KEY) || "{}");
+    let busy = 0;
+    let queue = Promise.resolve();
+    box.hidden = false;
+
+    function setBusy(step) {
+      busy += step;
+      send.disabled = busy > 0;
+      sendState.textContent = busy > 0 ? "Sending waits until every file is uploaded." : "";
+    }
+
+    async function call(method, url, body, type, signal) {
+      let response;
+      try {
+        response = await fetch(url, {
+          method, body, signal, credentials: "same-origin", cache: "no-store",
+          headers: { "Content-Type": type, "X-CSRF-Token": csrf },
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        throw new Refused("the station cannot be reached; try again.");
+      }
+      if (!response.ok) throw new Refused(await refusal(response));
+      return response.json();
+    }
+
+    function part(tag, className, text) {
+      const node = document.createElement(tag);
+      node.className = className;
+      if (text !== undefined) node.textContent = text;
+      return node;
+    }
+
+    function row(file) {
+      const li = part("li", "file");
+      const bar = part("progress", "progress");
+      bar.max = 1;
+      bar.value = 0;
+      bar.setAttribute("aria-label", "Upload of " + file.name);
+      const state = part("span", "state", "Waiting…");
+      const remove = part("button", "small secondary", "Remove");
+      remove.type = "button";
+      remove.setAttribute("aria-label", "Remove " + file.name);
+      li.append(part("span", "name", file.name), " ",
+        part("span", "small muted", sizeText(file.size)), " ", bar, " ", state, " ", remove);
+      list.append(li);
+      return { li, bar, state, remove };
+    }
+
+    function staged(li, upload) {
+      const hidden = document.createElement("input");
+      hidden.type = "hidden";
+      hidden.name = "attachment";
+      hidden.value = upload.upload_id;
+      li.append(hidden);
+      li.classList.add("staged");
+      li.dataset.upload = upload.upload_id;
+    }
+
+    async function upload(file, shown, signal) {
+      if (!file.size) throw new Refused(file.name + " is empty: there is nothing to send.");
+      if (file.size > maxBytes) {
+        throw new Refused(file.name + " is " + sizeText(file.size) + ": a file is at most "
+          + sizeText(maxBytes) + " at this station.");
+      }
+      shown.state.textContent = "Checking the file…";
+      shown.bar.removeAttribute("value"); // under way, for as long as hashing takes
+      const digest = await sha256(file);
+      const begun = await call("POST", "/api/v1/uploads",
+        JSON.stringify({ name: file.name, size: file.size, digest }), "application/json", signal);
+      let at = begun;
+      for (let index = 0; index < begun.chunks; index += 1) {
+        const piece = file.slice(index * CHUNK_BYTES, (index + 1) * CHUNK_BYTES);
+        at = await call("PUT", "/api/v1/uploads/" + begun.upload_id + "/chunks/" + index,
+          piece, "application/octet-stream", signal);
+        shown.bar.value = (index + 1) / begun.chunks;
+        shown.state.textContent = "Uploading: " + sizeText(Math.min(file.size,
+          (index + 1) * CHUNK_BYTES)) + " of " + sizeText(file.size);
+      }
+      if (at.state !== "staged") throw new Refused("the station did not stage it (" + at.state + ").");
+      return at;
+    }
+
+    function take(files) {
+      const counted = list.querySelectorAll("li.file:not(.refused)").length;
+      Array.from(files).forEach((file, n) => {
+        const shown = row(file);
+        const aborted = new AbortController();
+        let running = true;
+        shown.remove.addEventListener("click", () => {
+          aborted.abort();
+          shown.li.remove();
+          if (running) { running = false; setBusy(-1); }
+        });
+        setBusy(1);
+        queue = queue.then(async () => {
+          if (aborted.signal.aborted) return;
+          try {
+            if (counted + n >= maxFiles) {
+              throw new Refused("a message carries at most " + maxFiles + " files.");
+            }
+            const done = await upload(file, shown, aborted.signal);
+            staged(shown.li, done);
+            shown.bar.remove();
+            shown.state.textContent = "Ready to send (" + done.media_type + ").";
+          } catch (error) {
+            if (aborted.signal.aborted) return;
+            shown.li.classList.add("refused");
+            shown.bar.remove();
+            shown.state.setAttribute("role", "alert");
+            shown.state.textContent = "Not attached: " + (error instanceof Refused
+              ? error.message : "the file could not be read.");
+            shown.remove.textContent = "Dismiss";
+            shown.remove.setAttribute("aria-label", "Dismiss " + file.name);
+          } finally {
+            if (running) { running = false; setBusy(-1); }
+          }
+        });
+      });
+    }
+
+    // Files the form was sent back with (it was refused): named from this tab's record.
+    list.querySelectorAll("li[data-upload]").forEach((li) => {
+      const known = kept[li.dataset.upload];
+      if (known) li.querySelector(".name").textContent = known;
+      li.querySelector("[data-remove]").addEventListener("click", () => li.remove());
+    });
+    input.addEventListener("change", () => {
+      take(input.files);
+      input.value = ""; // the same file may be chosen again after a removal
+    });
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      zone.classList.add("over");
+    });
+    zone.addEventListener("dragleave", (event) => {
+      if (!zone.contains(event.relatedTarget)) zone.classList.remove("over");
+    });
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("over");
+      take(event.dataTransfer.files);
+    });
+    // A file dropped beside the zone must not open in place of the page (and the text).
+    for (const kind of ["dragover", "drop"]) {
+      window.addEventListener(kind, (event) => {
+        if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) {
+          event.preventDefault();
+        }
+      });
+    }
+    form.addEventListener("submit", (event) => {
+      if (busy > 0) {
+        event.preventDefault();
+        return;
+      }
+      const names = {};
+      list.querySelectorAll("li.staged[data-upload]").forEach((li) => {
+        names[li.dataset.upload] = li.querySelector(".name").textContent;
+      });
+      sessionStorage.setItem(KEPT_KEY, JSON.stringify(names));
+    });
+  }
+
+  // A preview is drawn by the station; one that does not load is left out, not broken.
+  function previews() {
+    const hide = (img) => { img.hidden = true; };
+    document.querySelectorAll("img.preview").forEach((img) => {
+      if (img.complete && img.naturalWidth === 0) hide(img);
+    });
+    document.addEventListener("error", (event) => {
+      const img = event.target;
+      if (img instanceof HTMLImageElement && img.classList.contains("preview")) hide(img);
+    }, true);
   }
 
   // -- where the thread opens -------------------------------------------------------
@@ -341,6 +565,8 @@
   live();
   notifySettings();
   drafts();
+  attachments();
+  previews();
   openThread();
   keyboard();
 })();
