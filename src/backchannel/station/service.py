@@ -63,6 +63,7 @@ class Station(Ledger):
         self.accounts = Accounts(self.db, key, self.audit, clock)
         self.attachments = Attachments(self)
         files = self.attachments
+        self.on_delivered = files.wake.set  # a document's files go once the peer has it
         self.hooks.register(
             attachment_hooks.feature(files.recorded, files.forget_stale, FileTexts(files))
         )

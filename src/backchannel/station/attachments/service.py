@@ -425,6 +425,12 @@ class Attachments:
             (sealed,) = self._sealed(s, attachment_id, row.peer_held, row.peer_held + 1)
             return row.transfer_id + row.peer_held.to_bytes(4, "big") + sealed
 
+    def chunk_body(self, attachment_id: str, transfer_id: bytes, index: int) -> bytes | None:
+        """The body of chunk ``index`` (within a turn, which knows the transfer): one query."""
+        with self.station.db.reading() as s:
+            sealed = self._sealed(s, attachment_id, index, index + 1)
+        return transfer_id + index.to_bytes(4, "big") + sealed[0] if sealed else None
+
     def peer_holds(self, attachment_id: str, held: int) -> bool:
         """Record what the peer said it holds; True once it holds the whole file."""
         with self.station.db.transaction(durable=False) as s:

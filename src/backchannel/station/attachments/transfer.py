@@ -19,6 +19,7 @@ import time
 import httpx
 import msgspec
 
+from backchannel.station.attachments.service import TRANSFER_ID_BYTES
 from backchannel.station.core import peer_http
 from backchannel.station.core.delivery import BASE_BACKOFF, MAX_BACKOFF, unreachable
 from backchannel.station.core.errors import StationError
@@ -67,23 +68,29 @@ class ChunkPusher:
             self.files.wake.wait(wait)
 
     def _push(self, attachment_id: str, channel_id: str, url: str) -> bool:
-        """Post chunks of one file for a turn; True if it has more to post now."""
+        """Post chunks of one file for a turn; True if it has more to post now.
+
+        What the peer holds is kept in memory during the turn and recorded at its end
+        (its answers say it anyway: a count lost in a crash is asked again)."""
         client = self._clients.for_url(url, self.station.peer_pins(channel_id))
         turn_ends = time.monotonic() + TURN_SECONDS
-        while time.monotonic() < turn_ends and not self._stop.is_set():
-            body = self.files.next_chunk(attachment_id)
-            if body is None:
-                return False
-            held = self._post_chunk(client, url, body)
-            if held == REFUSED:
-                self.files.peer_refused(attachment_id, "the peer refused the file")
-                return False
-            if isinstance(held, str):
-                return self._back_off(attachment_id, held)
-            self._failures.pop(attachment_id, None)
-            if self.files.peer_holds(attachment_id, held):
-                return False
-        return True
+        body = self.files.next_chunk(attachment_id)
+        held: int | None = None
+        try:
+            while body is not None and time.monotonic() < turn_ends and not self._stop.is_set():
+                answer = self._post_chunk(client, url, body)
+                if answer == REFUSED:
+                    self.files.peer_refused(attachment_id, "the peer refused the file")
+                    return False
+                if isinstance(answer, str):
+                    return self._back_off(attachment_id, answer)
+                self._failures.pop(attachment_id, None)
+                held = answer
+                body = self.files.chunk_body(attachment_id, body[:TRANSFER_ID_BYTES], held)
+        finally:
+            if held is not None and self.files.peer_holds(attachment_id, held):
+                body = None
+        return body is not None
 
     def _post_chunk(self, client: httpx.Client, url: str, body: bytes) -> int | str:
         """How many chunks the peer holds after this one, or why the post failed."""

@@ -145,6 +145,7 @@ class Ledger:
         self.audit = AuditTrail(self.db, key, clock, folder / WITNESS_FILE)
         self._public: PublicIdentity | None = None
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
+        self.on_delivered: Callable[[], None] = lambda: None  # the peer has new items of ours
         self._sends: GroupCommit[Send, Entry] = GroupCommit(self._send_batch)
         self.tallies = Tallies()  # refused and repeated input, written in batches
         self.suspects = Suspects()  # channels whose heads to compare with the peer's
@@ -542,6 +543,8 @@ class Ledger:
             row.peer_reachable, row.last_contact_at, row.last_error = True, self.clock(), None
             row.retry_at = None
             self.save(row, channel)
+        if any(isinstance(event, Delivered) for event in events):
+            self.on_delivered()
         return events
 
     def acknowledge(
