@@ -103,6 +103,7 @@ def test_a_pdf_is_attached_sent_listed_and_downloaded_at_the_other_station(
     expect(principal.get_by_role("heading", name="Document from Party alpha")).to_be_visible()
     listed = principal.locator("section.files li.file", has_text="letter.pdf")
     reload_until_visible(principal, listed.locator(".state-file", has_text="complete"))
+    expect(listed).to_contain_text("carries a mark that names you")
     expect(listed).to_contain_text("application/pdf")
     expect(listed).to_contain_text(f"{len(PDF)} B")
     preview = listed.get_by_role("img", name="preview of letter.pdf", include_hidden=True)
