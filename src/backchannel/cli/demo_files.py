@@ -11,15 +11,22 @@ def letter_pdf(lines: list[str]) -> bytes:
     escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
     shown = "".join(f"({line}) Tj T* " for line in escaped)
     stream = f"BT /F1 12 Tf 16 TL 72 720 Td {shown}ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
+    return pdf_of(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        ]
+    )
+
+
+def pdf_of(objects: list[bytes], version: bytes = b"1.4") -> bytes:
+    """A PDF of these objects (numbered from 1, the first the catalogue), with a
+    correct cross-reference table, so that a reader need not repair it."""
+    out = bytearray(b"%PDF-" + version + b"\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
