@@ -62,7 +62,7 @@ from backchannel.station.core.config import StationConfig
 from backchannel.station.leaks.indexer import INDEX_EVERY
 from backchannel.station.service import Station
 from backchannel.store.attachments import AttachmentRow
-from station import cpu_seconds, spawn, stop
+from station import cpu_seconds, spawn, stop, tell_logs
 
 RESULTS = Path(__file__).parent / "results" / "attachments.json"
 MIB = 1024 * 1024
@@ -409,10 +409,7 @@ def started(work: Path) -> Iterator[tuple[PlainHttp, Stations]]:
         stations = Stations(work)
         yield plain, stations
     except Exception:
-        for log in [*sorted(work.glob("*/serve.log")), work / "plain.log"]:
-            if log.exists():  # the reason is in a server's log, which goes with the folder
-                tail = log.read_text(errors="replace")[-3000:]
-                print(f"--- end of {log.relative_to(work)}:\n{tail}", file=sys.stderr)
+        tell_logs(work, "plain.log")
         raise
     finally:
         if stations is not None:

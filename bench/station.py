@@ -220,6 +220,14 @@ class Stations:
         stop(self.processes)
 
 
+def tell_logs(work: Path, baseline_log: str) -> None:
+    """The end of each server's log, on a failed run: the reason is there."""
+    for log in [*sorted(work.glob("*/serve.log")), work / baseline_log]:
+        if log.exists():
+            tail = log.read_text(errors="replace")[-3000:]
+            print(f"--- end of {log.relative_to(work)}:\n{tail}", file=sys.stderr)
+
+
 @contextmanager
 def started(work: Path) -> Iterator[tuple[Baseline, Stations]]:
     baseline: Baseline | None = None
@@ -229,10 +237,7 @@ def started(work: Path) -> Iterator[tuple[Baseline, Stations]]:
         stations = Stations(work)
         yield baseline, stations
     except Exception:
-        for log in [*sorted(work.glob("*/serve.log")), work / "b.log"]:
-            if log.exists():  # the reason is in a server's log, which goes with the folder
-                tail = log.read_text(errors="replace")[-3000:]
-                print(f"--- end of {log.relative_to(work)}:\n{tail}", file=sys.stderr)
+        tell_logs(work, "b.log")
         raise
     finally:
         if stations is not None:
