@@ -9,11 +9,21 @@ violation is also written to the console, so a test can assert that none happene
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Error,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from backchannel.testing.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -29,6 +39,26 @@ from ..station.conftest import (
 TIMEOUT_MS = 15_000
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+def reload_until_visible(page: Page, wanted: Locator) -> None:
+    """Reload (bounded) until ``wanted`` is on the page; for states that change in place.
+
+    A reload that meets a navigation the page started itself (a live update, a form's
+    redirect) finds the old page gone: that try is dropped and the page loaded again."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        try:
+            page.reload()
+        except Error as exc:
+            if "not attached" not in str(exc).lower():
+                raise
+            page.wait_for_load_state()
+        if wanted.count():
+            break
+        time.sleep(0.3)
+    expect(wanted.first).to_be_visible(timeout=1)
+
 
 # Officers of the scenario: (name, role, clearances) at A and at B.
 AT_A = (

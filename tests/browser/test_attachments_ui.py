@@ -11,15 +11,14 @@ compose form and of the item's page go to ``/tmp/attach-shots`` for a person to 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
-from playwright.sync_api import FilePayload, Locator, Page, Route, expect
+from playwright.sync_api import FilePayload, Page, Route, expect
 
 from backchannel.testing.browser import any_copy
 
 from ..station.files import PDF
-from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations
+from .conftest import PHONE, Browsing, Stations, reload_until_visible
 
 SHOTS = Path("/tmp/attach-shots")
 TEXT = "The signed letter on the corridor, attached."
@@ -31,15 +30,6 @@ def compose_to(page: Page, peer_party: str) -> None:
     page.get_by_role("link", name=peer_party, exact=True).click()
     page.get_by_role("link", name="Compose a message").click()
     expect(page.get_by_role("heading", name=f"Message to {peer_party}")).to_be_visible()
-
-
-def reload_until_visible(page: Page, wanted: Locator) -> None:
-    """Reload (bounded) until ``wanted`` is on the page: a file's state changes in place."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline and not wanted.count():
-        time.sleep(0.3)
-        page.reload()
-    expect(wanted).to_be_visible(timeout=1)
 
 
 def test_a_pdf_is_attached_sent_listed_and_downloaded_at_the_other_station(

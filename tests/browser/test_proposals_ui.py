@@ -8,7 +8,6 @@ same agreements register.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
@@ -16,7 +15,7 @@ from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 from backchannel.analysis.canary import is_copy_of, strip_invisible
 from backchannel.testing.browser import any_copy
 
-from .conftest import TIMEOUT_MS, Browsing, Stations
+from .conftest import Browsing, Stations, reload_until_visible
 
 TITLE = "Hotline and patrol distances"
 CLAUSES = (
@@ -38,15 +37,6 @@ def open_proposals(page: Page, peer_party: str) -> None:
     expect(page.get_by_role("heading", name=peer_party)).to_be_visible()
     page.get_by_role("link", name="Proposals", exact=True).click()
     expect(page.get_by_role("heading", name=f"Proposals with {peer_party}")).to_be_visible()
-
-
-def reload_until_visible(page: Page, wanted: Locator) -> None:
-    """Reload (bounded) until ``wanted`` is on the page: proposal pages do not poll."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline and not wanted.count():
-        time.sleep(0.2)
-        page.reload()
-    expect(wanted.first).to_be_visible(timeout=1)
 
 
 def clause_answer(page: Page, clause_id: str) -> Locator:

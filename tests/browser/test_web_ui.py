@@ -10,7 +10,6 @@ phone-sized screen.
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
@@ -18,7 +17,7 @@ from playwright.sync_api import Locator, Page, expect
 from backchannel.testing.browser import any_copy
 
 from ..station.conftest import PASSWORD, StationProcess, message
-from .conftest import PHONE, TIMEOUT_MS, Browsing, Stations
+from .conftest import PHONE, Browsing, Stations, reload_until_visible
 
 TEXT = "Proposal: a hotline test every first Monday at 10:00 UTC."
 NOTE = "seen by the principal; answer follows"
@@ -33,17 +32,6 @@ def open_thread(page: Page, peer_party: str) -> None:
 
 def entry(page: Page, text: str) -> Locator:
     return page.locator("#thread li.entry", has_text=any_copy(text))
-
-
-def reload_until_visible(page: Page, wanted: Locator) -> None:
-    """Reload (bounded) until ``wanted`` is on the page; for states that change in place."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        page.reload()
-        if wanted.count():
-            break
-        time.sleep(0.3)
-    expect(wanted).to_be_visible(timeout=1)
 
 
 def audit_rows(page: Page) -> list[dict[str, str]]:
