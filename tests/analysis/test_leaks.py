@@ -104,6 +104,21 @@ def test_the_index_round_trips_as_bytes_and_keeps_growing(
     assert found(index, embedder, QUOTA) == {"quota": "verbatim"}
 
 
+def test_an_index_without_a_document_finds_it_no_more_and_the_others_as_before(
+    index: leaks.LeakIndex, embedder: leaks.Embedder
+) -> None:
+    """What retention leaves after destroying an item: the index less its texts."""
+    smaller = index.without({"exercise"})
+    assert smaller.docs == ["artillery", "quota"]
+    assert smaller.rows == index.rows - len(index.rows_of(1))
+    assert np.array_equal(smaller.vectors(smaller.rows_of(1)), index.vectors(index.rows_of(2)))
+    assert found(smaller, embedder, EXERCISE) == {}
+    assert found(smaller, embedder, QUOTA) == {"quota": "verbatim"}
+    assert found(smaller, embedder, ARTILLERY) == found(index, embedder, ARTILLERY)
+    copy = leaks.LeakIndex.from_bytes(smaller.to_bytes())
+    assert copy.docs == smaller.docs and found(copy, embedder, QUOTA) == {"quota": "verbatim"}
+
+
 def test_an_index_of_another_format_or_damaged_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(index_module, "FORMAT", 9)
     other = leaks.LeakIndex().to_bytes()

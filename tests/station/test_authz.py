@@ -42,27 +42,27 @@ COLUMNS: dict[str, Action] = {
     "manage": Action.MANAGE_OFFICERS, "decide": Action.DECIDE_RELEASE,
     "negotiate": Action.NEGOTIATE, "approve": Action.APPROVE_GRANTS,
     "attribute": Action.ATTRIBUTE_LEAK, "scan": Action.SCAN_LEAKS,
-    "inquire": Action.INVESTIGATE_LEAK,
+    "inquire": Action.INVESTIGATE_LEAK, "retain": Action.AGREE_RETENTION,
 }  # fmt: skip
 
 # Y = allowed.  The officer holds every label of the item (or it carries none).
 WHEN_CLEARED = """
-          view read send ack confirm audit manage decide negotiate approve attribute scan inquire
-principal Y    Y    Y    Y   -       -     -      Y      Y         Y       Y         Y    Y
-officer   Y    Y    Y    Y   -       -     -      -      -         -       -         -    -
-reader    Y    Y    -    -   -       -     -      -      -         -       -         -    -
-auditor   Y    -    -    -   -       Y     -      -      -         Y       Y         Y    -
-admin     Y    -    -    -   Y       -     Y      -      -         -       -         -    -
+          view read send ack confirm audit manage decide negotiate approve attribute scan inquire retain
+principal Y    Y    Y    Y   -       -     -      Y      Y         Y       Y         Y    Y       Y
+officer   Y    Y    Y    Y   -       -     -      -      -         -       -         -    -       -
+reader    Y    Y    -    -   -       -     -      -      -         -       -         -    -       -
+auditor   Y    -    -    -   -       Y     -      -      -         Y       Y         Y    -       -
+admin     Y    -    -    -   Y       -     Y      -      -         -       -         -    -       -
 """
 
 # The item carries a label the officer does not hold: no content action, whatever the role.
 WHEN_UNCLEARED = """
-          view read send ack confirm audit manage decide negotiate approve attribute scan inquire
-principal Y    -    -    -   -       -     -      -      -         Y       Y         Y    -
-officer   Y    -    -    -   -       -     -      -      -         -       -         -    -
-reader    Y    -    -    -   -       -     -      -      -         -       -         -    -
-auditor   Y    -    -    -   -       Y     -      -      -         Y       Y         Y    -
-admin     Y    -    -    -   Y       -     Y      -      -         -       -         -    -
+          view read send ack confirm audit manage decide negotiate approve attribute scan inquire retain
+principal Y    -    -    -   -       -     -      -      -         Y       Y         Y    -       Y
+officer   Y    -    -    -   -       -     -      -      -         -       -         -    -       -
+reader    Y    -    -    -   -       -     -      -      -         -       -         -    -       -
+auditor   Y    -    -    -   -       Y     -      -      -         Y       Y         Y    -       -
+admin     Y    -    -    -   Y       -     Y      -      -         -       -         -    -       -
 """
 
 BOTH = ("deconfliction", "negotiation")

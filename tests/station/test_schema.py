@@ -174,6 +174,8 @@ def _filled(line: Line) -> Line:
         "the release request at Alpha, and Alpha's outbox delivered",
     )
     line.ids["violation_id"] = [_leaked(line, channel)]
+    hold = line.api("a")("POST", f"/channels/{channel}/retention/holds", {"reason": "a test hold"})
+    line.ids["hold_id"] = [hold["hold_id"]]
     with a.db.reading() as s:  # the outbox keeps every envelope, delivered or not
         held = [repo.envelope(s, channel, seq) for seq in range(1, 64)]
     line.envelopes = [e for e in held if e is not None]
@@ -238,6 +240,12 @@ OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/channels/{channel}/items/{item_hash}/attachments"),
     ("GET", "/channels/{channel}/items/{item_hash}/attachments/{position}"),
     ("GET", "/channels/{channel}/items/{item_hash}/attachments/{position}/preview"),
+    ("GET", "/channels/{channel}/glossary"), ("POST", "/channels/{channel}/glossary"),
+    ("POST", "/channels/{channel}/glossary/{proposal_id}/answer"),
+    ("GET", "/channels/{channel}/retention"), ("POST", "/channels/{channel}/retention/policies"),
+    ("POST", "/channels/{channel}/retention/answers"),
+    ("POST", "/channels/{channel}/retention/holds"),
+    ("DELETE", "/channels/{channel}/retention/holds/{hold_id}"),
 ]  # fmt: skip
 CHECKS = [
     not_a_server_error, response_schema_conformance, content_type_conformance,

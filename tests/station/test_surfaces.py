@@ -229,7 +229,9 @@ def test_refusals_are_one_line_of_json_with_what_the_protocol_asks(
     assert bad_id.status_code == 422 and set(bad_id.json()) == {"error"}
     schema = httpx.get(f"{station.url}/openapi.json").json()
     item = schema["paths"]["/api/v1/channels/{channel}/items/{item_hash}"]["get"]
-    patterns = {p["name"]: p["schema"].get("pattern") for p in item["parameters"]}
+    patterns = {
+        p["name"]: p["schema"].get("pattern") for p in item["parameters"] if p["in"] == "path"
+    }
     assert patterns == {"channel": "^[0-9a-f]{32}$", "item_hash": "^[0-9a-f]{64}$"}
 
 

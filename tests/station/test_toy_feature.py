@@ -118,6 +118,9 @@ def test_every_item_type_of_the_protocol_has_exactly_one_feature(
     # Tests register item types of their own (this one's sighting, others'): only the
     # package's count.
     wire_names = {n for n, cls in _REGISTRY.items() if cls.__module__.startswith("backchannel.")}
-    assert wire_names == {
+    hooked = {
         h.item_type.item_type for h in a.hooks if h.item_type.__module__.startswith("backchannel.")
     }
+    # The tombstone a destroyed body leaves is the station's own, never on the wire.
+    assert "tombstone" not in wire_names
+    assert wire_names == hooked - {"tombstone"}

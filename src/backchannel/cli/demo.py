@@ -9,6 +9,7 @@ without it, it leaves both running until Ctrl-C.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import typer
 from backchannel.protocol import Item, Message
 from backchannel.protocol.proposal import Answer, Clause
 from backchannel.protocol.release import ReleasedText, keys_document
+from backchannel.protocol.retention import Rule, Version
 from backchannel.station.attachments.marks import tags_in
 from backchannel.station.attachments.text import text_of
 from backchannel.station.core.config import StationConfig
@@ -35,10 +38,12 @@ from backchannel.station.core.records import Entry
 from backchannel.station.incidents.desk import IncidentDesk
 from backchannel.station.incidents.service import Plan
 from backchannel.station.leaks.desk import LeakDesk
+from backchannel.station.retention.hooks import rule_words
 from backchannel.station.service import Station
 
 from .common import HOST, attachment_desk, door_of, host_caller
 from .demo_files import corridor_geojson, letter_pdf
+from .demo_languages import LANGUAGES, speak_two_languages
 from .output import fail
 
 DELIVERY_TIMEOUT = 60.0
@@ -94,6 +99,7 @@ def create(folder: Path, key: str) -> Station:
         public_url=f"http://127.0.0.1:{port}",
         port=port,
         allow_private_endpoints=True,  # both stations run on this host
+        languages=LANGUAGES[key],
     )
     return Station.create(folder, config)
 
@@ -330,6 +336,66 @@ def attach(a: Station, b: Station, folder: Path) -> tuple[str, str]:
     return "a PDF letter and a GeoJSON map delivered whole", entry.envelope_hash
 
 
+RETAIN_FOR = 86400  # the demo's policy: negotiation messages, one day after sending
+AHEAD = 2 * 86400  # the clock its stations destroy by, two days ahead of this one
+
+
+def retain(a: Station, b: Station) -> str:
+    """A proposes that negotiation messages are destroyed a day after sending; B
+    accepts.  Each station then runs its retention pass by a clock two days ahead, so
+    the hotline proposal is destroyed at both; each receives the other's receipt, and
+    both transcripts and audit trails still verify."""
+    rule = Rule(("message",), RETAIN_FOR, "sent", ("negotiation",))
+    version = a.retention.propose(a.resolve(None), "Negotiation traffic: one day", (rule,))
+    typer.echo(f"  {a.config.station} proposed: {rule_words(rule)}")
+    wait_for(b, version)
+    b.retention.answer(b.resolve(None), version, True, "Agreed.")
+    wait_until(lambda: bool(in_force(a)), "the retention policy to be in force at A")
+    typer.echo(f"  {b.config.station} accepted it; it is in force at both stations")
+    destroyed = []
+    for station in (a, b):
+        late = Station.open(station.folder, clock=lambda: time.time() + AHEAD)
+        try:
+            destroyed.append(late.retention.apply())
+        finally:
+            late.close()
+    for station in (a, b):
+        wait_until(
+            functools.partial(receipts_both, station), f"receipts at {station.config.station}"
+        )
+        if station.transcript_break(station.resolve(None)) is not None:
+            raise StationError(f"{station.config.station}'s transcript no longer verifies")
+        if not station.audit.verify().ok:
+            raise StationError(f"{station.config.station}'s audit trail no longer verifies")
+    if destroyed[0] != destroyed[1] or not destroyed[0]:
+        raise StationError(f"the stations destroyed {destroyed[0]} and {destroyed[1]} items")
+    count = f"{destroyed[0]} item{'s' if destroyed[0] > 1 else ''}"
+    typer.echo(
+        f"  two days later by their clocks, {count} destroyed at each station (a "
+        "tombstone in its place); receipts exchanged; both transcripts still verify"
+    )
+    return f"{count} destroyed at both stations under an agreed retention policy"
+
+
+def in_force(station: Station) -> list[Version]:
+    with station.db.reading() as s:
+        return list(station.retention.register(s, station.resolve(None)).in_force().values())
+
+
+def receipts_both(station: Station) -> bool:
+    with station.db.reading() as s:
+        destroyed = station.retention.register(s, station.resolve(None)).destroyed
+    return {by for by, _h in destroyed} == {"out", "in"}
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise StationError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 def wait_files(station: Station, envelope_hash: str) -> None:
     desk, channel = attachment_desk(station), station.resolve(None)
     deadline = time.monotonic() + DELIVERY_TIMEOUT
@@ -450,11 +516,13 @@ def run_demo(check: bool, workdir: Path | None) -> None:
         release(a, b, workdir / "release.json")
         agreed = negotiate(a, b)
         carried, document = attach(a, b, workdir / "files")
+        carried += ", " + speak_two_languages(a, b)
         leave_due(a)
         wait_drained([a, b])
         sent_a, sent_b = verify(a, b)
         leaked, violation_id = scan_article(a, workdir / ARTICLE)
         leaked += ", " + investigate(a, b, violation_id) + ", " + deconflict(a, b)
+        leaked += ", " + retain(a, b)
         if check:
             typer.echo(
                 f"demo ok: {sent_a + sent_b} items delivered ({sent_a} A→B, {sent_b} B→A), "

@@ -17,6 +17,7 @@ from backchannel.station.incidents.service import ConflictView, NotificationView
 from backchannel.station.service import Station
 
 from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
+from .languages import Authority, TextIn, tagged
 from .output import fail, print_json, when
 
 notify_app = typer.Typer(
@@ -40,8 +41,11 @@ Text = Annotated[str, typer.Option(help="Free text.")]
 Clearances = Annotated[list[str] | None, typer.Option(help="A label; repeat.")]
 PLAN_OPTIONS = frozenset((
     "kind", "geojson", "start", "end", "ack_by", "radius", "width", "buffer", "altitude",
-    "margin", "detail", "contact", "text", "clearance",
+    "margin", "detail", "contact", "text", "clearance", "text_language", "text_in", "authority",
 ))  # fmt: skip
+TextLanguage = Annotated[
+    str, typer.Option(help="The language of --text, when --text-in gives it in others.")
+]
 
 
 def _desk(s: Station) -> IncidentDesk:
@@ -96,7 +100,8 @@ def _plan(**given: Any) -> Plan:
         width_m=given["width"], buffer_m=given["buffer"], floor_m=floor, ceiling_m=ceiling,
         margin_s=given["margin"] * 60, details=_details(given["detail"]),
         contact=given["contact"], text=given["text"],
-        clearances=tuple(given["clearance"] or ()),
+        clearances=tuple(given["clearance"] or ()), text_language=given["text_language"],
+        others=tagged(given["text_in"]), authority=given["authority"],
     )  # fmt: skip
 
 
@@ -118,6 +123,9 @@ def new(
     text: Text = "",
     clearance: Clearances = None,
     channel: ChannelOpt = None,
+    text_language: TextLanguage = "",
+    text_in: TextIn = None,
+    authority: Authority = "",
 ) -> None:
     """Announce a planned activity; conflicts with active ones are found at once."""
     plan = _plan(**{name: value for name, value in locals().items() if name in PLAN_OPTIONS})
@@ -150,6 +158,9 @@ def amend(
     text: Text = "",
     clearance: Clearances = None,
     channel: ChannelOpt = None,
+    text_language: TextLanguage = "",
+    text_in: TextIn = None,
+    authority: Authority = "",
 ) -> None:
     """Send the next version of one of our notifications (every version is kept)."""
     plan = _plan(**{name: value for name, value in locals().items() if name in PLAN_OPTIONS})

@@ -35,6 +35,7 @@ from backchannel.station.core.errors import StationError
 from backchannel.station.core.records import ChannelStatus
 from backchannel.station.core.testhooks import StrayHook, refuse_stray_hooks
 from backchannel.station.service import Station
+from backchannel.store import repository as repo
 
 from .admin import audit_app, officer_app
 from .attachments import attachment_app
@@ -52,10 +53,21 @@ from .common import (
     received,
 )
 from .incidents import conflict_ack, conflicts, notify_app
+from .languages import (
+    Authority,
+    DespiteGlossary,
+    ShowLanguage,
+    SideBySide,
+    TextIn,
+    glossary_app,
+    other_texts,
+    tagged,
+)
 from .leaks import leaks_app
 from .negotiation import agreements, due, proposal_app
 from .output import fail, print_json, when
 from .releases import backup, keys_app, release_app, restore, verify
+from .retention import retention_app
 from .tls import pins_of, tls_app
 
 app = typer.Typer(
@@ -316,12 +328,17 @@ def send(
         list[Path] | None,
         typer.Option("--attach", help="A file to send with it (repeat for more).", dir_okay=False),
     ] = None,
+    text_in: TextIn = None,
+    authority: Authority = "",
+    despite_glossary: DespiteGlossary = False,
     as_json: AsJson = False,
 ) -> None:
     """Send a message; it is queued durably and delivered as soon as the peer is up.
 
     With --attach, the files go with it (checked against this station's types and
-    limits first); they follow the message once the counterpart has it."""
+    limits first); they follow the message once the counterpart has it.  With
+    --text-in LANG=TEXT and --authority, it is given in more languages; a glossary term
+    without its agreed rendering refuses it unless --despite-glossary."""
     if deadline is not None and deadline.tzinfo is None:
         deadline = deadline.replace(tzinfo=UTC)
     with opened(station) as s:
@@ -341,6 +358,9 @@ def send(
             ack_deadline=deadline,
             from_role=from_role,
             reply_to=answered,
+            others=tagged(text_in),
+            authority=authority,
+            despite_flags=despite_glossary,
         )
     if as_json:
         print_json(entry)
@@ -375,12 +395,17 @@ def one_received(s: Station, channel_id: str, item: str) -> str:
 
 
 @app.command()
-def inbox(station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False) -> None:
+def inbox(
+    station: StationDir, channel: ChannelOpt = None, as_json: AsJson = False,
+    language: ShowLanguage = "", side_by_side: SideBySide = False,
+) -> None:  # fmt: skip
     """List the items received on a channel."""
     with opened(station) as s:
         channel_id = s.resolve(channel)
-        shown = door_of(s).thread(host_caller(), channel_id, HOST, direction="in", limit=None)
-    show_entries(shown, as_json)
+        shown = door_of(s).thread(
+            host_caller(), channel_id, HOST, direction="in", limit=None, language=language
+        )
+    show_entries(shown, as_json, side_by_side=side_by_side)
 
 
 @app.command()
@@ -391,6 +416,8 @@ def transcript(
     check: Annotated[
         bool, typer.Option("--check", help="Only check the stored transcript is whole (exit 1).")
     ] = False,
+    language: ShowLanguage = "",
+    side_by_side: SideBySide = False,
 ) -> None:
     """The channel's items in order, both directions, with their hashes.
 
@@ -405,8 +432,40 @@ def transcript(
                 fail(f"the transcript is not whole: {broken}")
             typer.echo("transcript whole: both chains end where the channel's state does")
             return
-        shown = door_of(s).thread(host_caller(), channel_id, HOST, limit=None)
-    show_entries(shown, as_json, hashes=True)
+        shown = door_of(s).thread(host_caller(), channel_id, HOST, limit=None, language=language)
+    show_entries(shown, as_json, hashes=True, side_by_side=side_by_side)
+
+
+@app.command()
+def show(
+    station: StationDir,
+    item: Annotated[str, typer.Argument(help="The item's hash, or the start of it.")],
+    channel: ChannelOpt = None,
+    as_json: AsJson = False,
+    language: ShowLanguage = "",
+    side_by_side: SideBySide = False,
+) -> None:
+    """One item of the channel, either direction, with every text it is given in."""
+    with opened(station) as s:
+        channel_id = s.resolve(channel)
+        named = one_item(s, channel_id, item)
+        shown = door_of(s).item(host_caller(), channel_id, named, HOST, language=language)
+    show_entries([shown], as_json, hashes=True, side_by_side=side_by_side)
+
+
+MAX_LISTED = 1_000_000  # items looked through for a hash prefix
+
+
+def one_item(s: Station, channel_id: str, item: str) -> str:
+    """The hash of the one item of the channel whose hash starts with ``item``."""
+    wanted = item.lower()
+    with s.db.reading() as r:  # hashes only: no item is opened
+        hashes = [h.hex() for h, *_rest in repo.newest_rows(r, channel_id, MAX_LISTED)]
+    matches = [h for h in hashes if h.startswith(wanted)] if len(wanted) >= 8 else []
+    if len(matches) != 1:
+        fail(f"no single item of this channel has a hash starting with {item[:64]!r} "
+             "(give at least 8 digits)")  # fmt: skip
+    return matches[0]
 
 
 @app.command()
@@ -443,6 +502,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(release_app, name="release")
 app.command()(verify)
 app.add_typer(proposal_app, name="proposal")
+app.add_typer(glossary_app, name="glossary")
+app.add_typer(retention_app, name="retention")
 app.add_typer(canary_app, name="canary")
 app.add_typer(leaks_app, name="leaks")
 app.add_typer(notify_app, name="notify")
@@ -504,7 +565,11 @@ def pinned(st: ChannelStatus) -> str:
     return "none: plain HTTP (a test bed; use https between real stations)"
 
 
-def show_entries(shown: list[Rendering], as_json: bool, hashes: bool = False) -> None:
+def show_entries(
+    shown: list[Rendering], as_json: bool, hashes: bool = False, *, side_by_side: bool = False
+) -> None:
+    """Items as the door showed them; one in several languages in the language shown
+    first, marked ``[uk +en]``, its other texts under it with ``side_by_side``."""
     if as_json:
         print_json([r.entry for r in shown])
         return
@@ -520,6 +585,8 @@ def show_entries(shown: list[Rendering], as_json: bool, hashes: bool = False) ->
         typer.echo(head + (f"  [{marks.strip()}]" if marks.strip() else ""))
         if hashes:
             typer.echo(f"        hash {e.envelope_hash}  prev {e.prev_hash[:16]}")
+        if side_by_side:
+            typer.echo("\n".join(other_texts(r)) if r.texts else "", nl=bool(r.texts))
 
 
 def line(shown: Rendering) -> str:
@@ -528,7 +595,12 @@ def line(shown: Rendering) -> str:
     if not isinstance(item, Message):
         return shown.text
     due = f" (ack by {item.ack_deadline:%Y-%m-%d %H:%M} UTC)" if item.ack_deadline else ""
-    return f"{item.from_role}→{item.to_role}: {shown.text}{due}"
+    tags = (
+        f"[{shown.language} +{' +'.join(t.language for t in shown.texts[1:])}] "
+        if shown.texts
+        else ""
+    )
+    return f"{item.from_role}→{item.to_role}: {tags}{shown.text}{due}"
 
 
 # What the argument parser says, in plain words: one line, the option, what is allowed.

@@ -28,9 +28,10 @@ from backchannel.protocol.release import (
 from backchannel.station.backup import MAX_BACKUP_BYTES
 from backchannel.station.backup import backup as make_backup
 from backchannel.station.backup import restore as restore_backup
-from backchannel.station.core.config import ConfigError
+from backchannel.station.core.config import ConfigError, make_private_file
 from backchannel.station.core.errors import StationError
 from backchannel.station.core.records import Entry
+from backchannel.station.service import Station
 
 from .common import (
     HOST,
@@ -266,8 +267,19 @@ def export(
 def backup(
     station: StationDir,
     out: Annotated[Path, typer.Option(help="The backup file to write.")],
+    item_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--item-keys",
+            help="Also copy the item keys here (kept apart, for a shorter time: "
+            "docs/retention.md).",
+        ),
+    ] = None,
 ) -> None:
-    """An encrypted copy of the archive (SQLite), readable only with the station key."""
+    """An encrypted copy of the archive (SQLite), readable only with the station key.
+
+    The item keys are not in it: a backup's messages, documents and acknowledgements
+    open only where their keys still are (docs/retention.md)."""
     if out.is_dir():
         fail(f"{out} is a folder: give the backup file's name, e.g. {out / 'station.backup'}")
     if not out.parent.is_dir():
@@ -275,6 +287,8 @@ def backup(
     with opened(station) as s:
         sealed = make_backup(s)
         door_of(s).noted(host_caller(), "backup", HOST, detail=str(out)[:200])
+        if item_keys is not None:
+            copy_item_keys(s, item_keys)
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -287,6 +301,19 @@ def backup(
         f"encrypted backup written to {out} ({len(sealed)} bytes); "
         "it opens only with this station's key"
     )
+    if item_keys is not None:
+        typer.echo(f"item keys copied to {item_keys}; retire that copy on your key schedule")
+
+
+def copy_item_keys(s: Station, target: Path) -> None:
+    """The station's item keys (each sealed with a subkey of the station key), copied."""
+    if target.exists():
+        fail(f"{target} exists already; the item keys are copied to a new file")
+    if not target.parent.is_dir():
+        fail(f"cannot write {target}: there is no folder {target.parent}")
+    make_private_file(target)
+    s.item_keys.copy_to(target)
+    door_of(s).noted(host_caller(), "backup item keys", HOST, detail=str(target)[:200])
 
 
 def restore(

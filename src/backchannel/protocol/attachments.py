@@ -27,14 +27,14 @@ import hashlib
 import os
 import re
 import struct
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
-from .items import HASH_BYTES, Message, register_item_type
+from .items import HASH_BYTES, Message, register_earlier_layout, register_item_type
 from .kdf import derive_key
 
 CHUNK_PREFIX = b"BK\x01"
@@ -96,7 +96,7 @@ class Document(Message, frozen=True):
         """The message ``m`` with these files."""
         return cls(
             m.text, m.language, m.from_role, m.to_role, m.ack_deadline, m.clearances,
-            m.reply_to, m.from_name, attachments,
+            m.reply_to, m.from_name, m.others, m.authority, attachments,
         )  # fmt: skip
 
     def validate(self) -> None:
@@ -107,6 +107,18 @@ class Document(Message, frozen=True):
 
 
 register_item_type(Document)
+
+
+def _document_of_one_language(fields: list[Any]) -> list[Any] | None:
+    """A document encoded before messages had other languages: its files were the
+    ninth field, where a message's other texts are now."""
+    if len(fields) != _FIELDS_BEFORE_LANGUAGES + 1:
+        return None
+    return [*fields[:-1], [], "", fields[-1]]
+
+
+_FIELDS_BEFORE_LANGUAGES = len(Message.__struct_fields__) - 2
+register_earlier_layout(Document.item_type, _document_of_one_language)
 
 
 def check_file_name(name: str) -> None:

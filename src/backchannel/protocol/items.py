@@ -10,13 +10,15 @@ the schema, so an unknown or mismatched type is refused before anything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
 from .encoding import decode, encode
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .languages import MAX_LANGUAGES, MAX_TAG_CHARS, Text, check_texts
 
 MAX_ITEM_BYTES = 192 * 1024
 MAX_TEXT_CHARS = 64 * 1024
@@ -26,7 +28,6 @@ HASH_BYTES = 32
 Role = Literal["principal", "officer", "reader", "auditor", "admin"]
 Hash = Annotated[bytes, msgspec.Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
 Deadline = Annotated[datetime, msgspec.Meta(tz=True)]
-_LANGUAGE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}")
 # Compartment labels both parties agreed on, e.g. "deconfliction" or "negotiation".
 CLEARANCE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 MAX_CLEARANCES = 8
@@ -70,6 +71,15 @@ class Message(Item, frozen=True):
     reply_to: Annotated[bytes, msgspec.Meta(max_length=HASH_BYTES)] = b""
     # The sending officer's name, if the sending station shares names; else empty.
     from_name: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)] = ""
+    # The same message in other languages (``languages.py``), and which text is
+    # authoritative: "same-force" or the tag of the one that prevails; "" for one text.
+    # At the end, with defaults, so that an item of one text still decodes.
+    others: Annotated[tuple[Text, ...], msgspec.Meta(max_length=MAX_LANGUAGES - 1)] = ()
+    authority: Annotated[str, msgspec.Meta(max_length=MAX_TAG_CHARS)] = ""
+
+    def texts(self) -> tuple[Text, ...]:
+        """Every text of the message, the first (``text``, ``language``) first."""
+        return (Text(self.language, self.text), *self.others)
 
     def validate(self) -> None:
         check_clearances(self.clearances)
@@ -77,12 +87,7 @@ class Message(Item, frozen=True):
             raise ValueError(f"reply_to is an item hash of {HASH_BYTES} bytes")
         if self.from_name != " ".join(self.from_name.split()) or not self.from_name.isprintable():
             raise ValueError("from_name is one line of printable text, without extra spaces")
-        if not self.text.strip():
-            raise ValueError("message text is empty")
-        if len(self.text) > MAX_TEXT_CHARS:
-            raise ValueError(f"message text is longer than {MAX_TEXT_CHARS} characters")
-        if not _LANGUAGE.fullmatch(self.language):
-            raise ValueError(f"language {self.language!r} is not a BCP 47 tag such as 'en' or 'uk'")
+        check_texts(self.texts(), self.authority, max_chars=MAX_TEXT_CHARS, what="message")
 
 
 class Ack(Item, frozen=True):
@@ -224,13 +229,40 @@ def encode_item(item: Item) -> bytes:
     return data
 
 
+# An earlier layout of an item type: its fields as an old station encoded them -> its
+# fields now, or None if they are not of that layout.  A type that inherits fields added
+# at the end of its parent (a document, from a message) moves its own fields along.
+Upgrade = Callable[[list[Any]], list[Any] | None]
+_EARLIER: dict[str, Upgrade] = {}
+
+
+def register_earlier_layout(name: str, upgrade: Upgrade) -> None:
+    _EARLIER[name] = upgrade
+
+
 def decode_item(name: str, data: bytes) -> Item:
-    """Decode and validate an item that came from the peer."""
+    """Decode and validate an item that came from the peer (or from our archive)."""
     # Items arrive inside the Olm layer, authenticated, and are never hashed as bytes.
     schema = item_class(name)
-    item = decode(data, schema, limit=MAX_ITEM_BYTES, what=f"{name} item", canonical=False)
+    what = f"{name} item"
+    if name in _EARLIER:
+        data = _upgraded(_EARLIER[name], data)
+    item = decode(data, schema, limit=MAX_ITEM_BYTES, what=what, canonical=False)
     try:
         item.validate()
     except ValueError as exc:
         raise RemoteProtocolError(str(exc)) from None
     return item
+
+
+def _upgraded(upgrade: Upgrade, data: bytes) -> bytes:
+    """The bytes in the current layout: as they are, unless they are in the earlier one
+    (told by the count of fields, which the encoder always writes in full)."""
+    if len(data) > MAX_ITEM_BYTES:
+        return data  # refused as too long by the decoder, in its own words
+    try:
+        fields = msgspec.msgpack.decode(data)
+    except msgspec.DecodeError:
+        return data
+    upgraded = upgrade(fields) if isinstance(fields, list) else None
+    return data if upgraded is None else encode(upgraded)

@@ -37,6 +37,7 @@ from .items import (
     register_item_type,
 )
 from .kdf import digest
+from .languages import MAX_LANGUAGES, MAX_TAG_CHARS, Text, check_texts
 
 NotificationId = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
 Answer = Literal["ack", "concern"]
@@ -77,9 +78,25 @@ class Notification(Item, frozen=True):
     text: str = ""
     seen: tuple[tuple[NotificationId, int], ...] = ()
     clearances: tuple[str, ...] = ()
+    # The free text in several languages (``languages.py``): the language of ``text``
+    # ("" in a notification of one text, read as English), the text in other languages,
+    # and which prevails.  At the end, with defaults: older notifications still decode.
+    text_language: Annotated[str, msgspec.Meta(max_length=MAX_TAG_CHARS)] = ""
+    others: Annotated[tuple[Text, ...], msgspec.Meta(max_length=MAX_LANGUAGES - 1)] = ()
+    authority: Annotated[str, msgspec.Meta(max_length=MAX_TAG_CHARS)] = ""
+
+    def texts(self) -> tuple[Text, ...]:
+        """Every text of its free text, ``text`` first; none without a text."""
+        first = Text(self.text_language or "en", self.text)
+        return (first, *self.others) if self.text else ()
 
     def validate(self) -> None:  # noqa: PLR0912 (one rule a line, in the order of the fields)
         check_clearances(self.clearances)
+        if self.text_language or self.others or self.authority:
+            if not self.text:
+                raise ValueError("a notification's text in other languages needs its text")
+            check_texts(self.texts(), self.authority, max_chars=MAX_TEXT_CHARS,
+                        what="notification text")  # fmt: skip
         if not 1 <= self.version <= 10_000:
             raise ValueError("a notification's version is 1 to 10,000")
         if not (0 < len(self.kind) <= 40 and set(self.kind) <= _KIND_CHARS):

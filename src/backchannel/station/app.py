@@ -55,6 +55,9 @@ from backchannel.station.core.watch import DeadlineWatch
 from backchannel.station.core.witnessed import WITNESS_PATH
 from backchannel.station.incidents.desk import IncidentDesk
 from backchannel.station.incidents.web import router as incidents_pages
+from backchannel.station.languages.api import router as languages_api
+from backchannel.station.languages.desk import GlossaryDesk
+from backchannel.station.languages.web import router as languages_pages
 from backchannel.station.leaks.api import router as leaks_api
 from backchannel.station.leaks.desk import LeakDesk
 from backchannel.station.leaks.indexer import IndexWatch
@@ -65,6 +68,9 @@ from backchannel.station.negotiation.web import router as negotiation_pages
 from backchannel.station.releases.api import router as releases_api
 from backchannel.station.releases.desk import ReleaseDesk
 from backchannel.station.releases.web import router as releases_pages
+from backchannel.station.retention.api import router as retention_api
+from backchannel.station.retention.desk import RetentionDesk
+from backchannel.station.retention.web import router as retention_pages
 from backchannel.station.service import Receipt, Station
 from backchannel.station.web.api import router as api_router
 from backchannel.station.web.limits import (
@@ -189,10 +195,13 @@ def create_app(station: Station, deliver: bool = True) -> FastAPI:
     app.state.canary_desk = CanaryDesk(door, station.canary)
     app.state.leak_desk = LeakDesk(door, station.leaks)
     app.state.incident_desk = IncidentDesk(door, station.incidents)
+    app.state.glossary_desk = GlossaryDesk(door, station.glossary)
     app.state.attachment_desk = AttachmentDesk(door, station.attachments)
+    app.state.retention_desk = RetentionDesk(door, station.retention)
     routers = (api_router, releases_api, negotiation_api, leaks_api, web_router, live_router,
                settings_router, releases_pages, negotiation_pages, canary_pages, leaks_pages,
-               incidents_pages, attachments_api)  # fmt: skip
+               incidents_pages, attachments_api, retention_api, languages_api,
+               languages_pages, retention_pages)  # fmt: skip
     for router in routers:
         # The routes as each router built them (its prefix and responses are in them):
         # include_router would build every one a second time, at the first request.

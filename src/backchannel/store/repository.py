@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -202,21 +202,28 @@ def clearances_of(session: Session, channel_id: str, hashes: list[bytes]) -> dic
     return {row.envelope_hash: row.clearances for row in session.execute(query)}
 
 
-def chain(
-    session: Session, channel_id: str, direction: str
-) -> list[tuple[int, bytes, bytes, bytes]]:
-    """(seq, hash, prev_hash, sealed body) of one direction of a transcript, in order."""
+class ChainLink(NamedTuple):
+    seq: int
+    envelope_hash: bytes
+    prev_hash: bytes
+    item_sealed: bytes
+    keyed: bool
+
+
+def chain(session: Session, channel_id: str, direction: str) -> list[ChainLink]:
+    """Each link of one direction of a transcript, in order, with its sealed body."""
     query = (
         select(
             TranscriptRow.seq,
             TranscriptRow.envelope_hash,
             TranscriptRow.prev_hash,
             TranscriptRow.item_sealed,
+            TranscriptRow.keyed,
         )
         .where(TranscriptRow.channel_id == channel_id, TranscriptRow.direction == direction)
         .order_by(TranscriptRow.seq)
     )
-    return [(r.seq, r.envelope_hash, r.prev_hash, r.item_sealed) for r in session.execute(query)]
+    return [ChainLink(*r) for r in session.execute(query)]
 
 
 def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> TranscriptRow | None:
@@ -236,8 +243,12 @@ class EntryFacts:
 
 def entry_facts(session: Session, channel_id: str, only: TranscriptRow | None = None) -> EntryFacts:
     """The facts for a whole channel, or (``only``) for one of its rows."""
+    # A destroyed acknowledgement still acknowledged: its tombstone keeps ``refers_to``
+    # (of the destroyable types, only an acknowledgement refers to another item).
     acks = select(TranscriptRow.refers_to, TranscriptRow.direction).where(
-        TranscriptRow.channel_id == channel_id, TranscriptRow.item_type == "ack"
+        TranscriptRow.channel_id == channel_id,
+        TranscriptRow.item_type.in_(("ack", "tombstone")),
+        TranscriptRow.refers_to.is_not(None),
     )
     delivered = select(OutboxRow.seq).where(
         OutboxRow.channel_id == channel_id, OutboxRow.delivered_at.is_not(None)

@@ -119,7 +119,11 @@ class TranscriptRow(Base):
     """One envelope of the transcript, sent ("out") or received ("in"), with its item."""
 
     __tablename__ = "transcript"
-    __table_args__ = (UniqueConstraint("channel_id", "direction", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "direction", "seq"),
+        # The items a retention rule names, oldest first (migration 0021).
+        Index("ix_transcript_kind", "channel_id", "item_type", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(ForeignKey("channel.id"))
@@ -131,6 +135,8 @@ class TranscriptRow(Base):
     peer_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     item_type: Mapped[str] = mapped_column(String(40))
     item_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Sealed under the item's own key (core/item_keys.py), not the station key.
+    keyed: Mapped[bool] = mapped_column(default=False)
     refers_to: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None, index=True)
     # Labels an officer must hold to read it (an Ack carries its item's labels).
     clearances: Mapped[str] = mapped_column(Sealed("transcript.clearances"), default="")
@@ -165,6 +171,9 @@ class OfficerRow(Base):
     # name the counterpart is told when the station shares names (empty: the account's).
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     display_name: Mapped[str | None] = mapped_column(Sealed("officer.display_name"), default=None)
+    # The languages the officer reads first (migration 0020): BCP 47 tags, comma-separated,
+    # most preferred first; empty: the station's.
+    languages: Mapped[str] = mapped_column(String(120), default="")
 
 
 class SessionRow(Base):

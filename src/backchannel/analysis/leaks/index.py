@@ -91,6 +91,31 @@ class LeakIndex:
         order = np.argsort(all_keys, kind="stable")
         self._keys, self._key_rows = all_keys[order], all_rows[order]
 
+    def without(self, names: set[str]) -> LeakIndex:
+        """The index less these documents (their rows, vectors and shingles), rebuilt
+        from what it holds: the texts themselves are not needed, nor kept."""
+        self._settle()
+        gone = np.array([i for i, d in enumerate(self.docs) if d in names], dtype=np.int32)
+        keep_row = ~np.isin(self._rows_doc, gone)
+        before = np.concatenate([[0], np.cumsum(keep_row, dtype=np.int64)])  # kept rows before
+        kept_docs = [i for i, d in enumerate(self.docs) if d not in names]
+        new_doc = np.full(len(self.docs) + 1, -1, dtype=np.int32)
+        new_doc[kept_docs] = np.arange(len(kept_docs), dtype=np.int32)
+        out = LeakIndex()
+        out.docs = [self.docs[i] for i in kept_docs]
+        out.position = self.position
+        out._rows_doc = new_doc[self._rows_doc[keep_row]]
+        out._sizes = self._sizes[keep_row]
+        out._first = [int(before[self._first[i]]) for i in kept_docs]
+        if self.rows:
+            vectors = self._nearest.reconstruct_n(0, self.rows)[keep_row]
+            if len(vectors):
+                out._nearest.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        keep_key = keep_row[self._key_rows]
+        out._keys = self._keys[keep_key]
+        out._key_rows = before[self._key_rows[keep_key]].astype(np.int32)
+        return out
+
     def doc_of(self, rows: np.ndarray) -> np.ndarray:
         self._settle()
         docs: np.ndarray = self._rows_doc[rows]

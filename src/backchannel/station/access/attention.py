@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from backchannel.protocol.items import MAX_NAME_CHARS
 from backchannel.station.access.policy import Action, Officer
+from backchannel.station.core.config import preferred_languages
 from backchannel.station.core.deadlines import Due
 from backchannel.station.core.errors import InvalidRequest
 from backchannel.station.core.ledger import Ledger
@@ -35,6 +36,7 @@ NOT_NEWS = ("checkpoint",)
 MOST_COUNTED = 999  # "999+" beyond
 MAX_DRAFT_FIELDS, MAX_DRAFT_CHARS = 256, 128 * 1024
 MAX_DRAFTS = 100  # per officer: past it, the draft saved longest ago makes room
+MAX_PREFERRED, MAX_LANGUAGES_CHARS = 8, 120  # preferred languages; the column's width
 MAX_FIELD_NAME = 96  # characters of a field's name kept ("text-" and an item hash fit)
 # Who answers what the due list says we owe, by its kind.
 ANSWERED_WITH: dict[str, Action] = {
@@ -193,22 +195,58 @@ class Desk:
 
     # -- settings --------------------------------------------------------------------
 
-    def settings(self, officer: Officer) -> tuple[str, str]:
-        """(time zone, display name) of an officer; the host's are UTC and its name."""
+    def settings(self, officer: Officer) -> Settings:
+        """An officer's settings; the host's are UTC, its name and the station's languages."""
         with self.station.db.reading() as s:
             row = s.get(OfficerRow, officer.id) if officer.id else None
             if row is None:
-                return "UTC", officer.name
-            return row.time_zone, row.display_name or officer.name
+                return Settings("UTC", officer.name, ())
+            return Settings(row.time_zone, row.display_name or officer.name, _tags(row.languages))
 
-    def settle(self, officer: Officer, time_zone: str, display_name: str) -> None:
-        """Change an officer's own time zone and display name (checked first)."""
+    def preferred(self, s: Session, officer: Officer) -> list[str]:
+        """The languages an officer reads first: their own, else the station's."""
+        row = s.get(OfficerRow, officer.id) if officer.id else None
+        own = _tags(row.languages) if row is not None else ()
+        return list(own) or list(self.station.config.languages)
+
+    def settle(
+        self, officer: Officer, time_zone: str, display_name: str, languages: str | None = None
+    ) -> None:
+        """Change an officer's own time zone, display name and (unless None) preferred
+        languages: tags separated by commas or spaces, "" for the station's (checked first)."""
         zone, name = checked_zone(time_zone), checked_name(display_name)
+        tags = checked_languages(languages) if languages is not None else None
         with self.station.db.transaction() as s:
             row = s.get(OfficerRow, officer.id)
             if row is None:
                 raise InvalidRequest("only an officer with an account has settings")
             row.time_zone, row.display_name = zone, (name if name != officer.name else None)
+            if tags is not None:
+                row.languages = ",".join(tags)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """An officer's own settings."""
+
+    time_zone: str
+    display_name: str
+    languages: tuple[str, ...]  # most preferred first; empty: the station's
+
+
+def checked_languages(value: str) -> tuple[str, ...]:
+    """Preferred languages as an officer types them ("uk, en"), known and each once."""
+    try:
+        tags = preferred_languages(value.replace(",", " ").split())
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if len(tags) > MAX_PREFERRED or len(",".join(tags)) > MAX_LANGUAGES_CHARS:
+        raise InvalidRequest(f"name at most {MAX_PREFERRED} preferred languages")
+    return tuple(tags)
+
+
+def _tags(stored: str) -> tuple[str, ...]:
+    return tuple(t for t in stored.split(",") if t)
 
 
 def checked_zone(value: str) -> str:

@@ -17,7 +17,8 @@ the matrix does not bind it, and everything it is shown is audited under its log
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from backchannel.analysis import canary
 from backchannel.analysis.canary import Capacity
-from backchannel.protocol import Checkpoint, Document, Message
+from backchannel.protocol import Checkpoint, Document, Item, Message, languages
 from backchannel.protocol.attachments import AttachmentRef
-from backchannel.protocol.items import Role
+from backchannel.protocol.items import Role, encode_item
+from backchannel.protocol.languages import Text
 from backchannel.station.access.attention import Desk
 from backchannel.station.access.marking import Marker
 from backchannel.station.access.policy import Action, Officer
@@ -37,12 +39,13 @@ from backchannel.station.core.audit import Record
 from backchannel.station.core.deadlines import Due
 from backchannel.station.core.errors import (
     ChannelNotFound,
+    Flagged,
     Forbidden,
     InvalidRequest,
     StationError,
     guard,
 )
-from backchannel.station.core.hooks import Shown
+from backchannel.station.core.hooks import ItemHooks, Shown
 from backchannel.station.core.ledger import Ledger
 from backchannel.station.core.records import ChannelStatus, Entry
 from backchannel.store import repository as repo
@@ -59,6 +62,7 @@ DOING = {
     Action.APPROVE_GRANTS: "approving grants",
     Action.ATTRIBUTE_LEAK: "attributing a leaked copy",
     Action.SCAN_LEAKS: "scanning published texts", Action.INVESTIGATE_LEAK: "investigating leaks",
+    Action.AGREE_RETENTION: "agreeing retention policies and holds",
 }  # fmt: skip
 
 
@@ -98,6 +102,15 @@ class Rendering:
     kind: str  # what a person calls the item type ("Proposal")
     text: str  # the item in one line of words
     quoted: Entry | None = None  # the item it refers to, when the reader was shown it too
+    # An item given in several languages: its texts (this reader's copies), the one
+    # shown first first, and which is authoritative in words; empty for one text.
+    texts: tuple[Text, ...] = ()
+    authority: str = ""
+
+    @property
+    def language(self) -> str:
+        """The language of the text shown first ("" for an item of one text)."""
+        return self.texts[0].language if self.texts else ""
 
 
 class Door:
@@ -118,11 +131,14 @@ class Door:
         direction: str | None = None,
         limit: int | None = MAX_PAGE,
         quote: bool = False,
+        language: str = "",
     ) -> list[Rendering]:
         """The items of a channel this officer may read (the newest ``limit``).
 
         ``quote``: show with each item the one it refers to (a page quotes the message
         an acknowledgement acknowledges); what is quoted is audited as shown.
+        ``language``: show the text in this language first where an item has it (else
+        the officer's preferred languages decide).
         """
         require(officer, Action.READ_ITEM)
         channel_id = self.station.known(self.station.resolve(channel))
@@ -133,7 +149,7 @@ class Door:
                 if officer.may(Action.READ_ITEM, e.clearances) and direction in (None, e.direction)
             ]
             page = entries[-limit:] if limit else entries
-            return self.render(s, officer, origin, channel_id, page, quote=quote)
+            return self.render(s, officer, origin, channel_id, page, quote=quote, language=language)
 
     def states(self, officer: Officer, channel: str) -> dict[str, str]:
         """Where each of a channel's newest items this officer may read stands: waiting,
@@ -156,14 +172,19 @@ class Door:
         channel: str,
         envelope_hash: str,
         origin: str,
+        *,
         quote: bool = False,
+        language: str = "",
     ) -> Rendering:
         require(officer, Action.READ_ITEM)
         channel_id = self.station.resolve(channel)
         with self.station.db.transaction() as s:
             entry = self.station.entry_in(s, channel_id, envelope_hash)
             require(officer, Action.READ_ITEM, entry.clearances, hidden=NO_ITEM)
-            return self.render(s, officer, origin, channel_id, [entry], quote=quote)[0]
+            shown = self.render(
+                s, officer, origin, channel_id, [entry], quote=quote, language=language
+            )
+            return shown[0]
 
     def render(
         self,
@@ -174,14 +195,22 @@ class Door:
         entries: list[Entry],
         *,
         quote: bool = False,
+        language: str = "",
     ) -> list[Rendering]:
         """The one rendering function: the entries (already checked readable) as this
-        officer is shown them, audited in ``s`` with one record per item shown."""
+        officer is shown them, audited in ``s`` with one record per item shown.
+
+        An item in several languages is shown with the text in ``language`` first if
+        it has it, else in the first of the officer's preferred languages it has; its
+        other texts come with it (a click away on a page), each with its own marks."""
+        asked = self._asked(language)
+        # Read only when an item has several texts (most pages have none).
+        preferred = functools.cache(lambda: [*asked, *self.attention.preferred(s, officer)])
         shown = self._conceal(s, officer, channel_id, entries)
         about = {e.envelope_hash: self._about(s, channel_id, e) for e in shown} if quote else {}
         quoted = self._quoted(s, officer, channel_id, shown, about) if quote else {}
         seen = shown + [q for q in quoted.values() if q is not None]
-        copies = self._copies(s, officer, {e.envelope_hash: e for e in seen})
+        copies = self._copies(s, officer, {e.envelope_hash: e for e in seen}, preferred)
         renderings = [
             self._rendering(
                 copies[e.envelope_hash][0],
@@ -198,10 +227,24 @@ class Door:
         )
         return renderings
 
+    @staticmethod
+    def _asked(language: str) -> list[str]:
+        """The language a reader asked for (a tag, checked), first of their preferences."""
+        if not language:
+            return []
+        try:
+            return [languages.canonical(language)]
+        except ValueError:  # in our words, without the value
+            raise InvalidRequest(
+                "the language asked for is not a BCP 47 tag such as 'en' or 'uk'"
+            ) from None
+
     def _copies(
-        self, s: Session, officer: Officer, entries: dict[str, Entry]
-    ) -> dict[str, tuple[Entry, str]]:
-        """Each entry as this reader's copy (canary marks), and the variant it names.
+        self, s: Session, officer: Officer, entries: dict[str, Entry],
+        preferred: Callable[[], list[str]],
+    ) -> dict[str, tuple[Entry, str]]:  # fmt: skip
+        """Each entry as this reader's copy (canary marks) in the language they read
+        first, and the variant it names (with that language, for several).
 
         The author of an item we sent is shown it as written."""
         ours = [bytes.fromhex(h) for h, e in entries.items() if e.direction == "out"]
@@ -210,10 +253,12 @@ class Door:
         for h, e in entries.items():
             hooks, item_hash = self.station.hooks.item(e.item_type), bytes.fromhex(h)
             if authors.get(item_hash) == officer.name:
-                out[h] = (e, self.marker.as_written(hooks, e.item))
-                continue
-            item, variant = self.marker.copy(hooks, e.item, item_hash, officer.name)
-            out[h] = (dataclasses.replace(e, item=item) if variant else e, variant)
+                item, variant = e.item, self.marker.as_written(hooks, e.item)
+            else:
+                item, variant = self.marker.copy(hooks, e.item, item_hash, officer.name)
+            item, first = _in_preferred(hooks, item, preferred)
+            variant = f"in {first}, {variant}" if first else variant
+            out[h] = (dataclasses.replace(e, item=item) if item is not e.item else e, variant)
         return out
 
     @contextmanager
@@ -246,7 +291,11 @@ class Door:
     def _rendering(self, e: Entry, quoted: Entry | None) -> Rendering:
         hooks = self.station.hooks.item(e.item_type)
         shown = Shown(ours=e.direction == "out", named=quoted.item if quoted else None)
-        return Rendering(e, hooks.name, hooks.describe(e.item, shown), quoted)
+        texts, authority = hooks.languages(e.item)
+        return Rendering(
+            e, hooks.name, hooks.describe(e.item, shown), quoted, texts,
+            languages.authority_line(texts, authority),
+        )  # fmt: skip
 
     def _about(self, s: Session, channel_id: str, e: Entry) -> str:
         """The hash of the item an entry is about (its hooks' ``about``), or ""."""
@@ -350,13 +399,19 @@ class Door:
         from_role: Role | None = None,
         reply_to: str = "",
         files: tuple[AttachmentRef, ...] = (),
+        others: tuple[Text, ...] = (),
+        authority: str = "",
+        despite_flags: bool = False,
     ) -> Entry:
         """Send a message as the officer's own role, at clearances the officer holds.
 
         ``reply_to``: the hash of the item of this channel it answers, which the officer
         may read.  The counterpart is told the officer's display name if the station
         shares names (``share_names``), else only the role.  ``files``: staged files
-        (``attachments/desk.py``), which make the message a document."""
+        (``attachments/desk.py``), which make the message a document.  ``others``: the
+        text in other languages, with ``authority`` saying which prevails (each tag one
+        this station knows).  What a feature flags in it (a glossary term without its
+        agreed rendering) stops it unless ``despite_flags``."""
         require(officer, Action.SEND_ITEM, clearances)
         from_role = speaking_as(officer, from_role)
         if to_role not in ADDRESSED:
@@ -368,7 +423,8 @@ class Door:
         channel_id = self.station.resolve(channel)
         answered = self._answered(officer, channel_id, reply_to)
         shared = self.station.config.share_names == "name" and not isinstance(officer, Host)
-        name = self.attention.settings(officer)[1] if shared else ""
+        name = self.attention.settings(officer).display_name if shared else ""
+        language, others, authority = composed_texts(language, others, authority)
         message = guard(
             lambda: Message(
                 text=text,
@@ -379,12 +435,25 @@ class Door:
                 clearances=tuple(sorted(set(clearances))),
                 reply_to=answered,
                 from_name=name,
+                others=others,
+                authority=authority,
             )
         )
         item = Document.of(message, files) if files else message
+        if others and not despite_flags:  # what features flag is in texts of two languages
+            self.check_flags(channel_id, item)
         # The audit record is committed with the item (one transaction, no extra flush).
         record = Record(officer.name, "send", origin, detail=f"to {to_role}")
         return self.station.send(channel_id, item, audit=record)
+
+    def check_flags(self, channel_id: str, item: Item) -> None:
+        """Refuse an item some feature flags (``Feature.flags``), listing the flags; the
+        item is checked as it would be sent first, so a bad item is told as such."""
+        guard(lambda: encode_item(item))
+        with self.station.db.reading() as s:
+            flags = self.station.hooks.flags(s, channel_id, item)
+        if flags:
+            raise Flagged(flags)
 
     def _answered(self, officer: Officer, channel_id: str, reply_to: str) -> bytes:
         """The hash of the item a reply answers, checked: of this channel, readable."""
@@ -455,12 +524,38 @@ def speaking_as(officer: Officer, from_role: Role | None) -> Role:
     return from_role
 
 
+def composed_texts(
+    language: str, others: tuple[Text, ...], authority: str
+) -> tuple[str, tuple[Text, ...], str]:
+    """An officer's texts, each in a language this station knows, in canonical case."""
+    try:
+        first = languages.known(language)
+        rest = tuple(Text(languages.known(t.language), t.text) for t in others)
+        said = authority.strip()
+        said = said if said in ("", languages.SAME_FORCE) else languages.known(said)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return first, rest, said
+
+
 def _state(envelope_hash: bytes, direction: str, seq: int, facts: repo.EntryFacts) -> str:
     if (envelope_hash, direction) in facts.acknowledged:
         return "acknowledged"
     if direction == "in":
         return "received"
     return "delivered" if seq in facts.delivered else "waiting"
+
+
+def _in_preferred(
+    hooks: ItemHooks, item: Item, preferred: Callable[[], list[str]]
+) -> tuple[Item, str]:
+    """The item with the text a reader who prefers these languages reads first, and
+    that text's language ("" for an item of one text)."""
+    texts, _authority = hooks.languages(item)
+    if not texts:
+        return item, ""
+    first = texts[languages.choose(texts, preferred())].language
+    return hooks.shown_in(item, first), first
 
 
 def _copy_of(copies: dict[str, tuple[Entry, str]], entry: Entry | None) -> Entry | None:

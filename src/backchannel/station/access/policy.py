@@ -32,6 +32,7 @@ class Action(StrEnum):
     ATTRIBUTE_LEAK = "attribute-leak"  # check a leaked copy against the canary marks
     SCAN_LEAKS = "scan-leaks"  # check a published text against the archive; the register
     INVESTIGATE_LEAK = "investigate-leak"  # ask the counterpart about a leak, or answer it
+    AGREE_RETENTION = "agree-retention"  # propose or answer a retention policy; place a hold
 
 
 # Actions that touch an item's content also need the item's clearance labels.
@@ -50,7 +51,7 @@ MATRIX: dict[Role, frozenset[Action]] = {
     "principal": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}
         | {Action.DECIDE_RELEASE, Action.NEGOTIATE, Action.APPROVE_GRANTS, Action.ATTRIBUTE_LEAK}
-        | {Action.SCAN_LEAKS, Action.INVESTIGATE_LEAK}
+        | {Action.SCAN_LEAKS, Action.INVESTIGATE_LEAK, Action.AGREE_RETENTION}
     ),
     "officer": frozenset(
         {Action.VIEW_CHANNELS, Action.READ_ITEM, Action.SEND_ITEM, Action.ACKNOWLEDGE}

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from backchannel.protocol.attachments import Document
 from backchannel.protocol.items import Role
+from backchannel.protocol.languages import Text
 from backchannel.station.access.door import NO_ITEM, Door, require
 from backchannel.station.access.policy import Action, Officer
 from backchannel.station.attachments import preview as previews
@@ -89,14 +90,19 @@ class AttachmentDesk:
         ack_deadline: datetime | None = None,
         from_role: Role | None = None,
         reply_to: str = "",
+        others: tuple[Text, ...] = (),
+        authority: str = "",
+        despite_flags: bool = False,
     ) -> Entry:
-        """Send a message with the officer's staged files: a document."""
+        """Send a message with the officer's staged files: a document (``Door.send``
+        for the text in other languages and the flags)."""
         require(officer, Action.SEND_ITEM, clearances)
         files = self.files.staged(officer.name, uploads) if uploads else ()
         return self.door.send(
             officer, channel, origin, text=text, to_role=to_role, language=language,
             clearances=clearances, ack_deadline=ack_deadline, from_role=from_role,
-            reply_to=reply_to, files=files,
+            reply_to=reply_to, files=files, others=others, authority=authority,
+            despite_flags=despite_flags,
         )  # fmt: skip
 
     def held(self, officer: Officer, channel: str, item_hash: str) -> list[Held]:

@@ -10,7 +10,15 @@ from collections.abc import Callable
 
 from backchannel.protocol import Item
 from backchannel.protocol.attachments import Document
-from backchannel.station.core.hooks import Feature, HeldTexts, ItemHooks, Recorded, Shown, Tick
+from backchannel.station.core.hooks import (
+    Feature,
+    Forget,
+    HeldTexts,
+    ItemHooks,
+    Recorded,
+    Shown,
+    Tick,
+)
 from backchannel.station.core.items import LEDGER
 
 _MESSAGE = LEDGER.items[0]
@@ -23,10 +31,12 @@ def _describe(item: Item, shown: Shown) -> str:
     return f"{_MESSAGE.describe(item, shown)} [{files}: {names}]"
 
 
-def feature(recorded: Callable[[Recorded], None], tick: Tick, texts: HeldTexts) -> Feature:
+def feature(
+    recorded: Callable[[Recorded], None], tick: Tick, texts: HeldTexts, forget: Forget
+) -> Feature:
     """The feature, with the station's ``Attachments.recorded`` as its hook, its
     ``forget_stale`` as its part of the deadline watch, and the words of its files for
-    the leak index (``scanned.FileTexts``)."""
+    the leak index (``scanned.FileTexts``); ``forget`` drops a destroyed document's files."""
     return Feature(
         "attachments",
         (
@@ -39,8 +49,11 @@ def feature(recorded: Callable[[Recorded], None], tick: Tick, texts: HeldTexts) 
                 about=_MESSAGE.about,
                 describe=_describe,
                 marked=_MESSAGE.marked,
+                languages=_MESSAGE.languages,
+                shown_in=_MESSAGE.shown_in,
             ),
         ),
         tick=tick,
+        forget=forget,
         texts=texts,
     )

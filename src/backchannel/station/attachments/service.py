@@ -448,6 +448,19 @@ class Attachments:
             if row is not None and row.state == "sending":
                 row.state, row.detail = "refused", why
 
+    def forget(self, s: Session, channel_id: str, hashes: list[bytes]) -> None:
+        """Drop the files of documents whose bodies were destroyed: their records and
+        chunks (the chunks' key was in the document, so they were unreadable already)."""
+        named = [h.hex() for h in hashes]
+        rows = s.scalars(
+            select(AttachmentRow).where(
+                AttachmentRow.channel_id == channel_id, AttachmentRow.item_hash.in_(named)
+            )
+        ).all()
+        for row in rows:
+            _drop_chunks(s, row.attachment_id)
+            s.delete(row)
+
     def forget_stale(self, s: Session, now: float) -> None:
         """Drop uploads never sent, untouched for ``STALE_UPLOAD_SECONDS`` (a pass of the
         deadline watch: an officer who staged a file and walked away leaves nothing)."""

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, IPvAnyAddress, ValidationError, field_validator
 
+from backchannel.protocol import languages
 from backchannel.store import sqlite_url
 
 CONFIG_FILE = "station.json"
@@ -120,6 +121,14 @@ class Deconfliction(BaseModel):
 STATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
+def preferred_languages(tags: list[str]) -> list[str]:
+    """Languages in order of preference, each known and named once (ValueError if not)."""
+    found = [languages.known(tag) for tag in tags]
+    if len({t.lower() for t in found}) != len(found):
+        raise ValueError("each preferred language is named once")
+    return found
+
+
 def field_error(exc: ValidationError, names: dict[str, str] | None = None) -> str:
     """The first error of a validation in one line, naming the field (as ``names`` calls
     it, e.g. the CLI's option) and what is allowed."""
@@ -178,6 +187,15 @@ class StationConfig(BaseModel):
     # down to a multiple of the step, so the counterpart learns the count roughly.
     audit_witness_hours: float = Field(default=6.0, ge=0, le=7 * 24)
     audit_witness_step: int = Field(default=64, ge=1, le=1 << 16)
+    # The languages this station's officers read first, most preferred first (BCP 47):
+    # the door shows the text of an item in several languages in the first of these it
+    # has, unless an officer set their own (docs/languages.md).
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1, max_length=8)
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        return preferred_languages(value)
 
     @field_validator("tls_pins")
     @classmethod

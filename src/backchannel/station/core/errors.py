@@ -30,6 +30,15 @@ class InvalidRequest(StationError):
     """The protocol core refused what the user asked for (a bad item, a wrong state)."""
 
 
+class Flagged(InvalidRequest):
+    """An item was not sent because a feature flagged it (``Feature.flags``); it goes
+    only when the officer sends it despite the flags, which the message lists."""
+
+    def __init__(self, flags: list[str]) -> None:
+        self.flags = tuple(flags)
+        super().__init__(f"not sent, {len(flags)} flagged: " + "; ".join(flags))
+
+
 class NotSignedIn(StationError):
     """No valid session or API token (HTTP 401)."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Protocol
 
 from backchannel.protocol import Item, ItemReceived, SentEnvelope
+from backchannel.protocol.languages import Text
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,6 +33,8 @@ Link = SentEnvelope | ItemReceived
 # A reader's copy of one text of an item: (which text, the text as written, its
 # language) -> the copy.
 Mark = Callable[[str, str, str], str]
+# An item's texts in several languages, and which of them is authoritative.
+Languages = tuple[tuple[Text, ...], str]
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ def _on_its_own_page(_item: Item) -> str:
     return ""
 
 
+def _one_language(_item: Item) -> Languages:
+    return (), ""
+
+
+def _as_it_is(item: Item, _language: str) -> Item:
+    return item
+
+
 def _fields(item: Item, _shown: Shown) -> str:
     return ", ".join(f"{n}={getattr(item, n)}"[:40] for n in item.__struct_fields__)
 
@@ -117,6 +128,11 @@ class ItemHooks:
     # Where a person acts on it, under its channel's path ("proposals/<id>",
     # "releases"), for the thread to link to; "" if that is the item's own page.
     page: Callable[[Item], str] = _on_its_own_page
+    # Its texts when it is given in several languages, and which is authoritative
+    # ("same-force" or a tag; ``protocol/languages.py``); no texts if it has one.
+    languages: Callable[[Item], Languages] = _one_language
+    # The item with its text in that language (one of its ``languages``) shown first.
+    shown_in: Callable[[Item, str], Item] = _as_it_is
 
     @property
     def name(self) -> str:
@@ -128,6 +144,13 @@ class ItemHooks:
 Owed = Callable[["Session", float, "str | None"], "list[Due]"]
 # A feature's part of each pass of the deadline watch (e.g. expire what is past).
 Tick = Callable[["Session", float], None]
+# Items of a channel whose bodies were just destroyed (their hashes): drop what the
+# feature derived from them, in the same transaction.
+Forget = Callable[["Session", str, "list[bytes]"], None]
+# What a feature flags in an item an officer composed, before it is sent (a glossary
+# term without its agreed rendering), each in one line; the door refuses to send it
+# unless the officer sends it despite them.
+Flags = Callable[["Session", str, Item], "list[str]"]
 # The disclosure states a feature gives items of a channel (hash -> state; an item
 # absent from every feature's answer is confidential); ``only``: just that item.
 Disclosure = Callable[["Session", str, "bytes | None"], dict[bytes, str]]
@@ -156,6 +179,8 @@ class Feature:
     tick: Tick | None = None
     disclosure: Disclosure | None = None
     texts: HeldTexts | None = None
+    flags: Flags | None = None
+    forget: Forget | None = None
 
 
 @dataclass
@@ -171,6 +196,15 @@ class Hooks:
         for feature in features:
             hooks.register(feature)
         return hooks
+
+    def flags(self, s: Session, channel_id: str, item: Item) -> list[str]:
+        """What every feature flags in an item about to be sent (``Feature.flags``)."""
+        return [
+            f
+            for feature in self.features
+            if feature.flags
+            for f in feature.flags(s, channel_id, item)
+        ]
 
     def held_text(self, name: str) -> str:
         """A text some feature holds beside its items (``HeldTexts.text``), or ""."""

@@ -9,17 +9,21 @@ by the counterpart is late (its struct is defined beside the proposal items in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import ClassVar
 
 import msgspec
 from sqlalchemy.orm import Session
 
-from backchannel.protocol import Ack, Checkpoint, Item, Message, PairingConfirm, TlsPins
+from backchannel.protocol import Ack, Checkpoint, Item, Message, PairingConfirm, TlsPins, languages
 from backchannel.protocol.items import AuditHead, CoverTraffic
+from backchannel.protocol.languages import Text
 from backchannel.protocol.proposal import Reminder
 from backchannel.station.core import cover, deadlines, witnessed
 from backchannel.station.core.hooks import (
     Feature,
     ItemHooks,
+    Languages,
     Mark,
     Recorded,
     Shown,
@@ -27,6 +31,30 @@ from backchannel.station.core.hooks import (
 )
 from backchannel.store import repository as repo
 from backchannel.store.schema import ChannelRow
+
+
+class Tombstone(Item, frozen=True):
+    """What the transcript keeps where a body was destroyed.  Never sent: its type is
+    in no wire registry, so a peer cannot send one.  ``policy_hash`` empty: the key was
+    found gone (a copy of the database older than the destruction)."""
+
+    item_type: ClassVar[str] = "tombstone"
+
+    was: str  # the item type it was
+    policy_hash: bytes = b""
+    policy_title: str = ""
+    destroyed_at: float = 0.0
+
+
+def _describe_tombstone(item: Item, _shown: Shown) -> str:
+    assert isinstance(item, Tombstone)
+    what = {"message": "a message", "document": "a document", "ack": "an acknowledgement"}.get(
+        item.was, f"an item ({item.was})"
+    )
+    if not item.policy_hash:
+        return f"{what}, destroyed: its key is gone from this station"
+    day = datetime.fromtimestamp(item.destroyed_at, UTC).strftime("%Y-%m-%d %H:%M")
+    return f"{what}, destroyed on {day} UTC under the retention policy “{item.policy_title}”"
 
 
 def _message_deadline(item: Item) -> float | None:
@@ -64,8 +92,28 @@ def _names(item: Item) -> bytes | None:
 
 
 def _marked_message(item: Item, mark: Mark) -> Item:
+    """Each text marked in its own language: the first as ``text``, the others as
+    ``text-<tag>`` (so a leak of either text is attributed and found)."""
     assert isinstance(item, Message)
-    return msgspec.structs.replace(item, text=mark("text", item.text, item.language))
+    first = mark("text", item.text, item.language)
+    others = tuple(
+        Text(t.language, mark(f"text-{t.language}", t.text, t.language)) for t in item.others
+    )
+    return msgspec.structs.replace(item, text=first, others=others)
+
+
+def _message_languages(item: Item) -> Languages:
+    assert isinstance(item, Message)
+    return (item.texts(), item.authority) if item.others else ((), "")
+
+
+def _message_shown_in(item: Item, language: str) -> Item:
+    """The message with the text in that language first and the others after it."""
+    assert isinstance(item, Message)
+    texts = item.texts()
+    chosen = next((t for t in texts if languages.same(t.language, language)), texts[0])
+    rest = tuple(t for t in texts if t is not chosen)
+    return msgspec.structs.replace(item, text=chosen.text, language=chosen.language, others=rest)
 
 
 def _describe_message(item: Item, _shown: Shown) -> str:
@@ -135,6 +183,8 @@ LEDGER = Feature(
             about=_about_answered,
             describe=_describe_message,
             marked=_marked_message,
+            languages=_message_languages,
+            shown_in=_message_shown_in,
         ),
         ItemHooks(
             Ack,
@@ -154,6 +204,7 @@ LEDGER = Feature(
             recorded=witnessed.keep,
             describe=witnessed.describe,
         ),
+        ItemHooks(Tombstone, "Destroyed", describe=_describe_tombstone),
         ItemHooks(
             Reminder,
             "Reminder",

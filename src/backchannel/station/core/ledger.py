@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Self
 
+import msgspec
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -56,6 +57,7 @@ from backchannel.protocol.errors import ConflictingEnvelope
 from backchannel.protocol.events import AckBehind
 from backchannel.protocol.identity import PublicIdentity
 from backchannel.protocol.items import CoverTraffic, decode_item, encode_item
+from backchannel.protocol.retention import DESTRUCTIBLE
 from backchannel.protocol.sealing import seal, unseal
 from backchannel.protocol.wire import envelope_hash, parse_envelope
 from backchannel.station.core import cover, deadlines
@@ -82,7 +84,8 @@ from backchannel.station.core.faults import fault_point
 from backchannel.station.core.group_commit import GroupCommit, Request
 from backchannel.station.core.heads import Heads, Suspects
 from backchannel.station.core.hooks import Hooks, Link, Recorded
-from backchannel.station.core.items import LEDGER
+from backchannel.station.core.item_keys import ItemKeys
+from backchannel.station.core.items import LEDGER, Tombstone
 from backchannel.station.core.peer_http import post_once
 from backchannel.station.core.records import ChannelStatus, Entry, entry_of
 from backchannel.station.core.tallies import DUPLICATES, REFUSED, Tallies
@@ -143,6 +146,7 @@ class Ledger:
         self.hooks = hooks or Hooks.of(LEDGER)  # the ledger's own item types alone
         self.db = Database(config.database(folder), key)
         self.audit = AuditTrail(self.db, key, clock, folder / WITNESS_FILE)
+        self.item_keys = ItemKeys(folder, key)  # each destroyable body's own key
         self._public: PublicIdentity | None = None
         self.on_outbox: Callable[[], None] = lambda: None  # the delivery worker's wake-up
         self.on_delivered: Callable[[], None] = lambda: None  # the peer has new items of ours
@@ -714,7 +718,7 @@ class Ledger:
                 "in": (heads.received_seq, heads.received_head),
             }
             for direction, end in ends.items():
-                found = _chain_break(s, self.key, channel_id, direction, end)
+                found = _chain_break(s, self._opens, channel_id, direction, end)
                 if found is not None:
                     return found
         return None
@@ -938,6 +942,8 @@ class Ledger:
 
     def _add_entry(self, s: Session, channel_id: str, direction: str, link: Link) -> TranscriptRow:
         item, hooks = link.item, self.hooks.item(link.item)
+        keyed = item.item_type in DESTRUCTIBLE  # sealed under a key of its own
+        body_key = self.item_keys.make(s, link.envelope_hash) if keyed else self.key
         row = TranscriptRow(
             channel_id=channel_id,
             direction=direction,
@@ -947,7 +953,8 @@ class Ledger:
             peer_seq=link.peer_seq,
             peer_hash=link.peer_hash,
             item_type=item.item_type,
-            item_sealed=seal(self.key, "item", encode(item)),
+            item_sealed=seal(body_key, "item", encode(item)),
+            keyed=keyed,
             refers_to=hooks.refers_to(item),
             deadline=hooks.deadline(item),
             clearances=" ".join(hooks.labels(s, channel_id, item)),
@@ -962,7 +969,7 @@ class Ledger:
     ) -> Entry:  # fmt: skip
         """An entry with its states; ``facts`` and ``states`` of the whole channel save
         queries per row.  The disclosure state is the features' (``disclosure`` hook)."""
-        item = decode_item(row.item_type, unseal(self.key, "item", row.item_sealed))
+        item = self.item_of(s, row)
         facts = facts or repo.entry_facts(s, row.channel_id, row)
         if states is None:
             states = self.hooks.disclosure(s, row.channel_id, row.envelope_hash)
@@ -970,6 +977,49 @@ class Ledger:
         delivered = row.seq in facts.delivered if row.direction == "out" else None
         state = states.get(row.envelope_hash, "confidential")
         return entry_of(row, item, delivered=delivered, acknowledged=acked, disclosure=state)
+
+    def item_of(self, s: Session | None, row: TranscriptRow) -> Item:
+        """The item a transcript row holds: its body, or its tombstone once destroyed.
+
+        A keyed body whose key is gone (a copy of the database older than a destruction)
+        reads as a tombstone that says only that."""
+        if row.item_type == Tombstone.item_type:
+            return msgspec.msgpack.decode(unseal(self.key, "item", row.item_sealed), type=Tombstone)
+        if not row.keyed:
+            return decode_item(row.item_type, unseal(self.key, "item", row.item_sealed))
+        key = self.item_keys.get(s, row.envelope_hash)
+        if key is None:
+            return Tombstone(was=row.item_type)
+        return decode_item(row.item_type, unseal(key, "item", row.item_sealed))
+
+    def _opens(self, link: repo.ChainLink) -> bool:
+        """Whether a stored body opens under its key.  One whose key was destroyed has
+        nothing left to alter: it counts as opening."""
+        key = self.item_keys.get(None, link.envelope_hash) if link.keyed else self.key
+        if key is None:
+            return True
+        try:
+            unseal(key, "item", link.item_sealed)
+        except ProtocolError:
+            return False
+        return True
+
+    def destroy(self, s: Session, rows: list[TranscriptRow], tombstone: Tombstone) -> None:
+        """Destroy these rows' bodies for good, in ``s``: their keys first (so a crash
+        after this leaves them unreadable, and the next pass finishes), a tombstone in
+        place of each body, no answer owed any more; then each feature forgets what it
+        derived from them (``forget`` hook).  The hash chain is untouched."""
+        self.item_keys.destroy(r.envelope_hash for r in rows if r.keyed)
+        by_channel: dict[str, list[bytes]] = {}
+        for row in rows:
+            stone = msgspec.structs.replace(tombstone, was=row.item_type)
+            row.item_sealed = seal(self.key, "item", encode(stone))
+            row.item_type, row.keyed, row.deadline = Tombstone.item_type, False, None
+            by_channel.setdefault(row.channel_id, []).append(row.envelope_hash)
+        for feature in self.hooks.features:
+            if feature.forget is not None:
+                for channel_id, hashes in by_channel.items():
+                    feature.forget(s, channel_id, hashes)
 
     def _status_of(self, channel_id: str) -> ChannelStatus:
         with self.db.reading() as s:
@@ -1008,7 +1058,11 @@ def offset_clock() -> Clock:
 
 
 def _chain_break(
-    s: Session, key: bytes, channel_id: str, direction: str, end: tuple[int, bytes]
+    s: Session,
+    opens: Callable[[repo.ChainLink], bool],
+    channel_id: str,
+    direction: str,
+    end: tuple[int, bytes],
 ) -> str | None:
     """The first break in one direction of a stored transcript, or None.
 
@@ -1017,14 +1071,13 @@ def _chain_break(
     count, head = end
     side = "sent" if direction == "out" else "received"
     expected, previous = 1, None
-    for seq, hashed, prev_hash, sealed in repo.chain(s, channel_id, direction):
+    for row in repo.chain(s, channel_id, direction):
+        seq, hashed, prev_hash = row.seq, row.envelope_hash, row.prev_hash
         if seq != expected:
             return f"{side} envelope {expected} is missing"
         if previous is not None and prev_hash != previous:
             return f"{side} envelope {seq} does not name the envelope before it"
-        try:
-            unseal(key, "item", sealed)
-        except ProtocolError:
+        if not opens(row):
             return f"{side} envelope {seq}: its body was altered"
         previous, expected = hashed, expected + 1
     if expected - 1 != count or (count and previous != head):

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backchannel.protocol import Item
+from backchannel.protocol.languages import Text, same
 from backchannel.protocol.notification import (
     ConflictAck,
     Notification,
@@ -25,7 +26,14 @@ from backchannel.protocol.notification import (
     NotificationCancel,
 )
 from backchannel.station.core.deadlines import Due
-from backchannel.station.core.hooks import Feature, ItemHooks, Mark, Recorded, Shown
+from backchannel.station.core.hooks import (
+    Feature,
+    ItemHooks,
+    Languages,
+    Mark,
+    Recorded,
+    Shown,
+)
 from backchannel.station.incidents import register
 from backchannel.store.incidents import ConflictRow, NotificationRow
 
@@ -123,8 +131,32 @@ def _describe_conflict_ack(item: Item, _shown: Shown) -> str:
 
 
 def _marked_notification(item: Item, mark: Mark) -> Item:
+    """Its free text marked in its language (English if it names none), each other
+    text as ``text-<tag>`` in its own."""
     assert isinstance(item, Notification)
-    return msgspec.structs.replace(item, text=mark("text", item.text, "en")) if item.text else item
+    if not item.text:
+        return item
+    first = mark("text", item.text, item.text_language or "en")
+    others = tuple(
+        Text(t.language, mark(f"text-{t.language}", t.text, t.language)) for t in item.others
+    )
+    return msgspec.structs.replace(item, text=first, others=others)
+
+
+def _notification_languages(item: Item) -> Languages:
+    assert isinstance(item, Notification)
+    return (item.texts(), item.authority) if item.others else ((), "")
+
+
+def _notification_shown_in(item: Item, language: str) -> Item:
+    """The notification with its free text in that language first."""
+    assert isinstance(item, Notification)
+    texts = item.texts()
+    chosen = next((t for t in texts if same(t.language, language)), texts[0])
+    rest = tuple(t for t in texts if t is not chosen)
+    return msgspec.structs.replace(
+        item, text=chosen.text, text_language=chosen.language, others=rest
+    )
 
 
 def _marked_answer(item: Item, mark: Mark) -> Item:
@@ -165,7 +197,8 @@ INCIDENTS = Feature(
         ItemHooks(Notification, "Notification of planned activity", recorded=_recorded,
                   deadline=_deadline, labels=_own_labels, refers_to=_notification_id,
                   page=_on_the_map, describe=_describe_notification,
-                  marked=_marked_notification),
+                  marked=_marked_notification, languages=_notification_languages,
+                  shown_in=_notification_shown_in),
         ItemHooks(NotificationCancel, "Notification cancelled", recorded=_recorded,
                   labels=_notification_labels, refers_to=_notification_id,
                   page=_on_the_map, about=_about_notification, describe=_describe_cancel),

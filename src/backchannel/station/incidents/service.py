@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from backchannel.analysis.incidents import AreaError, Limits, parse_area
+from backchannel.protocol.languages import Text as LanguageText
 from backchannel.protocol.notification import (
     Answer,
     ConflictAck,
@@ -27,6 +28,7 @@ from backchannel.protocol.notification import (
     NotificationCancel,
     from_geojson,
 )
+from backchannel.station.access.door import composed_texts
 from backchannel.station.core.audit import Record
 from backchannel.station.core.errors import ChannelNotFound, InvalidRequest
 from backchannel.station.core.ledger import Ledger
@@ -55,6 +57,11 @@ class Plan:
     contact: str = ""
     text: str = ""
     clearances: tuple[str, ...] = ()
+    # The text in other languages (docs/languages.md): its own language, the others,
+    # and which prevails ("same-force" or a tag).
+    text_language: str = ""
+    others: tuple[LanguageText, ...] = ()
+    authority: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,11 @@ class Incidents:
         if plan.ack_by.timestamp() <= now:
             raise InvalidRequest("the date an answer is asked for is in the past")
         shape, rings, parts = from_geojson(plan.area)
+        language, others, authority = (
+            composed_texts(plan.text_language or "en", plan.others, plan.authority)
+            if plan.others or plan.text_language
+            else ("", (), "")
+        )
         return Notification(
             notification_id=notification_id, version=version, kind=plan.kind, shape=shape,
             rings=rings, parts=parts, start=plan.start, end=plan.end, ack_by=plan.ack_by,
@@ -204,6 +216,7 @@ class Incidents:
             notice_s=round(kind.min_notice_hours * 3600),
             details=tuple(sorted(plan.details.items())), contact=plan.contact, text=plan.text,
             seen=self._seen(channel_id), clearances=tuple(sorted(set(plan.clearances))),
+            text_language=language, others=others, authority=authority,
         )  # fmt: skip
 
     def _seen(self, channel_id: str) -> tuple[tuple[bytes, int], ...]:

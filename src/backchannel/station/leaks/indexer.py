@@ -82,6 +82,16 @@ class Indexer:
             )
         return Lag(indexed, behind)
 
+    def forget(self, _s: object, channel_id: str, hashes: list[bytes]) -> None:
+        """Drop every text of these items (their bodies were destroyed) from the index,
+        and save it: a scan finds them no more, in this file or any later copy of it."""
+        prefixes = tuple(f"{channel_id}/{h.hex()}/" for h in hashes)
+        with self.reading() as index:
+            doomed = {name for name in index.docs if name.startswith(prefixes)}
+            if doomed:
+                self._index = index.without(doomed)
+                self._save(self._index)
+
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Read every item the index does not hold yet; the number of items read."""
         with self.reading() as index:

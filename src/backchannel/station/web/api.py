@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backchannel.protocol.items import Role
+from backchannel.protocol.languages import Text
 from backchannel.station.access.auth import CallerDep, DoorDep
-from backchannel.station.access.door import DOING
+from backchannel.station.access.door import DOING, Rendering
 from backchannel.station.access.policy import Action
 from backchannel.station.core.audit import AuditEntry
 from backchannel.station.core.errors import Forbidden, InvalidRequest
@@ -27,15 +28,29 @@ from backchannel.station.web.params import (
     ChannelId,
     ItemFilter,
     ItemHash,
+    Language,
     OfficerFilter,
 )
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
+class TextIn(BaseModel):
+    """The message in one more language (docs/languages.md)."""
+
+    language: str = Field(min_length=2, max_length=35)
+    text: str = Field(min_length=1, max_length=64 * 1024)
+
+
 class MessageIn(BaseModel):
     text: str = Field(min_length=1, max_length=64 * 1024)
     language: str = Field(default="en", min_length=2, max_length=35)
+    # The same message in other languages, and which text is authoritative:
+    # "same-force" or the language of the one that prevails.
+    others: list[TextIn] = Field(default_factory=list, max_length=3)
+    authority: str = Field(default="", max_length=35)
+    # Send it although the channel glossary flags a term (docs/languages.md).
+    despite_flags: bool = False
     to_role: Role = "principal"
     clearances: list[str] = Field(default_factory=list, max_length=8)
     ack_deadline: AwareDatetime | None = None
@@ -107,6 +122,9 @@ def send_message(
         clearances=tuple(body.clearances),
         ack_deadline=body.ack_deadline,
         reply_to=body.reply_to,
+        others=tuple(Text(t.language, t.text) for t in body.others),
+        authority=body.authority,
+        despite_flags=body.despite_flags,
     )
     return json_response(entry_json(entry), 201)
 
@@ -118,21 +136,34 @@ def acknowledge(channel: ChannelId, body: AckIn, who: CallerDep, door: DoorDep) 
 
 
 @router.get("/channels/{channel}/inbox", responses={200: ENTRIES})
-def inbox(channel: ChannelId, who: CallerDep, door: DoorDep) -> Response:
-    shown = door.thread(who.officer, channel, who.origin, direction="in")
-    return json_response([entry_json(r.entry) for r in shown])
+def inbox(channel: ChannelId, who: CallerDep, door: DoorDep, language: Language = "") -> Response:
+    shown = door.thread(who.officer, channel, who.origin, direction="in", language=language)
+    return json_response([shown_json(r) for r in shown])
 
 
 @router.get("/channels/{channel}/transcript", responses={200: ENTRIES})
-def transcript(channel: ChannelId, who: CallerDep, door: DoorDep, after: After = 0) -> Response:
-    shown = door.thread(who.officer, channel, who.origin, after=after)
-    return json_response([entry_json(r.entry) for r in shown])
+def transcript(
+    channel: ChannelId, who: CallerDep, door: DoorDep, after: After = 0, language: Language = ""
+) -> Response:
+    shown = door.thread(who.officer, channel, who.origin, after=after, language=language)
+    return json_response([shown_json(r) for r in shown])
 
 
 @router.get("/channels/{channel}/items/{item_hash}", responses={200: ENTRY})
-def item(channel: ChannelId, item_hash: ItemHash, who: CallerDep, door: DoorDep) -> Response:
-    shown = door.item(who.officer, channel, item_hash, who.origin)
-    return json_response(entry_json(shown.entry))
+def item(
+    channel: ChannelId, item_hash: ItemHash, who: CallerDep, door: DoorDep, language: Language = ""
+) -> Response:
+    shown = door.item(who.officer, channel, item_hash, who.origin, language=language)
+    return json_response(shown_json(shown))
+
+
+def shown_json(shown: Rendering) -> dict[str, Any]:
+    """An entry as the door showed it; one in several languages also says which text
+    is shown first (``item.text``) and which is authoritative, in words."""
+    plain = entry_json(shown.entry)
+    if shown.texts:
+        plain["shown_in"], plain["authority"] = shown.language, shown.authority
+    return plain
 
 
 @router.get("/audit")

@@ -15,15 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
 from backchannel.analysis.canary import strip_invisible
-from backchannel.protocol import Ack, Message
+from backchannel.protocol import Ack, Message, languages
 from backchannel.protocol.items import Role
+from backchannel.protocol.languages import Text as LanguageText
 from backchannel.station.access import times
 from backchannel.station.access.attention import ANSWERED_WITH, NOT_NEWS, Attention, answers
 from backchannel.station.access.auth import (
@@ -45,7 +46,13 @@ from backchannel.station.access.door import DOING, Door, Rendering
 from backchannel.station.access.officers import parse_clearances
 from backchannel.station.access.policy import ROLES, Action, Officer
 from backchannel.station.core.audit import AuditEntry
-from backchannel.station.core.errors import Busy, Forbidden, StationError, TooManyAttempts
+from backchannel.station.core.errors import (
+    Busy,
+    Flagged,
+    Forbidden,
+    StationError,
+    TooManyAttempts,
+)
 from backchannel.station.core.items import short
 from backchannel.station.core.records import ChannelStatus, Entry
 from backchannel.station.web.params import After
@@ -259,9 +266,12 @@ def since(
 
 @router.get("/channels/{channel}/items/{item_hash}")
 def item(
-    request: Request, channel: str, item_hash: str, who: CallerDep, door: DoorDep
-) -> HTMLResponse:
-    shown = door.item(who.officer, channel, item_hash, who.origin)
+    request: Request, channel: str, item_hash: str, who: CallerDep, door: DoorDep,
+    language: Annotated[str, Query(max_length=35)] = "", side: bool = False,
+) -> HTMLResponse:  # fmt: skip
+    """An item; one in several languages in the reader's language first (``language``:
+    this one), its other texts a click away, or all ``side`` by side."""
+    shown = door.item(who.officer, channel, item_hash, who.origin, language=language)
     status, entry = door.channel(who.officer, channel), shown.entry
     may_ack = (
         entry.direction == "in"
@@ -276,6 +286,7 @@ def item(
         status=status,
         e=view(door, status, shown, files=files_of(desk_of(request), who.officer, status, entry)),
         may_ack=may_ack,
+        side=side and len(shown.texts) > 1,
         capacity=(
             door.capacity(who.officer, status.channel_id, entry.envelope_hash)
             if who.officer.may(Action.ATTRIBUTE_LEAK)
@@ -353,12 +364,14 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
                 clearances=parse_clearances(labels),
                 ack_deadline=deadline,
                 reply_to=form.get("reply_to", ""),
+                **second_text(form),
             )
         )
     except Forbidden:
         raise
     except StationError as exc:
         status = await run_in_threadpool(door.channel, who.officer, channel)
+        flagged = exc.flags if isinstance(exc, Flagged) else ()
         return page(
             request,
             "compose.html",
@@ -368,12 +381,29 @@ async def compose(request: Request, channel: str, who: CallerDep, door: DoorDep)
             form=form,
             chosen=labels,
             roles=ROLES,
-            error=str(exc),
+            error="" if flagged else str(exc),
+            flags=flagged,
             uploads=uploads,  # the files staged for it stay attached
         )
     sent = await run_in_threadpool(door.channel, who.officer, channel)
     await run_in_threadpool(door.attention.drop_draft, who.officer, draft_of(sent.channel_id))
     return back(f"/channels/{sent.channel_id}?done=sent")
+
+
+def second_text(form: dict[str, str]) -> dict[str, Any]:
+    """The compose form's second text, its language and which text prevails
+    ("same-force", "first" or "second"), as ``Door.send`` takes them."""
+    text = form.get("other_text", "")
+    if not text.strip():
+        return {"despite_flags": bool(form.get("despite_flags"))}
+    other = form.get("other_language", "").strip()
+    said = form.get("authority", languages.SAME_FORCE)
+    authority = {"first": form.get("language", "en"), "second": other}.get(said, said)
+    return {
+        "others": (LanguageText(other, text),),
+        "authority": authority,
+        "despite_flags": bool(form.get("despite_flags")),
+    }
 
 
 @router.post("/channels/{channel}/confirm")
@@ -548,7 +578,15 @@ def view(
         "may_reply": officer is not None and message and not ours
                      and officer.may(Action.SEND_ITEM),
         "files": files or [], "file_count": len(getattr(item, "attachments", ())),
+        "others": [text_view(t) for t in shown.texts[1:]], "authority": shown.authority,
+        "texts": [text_view(t) for t in shown.texts],
     }  # fmt: skip
+
+
+def text_view(t: LanguageText) -> dict[str, str]:
+    """One text of an item in several languages, as the pages show it."""
+    return {"language": t.language, "name": languages.name(t.language), "text": t.text,
+            "dir": direction_of(t.language)}  # fmt: skip
 
 
 def desk_of(request: Request) -> AttachmentDesk:

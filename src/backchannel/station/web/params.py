@@ -28,6 +28,9 @@ After = Annotated[
     int, Query(ge=0, le=LARGEST_POSITION, description="Only items that arrived after this.")
 ]
 ChannelFilter = Annotated[str | None, Query(pattern=HEX32, description="Only this channel.")]
+Language = Annotated[
+    str, Query(max_length=35, description="Show the text in this language first (BCP 47).")
+]
 OfficerFilter = Annotated[str | None, Query(max_length=64, description="Only this officer.")]
 ItemFilter = Annotated[str | None, Query(pattern=HEX64, description="Only this item.")]
 MAX_CLAUSE_ROWS = 50

@@ -8,8 +8,9 @@ Only the forms named in ``DRAFTED`` are kept, and only for the officer who typed
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +34,8 @@ def settings_page(request: Request, who: CallerDep, door: DoorDep, saved: str = 
 def settings(
     request: Request, who: CallerDep, door: DoorDep, error: str = "", saved: bool = False
 ) -> HTMLResponse:
-    zone, name = door.attention.settings(who.officer)
+    mine = door.attention.settings(who.officer)
+    zone, name = mine.time_zone, mine.display_name
     return page(
         request,
         "settings.html",
@@ -41,6 +43,7 @@ def settings(
         who=who,
         zone_chosen=zone,
         display_name=name,
+        languages_chosen=", ".join(mine.languages),
         zones=sorted(time_zones()),
         shares=door.station.config.share_names,
         error=error,
@@ -50,10 +53,11 @@ def settings(
 
 @router.post("/settings")
 def save_settings(
-    request: Request, who: CallerDep, door: DoorDep, time_zone: Text, display_name: Text = ""
-) -> Response:
+    request: Request, who: CallerDep, door: DoorDep, time_zone: Text, display_name: Text = "",
+    *, languages: Annotated[str | None, Form()] = None,
+) -> Response:  # fmt: skip
     try:
-        door.attention.settle(who.officer, time_zone, display_name or who.officer.name)
+        door.attention.settle(who.officer, time_zone, display_name or who.officer.name, languages)
     except StationError as exc:
         return settings(request, who, door, error=str(exc))
     return back("/settings?saved=1")

@@ -5,6 +5,7 @@ from alembic import context
 from backchannel.store import (  # noqa: F401  (their tables)
     attachments,
     incidents,
+    languages,
     leaks,
     negotiation,
     releases,

@@ -1,0 +1,1 @@
+"""Retention by agreement: policies, holds, destruction at both stations, receipts."""
