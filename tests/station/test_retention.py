@@ -18,13 +18,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from backchannel.protocol import ProtocolError
+from backchannel.protocol import Message
 from backchannel.protocol.release import ReleasedText
 from backchannel.protocol.retention import Rule
 from backchannel.protocol.sealing import unseal
 from backchannel.station.backup import BACKUP_LABEL, backup
 from backchannel.station.core.config import StationConfig
-from backchannel.station.core.errors import ChannelNotFound, InvalidRequest, StationError
+from backchannel.station.core.errors import Busy, ChannelNotFound, InvalidRequest, StationError
 from backchannel.station.core.items import Tombstone
 from backchannel.station.retention.service import GRACE_S
 from backchannel.station.service import Station
@@ -85,6 +85,21 @@ def item_types(s: Station) -> dict[str, str]:
     return {e.envelope_hash: e.item_type for e in s.transcript(None)}
 
 
+def routine_policy(a: Station, b: Station) -> str:
+    """The id of the policy in force (messages after two days), agreed now if none is
+    (so that each test also runs alone)."""
+    with a.db.reading() as session:
+        in_force = a.retention.register(session, a.resolve(None)).in_force()
+    if in_force:
+        return next(iter(in_force)).hex()
+    rules = (Rule(("message",), int(2 * DAY)),)
+    version = a.retention.propose(a.resolve(None), "Routine traffic", rules)
+    exchange(a, b)
+    b.retention.answer(b.resolve(None), version, True)
+    exchange(a, b)
+    return mirrored(a)[0][0]
+
+
 def mirrored(s: Station) -> list[tuple[str, int, str, str]]:
     """The register as (policy id, version, proposer station, state), the same at both."""
     with s.db.reading() as session:
@@ -107,12 +122,14 @@ def test_a_policy_is_agreed_then_applied_at_both_stations_and_everything_still_v
     rules = (Rule(item_types=("message",), period_s=int(7 * DAY)),)
     v1 = a.retention.propose(ca, "Routine traffic", rules)
     exchange(a, b)
-    # B counters with a shorter period: a new version of the same policy.
+    # B counters with a shorter period: a decline and a new version of the same policy.
     policy_id = mirrored(b)[0][0]
     v2 = b.retention.propose(cb, "Routine traffic", (Rule(("message",), int(2 * DAY)),), policy_id)
     exchange(a, b)
-    with pytest.raises(InvalidRequest, match="later version"):
+    with pytest.raises(InvalidRequest, match="declined already"):
         b.retention.answer(cb, v1, True)
+    with pytest.raises(InvalidRequest, match="waits for the counterpart's answer"):
+        b.retention.propose(cb, "Routine traffic", rules, policy_id)
     # Nothing is destroyed before both sides accepted a version.
     later((clock_a, clock_b), 3 * DAY)
     assert a.retention.apply() == 0 and b.retention.apply() == 0
@@ -121,7 +138,7 @@ def test_a_policy_is_agreed_then_applied_at_both_stations_and_everything_still_v
     exchange(a, b)
     assert mirrored(a) == mirrored(b)
     assert [row[1:] for row in mirrored(a)] == [
-        (1, "alpha", "superseded"),
+        (1, "alpha", "declined"),
         (2, "bravo", "accepted"),
     ]
     # Each station destroys its own copies by its own clock, and sends a receipt.
@@ -161,19 +178,21 @@ def test_bodies_are_gone_from_the_database_and_from_a_backup_taken_before(
     a, b, clock_a, clock_b = pair
     ca = a.resolve(None)
     secret = "Grid 4471 8812: the crossing used on Tuesday."
+    routine_policy(a, b)
     doomed = a.send(ca, message(secret)).envelope_hash
     exchange(a, b)
     before = tmp_path / "before.db"
     before.write_bytes(unseal(a.key, BACKUP_LABEL, backup(a)))
+    # The backup holds the body under the item's own key, which the key file still has.
+    old_body = body_in(before, doomed)
+    key = a.item_keys.get(None, bytes.fromhex(doomed))
+    assert key is not None and secret.encode() in unseal(key, "item", old_body)
     later((clock_a, clock_b), 3 * DAY)
     assert a.retention.apply() >= 1
     exchange(a, b)
-    # The live row holds a tombstone now; the backup's row, the body under its own key,
-    # which is gone: the station key opens nothing of it, nor does any key left.
+    # The live row holds a tombstone now; the backup's row still the body, under a key
+    # that is gone from the key file (and from the station's memory).
     assert secret.encode() not in unseal(a.key, "item", body_in(a.folder / "station.db", doomed))
-    old_body = body_in(before, doomed)
-    with pytest.raises(ProtocolError):
-        unseal(a.key, "item", old_body)
     assert a.item_keys.get(None, bytes.fromhex(doomed)) is None
     with sqlite3.connect(a.folder / "item-keys.db") as keys:
         assert keys.execute(
@@ -200,6 +219,7 @@ def test_a_side_that_misses_its_time_is_overdue_at_both(
     pair: tuple[Station, Station, Clock, Clock],
 ) -> None:
     a, b, clock_a, clock_b = pair
+    routine_policy(a, b)
     late = a.send(a.resolve(None), message("B will be down when this is due.")).envelope_hash
     exchange(a, b)
     later((clock_a, clock_b), 3 * DAY)
@@ -222,6 +242,7 @@ def test_a_released_item_is_kept_and_a_destroyed_one_leaves_the_leak_index(
     pair: tuple[Station, Station, Clock, Clock],
 ) -> None:
     a, b, clock_a, clock_b = pair
+    routine_policy(a, b)
     ca = a.resolve(None)
     public = a.send(ca, message("The ministers will meet at Tarn on 3 June.")).envelope_hash
     private = a.send(ca, message("Our delegation is six, led by the deputy.")).envelope_hash
@@ -234,6 +255,12 @@ def test_a_released_item_is_kept_and_a_destroyed_one_leaves_the_leak_index(
     exchange(a, b)
     b.releases.approve(b.resolve(None), request)
     exchange(a, b)
+    # A second request, still open: its item is kept too (consents may be on their way).
+    asked = a.send(ca, message("The talks resume in the autumn.")).envelope_hash
+    exchange(a, b)
+    text = ReleasedText(bytes.fromhex(asked), "verbatim", "The talks resume in the autumn.")
+    a.releases.request(ca, [text], title="Talks", statement="Both confirm.", date="2033-05-19")
+    exchange(a, b)
     a.leak_index.catch_up()
     assert any(private in name for name in index_docs(a))
     later((clock_a, clock_b), 3 * DAY)
@@ -242,10 +269,63 @@ def test_a_released_item_is_kept_and_a_destroyed_one_leaves_the_leak_index(
     exchange(a, b)
     for s in (a, b):
         kinds = item_types(s)
-        assert kinds[public] == "message" and kinds[private] == "tombstone"
+        assert kinds[public] == kinds[asked] == "message" and kinds[private] == "tombstone"
     names = index_docs(a)
     assert not any(private in name for name in names)
     assert any(public in name for name in names)
+
+
+def test_a_destruction_that_rolls_back_loses_nothing_and_one_cut_short_is_finished(
+    pair: tuple[Station, Station, Clock, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, clock_a, clock_b = pair
+    routine_policy(a, b)
+    ca = a.resolve(None)
+    first = a.send(ca, message("Kept while the receipt cannot be sent.")).envelope_hash
+    exchange(a, b)
+    later((clock_a, clock_b), 3 * DAY)
+    # The receipt cannot be sent: the whole destruction rolls back, the body stays.
+    with monkeypatch.context() as patch:
+        patch.setattr(a.retention.ledger, "send_in", _busy)
+        assert a.retention.apply() == 0
+    assert item_types(a)[first] == "message" and a.item_keys.doomed() == []
+    [entry] = [e for e in a.transcript(None) if e.envelope_hash == first]
+    assert isinstance(entry.item, Message) and entry.item.text.startswith("Kept while")
+    # The commit succeeds and the process dies before the key is deleted: the key is
+    # listed as doomed, and the next pass deletes it.
+    with monkeypatch.context() as patch:
+        patch.setattr(a.item_keys, "destroy", _busy)
+        assert a.retention.apply() >= 1
+    assert item_types(a)[first] == "tombstone"
+    assert a.item_keys.doomed() == [bytes.fromhex(first)]
+    assert a.item_keys.get(None, bytes.fromhex(first)) is not None
+    assert a.retention.apply() == 1  # the one finished
+    assert a.item_keys.doomed() == [] and a.item_keys.get(None, bytes.fromhex(first)) is None
+    exchange(a, b)
+    assert a.transcript_break(ca) is None and a.audit.verify().ok
+
+
+def _busy(*_args: object) -> None:
+    raise Busy("the channel is busy; try again")
+
+
+def test_a_hold_made_to_look_destroyed_in_the_database_is_a_broken_transcript(
+    pair: tuple[Station, Station, Clock, Clock],
+) -> None:
+    a, b, _, _ = pair
+    ca = a.resolve(None)
+    hold = b.retention.hold(b.resolve(None), "Kept for the inquiry")
+    exchange(a, b)
+    b.retention.lift(b.resolve(None), hold)
+    exchange(a, b)
+    with sqlite3.connect(a.folder / "station.db") as db:
+        db.execute("UPDATE transcript SET keyed = 1 WHERE item_type = 'retention-hold'")
+    try:
+        assert a.transcript_break(ca) is not None
+    finally:
+        with sqlite3.connect(a.folder / "station.db") as db:
+            db.execute("UPDATE transcript SET keyed = 0 WHERE item_type = 'retention-hold'")
+    assert a.transcript_break(ca) is None
 
 
 def index_docs(s: Station) -> list[str]:
@@ -295,7 +375,7 @@ def test_a_destroyed_acknowledgement_still_acknowledges(
 ) -> None:
     a, b, clock_a, clock_b = pair
     ca, cb = a.resolve(None), b.resolve(None)
-    policy_id = mirrored(a)[0][0]
+    policy_id = routine_policy(a, b)
     acks_only = (Rule(("ack",), int(DAY)),)
     version = a.retention.propose(ca, "Acknowledgements: one day", acks_only, policy_id)
     exchange(a, b)

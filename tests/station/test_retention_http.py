@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from backchannel.protocol.sealing import unseal
+from backchannel.station.backup import BACKUP_LABEL, backup
 from backchannel.station.core.item_keys import KEYS_FILE
 
 from .conftest import (
@@ -88,9 +90,15 @@ def transcript_length(station: StationProcess) -> int:
 @pytest.mark.parametrize(
     ("who", "body", "status", "error"),
     [
-        ("", POLICY, 401, ""),
+        ("", POLICY, 401, '"error"'),
         ("officer", POLICY, 403, "does not allow agreeing retention policies and holds"),
-        ("principal", {**POLICY, "rules": [{**POLICY["rules"][0], "period_s": -5}]}, 422, ""),
+        (
+            "principal",
+            {**POLICY, "rules": [{**POLICY["rules"][0], "period_s": -5}]},
+            422,
+            "greater than or equal to 0",
+        ),
+        ("principal", {**POLICY, "rules": []}, 422, "at least one rule"),
         (
             "principal",
             {**POLICY, "rules": [{**POLICY["rules"][0], "item_types": ["proposal"]}]},
@@ -106,7 +114,7 @@ def test_refused_proposals_change_nothing(
     before = transcript_length(pair.a)
     answer = pair.api("a", who, "POST", "/retention/policies", json=body)
     assert answer.status_code == status, answer.text
-    assert error in answer.text
+    assert error in answer.text, answer.text
     assert transcript_length(pair.a) == before
 
 
@@ -179,11 +187,44 @@ def test_the_cli_refuses_a_malformed_rule_in_one_line(pair: Pair) -> None:
     assert negative.returncode == 1 and "cannot be negative" in negative.stderr
 
 
+def test_every_retention_form_needs_its_csrf_token_and_a_known_verdict(pair: Pair) -> None:
+    client, csrf = sign_in(pair.a.url, "principal", PASSWORD)
+    base = f"/channels/{status_of(pair.a).channel_id}/retention"
+    before = transcript_length(pair.a)
+    forms = {
+        "propose": {"title": "No token", "amount": "1", "unit": "days", "item_type": "message"},
+        "hold": {"reason": "No token"},
+        "lift": {"hold_id": "ab" * 16},
+        "answer": {"version": "cd" * 32, "verdict": "accept"},
+    }
+    for action, form in forms.items():
+        assert client.post(f"{base}/{action}", data=form).status_code == 403, action
+    odd = client.post(f"{base}/answer", data={"csrf": csrf, "version": "cd" * 32, "verdict": ""})
+    assert odd.status_code == 422 and "accept or decline" in odd.text
+    huge = client.post(
+        f"{base}/propose",
+        data={"csrf": csrf, "title": "x", "amount": "9" * 5000, "unit": "days",
+              "item_type": "message"},
+    )  # fmt: skip
+    assert huge.status_code == 422 and "whole number" in huge.text
+    assert transcript_length(pair.a) == before
+
+
 def test_a_backup_leaves_the_item_keys_out_unless_asked_to_copy_them_apart(
     pair: Pair, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     tmp = tmp_path_factory.mktemp("keys")
     folder = str(pair.a.folder)
+    post_message(pair.a, "Kept a minute under the policy: its key is in the key file.")
+    s = pair.a.open()
+    try:
+        plain_backup = unseal(s.key, BACKUP_LABEL, backup(s))
+    finally:
+        s.close()
+    with sqlite3.connect(pair.a.folder / KEYS_FILE) as live:
+        sealed_keys = [bytes(r[0]) for r in live.execute("SELECT sealed FROM item_key")]
+    assert sealed_keys and not any(k in plain_backup for k in sealed_keys)
+    assert b"item_key" not in plain_backup
     done = cli("backup", "--station", folder, "--out", str(tmp / "a.backup"),
                "--item-keys", str(tmp / "a.keys"))  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -197,3 +238,22 @@ def test_a_backup_leaves_the_item_keys_out_unless_asked_to_copy_them_apart(
     again = cli("backup", "--station", folder, "--out", str(tmp / "b.backup"),
                 "--item-keys", str(tmp / "a.keys"))  # fmt: skip
     assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_the_cli_shows_a_peer_s_text_without_its_control_characters(pair: Pair) -> None:
+    trap = "Inquiry \x1b]0;owned\x07\x1b[2J done"
+    placed = pair.api("b", "principal", "POST", "/retention/holds", json={"reason": trap})
+    assert placed.status_code == 201, placed.text
+    post_message(pair.b, f"Meeting {trap}")
+    folder = str(pair.a.folder)
+    wait_until(lambda: "Inquiry" in cli("retention", "list", "--station", folder).stdout,
+               "the hold at A")  # fmt: skip
+    wait_until(lambda: "Meeting" in cli("inbox", "--station", folder).stdout, "the message at A")
+    for shown in (cli("retention", "list", "--station", folder), cli("inbox", "--station", folder)):
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+        assert "Inquiry ?]0;owned??[2J done" in shown.stdout
+    holds = pair.api("b", "principal", "GET", "/retention").json()["holds"]
+    for hold in holds:
+        if hold["by"] == "us" and not hold["lifted"]:
+            gone = pair.api("b", "principal", "DELETE", f"/retention/holds/{hold['hold_id']}")
+            assert gone.status_code == 204

@@ -65,7 +65,7 @@ from .languages import (
 )
 from .leaks import leaks_app
 from .negotiation import agreements, due, proposal_app
-from .output import fail, print_json, when
+from .output import fail, plain, print_json, when
 from .releases import backup, keys_app, release_app, restore, verify
 from .retention import retention_app
 from .tls import pins_of, tls_app
@@ -582,11 +582,11 @@ def show_entries(
             "  not yet delivered" if e.delivered is False else ""
         )
         head = f"{arrow} #{e.seq:<4} {e.envelope_hash[:12]}  {e.item_type:<16} {line(r)}"
-        typer.echo(head + (f"  [{marks.strip()}]" if marks.strip() else ""))
+        typer.echo(plain(head) + (f"  [{marks.strip()}]" if marks.strip() else ""))
         if hashes:
             typer.echo(f"        hash {e.envelope_hash}  prev {e.prev_hash[:16]}")
         if side_by_side:
-            typer.echo("\n".join(other_texts(r)) if r.texts else "", nl=bool(r.texts))
+            typer.echo(plain("\n".join(other_texts(r))) if r.texts else "", nl=bool(r.texts))
 
 
 def line(shown: Rendering) -> str:

@@ -26,3 +26,9 @@ def when(timestamp: float | None) -> str:
     if timestamp is None:
         return "never"
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def plain(text: str) -> str:
+    """A peer's text made safe for a terminal: control characters (an escape sequence
+    could rewrite the screen) shown as '?', line breaks and tabs kept."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)

@@ -14,14 +14,14 @@ from backchannel.station.retention.hooks import rule_words
 from backchannel.station.service import Station
 
 from .common import HOST, AsJson, ChannelOpt, StationDir, door_of, host_caller, opened
-from .output import fail, print_json
+from .output import fail, plain, print_json
 
 retention_app = typer.Typer(
     help="Retention by agreement: list, propose, answer, hold, lift (docs/retention.md).",
     no_args_is_help=True,
 )
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RULE = re.compile(r"(?P<types>[a-z,]+):(?P<n>-?\d+)(?P<unit>[smhd])(?::(?P<after>[a-z]+))?"
+_RULE = re.compile(r"(?P<types>[a-z,]+):(?P<n>-?\d{1,12})(?P<unit>[smhd])(?::(?P<after>[a-z]+))?"
                    r"(?::(?P<labels>[a-z0-9+-]+))?")  # fmt: skip
 RULE_HELP = (
     "TYPES:PERIOD[:sent|acknowledged][:LABEL+LABEL], e.g. message:30d or "
@@ -68,7 +68,7 @@ def list_register(station: StationDir, channel: ChannelOpt = None, as_json: AsJs
         by = "us" if h.by == view.us else "them"
         scope = f"{len(h.items)} items" if h.items else "every item"
         state = "lifted" if h.lifted else "standing"
-        typer.echo(f"hold {h.hold_id.hex()} by {by} on {scope} ({state}): {h.reason}")
+        typer.echo(f"hold {h.hold_id.hex()} by {by} on {scope} ({state}): {plain(h.reason)}")
     for st in view.standing:
         typer.echo(
             f"in force: v{st.version.policy.version} of “{st.version.policy.title}”: "
@@ -107,12 +107,17 @@ def answer(
     note: Annotated[str, typer.Option(help="A note with the answer.")] = "",
     channel: ChannelOpt = None,
 ) -> None:
-    """Accept or decline the counterpart's latest version of a policy."""
+    """Accept or decline the counterpart's latest version of a policy, or withdraw
+    (--decline) our own while it waits for an answer."""
     with opened(station) as s:
         desk_of(s).answer(
             host_caller(), s.resolve(channel), HOST, version=version, accept=accept, note=note
         )
-    typer.echo("accepted: it is in force at both stations" if accept else "declined")
+    typer.echo(
+        "accepted: in force here now, at the counterpart once the answer reaches it"
+        if accept
+        else "declined"
+    )
 
 
 @retention_app.command("hold")

@@ -2,10 +2,16 @@
 
 A *policy* says which items of a channel are destroyed how long after what.  Either
 side proposes a version of it; the other side accepts or declines that version (its
-answer names the version's item hash, which both stations hold alike).  The version
-in force is the accepted one with the highest number, so a change is a new version,
-and the old one stays in force until the new one is accepted; a version with no rules
-ends the policy.  Nothing is destroyed under a version nobody accepted.
+answer names the version's item hash, which both stations hold alike), and the side
+that proposed it may withdraw it (a decline of its own).  The version in force is the
+accepted one with the highest number, so a change is a new version, and the old one
+stays in force until the new one is accepted; a version with no rules ends the policy.
+Nothing is destroyed under a version nobody accepted.
+
+Version N+1 of a policy counts only once a version N of it was answered (a counter to
+a pending version is a decline and a new version, sent together).  So every answer
+was given to the latest version its sender knew of, and an acceptance that crossed a
+withdrawal loses to it, whatever order the stations recorded them in.
 
 A *hold* is placed by one side on some items (or all of the channel); while it stands
 that side destroys none of them, and the other side sees it.  A *receipt* says which
@@ -13,7 +19,11 @@ items a side destroyed under which version, so each side knows the other kept it
 word.
 
 This module is pure: :func:`fold` reads the items of one channel in any order into the
-same register, so both stations hold the same one.
+same register, so both stations hold the same one.  Where a misbehaving peer sends
+items no honest station would (two answers to one version, a hold id placed twice,
+two receipts for one item), the fold still decides the same way in any order: a
+decline beats an acceptance, placements of one hold id merge, the lowest policy hash
+wins a receipt.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ DESTRUCTIBLE = ("message", "document", "ack")
 MAX_RULES = 8
 MAX_HOLD_ITEMS = 500
 MAX_RECEIPT_ITEMS = 500
+MAX_VERSION = 10_000
 MAX_PERIOD_S = 100 * 366 * 86400
 MAX_TITLE_CHARS = 200
 _TITLE = re.compile(r"[^\x00-\x1f\x7f]+")
@@ -73,7 +84,7 @@ class RetentionPolicy(Item, frozen=True):
     item_type: ClassVar[str] = "retention-policy"
 
     policy_id: PolicyId
-    version: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
     title: str
     rules: tuple[Rule, ...]
 
@@ -146,8 +157,12 @@ class Version:
     item_hash: bytes
     policy: RetentionPolicy
     by: str  # the station that proposed it
-    state: str = "proposed"  # proposed, accepted, declined, superseded
+    state: str = "proposed"  # proposed, accepted, declined, withdrawn, superseded
     answered_by: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.state in ("accepted", "declined", "withdrawn")
 
 
 @dataclass
@@ -190,48 +205,90 @@ class Register:
 def fold(items: Iterable[tuple[bytes, str, Item]]) -> Register:
     """The register from (item hash, sending station, item) of one channel, any order.
 
-    Answers and lifts are applied after every version and hold they may name, so the
-    order two stations recorded crossing items in does not change the result.
+    Everything is gathered first and decided after, so the order two stations recorded
+    crossing items in does not change the result.
     """
     register = Register()
-    answers: list[tuple[str, RetentionAnswer]] = []
-    lifts: list[tuple[str, RetentionHold]] = []
+    proposed: list[Version] = []
+    answers: dict[bytes, set[tuple[str, bool]]] = {}
+    lifted: set[tuple[str, bytes]] = set()
     for item_hash, by, item in items:
         if isinstance(item, RetentionPolicy):
-            register.versions[item_hash] = Version(item_hash, item, by)
+            proposed.append(Version(item_hash, item, by))
         elif isinstance(item, RetentionAnswer):
-            answers.append((by, item))
+            answers.setdefault(item.policy_hash, set()).add((by, item.accept))
         elif isinstance(item, RetentionHold):
             if item.placed:
-                register.holds[(by, item.hold_id)] = Hold(item.hold_id, by, item.reason, item.items)
+                _place(register, by, item)
             else:
-                lifts.append((by, item))
+                lifted.add((by, item.hold_id))
         elif isinstance(item, RetentionReceipt):
             for destroyed in item.destroyed:
-                register.destroyed.setdefault((by, destroyed), item.policy_hash)
-    for by, answer in answers:
-        _answer(register, by, answer)
-    for by, lift in lifts:
-        if (held := register.holds.get((by, lift.hold_id))) is not None:
-            held.lifted = True
+                key = (by, destroyed)
+                register.destroyed[key] = min(
+                    register.destroyed.get(key, item.policy_hash), item.policy_hash
+                )
+    for version in _in_sequence(proposed, answers):
+        register.versions[version.item_hash] = version
+    for key in lifted & register.holds.keys():
+        register.holds[key].lifted = True  # a lifted hold id stays lifted
     _supersede(register)
     return register
 
 
-def _answer(register: Register, by: str, answer: RetentionAnswer) -> None:
-    """Only the side that did not propose a version answers it, once."""
-    version = register.versions.get(answer.policy_hash)
-    if version is None or version.by == by or version.state != "proposed":
+def _in_sequence(
+    proposed: list[Version], answers: dict[bytes, set[tuple[str, bool]]]
+) -> list[Version]:
+    """The versions that count, answered: version 1 always, version N+1 only once a
+    version N of the same policy (that counts) was answered."""
+    by_number: dict[tuple[bytes, int], list[Version]] = {}
+    for v in proposed:
+        by_number.setdefault((v.policy.policy_id, v.policy.version), []).append(v)
+    counted: dict[bytes, Version] = {}
+    for (policy_id, number), versions in sorted(by_number.items()):
+        before = by_number.get((policy_id, number - 1), ())
+        if number > 1 and not any(v.answered for v in before if v.item_hash in counted):
+            continue
+        for v in versions:
+            _answer(v, answers.get(v.item_hash, set()))
+            counted[v.item_hash] = v
+    return list(counted.values())
+
+
+def _answer(version: Version, answers: set[tuple[str, bool]]) -> None:
+    """The counterpart accepts or declines; the proposer may only withdraw.  A decline
+    or withdrawal beats an acceptance (nothing is destroyed without consent)."""
+    theirs = {accept for by, accept in answers if by != version.by}
+    if any(by == version.by and not accept for by, accept in answers):
+        version.state, version.answered_by = "withdrawn", version.by
+    elif theirs:
+        version.state = "accepted" if theirs == {True} else "declined"
+        version.answered_by = "in" if version.by == "out" else "out"
+
+
+def _place(register: Register, by: str, hold: RetentionHold) -> None:
+    """A hold, merged with any other placement of the same id (the union of their
+    items, the whole channel if either says so; the first reason in sorted order)."""
+    key = (by, hold.hold_id)
+    old = register.holds.get(key)
+    if old is None:
+        register.holds[key] = Hold(hold.hold_id, by, hold.reason, hold.items)
         return
-    version.state = "accepted" if answer.accept else "declined"
-    version.answered_by = by
+    items = () if not old.items or not hold.items else tuple(sorted({*old.items, *hold.items}))
+    register.holds[key] = Hold(hold.hold_id, by, min(old.reason, hold.reason), items)
 
 
 def _supersede(register: Register) -> None:
-    """An unanswered version below one that is in force will never be."""
+    """An unanswered version with a later one that counts, or below the one in force,
+    will never be answered."""
     force = {pid: v.policy.version for pid, v in _accepted_tops(register).items()}
+    newest: dict[bytes, int] = {}
     for v in register.versions.values():
-        if v.state == "proposed" and v.policy.version <= force.get(v.policy.policy_id, 0):
+        pid = v.policy.policy_id
+        newest[pid] = max(newest.get(pid, 0), v.policy.version)
+    for v in register.versions.values():
+        pid, number = v.policy.policy_id, v.policy.version
+        if v.state == "proposed" and (number <= force.get(pid, 0) or number < newest[pid]):
             v.state = "superseded"
 
 

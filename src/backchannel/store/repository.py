@@ -208,6 +208,7 @@ class ChainLink(NamedTuple):
     prev_hash: bytes
     item_sealed: bytes
     keyed: bool
+    item_type: str
 
 
 def chain(session: Session, channel_id: str, direction: str) -> list[ChainLink]:
@@ -219,11 +220,20 @@ def chain(session: Session, channel_id: str, direction: str) -> list[ChainLink]:
             TranscriptRow.prev_hash,
             TranscriptRow.item_sealed,
             TranscriptRow.keyed,
+            TranscriptRow.item_type,
         )
         .where(TranscriptRow.channel_id == channel_id, TranscriptRow.direction == direction)
         .order_by(TranscriptRow.seq)
     )
     return [ChainLink(*r) for r in session.execute(query)]
+
+
+def rows_of_type(session: Session, hashes: list[bytes], item_type: str) -> list[TranscriptRow]:
+    """The rows among these envelope hashes (any channel's) that hold this item type."""
+    query = select(TranscriptRow).where(
+        TranscriptRow.envelope_hash.in_(hashes), TranscriptRow.item_type == item_type
+    )
+    return list(session.scalars(query))
 
 
 def entry_row(session: Session, channel_id: str, envelope_hash: bytes) -> TranscriptRow | None:

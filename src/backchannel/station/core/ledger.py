@@ -989,12 +989,17 @@ class Ledger:
             return decode_item(row.item_type, unseal(self.key, "item", row.item_sealed))
         key = self.item_keys.get(s, row.envelope_hash)
         if key is None:
+            if row.item_type not in DESTRUCTIBLE:  # never keyed: the row was altered
+                raise ProtocolError(f"a stored {row.item_type} item has lost its key")
             return Tombstone(was=row.item_type)
         return decode_item(row.item_type, unseal(key, "item", row.item_sealed))
 
     def _opens(self, link: repo.ChainLink) -> bool:
-        """Whether a stored body opens under its key.  One whose key was destroyed has
-        nothing left to alter: it counts as opening."""
+        """Whether a stored body opens under its key.  A destroyable one whose key was
+        destroyed has nothing left to alter: it counts as opening; any other item
+        marked as keyed was altered (a hold made to vanish, say)."""
+        if link.keyed and link.item_type not in DESTRUCTIBLE:
+            return False
         key = self.item_keys.get(None, link.envelope_hash) if link.keyed else self.key
         if key is None:
             return True
@@ -1005,16 +1010,36 @@ class Ledger:
         return True
 
     def destroy(self, s: Session, rows: list[TranscriptRow], tombstone: Tombstone) -> None:
-        """Destroy these rows' bodies for good, in ``s``: their keys first (so a crash
-        after this leaves them unreadable, and the next pass finishes), a tombstone in
-        place of each body, no answer owed any more; then each feature forgets what it
-        derived from them (``forget`` hook).  The hash chain is untouched."""
-        self.item_keys.destroy(r.envelope_hash for r in rows if r.keyed)
-        by_channel: dict[str, list[bytes]] = {}
+        """Destroy these rows' bodies for good, in ``s``: a tombstone in place of each
+        body, no answer owed any more, each feature's derived data forgotten (``forget``
+        hook); their keys are deleted once ``s`` commits (listed as doomed before, so
+        that :meth:`finish_destroying` completes it after a crash).  The hash chain is
+        untouched."""
         for row in rows:
             stone = msgspec.structs.replace(tombstone, was=row.item_type)
             row.item_sealed = seal(self.key, "item", encode(stone))
             row.item_type, row.keyed, row.deadline = Tombstone.item_type, False, None
+        self._forget(s, rows)
+        self.item_keys.doom(s, (r.envelope_hash for r in rows))
+
+    def finish_destroying(self) -> int:
+        """Finish the destructions a crash cut short between their commit and their keys'
+        deletion: each doomed key whose item is a tombstone is deleted (and the features
+        forget the item again); the others' destruction rolled back, and they are kept.
+        The number finished."""
+        doomed = self.item_keys.doomed()
+        if not doomed:
+            return 0
+        with self.db.transaction() as s:
+            stones = repo.rows_of_type(s, doomed, Tombstone.item_type)
+            self._forget(s, stones)
+            self.item_keys.doom(s, (r.envelope_hash for r in stones))
+        self.item_keys.spare(set(doomed) - {r.envelope_hash for r in stones})
+        return len(stones)
+
+    def _forget(self, s: Session, rows: list[TranscriptRow]) -> None:
+        by_channel: dict[str, list[bytes]] = {}
+        for row in rows:
             by_channel.setdefault(row.channel_id, []).append(row.envelope_hash)
         for feature in self.hooks.features:
             if feature.forget is not None:

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from backchannel.analysis import leaks
 from backchannel.protocol.errors import ProtocolError
 from backchannel.protocol.kdf import derive_key
@@ -33,6 +35,7 @@ from backchannel.protocol.sealing import seal, unseal
 from backchannel.station.access.marking import Marker
 from backchannel.station.core.config import PRIVATE_FILE
 from backchannel.station.core.ledger import Ledger
+from backchannel.station.core.on_commit import on_commit
 
 log = logging.getLogger("backchannel.leaks")
 INDEX_FILE = "leaks.index"
@@ -82,9 +85,13 @@ class Indexer:
             )
         return Lag(indexed, behind)
 
-    def forget(self, _s: object, channel_id: str, hashes: list[bytes]) -> None:
-        """Drop every text of these items (their bodies were destroyed) from the index,
-        and save it: a scan finds them no more, in this file or any later copy of it."""
+    def forget(self, s: Session, channel_id: str, hashes: list[bytes]) -> None:
+        """Once ``s`` commits the destruction of these items' bodies, drop every text of
+        theirs from the index and save it: a scan finds them no more, in this file or
+        any later copy of it.  (A rollback keeps them indexed.)"""
+        on_commit(s, lambda: self._drop(channel_id, hashes))
+
+    def _drop(self, channel_id: str, hashes: list[bytes]) -> None:
         prefixes = tuple(f"{channel_id}/{h.hex()}/" for h in hashes)
         with self.reading() as index:
             doomed = {name for name in index.docs if name.startswith(prefixes)}

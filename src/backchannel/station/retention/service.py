@@ -20,8 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backchannel.protocol import Channel, Item
+from backchannel.protocol.release import Disclosure
 from backchannel.protocol.retention import (
     MAX_RECEIPT_ITEMS,
+    MAX_VERSION,
     Register,
     RetentionAnswer,
     RetentionHold,
@@ -43,6 +45,7 @@ log = logging.getLogger("backchannel.retention")
 # other side shows it as overdue (clocks differ; a station may be down for a while).
 GRACE_S = 3600.0
 ACK_TYPES = ("ack", Tombstone.item_type)  # an acknowledgement, destroyed or not
+KEPT = (Disclosure.REQUESTED.value, Disclosure.RELEASED.value)  # never destroyed
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,8 @@ class Retention:
             found.append(
                 Standing(
                     version,
-                    _destroyed(register, version, "out"),
-                    _destroyed(register, version, "in"),
+                    _destroyed(s, channel_id, register, version, "out"),
+                    _destroyed(s, channel_id, register, version, "in"),
                     tuple(r.envelope_hash.hex() for r in here),
                     tuple(h.hex() for h in _missing_receipts(register, there, ours)),
                 )
@@ -104,13 +107,29 @@ class Retention:
         policy_id: str = "",
         audit: Record | None = None,
     ) -> str:
-        """Send a new policy (or the next version of ``policy_id``); its item hash."""
+        """Send a new policy (or the next version of ``policy_id``); its item hash.
+
+        A next version needs the latest one answered: a pending version of the
+        counterpart's is declined by the same transaction (a counter), and one of ours
+        waits for its answer unless we withdraw it."""
+        if not policy_id and not rules:
+            raise InvalidRequest("a new retention policy has at least one rule")
         with self.ledger.locked(channel_id) as (s, row, channel):
             pid, number = os.urandom(16), 1
             if policy_id:
                 latest = self.register(s, row.id).latest(_policy_id(policy_id))
                 if latest is None:
                     raise ChannelNotFound("no retention policy of this channel has that id")
+                if latest.state == "proposed" and latest.by == "out":
+                    raise InvalidRequest(
+                        f"our version {latest.policy.version} of that policy waits for the "
+                        "counterpart's answer; withdraw it (decline it) before proposing another"
+                    )
+                if latest.policy.version >= MAX_VERSION:
+                    raise InvalidRequest(f"a policy has at most {MAX_VERSION} versions")
+                if latest.state == "proposed":
+                    counter = RetentionAnswer(policy_hash=latest.item_hash, accept=False)
+                    self.ledger.send_in(s, row, channel, counter)  # audited as the proposal
                 pid, number = latest.policy.policy_id, latest.policy.version + 1
             item = RetentionPolicy(policy_id=pid, version=number, title=title, rules=rules)
             return self._send(s, row, channel, item, audit)
@@ -123,14 +142,15 @@ class Retention:
         note: str = "",
         audit: Record | None = None,
     ) -> str:
-        """Accept or decline the counterpart's latest version of a policy."""
+        """Accept or decline the counterpart's latest version of a policy, or withdraw
+        (decline) our own while it waits."""
         with self.ledger.locked(channel_id) as (s, row, channel):
             register = self.register(s, row.id)
             version = register.versions.get(_hash(version_hash))
             if version is None:
                 raise ChannelNotFound("no retention policy version of this channel has that hash")
-            if version.by == "out":
-                raise InvalidRequest("the counterpart answers the versions we propose, not us")
+            if version.by == "out" and accept:
+                raise InvalidRequest("the counterpart accepts the versions we propose, not us")
             if version.state != "proposed":
                 raise InvalidRequest(f"that version is {version.state} already")
             if register.latest(version.policy.policy_id) is not version:
@@ -180,8 +200,9 @@ class Retention:
     # -- destroying --------------------------------------------------------------------
 
     def apply(self) -> int:
-        """Destroy what is due here on every active channel; the number destroyed."""
-        destroyed = 0
+        """Destroy what is due here on every active channel (after finishing any
+        destruction a crash cut short); the number destroyed."""
+        destroyed = self.ledger.finish_destroying()
         for status in self.ledger.statuses():
             if status.pairing != "active" or status.closed is not None:
                 continue
@@ -189,6 +210,8 @@ class Retention:
                 destroyed += self._apply_channel(status.channel_id)
             except StationError as exc:  # a closed or busy channel: the next pass
                 log.warning("retention on %s waits: %s", status.channel_id[:12], exc)
+            except Exception:  # one channel's fault does not stop the others'
+                log.exception("retention on %s failed", status.channel_id[:12])
         return destroyed
 
     def _apply_channel(self, channel_id: str) -> int:
@@ -214,6 +237,12 @@ class Retention:
                     destroyed_at=now,
                 )
                 self.ledger.destroy(s, rows, stone)
+                policy = version.policy
+                detail = f"{len(rows)} items under “{policy.title}” v{policy.version}"
+                self.ledger.audit.append(
+                    s,
+                    [Record("station", "destroy", "retention", row.id, version.item_hash, detail)],
+                )
                 hashes = [r.envelope_hash for r in rows]
                 for start in range(0, len(hashes), MAX_RECEIPT_ITEMS):
                     part = tuple(hashes[start : start + MAX_RECEIPT_ITEMS])
@@ -236,13 +265,14 @@ class Retention:
         side: str,
     ) -> list[TranscriptRow]:
         """Our copies of the items ``side`` ("out": us) must have destroyed by ``now``
-        under ``version``: not destroyed here, not held by that side, not released."""
+        under ``version``: not destroyed here, not held by that side, not released nor
+        in a release request still open (its consents may be on their way)."""
         held, all_held = register.held_by(side)
         if all_held:
             return []
         released = {
             h for h, state in self.ledger.hooks.disclosure(s, channel_id).items()
-            if state == "released"
+            if state in KEPT
         }  # fmt: skip
         found: dict[bytes, TranscriptRow] = {}
         for rule in version.policy.rules:
@@ -282,11 +312,14 @@ def _rows(s: Session, channel_id: str, hashes: tuple[bytes, ...]) -> set[bytes]:
     return set(s.scalars(query))
 
 
-def _destroyed(register: Register, version: Version, side: str) -> int:
-    return sum(
-        1 for (by, _h), under in register.destroyed.items()
+def _destroyed(s: Session, channel_id: str, register: Register, version: Version, side: str) -> int:
+    """How many items of this channel ``side``'s receipts say it destroyed under
+    ``version`` (a receipt naming hashes the channel does not have counts none)."""
+    said = tuple(
+        h for (by, h), under in register.destroyed.items()
         if by == side and under == version.item_hash
     )  # fmt: skip
+    return sum(len(_rows(s, channel_id, said[i : i + 500])) for i in range(0, len(said), 500))
 
 
 def _receipted(

@@ -3,6 +3,7 @@ principal's forms to propose, answer, hold and lift."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -61,7 +62,10 @@ async def propose(
 @router.post("/channels/{channel}/retention/answer")
 async def answer(request: Request, channel: str, who: CallerDep, desk: DeskDep) -> RedirectResponse:
     form = await request.form()
-    accept = form.get("verdict") == "accept"
+    verdict = form.get("verdict")
+    if verdict not in ("accept", "decline"):
+        raise InvalidRequest("answer with accept or decline")
+    accept = verdict == "accept"
     note = str(form.get("note", ""))
     version = str(form.get("version", ""))
     desk.answer(who.officer, channel, who.origin, version=version, accept=accept, note=note)
@@ -86,7 +90,7 @@ async def lift(request: Request, channel: str, who: CallerDep, desk: DeskDep) ->
 def _rule(form: FormData) -> Rule:
     """The one rule the form gives (more rules: the API or the CLI)."""
     amount, unit = str(form.get("amount", "")).strip(), str(form.get("unit", "days"))
-    if not amount.lstrip("-").isdecimal() or unit not in UNITS:
+    if not re.fullmatch(r"-?[0-9]{1,12}", amount) or unit not in UNITS:
         raise InvalidRequest("give the period as a whole number of days, hours or minutes")
     types = tuple(str(t) for t in form.getlist("item_type"))
     after = str(form.get("after", "sent"))
