@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/attachments.py
+	$(BIN)/python bench/retention.py
 
 # Two stations on loopback, paired, with a short scenario; Ctrl-C stops both.
 demo: $(STAMP) magic

@@ -26,6 +26,10 @@ KEY_BYTES = 32
 def _cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
     # Cached: a station seals every item and snapshot under a handful of subkeys, and
     # deriving one costs more than the sealing itself.  The caller holds the key anyway.
+    return _fresh_cipher(key, kind)
+
+
+def _fresh_cipher(key: bytes, kind: str) -> ChaCha20Poly1305:
     if len(key) != KEY_BYTES:
         raise LocalProtocolError(f"a snapshot key must be {KEY_BYTES} bytes, not {len(key)}")
     return ChaCha20Poly1305(derive_key(key, "seal", kind))
@@ -42,14 +46,31 @@ def seal(key: bytes, kind: str, plaintext: bytes) -> bytes:
     The nonce always comes from the OS: one subkey seals every snapshot of a kind,
     so a test's seeded generator must never reach it.
     """
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = _cipher(key, kind).encrypt(nonce, plaintext, SEAL_MAGIC + kind.encode())
-    return SEAL_MAGIC + nonce + sealed
+    return _seal(_cipher(key, kind), kind, plaintext)
 
 
 def unseal(key: bytes, kind: str, data: bytes) -> bytes:
     """Decrypt what :func:`seal` produced; any mismatch is one clear error."""
-    cipher = _cipher(key, kind)
+    return _unseal(_cipher(key, kind), kind, data)
+
+
+def seal_once(key: bytes, kind: str, plaintext: bytes) -> bytes:
+    """:func:`seal` under a key that seals one thing (an item's own key): nothing of the
+    key is kept in memory after, and the cache of the station's subkeys is left alone."""
+    return _seal(_fresh_cipher(key, kind), kind, plaintext)
+
+
+def unseal_once(key: bytes, kind: str, data: bytes) -> bytes:
+    """:func:`unseal` for what :func:`seal_once` sealed (the same format)."""
+    return _unseal(_fresh_cipher(key, kind), kind, data)
+
+
+def _seal(cipher: ChaCha20Poly1305, kind: str, plaintext: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return SEAL_MAGIC + nonce + cipher.encrypt(nonce, plaintext, SEAL_MAGIC + kind.encode())
+
+
+def _unseal(cipher: ChaCha20Poly1305, kind: str, data: bytes) -> bytes:
     if not data.startswith(SEAL_MAGIC) or len(data) < len(SEAL_MAGIC) + NONCE_BYTES:
         raise LocalProtocolError(f"not a sealed {kind} snapshot (unknown format)")
     nonce = data[len(SEAL_MAGIC) : len(SEAL_MAGIC) + NONCE_BYTES]

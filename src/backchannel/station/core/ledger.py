@@ -58,7 +58,7 @@ from backchannel.protocol.events import AckBehind
 from backchannel.protocol.identity import PublicIdentity
 from backchannel.protocol.items import CoverTraffic, decode_item, encode_item
 from backchannel.protocol.retention import DESTRUCTIBLE
-from backchannel.protocol.sealing import seal, unseal
+from backchannel.protocol.sealing import seal, seal_once, unseal, unseal_once
 from backchannel.protocol.wire import envelope_hash, parse_envelope
 from backchannel.station.core import cover, deadlines
 from backchannel.station.core.audit import AuditTrail, Record
@@ -953,7 +953,7 @@ class Ledger:
             peer_seq=link.peer_seq,
             peer_hash=link.peer_hash,
             item_type=item.item_type,
-            item_sealed=seal(body_key, "item", encode(item)),
+            item_sealed=(seal_once if keyed else seal)(body_key, "item", encode(item)),
             keyed=keyed,
             refers_to=hooks.refers_to(item),
             deadline=hooks.deadline(item),
@@ -992,7 +992,7 @@ class Ledger:
             if row.item_type not in DESTRUCTIBLE:  # never keyed: the row was altered
                 raise ProtocolError(f"a stored {row.item_type} item has lost its key")
             return Tombstone(was=row.item_type)
-        return decode_item(row.item_type, unseal(key, "item", row.item_sealed))
+        return decode_item(row.item_type, unseal_once(key, "item", row.item_sealed))
 
     def _opens(self, link: repo.ChainLink) -> bool:
         """Whether a stored body opens under its key.  A destroyable one whose key was
@@ -1004,7 +1004,7 @@ class Ledger:
         if key is None:
             return True
         try:
-            unseal(key, "item", link.item_sealed)
+            (unseal_once if link.keyed else unseal)(key, "item", link.item_sealed)
         except ProtocolError:
             return False
         return True
