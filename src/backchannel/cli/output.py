@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -30,5 +31,7 @@ def when(timestamp: float | None) -> str:
 
 def plain(text: str) -> str:
     """A peer's text made safe for a terminal: control characters (an escape sequence
-    could rewrite the screen) shown as '?', line breaks and tabs kept."""
-    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
+    could rewrite the screen) shown as '?', line breaks and tabs kept.  Format
+    characters (the canary marks' zero-width ones) are not controls and stay."""
+    return "".join("?" if unicodedata.category(c) == "Cc" and c not in "\n\t" else c
+                   for c in text)  # fmt: skip
