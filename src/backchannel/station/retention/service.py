@@ -353,20 +353,19 @@ def _missing_receipts(
 
 
 def _hash(value: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value.strip())
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise InvalidRequest("an item hash is 64 hex digits")
-    return raw
+    return _hex(value, 32, "an item hash is 64 hex digits")
 
 
 def _policy_id(value: str) -> bytes:
+    return _hex(value, 16, "a policy or hold id is 32 hex digits")
+
+
+def _hex(value: str, size: int, error: str) -> bytes:
+    """``size`` bytes given as hex digits, or InvalidRequest with ``error``."""
     try:
         raw = bytes.fromhex(value.strip())
     except ValueError:
         raw = b""
-    if len(raw) != 16:
-        raise InvalidRequest("a policy or hold id is 32 hex digits")
+    if len(raw) != size:
+        raise InvalidRequest(error)
     return raw
